@@ -1,0 +1,31 @@
+// Command servent is a Gnutella 0.6 servent: it joins the mesh, answers and
+// routes searches, shares a folder and downloads files.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "servent:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "servent",
+		Usage:   "a Gnutella 0.6 servent: search the mesh, share a folder, download files",
+		Version: version,
+		Action: func(c *cli.Context) error {
+			return cli.ShowAppHelp(c)
+		},
+	}
+}
