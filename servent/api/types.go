@@ -1,0 +1,182 @@
+// Package api is the control API of a running servent: JSON over HTTP on a
+// loopback address, every request authenticated with a key kept in the data
+// folder (as Syncthing does), plus the Go client the command line uses.
+//
+// The package does not import the node: the server talks to a Backend, which
+// cmd/servent adapts from *servent.Node, so the API and its client are tested
+// against a fake.
+package api
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors a Backend returns so the server can pick the HTTP status; any other
+// error is a 500.
+var (
+	ErrNotFound = errors.New("not found")    // 404
+	ErrInvalid  = errors.New("invalid")      // 400
+	ErrConflict = errors.New("conflict")     // 409
+	ErrNoSource = errors.New("no source")    // 409: an urn nobody offered yet
+	ErrNoDaemon = errors.New("no servent")   // client side: nothing listening
+	ErrAuth     = errors.New("unauthorized") // client side: 401
+)
+
+// Status is GET /api/status.
+type Status struct {
+	Version       string    `json:"version"`
+	GUID          string    `json:"guid"`
+	Mode          string    `json:"mode"`
+	Listen        string    `json:"listen"`
+	Started       time.Time `json:"started"`
+	UptimeSeconds int64     `json:"uptime_seconds"`
+	Peers         int       `json:"peers"`
+	Leaves        int       `json:"leaves"`
+	SharedFiles   int       `json:"shared_files"`
+	SharedKB      uint64    `json:"shared_kb"`
+	BytesIn       uint64    `json:"bytes_in"`
+	BytesOut      uint64    `json:"bytes_out"`
+	MsgsIn        uint64    `json:"msgs_in"`
+	MsgsOut       uint64    `json:"msgs_out"`
+	Searches      int       `json:"searches"`
+	Downloads     int       `json:"downloads"`
+}
+
+// Peer is one Gnutella connection (GET /api/peers).
+type Peer struct {
+	Addr          string    `json:"addr"`
+	Mode          string    `json:"mode"` // "leaf" or "ultrapeer"
+	UserAgent     string    `json:"user_agent"`
+	Outbound      bool      `json:"outbound"`
+	Since         time.Time `json:"since"`
+	UptimeSeconds int64     `json:"uptime_seconds"`
+	BytesIn       uint64    `json:"bytes_in"`
+	BytesOut      uint64    `json:"bytes_out"`
+	MsgsIn        uint64    `json:"msgs_in"`
+	MsgsOut       uint64    `json:"msgs_out"`
+	Compressed    bool      `json:"compressed"`
+}
+
+// PeerRequest is the body of POST and DELETE /api/peers.
+type PeerRequest struct {
+	Addr string `json:"addr"`
+}
+
+// SharedFile is one indexed file (GET /api/shares).
+type SharedFile struct {
+	Index uint32 `json:"index"`
+	Name  string `json:"name"`
+	Path  string `json:"path"`
+	Size  int64  `json:"size"`
+	URN   string `json:"urn,omitempty"` // empty until hashed
+}
+
+// SearchRequest is the body of POST /api/searches.
+type SearchRequest struct {
+	Criteria string `json:"criteria"`
+}
+
+// SearchInfo describes one search started here.
+type SearchInfo struct {
+	ID       string    `json:"id"`
+	Criteria string    `json:"criteria"`
+	Started  time.Time `json:"started"`
+	Results  int       `json:"results"`
+	Stopped  bool      `json:"stopped"`
+}
+
+// Result is one file found by a search. N numbers results from 1 in the
+// order they arrived; it stays the same for the life of the search.
+type Result struct {
+	N       int      `json:"n"`
+	Name    string   `json:"name"`
+	Size    uint64   `json:"size"`
+	URN     string   `json:"urn"`
+	Sources int      `json:"sources"`
+	Addrs   []string `json:"addrs,omitempty"`
+	Push    int      `json:"push,omitempty"` // sources reachable by push only
+}
+
+// SearchResults is GET /api/searches/{id}/results.
+type SearchResults struct {
+	Search  SearchInfo `json:"search"`
+	Results []Result   `json:"results"`
+}
+
+// DownloadRequest is the body of POST /api/downloads: either a result of a
+// search (SearchID and Result, its N) or an URN ("urn:sha1:..."); when both
+// are given the URN must match the result.
+type DownloadRequest struct {
+	SearchID string `json:"search_id,omitempty"`
+	Result   int    `json:"result,omitempty"`
+	URN      string `json:"urn,omitempty"`
+	Name     string `json:"name,omitempty"` // for an URN without a known result
+	Size     uint64 `json:"size,omitempty"`
+}
+
+// Download states.
+const (
+	StateQueued      = "queued"
+	StateDownloading = "downloading"
+	StateVerifying   = "verifying"
+	StateComplete    = "complete"
+	StateFailed      = "failed"
+	StateCancelled   = "cancelled"
+)
+
+// Download is one download with its progress (GET /api/downloads).
+type Download struct {
+	ID            string `json:"id"`
+	URN           string `json:"urn"`
+	Name          string `json:"name"`
+	Size          uint64 `json:"size"`
+	Done          uint64 `json:"done"` // bytes on disk
+	State         string `json:"state"`
+	Sources       int    `json:"sources"`
+	ActiveSources int    `json:"active_sources"`
+	RateBytesPerS uint64 `json:"rate_bytes_per_s,omitempty"`
+	Path          string `json:"path,omitempty"` // final path once complete
+	Error         string `json:"error,omitempty"`
+}
+
+// Finished reports whether the download reached a final state.
+func (d Download) Finished() bool {
+	switch d.State {
+	case StateComplete, StateFailed, StateCancelled:
+		return true
+	}
+	return false
+}
+
+// Host is one entry of the host cache (GET /api/hosts).
+type Host struct {
+	Addr      string    `json:"addr"`
+	Ultrapeer bool      `json:"ultrapeer"`
+	LastSeen  time.Time `json:"last_seen"`
+	Failures  int       `json:"failures"`
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Backend is what the server needs from a node.
+type Backend interface {
+	Status() Status
+	Peers() []Peer
+	AddPeer(addr string) error
+	DropPeer(addr string) error
+	Shares() []SharedFile
+	Rescan() error
+	StartSearch(criteria string) (SearchInfo, error)
+	Searches() []SearchInfo
+	// SearchResults returns the search and its results numbered from 1.
+	SearchResults(id string) (SearchInfo, []Result, error)
+	StopSearch(id string) error
+	StartDownload(req DownloadRequest) (Download, error)
+	Downloads() []Download
+	CancelDownload(id string) error
+	Hosts() []Host
+}
