@@ -1,0 +1,172 @@
+package protocol
+
+import (
+	"bufio"
+	"compress/flate"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Stream compression of a Gnutella connection (GNUTELLA.md 7.7): after a
+// side sent "Content-Encoding: deflate", everything it writes after that
+// header block is one zlib (RFC 1950) stream, flushed with Z_SYNC_FLUSH
+// whenever its queue runs empty.
+
+// DeflateLevel is the default level of NewDeflateWriter. Go's compressor
+// for levels 2..9 allocates about 1 MB of hash tables per stream; BestSpeed
+// keeps it near 300 KB, which matters with hundreds of leaves, and
+// Gnutella's short descriptors gain little from the slower levels.
+const DeflateLevel = flate.BestSpeed
+
+// DeflateWriter is the sending half of a compressed connection.
+type DeflateWriter struct {
+	zw *zlib.Writer
+}
+
+// NewDeflateWriter starts a zlib stream on w at DeflateLevel. Nothing is
+// written to w until the first Flush or Close.
+func NewDeflateWriter(w io.Writer) *DeflateWriter {
+	d, _ := NewDeflateWriterLevel(w, DeflateLevel)
+	return d
+}
+
+// NewDeflateWriterLevel is NewDeflateWriter with a compress/flate level.
+func NewDeflateWriterLevel(w io.Writer, level int) (*DeflateWriter, error) {
+	zw, err := zlib.NewWriterLevel(w, level)
+	if err != nil {
+		return nil, fmt.Errorf("deflate writer: %w", err)
+	}
+	return &DeflateWriter{zw: zw}, nil
+}
+
+// Write compresses p; the bytes may stay buffered until Flush.
+func (d *DeflateWriter) Write(p []byte) (int, error) { return d.zw.Write(p) }
+
+// Flush emits everything written so far and a sync-flush marker so the
+// peer can decode every complete descriptor: call it after each batch.
+func (d *DeflateWriter) Flush() error { return d.zw.Flush() }
+
+// Close ends the zlib stream (final block and Adler-32). It does not close
+// the underlying writer.
+func (d *DeflateWriter) Close() error { return d.zw.Close() }
+
+// Inflate limits. A deflate stream can expand about 1000-fold, so a peer
+// could make us decode gigabytes (CPU) from a few megabytes. The reader
+// therefore keeps a budget per window of InflateWindow output bytes:
+// output <= maxRatio * input + InflateSlack, both counted since the window
+// began. The slack lets through a single legitimately extreme burst such
+// as an uncompressed QRP patch of a nearly empty 2^21-slot table (1-2 MB of
+// zeros that deflate a thousandfold); a sustained bomb is cut after at most
+// InflateWindow bytes.
+const (
+	DefaultInflateRatio = 100
+	InflateSlack        = 4 << 20
+	InflateWindow       = 16 << 20
+)
+
+// InflateReader is the receiving half of a compressed connection.
+type InflateReader struct {
+	src      countingReader
+	zr       io.ReadCloser
+	maxRatio int64
+	in0      int64 // src.n at the start of the window
+	out0     int64 // out at the start of the window
+	out      int64
+	err      error
+}
+
+// NewInflateReader reads the zlib stream from r (typically the connection's
+// *bufio.Reader right after the handshake, which may already hold the
+// first compressed bytes). maxRatio <= 0 means DefaultInflateRatio. Past
+// the budget (see InflateWindow) Read fails with an error wrapping
+// ErrTooLarge. The zlib header is read on the first Read, not here.
+func NewInflateReader(r io.Reader, maxRatio int) *InflateReader {
+	if maxRatio <= 0 {
+		maxRatio = DefaultInflateRatio
+	}
+	br, ok := r.(io.ByteReader)
+	if !ok {
+		b := bufio.NewReader(r)
+		r, br = b, b
+	}
+	return &InflateReader{src: countingReader{r: r, br: br}, maxRatio: int64(maxRatio)}
+}
+
+// Read returns inflated bytes.
+func (z *InflateReader) Read(p []byte) (int, error) {
+	if z.err != nil {
+		return 0, z.err
+	}
+	if z.zr == nil {
+		zr, err := zlib.NewReader(&z.src)
+		if err != nil {
+			z.err = inflateError(err)
+			return 0, z.err
+		}
+		z.zr = zr
+	}
+	// Never hand out more than the budget allows, so the check below
+	// fires before the caller sees bytes past it.
+	budget := z.maxRatio*(z.src.n-z.in0) + InflateSlack - (z.out - z.out0)
+	if budget <= 0 {
+		z.err = fmt.Errorf("%w: inflated %d bytes from %d (ratio limit %d)", ErrTooLarge, z.out-z.out0, z.src.n-z.in0, z.maxRatio)
+		return 0, z.err
+	}
+	if int64(len(p)) > budget {
+		p = p[:budget]
+	}
+	n, err := z.zr.Read(p)
+	z.out += int64(n)
+	if z.out-z.out0 >= InflateWindow {
+		z.in0, z.out0 = z.src.n, z.out
+	}
+	if err != nil {
+		err = inflateError(err)
+		z.err = err
+	}
+	return n, err
+}
+
+// inflateError keeps io.EOF and network errors as they are and maps bad
+// data to ErrMalformed, a cut stream to ErrTruncated.
+func inflateError(err error) error {
+	var corrupt flate.CorruptInputError
+	switch {
+	case err == io.EOF:
+		return err
+	case errors.As(err, &corrupt), errors.Is(err, zlib.ErrChecksum), errors.Is(err, zlib.ErrHeader):
+		return fmt.Errorf("%w: inflate: %v", ErrMalformed, err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: deflate stream cut short", ErrTruncated)
+	}
+	return fmt.Errorf("inflate: %w", err)
+}
+
+// In is the number of compressed bytes consumed; Out the inflated bytes
+// returned.
+func (z *InflateReader) In() int64  { return z.src.n }
+func (z *InflateReader) Out() int64 { return z.out }
+
+// countingReader counts what the decompressor consumes. It is an
+// io.ByteReader, so flate reads through it without buffering ahead.
+type countingReader struct {
+	r  io.Reader
+	br io.ByteReader
+	n  int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) ReadByte() (byte, error) {
+	b, err := c.br.ReadByte()
+	if err == nil {
+		c.n++
+	}
+	return b, err
+}
