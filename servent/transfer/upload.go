@@ -1,0 +1,477 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/servent/servent/protocol"
+)
+
+// httpTime is the RFC 7231 date format (net/http.TimeFormat).
+const httpTime = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// UploaderConfig configures an Uploader. Zero values take the defaults.
+type UploaderConfig struct {
+	Files Files // required
+	// MaxUploads is the number of upload slots (connections serving a file
+	// at once); default 4. MaxUploadsPerIP bounds one client; default 1 as
+	// gtk-gnutella (max_uploads_ip).
+	MaxUploads      int
+	MaxUploadsPerIP int
+	// RetryAfter is sent with 503 when the slots are full; default 60s.
+	RetryAfter time.Duration
+	// AltLocs returns other hosts known to share sha1 (X-Alt, up to 10).
+	AltLocs func(sha1 protocol.SHA1) []netip.AddrPort
+	// RateLimit caps the upload bandwidth of all uploads together in
+	// bytes/s; 0 = unlimited (and the sendfile path).
+	RateLimit int
+	// IdleTimeout bounds the wait for a request (first or next on a
+	// keep-alive connection); default 60s. WriteTimeout bounds each write
+	// of at most sendSegment bytes; default 60s.
+	IdleTimeout  time.Duration
+	WriteTimeout time.Duration
+	// ServerName is the Server header; default "servent/0.1".
+	ServerName string
+	// Features is the X-Features value of the first response on a
+	// connection; empty = not sent (we advertise nothing we do not do).
+	Features string
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Uploader serves shared files over HTTP/1.1 on connections the node hands
+// it. It is safe for concurrent use; one goroutine per connection.
+type Uploader struct {
+	cfg     UploaderConfig
+	log     *slog.Logger
+	limiter *rate.Limiter // nil when unlimited
+
+	mu     sync.Mutex
+	active int                // slots in use
+	perIP  map[netip.Addr]int // slots in use per client
+	sent   atomic.Uint64      // body bytes written
+	served atomic.Uint64      // requests answered 200/206
+}
+
+// NewUploader returns an Uploader for cfg.
+func NewUploader(cfg UploaderConfig) *Uploader {
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = 4
+	}
+	if cfg.MaxUploadsPerIP <= 0 {
+		cfg.MaxUploadsPerIP = 1
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 60 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 60 * time.Second
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = "servent/0.1"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	u := &Uploader{cfg: cfg, log: cfg.Logger, perIP: make(map[netip.Addr]int)}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RateLimit > 0 {
+		u.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), rateBurst)
+	}
+	return u
+}
+
+// BytesSent is the number of body bytes uploaded so far.
+func (u *Uploader) BytesSent() uint64 { return u.sent.Load() }
+
+// Active is the number of upload slots in use.
+func (u *Uploader) Active() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.active
+}
+
+const (
+	rateBurst   = 64 << 10
+	sendSegment = 4 << 20 // sendfile in segments so the write deadline moves
+)
+
+// ServeConn answers HTTP requests on conn until the client closes, asks to
+// close, idles out, or ctx ends. br holds the bytes the node already peeked
+// and must be the only reader of conn. ServeConn closes conn.
+func (u *Uploader) ServeConn(ctx context.Context, conn net.Conn, br *bufio.Reader) {
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	c := &upConn{u: u, ctx: ctx, conn: conn, br: br, first: true}
+	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
+		c.ip = ap.Addr().Unmap()
+	}
+	defer c.releaseSlot()
+	for {
+		_ = conn.SetReadDeadline(u.cfg.Now().Add(u.cfg.IdleTimeout))
+		req, err := readRequest(br)
+		if err != nil {
+			switch {
+			case errors.Is(err, ErrHeaderTooLarge):
+				c.writeStatus(nil, 413, "Request Entity Too Large", false)
+			case errors.Is(err, ErrMalformed):
+				c.writeStatus(nil, 400, "Bad Request", false)
+			}
+			u.log.Debug("upload: request", "peer", conn.RemoteAddr(), "err", err)
+			return
+		}
+		_ = conn.SetReadDeadline(time.Time{})
+		if !c.serve(req) {
+			return
+		}
+	}
+}
+
+// upConn is one upload connection; owned by its ServeConn goroutine.
+type upConn struct {
+	u       *Uploader
+	ctx     context.Context
+	conn    net.Conn
+	br      *bufio.Reader
+	ip      netip.Addr
+	first   bool // no response written yet: send X-Features
+	hasSlot bool
+	buf     []byte
+}
+
+func (c *upConn) acquireSlot() bool {
+	if c.hasSlot {
+		return true
+	}
+	u := c.u
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.active >= u.cfg.MaxUploads || u.perIP[c.ip] >= u.cfg.MaxUploadsPerIP {
+		return false
+	}
+	u.active++
+	u.perIP[c.ip]++
+	c.hasSlot = true
+	return true
+}
+
+func (c *upConn) releaseSlot() {
+	if !c.hasSlot {
+		return
+	}
+	u := c.u
+	u.mu.Lock()
+	u.active--
+	if u.perIP[c.ip]--; u.perIP[c.ip] <= 0 {
+		delete(u.perIP, c.ip)
+	}
+	u.mu.Unlock()
+	c.hasSlot = false
+}
+
+// serve answers one request; false means close the connection.
+func (c *upConn) serve(req *request) bool {
+	keep := req.keepAlive()
+	head := req.method == "HEAD"
+	if req.method != "GET" && !head {
+		c.writeStatus(req, 501, "Not Implemented", false)
+		return false
+	}
+	f, code, reason := c.lookup(req.target)
+	if code != 200 {
+		// Error answers have an empty body, so the connection stays usable.
+		return c.writeStatus(req, code, reason, keep) && keep
+	}
+	if claimed := req.header.Get("X-Gnutella-Content-URN"); claimed != "" && !f.SHA1.IsZero() {
+		if s, err := protocol.ParseSHA1URN(strings.TrimSpace(strings.SplitN(claimed, ",", 2)[0])); err == nil && s != f.SHA1 {
+			return c.writeStatus(req, 404, "URN mismatch", keep) && keep
+		}
+	}
+	rng, partial := byteRange{0, f.Size - 1}, false
+	if v := req.header.Get("Range"); v != "" {
+		r, ok, err := parseRange(v, f.Size)
+		switch {
+		case errors.Is(err, errUnsatisfiable):
+			b := c.startResponse(req, 416, "Requested Range Not Satisfiable", keep)
+			b = fmt.Appendf(b, "Content-Range: bytes */%d\r\n", f.Size)
+			b = c.fileHeaders(b, f)
+			b = append(b, "Content-Length: 0\r\n\r\n"...)
+			return c.write(b) && keep
+		case err != nil:
+			return c.writeStatus(req, 400, "Malformed Range", false)
+		case ok:
+			rng, partial = r, true
+		}
+	}
+	if !head && !c.acquireSlot() {
+		b := c.startResponse(req, 503, "Busy", false)
+		b = fmt.Appendf(b, "Retry-After: %d\r\n", int(c.u.cfg.RetryAfter/time.Second))
+		b = c.fileHeaders(b, f)
+		b = append(b, "Content-Length: 0\r\n\r\n"...)
+		c.write(b)
+		return false
+	}
+	var fh *os.File
+	if !head && f.Size > 0 {
+		var err error
+		if fh, err = os.Open(f.Path); err != nil {
+			c.u.log.Warn("upload: open", "path", f.Path, "err", err)
+			return c.writeStatus(req, 500, "Internal Server Error", false)
+		}
+		defer fh.Close()
+		if st, err := fh.Stat(); err != nil || st.Size() < rng.last+1 || !st.Mode().IsRegular() {
+			// The file changed under the index: do not send short bodies.
+			return c.writeStatus(req, 500, "File changed", false)
+		}
+	}
+	var b []byte
+	n := rng.length()
+	if partial {
+		b = c.startResponse(req, 206, "Partial Content", keep)
+		b = fmt.Appendf(b, "Content-Range: bytes %d-%d/%d\r\n", rng.first, rng.last, f.Size)
+	} else {
+		b = c.startResponse(req, 200, "OK", keep)
+	}
+	if f.Size == 0 {
+		n = 0
+	}
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, n, 10)
+	b = append(b, "\r\n"...)
+	if !f.ModTime.IsZero() {
+		b = append(b, "Last-Modified: "...)
+		b = f.ModTime.UTC().AppendFormat(b, httpTime)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "Content-Type: "...)
+	b = append(b, contentType(f.Name)...)
+	b = append(b, "\r\nContent-Disposition: inline; filename*=\"utf-8'en'"...)
+	b = append(b, url.PathEscape(f.Name)...)
+	b = append(b, "\"\r\n"...)
+	b = c.fileHeaders(b, f)
+	b = append(b, "\r\n"...)
+	if !c.write(b) {
+		return false
+	}
+	if fh == nil || n == 0 {
+		return keep
+	}
+	if _, err := fh.Seek(rng.first, io.SeekStart); err != nil {
+		return false
+	}
+	if err := c.sendBody(fh, n); err != nil {
+		c.u.log.Debug("upload: body", "peer", c.conn.RemoteAddr(), "name", f.Name, "err", err)
+		return false
+	}
+	c.u.served.Add(1)
+	return keep
+}
+
+// sendBody copies n bytes of fh to the connection: by sendfile when no
+// rate limit applies (io.Copy to a *net.TCPConn, or any conn exposing
+// ReadFrom, from an *io.LimitedReader around the *os.File), else through
+// the limiter.
+func (c *upConn) sendBody(fh *os.File, n int64) error {
+	u := c.u
+	if u.limiter == nil {
+		for n > 0 {
+			seg := min(n, sendSegment)
+			_ = c.conn.SetWriteDeadline(u.cfg.Now().Add(u.cfg.WriteTimeout))
+			w, err := io.Copy(c.conn, &io.LimitedReader{R: fh, N: seg})
+			u.sent.Add(uint64(w))
+			n -= w
+			if err != nil {
+				return fmt.Errorf("send: %w", err)
+			}
+			if w < seg {
+				return fmt.Errorf("send: %w", io.ErrUnexpectedEOF)
+			}
+		}
+		return nil
+	}
+	buf := make([]byte, rateBurst)
+	for n > 0 {
+		chunk := buf[:min(n, int64(len(buf)))]
+		if _, err := io.ReadFull(fh, chunk); err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		if err := u.limiter.WaitN(c.ctx, len(chunk)); err != nil {
+			return fmt.Errorf("rate: %w", err)
+		}
+		_ = c.conn.SetWriteDeadline(u.cfg.Now().Add(u.cfg.WriteTimeout))
+		w, err := c.conn.Write(chunk)
+		u.sent.Add(uint64(w))
+		if err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+		n -= int64(w)
+	}
+	return nil
+}
+
+// lookup maps a request target to a shared file. Only files from the
+// Files view are returned: nothing in the target is ever used as a path.
+func (c *upConn) lookup(target string) (File, int, string) {
+	files := c.u.cfg.Files
+	switch {
+	case target == "/":
+		return File{}, 403, "Browse Host Disabled"
+	case strings.HasPrefix(target, "/get/"):
+		idx, name, ok := strings.Cut(target[len("/get/"):], "/")
+		if !ok {
+			return File{}, 400, "Bad Request"
+		}
+		index, err := strconv.ParseUint(idx, 10, 32)
+		if err != nil || idx == "" || idx[0] == '+' {
+			return File{}, 400, "Bad Request"
+		}
+		decoded, err := url.PathUnescape(name) // once; "+" stays a plus
+		if err != nil {
+			return File{}, 400, "Bad Request"
+		}
+		f, found := files.ByIndex(uint32(index))
+		if !found {
+			return File{}, 404, "Not Found"
+		}
+		if decoded != f.Name {
+			return File{}, 404, "File index/name mismatch"
+		}
+		return f, 200, ""
+	case strings.HasPrefix(target, "/uri-res/"):
+		svc, urn, ok := strings.Cut(target[len("/uri-res/"):], "?")
+		if !ok || !strings.EqualFold(svc, "N2R") {
+			return File{}, 404, "Not Found"
+		}
+		sha1, err := protocol.ParseSHA1URN(urn)
+		if err != nil {
+			return File{}, 400, "Malformed URN in /uri-res/N2R request"
+		}
+		f, found := files.BySHA1(sha1)
+		if !found || f.SHA1 != sha1 {
+			return File{}, 404, "Not Found"
+		}
+		return f, 200, ""
+	}
+	return File{}, 404, "Not Found"
+}
+
+// startResponse appends the status line and the headers every response
+// carries, in gtk-gnutella's order.
+func (c *upConn) startResponse(req *request, code int, reason string, keep bool) []byte {
+	b := c.buf[:0]
+	b = fmt.Appendf(b, "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: ", code, reason, c.u.cfg.ServerName)
+	b = c.u.cfg.Now().UTC().AppendFormat(b, httpTime)
+	if keep {
+		b = append(b, "\r\nConnection: keep-alive\r\n"...)
+	} else {
+		b = append(b, "\r\nConnection: close\r\n"...)
+	}
+	if c.first && c.u.cfg.Features != "" {
+		b = append(b, "X-Features: "...)
+		b = append(b, c.u.cfg.Features...)
+		b = append(b, "\r\n"...)
+	}
+	c.first = false
+	return b
+}
+
+// fileHeaders appends the urn and the alternate locations of f.
+func (c *upConn) fileHeaders(b []byte, f File) []byte {
+	if f.SHA1.IsZero() {
+		return b
+	}
+	b = append(b, "X-Gnutella-Content-URN: "...)
+	b = f.SHA1.AppendURN(b)
+	b = append(b, "\r\n"...)
+	if c.u.cfg.AltLocs == nil {
+		return b
+	}
+	var alts []netip.AddrPort
+	for _, a := range c.u.cfg.AltLocs(f.SHA1) {
+		if a.Addr().Unmap() == c.ip || !a.IsValid() {
+			continue // the client knows itself
+		}
+		if alts = append(alts, a); len(alts) == maxAltLocs {
+			break
+		}
+	}
+	if len(alts) > 0 {
+		b = append(b, "X-Alt: "...)
+		b = appendXAlt(b, alts)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+// writeStatus writes a response without a body; it returns false when the
+// write failed.
+func (c *upConn) writeStatus(req *request, code int, reason string, keep bool) bool {
+	b := c.startResponse(req, code, reason, keep)
+	b = append(b, "Content-Length: 0\r\n\r\n"...)
+	return c.write(b)
+}
+
+func (c *upConn) write(b []byte) bool {
+	c.buf = b[:0]
+	_ = c.conn.SetWriteDeadline(c.u.cfg.Now().Add(c.u.cfg.WriteTimeout))
+	_, err := c.conn.Write(b)
+	return err == nil
+}
+
+// contentType guesses from the extension with a fixed table (the system
+// mime database would make answers differ between hosts).
+func contentType(name string) string {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".txt":
+		return "text/plain"
+	case ".html", ".htm":
+		return "text/html"
+	case ".mp3":
+		return "audio/mpeg"
+	case ".ogg", ".oga":
+		return "audio/ogg"
+	case ".flac":
+		return "audio/flac"
+	case ".wav":
+		return "audio/x-wav"
+	case ".jpg", ".jpeg":
+		return "image/jpeg"
+	case ".png":
+		return "image/png"
+	case ".gif":
+		return "image/gif"
+	case ".pdf":
+		return "application/pdf"
+	case ".zip":
+		return "application/zip"
+	case ".mp4":
+		return "video/mp4"
+	case ".mkv":
+		return "video/x-matroska"
+	case ".avi":
+		return "video/x-msvideo"
+	}
+	return "application/octet-stream"
+}
