@@ -1,0 +1,105 @@
+package routing
+
+import (
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/servent/servent/protocol"
+)
+
+type pushRoute struct {
+	at   int64
+	conn ConnID
+}
+
+// PushTable routes Pushes by servent GUID (GNUTELLA.md 7.3): servent GUID
+// -> the connection a QueryHit from that servent came through (or the leaf
+// itself). Bounded by count and age like Table; the latest Add wins and
+// refreshes the age. Safe for concurrent use.
+type PushTable struct {
+	mu    sync.Mutex
+	lru   *simplelru.LRU[protocol.GUID, pushRoute]
+	clock clock
+	stats *Stats
+	alive func(ConnID) bool
+}
+
+// NewPushTable makes a PushTable; the arguments are those of NewTable.
+func NewPushTable(size int, maxAge time.Duration, now func() time.Time, opts ...Option) *PushTable {
+	if size <= 0 {
+		size = DefaultSize
+	}
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.stats == nil {
+		o.stats = new(Stats)
+	}
+	l, err := simplelru.NewLRU[protocol.GUID, pushRoute](size, nil)
+	if err != nil {
+		panic(err)
+	}
+	return &PushTable{lru: l, clock: newClock(now, maxAge), stats: o.stats, alive: o.alive}
+}
+
+// Stats is the counter set this table adds to.
+func (p *PushTable) Stats() *Stats { return p.stats }
+
+// Add records that servent is reached through conn, replacing any older
+// route for it.
+func (p *PushTable) Add(servent protocol.GUID, conn ConnID) {
+	p.mu.Lock()
+	now := p.clock.tick()
+	evicted := p.lru.Add(servent, pushRoute{at: now, conn: conn})
+	// Every Add moves its entry to the front, so the tail is the oldest.
+	for range sweepPerAdd {
+		_, r, ok := p.lru.GetOldest()
+		if !ok || !p.clock.expired(r.at, now) {
+			break
+		}
+		p.lru.RemoveOldest()
+	}
+	p.mu.Unlock()
+	if evicted {
+		p.stats.Evicted.Add(1)
+	}
+}
+
+// Lookup gives the connection to send a Push for servent to. ok is false,
+// and Stats.Unroutable counts one, when there is no route, it is older than
+// maxAge, or its connection is closed (WithAlive). Local means servent is
+// us.
+func (p *PushTable) Lookup(servent protocol.GUID) (ConnID, bool) {
+	p.mu.Lock()
+	r, ok := p.lru.Peek(servent)
+	if ok && p.clock.expired(r.at, p.clock.tick()) {
+		ok = false
+	}
+	p.mu.Unlock()
+	if ok && r.conn != Local && p.alive != nil && !p.alive(r.conn) {
+		ok = false
+	}
+	if !ok {
+		p.stats.Unroutable.Add(1)
+		return 0, false
+	}
+	return r.conn, true
+}
+
+// Remove forgets servent's route (e.g. a leaf that left).
+func (p *PushTable) Remove(servent protocol.GUID) {
+	p.mu.Lock()
+	p.lru.Remove(servent)
+	p.mu.Unlock()
+}
+
+// Len is the number of entries held, expired ones not yet dropped
+// included.
+func (p *PushTable) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lru.Len()
+}

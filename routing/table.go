@@ -1,0 +1,227 @@
+package routing
+
+import (
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/servent/servent/protocol"
+)
+
+// ConnID names a connection of the node. 0 is ourselves (the local origin).
+// The node must never reuse an ID (a uint64 counter from 1 never wraps):
+// routes are invalidated lazily through WithAlive, not by scanning.
+type ConnID uint64
+
+// Local is the ConnID of messages we originated.
+const Local ConnID = 0
+
+// Defaults of NewTable and NewPushTable.
+const (
+	// DefaultSize is the count bound (GNUTELLA.md 7.1: about 256k).
+	DefaultSize = 256 * 1024
+	// DefaultMaxAge is the age bound. 7.1 asks for at least 10 minutes;
+	// dynamic querying runs for up to 10 minutes, and hits still in flight
+	// after that should route, hence 15.
+	DefaultMaxAge = 15 * time.Minute
+)
+
+// Verdict is what AddTTL decided about a routed message.
+type Verdict uint8
+
+const (
+	// New: first sighting (or the previous one has aged out); the route
+	// was recorded. Process and forward.
+	New Verdict = iota
+	// Duplicate: already seen. Drop: do not answer, do not forward.
+	Duplicate
+	// HigherTTL: already seen, but this copy can travel further (GNUTELLA
+	// 7.1, GTKG handle_duplicate). Forward it again, do not answer it. The
+	// route stays the first copy's.
+	HigherTTL
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case New:
+		return "new"
+	case Duplicate:
+		return "duplicate"
+	case HigherTTL:
+		return "duplicate-higher-ttl"
+	}
+	return "verdict?"
+}
+
+// Option configures a Table or PushTable.
+type Option func(*options)
+
+type options struct {
+	stats *Stats
+	alive func(ConnID) bool
+}
+
+// WithStats makes the table count into s (shared with other tables and
+// the node) instead of a Stats of its own.
+func WithStats(s *Stats) Option { return func(o *options) { o.stats = s } }
+
+// WithAlive gives the table the node's check that a connection is still
+// open. Lookup treats a route to a connection for which alive returns false
+// as unroutable. It is called without the table's lock held, and never for
+// Local. Without it every ConnID is taken as alive and the node checks.
+func WithAlive(alive func(ConnID) bool) Option { return func(o *options) { o.alive = alive } }
+
+// clock turns the injected wall clock into int64 nanoseconds since the
+// table was made. time.Time.Sub uses the monotonic reading when both times
+// have one, so a wall clock jump neither expires nor revives routes.
+type clock struct {
+	now    func() time.Time
+	base   time.Time
+	maxAge int64
+}
+
+func newClock(now func() time.Time, maxAge time.Duration) clock {
+	if now == nil {
+		now = time.Now
+	}
+	if maxAge <= 0 {
+		maxAge = DefaultMaxAge
+	}
+	return clock{now: now, base: now(), maxAge: int64(maxAge)}
+}
+
+func (c *clock) tick() int64 { return int64(c.now().Sub(c.base)) }
+
+// expired: an entry older than maxAge counts as absent.
+func (c *clock) expired(at, now int64) bool { return now-at > c.maxAge }
+
+type routeKey struct {
+	guid protocol.GUID
+	typ  protocol.PayloadType
+}
+
+type route struct {
+	at   int64 // clock.tick() of the first sighting
+	conn ConnID
+	ttl  uint8 // highest forwardable TTL seen
+}
+
+// sweepPerAdd bounds the expired entries dropped from the LRU tail per Add:
+// enough to keep up with the insert rate, never a long pause.
+const sweepPerAdd = 2
+
+// Table is the de-duplication and reply-route table of GNUTELLA.md 7.1:
+// (MUID, payload type) -> the connection the message came from, for Ping,
+// Query and Push (and our own messages, from Local). It is bounded by count
+// (least recently added or re-forwarded entry evicted first) and by age (an
+// entry older than maxAge is absent). Safe for concurrent use: one mutex,
+// held for one map operation.
+type Table struct {
+	mu    sync.Mutex
+	lru   *simplelru.LRU[routeKey, route]
+	clock clock
+	stats *Stats
+	alive func(ConnID) bool
+}
+
+// NewTable makes a Table of at most size entries (size <= 0: DefaultSize)
+// that forgets entries older than maxAge (<= 0: DefaultMaxAge). now is the
+// clock (nil: time.Now).
+func NewTable(size int, maxAge time.Duration, now func() time.Time, opts ...Option) *Table {
+	if size <= 0 {
+		size = DefaultSize
+	}
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.stats == nil {
+		o.stats = new(Stats)
+	}
+	l, err := simplelru.NewLRU[routeKey, route](size, nil)
+	if err != nil { // size > 0 is checked above
+		panic(err)
+	}
+	return &Table{lru: l, clock: newClock(now, maxAge), stats: o.stats, alive: o.alive}
+}
+
+// Stats is the counter set this table adds to.
+func (t *Table) Stats() *Stats { return t.stats }
+
+// Add records that the message (guid, typ) came from conn, unless it was
+// already known: then it reports dup and changes nothing. It is AddTTL with
+// TTL 0, so a duplicate is never "higher".
+func (t *Table) Add(guid protocol.GUID, typ protocol.PayloadType, from ConnID) (dup bool) {
+	return t.AddTTL(guid, typ, from, 0) != New
+}
+
+// AddTTL is Add for messages that may be re-forwarded: ttl is the TTL the
+// node would forward this copy with (ForwardTTL; 0 when it would not
+// forward). A known message whose ttl is higher than every copy seen so far
+// gives HigherTTL (and that ttl is remembered, so each higher TTL is
+// reported once); otherwise Duplicate. Both count in Stats.Duplicates.
+func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID, ttl uint8) Verdict {
+	k := routeKey{guid, typ}
+	t.mu.Lock()
+	now := t.clock.tick()
+	if r, ok := t.lru.Peek(k); ok && !t.clock.expired(r.at, now) {
+		if ttl > r.ttl {
+			r.ttl = ttl
+			t.lru.Add(k, r) // also moves it to the front: it is active again
+			t.mu.Unlock()
+			t.stats.Duplicates.Add(1)
+			t.stats.HigherTTL.Add(1)
+			return HigherTTL
+		}
+		t.mu.Unlock()
+		t.stats.Duplicates.Add(1)
+		return Duplicate
+	}
+	// New, or an expired entry that Add overwrites in place.
+	evicted := t.lru.Add(k, route{at: now, conn: from, ttl: ttl})
+	// The tail is the oldest entry (except for re-forwarded ones, which
+	// moved up): drop expired ones so memory follows the age bound too.
+	for range sweepPerAdd {
+		_, r, ok := t.lru.GetOldest()
+		if !ok || !t.clock.expired(r.at, now) {
+			break
+		}
+		t.lru.RemoveOldest()
+	}
+	t.mu.Unlock()
+	if evicted {
+		t.stats.Evicted.Add(1)
+	}
+	return New
+}
+
+// Lookup gives the connection to send a reply to (GNUTELLA.md 7.3): Pongs
+// look up (MUID, TypePing), QueryHits (MUID, TypeQuery). Local means the
+// message was ours. ok is false, and Stats.Unroutable counts one, when
+// there is no route, it is older than maxAge, or its connection is closed
+// (WithAlive).
+func (t *Table) Lookup(guid protocol.GUID, typ protocol.PayloadType) (ConnID, bool) {
+	t.mu.Lock()
+	r, ok := t.lru.Peek(routeKey{guid, typ})
+	if ok && t.clock.expired(r.at, t.clock.tick()) {
+		ok = false
+	}
+	t.mu.Unlock()
+	if ok && r.conn != Local && t.alive != nil && !t.alive(r.conn) {
+		ok = false
+	}
+	if !ok {
+		t.stats.Unroutable.Add(1)
+		return 0, false
+	}
+	return r.conn, true
+}
+
+// Len is the number of entries held, expired ones not yet dropped
+// included.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lru.Len()
+}
