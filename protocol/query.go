@@ -1,0 +1,245 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+)
+
+// MaxHits is the maximum number of hits the requester wants (low byte of a
+// marked flags word); 0 means no limit, as does an unmarked word.
+func (f QueryFlags) MaxHits() int {
+	if f&FlagMark == 0 {
+		return 0
+	}
+	return int(f & FlagMaxHitsMask)
+}
+
+// Has reports whether flag bit is set in a marked flags word. GTKG reads a
+// non-zero word without FlagMark as "marked, no flags", so Has is false for
+// any bit of such a word.
+func (f QueryFlags) Has(bit QueryFlags) bool { return f&FlagMark != 0 && f&bit == bit }
+
+// urnOnlyCriteria is what GTKG puts in the criteria of a URN-only query.
+const urnOnlyCriteria = `\`
+
+// Decode reads a Query payload (GNUTELLA.md 4.5): the flags word
+// (big-endian), the NUL-terminated criteria, then an extension block parsed
+// leniently like GTKG's ext_parse(): 00 and 1C both separate extensions, C3
+// starts a GGEP block, urn:sha1 / urn:bitprint text and GGEP H type 01/02 go
+// to SHA1s (deduplicated, wire order), other "urn:" texts to URNs verbatim,
+// other text extensions are skipped, and a malformed GGEP block is skipped up
+// to the next separator (the Query is kept). Every GGEP extension read,
+// including H, is kept in GGEP. A criteria of `\` (GTKG's URN-only query)
+// decodes as "".
+//
+// Criteria and URNs are copies: Decode allocates one string for a non-empty
+// criteria and one per other urn. GGEP data aliases payload. The slices
+// already in m are reused. See DecodeShared for the allocation-free variant.
+//
+// Errors: fewer than 2 bytes or no NUL after the criteria.
+func (m *Query) Decode(payload []byte) error { return m.decode(payload, false) }
+
+// DecodeShared is Decode without copying: Criteria and URNs are strings
+// that alias payload (made with unsafe.String). They are valid only while
+// payload is unchanged, e.g. until the next Decoder.Next; a caller that keeps
+// them must strings.Clone them first. With a reused Query it allocates
+// nothing unless GGEP needs COBS or deflate undone. Meant for the routing hot
+// path (QRP check, then forward the raw bytes).
+func (m *Query) DecodeShared(payload []byte) error { return m.decode(payload, true) }
+
+func (m *Query) decode(payload []byte, shared bool) error {
+	if len(payload) < 2 {
+		return fmt.Errorf("%w: query of %d bytes, want >= 2", ErrTruncated, len(payload))
+	}
+	m.Flags = QueryFlags(binary.BigEndian.Uint16(payload))
+	rest := payload[2:]
+	nul := indexNUL(rest)
+	if nul < 0 {
+		return fmt.Errorf("%w: query criteria not NUL-terminated", ErrMalformed)
+	}
+	crit := rest[:nul]
+	switch {
+	case len(crit) == 0 || string(crit) == urnOnlyCriteria:
+		m.Criteria = ""
+	case shared:
+		m.Criteria = unsafe.String(&crit[0], len(crit))
+	case string(crit) != m.Criteria: // keep the old string when equal: no allocation
+		m.Criteria = string(crit)
+	}
+	m.SHA1s = m.SHA1s[:0]
+	clear(m.URNs)
+	m.URNs = m.URNs[:0]
+	clear(m.GGEP)
+	m.GGEP = m.GGEP[:0]
+
+	ext := rest[nul+1:]
+	for i := 0; i < len(ext); {
+		c := ext[i]
+		if c == 0 || c == extSep {
+			i++
+			continue
+		}
+		if c == ggepMagic {
+			before := len(m.GGEP)
+			g, n, err := parseGGEP(m.GGEP, ext[i:])
+			m.GGEP = g
+			if err == nil {
+				for k := before; k < len(m.GGEP); k++ {
+					if s, ok := ggepHSHA1(&m.GGEP[k]); ok {
+						m.addSHA1(s)
+					}
+				}
+				i += n
+				continue
+			}
+			// Bad block: skip it like an unknown text extension.
+		}
+		j := i + extEnd(ext[i:])
+		text := ext[i:j]
+		i = j
+		if !hasPrefixFoldB(text, "urn:") {
+			continue // XML or unknown: skipped
+		}
+		if s, ok := parseSHA1URNBytes(text); ok {
+			m.addSHA1(s)
+			continue
+		}
+		if shared {
+			m.URNs = append(m.URNs, unsafe.String(&text[0], len(text)))
+		} else {
+			m.URNs = append(m.URNs, string(text))
+		}
+	}
+	if len(m.GGEP) == 0 && cap(m.GGEP) == 0 {
+		m.GGEP = nil
+	}
+	return nil
+}
+
+func (m *Query) addSHA1(s SHA1) {
+	for _, have := range m.SHA1s {
+		if have == s {
+			return
+		}
+	}
+	m.SHA1s = append(m.SHA1s, s)
+}
+
+// Append appends the Query payload GTKG style: flags big-endian, criteria
+// (`\` when Criteria is empty and SHA1s is not), NUL, then the urn:sha1 texts,
+// URNs and the GGEP block separated by 1C, with no trailing NUL.
+func (m *Query) Append(dst []byte) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(m.Flags))
+	if m.Criteria == "" && len(m.SHA1s) > 0 {
+		dst = append(dst, urnOnlyCriteria...)
+	} else {
+		dst = append(dst, m.Criteria...)
+	}
+	dst = append(dst, 0)
+	sep := false
+	for _, s := range m.SHA1s {
+		if sep {
+			dst = append(dst, extSep)
+		}
+		dst = s.AppendURN(dst)
+		sep = true
+	}
+	for _, u := range m.URNs {
+		if sep {
+			dst = append(dst, extSep)
+		}
+		dst = append(dst, u...)
+		sep = true
+	}
+	if len(m.GGEP) > 0 {
+		n := len(dst)
+		if sep {
+			dst = append(dst, extSep)
+		}
+		if d := m.GGEP.Append(dst); len(d) > len(dst) {
+			dst = d
+		} else {
+			dst = dst[:n]
+		}
+	}
+	return dst
+}
+
+// extSep (FS) separates HUGE extensions.
+const extSep = 0x1C
+
+// extEnd is the length of the text extension at the start of b: up to the
+// next 00 or 1C.
+func extEnd(b []byte) int {
+	for i, c := range b {
+		if c == 0 || c == extSep {
+			return i
+		}
+	}
+	return len(b)
+}
+
+func indexNUL(b []byte) int { return bytes.IndexByte(b, 0) }
+
+func hasPrefixFoldB(b []byte, prefix string) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// parseSHA1URNBytes is ParseSHA1URN on bytes, without allocating.
+func parseSHA1URNBytes(b []byte) (SHA1, bool) {
+	var digits []byte
+	switch {
+	case hasPrefixFoldB(b, sha1URNPrefix):
+		digits = b[len(sha1URNPrefix):]
+	case hasPrefixFoldB(b, bitprintURNPrefix):
+		digits = b[len(bitprintURNPrefix):]
+		if len(digits) > sha1Base32Len && digits[sha1Base32Len] == '.' {
+			digits = digits[:sha1Base32Len]
+		}
+	default:
+		return SHA1{}, false
+	}
+	if len(digits) != sha1Base32Len {
+		return SHA1{}, false
+	}
+	var up [sha1Base32Len]byte
+	for i, c := range digits {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		up[i] = c
+	}
+	var out SHA1
+	if n, err := base32.StdEncoding.Decode(out[:], up[:]); err != nil || n != len(out) {
+		return SHA1{}, false
+	}
+	return out, true
+}
+
+// ggepHSHA1 decodes a GGEP "H" extension: 01 + SHA-1, or 02 + SHA-1 +
+// Tiger root (bitprint; the SHA-1 is kept).
+func ggepHSHA1(e *Extension) (SHA1, bool) {
+	if e.ID != "H" || len(e.Data) < 1+len(SHA1{}) {
+		return SHA1{}, false
+	}
+	switch {
+	case e.Data[0] == 0x01 && len(e.Data) == 21, e.Data[0] == 0x02 && len(e.Data) == 45:
+		return SHA1(e.Data[1:21]), true
+	}
+	return SHA1{}, false
+}
