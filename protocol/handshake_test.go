@@ -264,8 +264,8 @@ func TestListenAddrOrder(t *testing.T) {
 // Every recorded handshake block of both interop folders, field by field.
 func TestHandshakeInteropReplay(t *testing.T) {
 	type want struct {
-		file, status              string
-		n                         int
+		file, status             string
+		n                        int
 		ua, up, ce, ae, try, rip string
 	}
 	const gtkgUA = "gtk-gnutella/1.2.3 (2024-03-03; Topless; Linux x86_64)"
