@@ -1,0 +1,214 @@
+package sharedir
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"unicode/utf8"
+
+	"github.com/servent/servent/protocol"
+)
+
+// The hash cache remembers, per shared file, the index it was given and its
+// SHA-1, keyed by relative path, size and modification time, so that a
+// restart neither rehashes an unchanged library nor renumbers it. It is read
+// from disk, which may hold anything: every field is checked, the whole file
+// is covered by a CRC-32C, and any defect rejects the file as a whole.
+//
+// Layout (little-endian):
+//
+//	magic "SRVTHC\r\n" (8) | version u32 | nextIndex u32 | count u32
+//	count x { flags u8 (bit0 hashed) | index u32 | size i64 | mtime i64 |
+//	          [sha1 20 if hashed] | pathLen uvarint | path }
+//	crc32c u32 of everything before it
+const (
+	cacheFile    = "sharedir.cache"
+	cacheMagic   = "SRVTHC\r\n"
+	cacheVersion = 1
+	cacheHeader  = len(cacheMagic) + 12
+	minRecord    = 1 + 4 + 8 + 8 + 1 + 1
+	maxCachePath = 4096
+	// maxCacheSize bounds what is read: 10 million files of ~100 bytes.
+	maxCacheSize = 1 << 30
+	flagHashed   = 1
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+var errBadCache = errors.New("sharedir: bad hash cache")
+
+type cacheRecord struct {
+	rel    string
+	index  uint32
+	size   int64
+	mtime  int64
+	hashed bool
+	sha1   protocol.SHA1
+}
+
+type cacheState struct {
+	nextIndex uint32
+	records   []cacheRecord
+}
+
+func encodeCache(st cacheState) []byte {
+	b := make([]byte, 0, cacheHeader+len(st.records)*(minRecord+20+64)+4)
+	b = append(b, cacheMagic...)
+	b = binary.LittleEndian.AppendUint32(b, cacheVersion)
+	b = binary.LittleEndian.AppendUint32(b, st.nextIndex)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(st.records)))
+	for _, r := range st.records {
+		var flags byte
+		if r.hashed {
+			flags |= flagHashed
+		}
+		b = append(b, flags)
+		b = binary.LittleEndian.AppendUint32(b, r.index)
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.size))
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.mtime))
+		if r.hashed {
+			b = append(b, r.sha1[:]...)
+		}
+		b = binary.AppendUvarint(b, uint64(len(r.rel)))
+		b = append(b, r.rel...)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+func decodeCache(b []byte) (cacheState, error) {
+	var st cacheState
+	if len(b) < cacheHeader+4 {
+		return st, fmt.Errorf("%w: %d bytes, truncated", errBadCache, len(b))
+	}
+	if string(b[:len(cacheMagic)]) != cacheMagic {
+		return st, fmt.Errorf("%w: bad magic", errBadCache)
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return st, fmt.Errorf("%w: checksum mismatch (truncated or corrupt)", errBadCache)
+	}
+	p := body[len(cacheMagic):]
+	if v := binary.LittleEndian.Uint32(p); v != cacheVersion {
+		return st, fmt.Errorf("%w: version %d, want %d", errBadCache, v, cacheVersion)
+	}
+	st.nextIndex = binary.LittleEndian.Uint32(p[4:])
+	count := binary.LittleEndian.Uint32(p[8:])
+	p = p[12:]
+	if uint64(count) > uint64(len(p)/minRecord) {
+		return st, fmt.Errorf("%w: %d records cannot fit in %d bytes", errBadCache, count, len(p))
+	}
+	st.records = make([]cacheRecord, 0, count)
+	seenRel := make(map[string]struct{}, count)
+	seenIdx := make(map[uint32]struct{}, count)
+	for i := uint32(0); i < count; i++ {
+		if len(p) < minRecord-2 {
+			return st, fmt.Errorf("%w: record %d truncated", errBadCache, i)
+		}
+		var r cacheRecord
+		flags := p[0]
+		if flags&^flagHashed != 0 {
+			return st, fmt.Errorf("%w: record %d: unknown flags %#x", errBadCache, i, flags)
+		}
+		r.hashed = flags&flagHashed != 0
+		r.index = binary.LittleEndian.Uint32(p[1:])
+		r.size = int64(binary.LittleEndian.Uint64(p[5:]))
+		r.mtime = int64(binary.LittleEndian.Uint64(p[13:]))
+		p = p[21:]
+		if r.index == 0 || r.index >= st.nextIndex || r.size <= 0 {
+			return st, fmt.Errorf("%w: record %d: index %d size %d", errBadCache, i, r.index, r.size)
+		}
+		if r.hashed {
+			if len(p) < len(r.sha1) {
+				return st, fmt.Errorf("%w: record %d truncated", errBadCache, i)
+			}
+			copy(r.sha1[:], p)
+			p = p[len(r.sha1):]
+		}
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n == 0 || n > maxCachePath || n > uint64(len(p)-k) {
+			return st, fmt.Errorf("%w: record %d: bad path length", errBadCache, i)
+		}
+		rel := p[k : k+int(n)]
+		p = p[k+int(n):]
+		if !validRel(rel) {
+			return st, fmt.Errorf("%w: record %d: bad path %q", errBadCache, i, rel)
+		}
+		r.rel = string(rel)
+		if _, dup := seenRel[r.rel]; dup {
+			return st, fmt.Errorf("%w: record %d: duplicate path", errBadCache, i)
+		}
+		if _, dup := seenIdx[r.index]; dup {
+			return st, fmt.Errorf("%w: record %d: duplicate index", errBadCache, i)
+		}
+		seenRel[r.rel] = struct{}{}
+		seenIdx[r.index] = struct{}{}
+		st.records = append(st.records, r)
+	}
+	if len(p) != 0 {
+		return st, fmt.Errorf("%w: %d trailing bytes", errBadCache, len(p))
+	}
+	return st, nil
+}
+
+// validRel accepts a clean relative slash path that stays inside the root.
+func validRel(rel []byte) bool {
+	if len(rel) == 0 || !utf8.Valid(rel) || rel[0] == '/' {
+		return false
+	}
+	for _, c := range rel {
+		if c == 0 || c == '\\' {
+			return false
+		}
+	}
+	s := string(rel)
+	return filepath.ToSlash(filepath.Clean(filepath.FromSlash(s))) == s && s != "." && !(len(s) >= 2 && s[:2] == "..")
+}
+
+func readCache(path string) (cacheState, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return cacheState{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return cacheState{}, fmt.Errorf("stat hash cache: %w", err)
+	}
+	if fi.Size() > maxCacheSize {
+		return cacheState{}, fmt.Errorf("%w: %d bytes is too large", errBadCache, fi.Size())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxCacheSize+1))
+	if err != nil {
+		return cacheState{}, fmt.Errorf("read hash cache: %w", err)
+	}
+	return decodeCache(b)
+}
+
+// writeCache replaces path atomically: a crash leaves the old file or the
+// new one, never a mix.
+func writeCache(path string, st cacheState) error {
+	b := encodeCache(st)
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".sharedir.cache.*")
+	if err != nil {
+		return fmt.Errorf("write hash cache: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write hash cache: %w", err)
+	}
+	return nil
+}

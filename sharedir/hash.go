@@ -1,0 +1,173 @@
+package sharedir
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/servent/servent/protocol"
+)
+
+// hashBufSize is the read size per worker: large reads keep syscalls and
+// page-cache copies well below the cost of SHA-1 itself.
+const hashBufSize = 1 << 20
+
+var errChanged = errors.New("file changed while hashing")
+
+// enqueue queues entries for the hash workers.
+func (l *Library) enqueue(es []*entry) {
+	if len(es) == 0 {
+		return
+	}
+	l.qmu.Lock()
+	n := 0
+	for _, e := range es {
+		if e.queued || e.hashErr {
+			continue
+		}
+		e.queued = true
+		l.queue = append(l.queue, e)
+		n++
+	}
+	if n > 0 && l.idle == nil {
+		l.idle = make(chan struct{})
+	}
+	l.qmu.Unlock()
+	if n > 0 {
+		l.wakeWorker()
+	}
+}
+
+func (l *Library) wakeWorker() {
+	select {
+	case l.work <- struct{}{}:
+	default:
+	}
+}
+
+// next pops a queued entry, or returns nil when the queue is empty.
+func (l *Library) next() *entry {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	if len(l.queue) == 0 {
+		return nil
+	}
+	e := l.queue[0]
+	l.queue[0] = nil
+	l.queue = l.queue[1:]
+	if len(l.queue) == 0 {
+		l.queue = nil // let the backing array go
+	}
+	l.busy++
+	return e
+}
+
+// done ends the work on e and wakes WaitHashed when nothing is left.
+func (l *Library) done(e *entry, failed bool) {
+	l.qmu.Lock()
+	e.queued = false
+	e.hashErr = failed
+	l.busy--
+	var idle chan struct{}
+	if l.busy == 0 && len(l.queue) == 0 && l.idle != nil {
+		idle, l.idle = l.idle, nil
+	}
+	l.qmu.Unlock()
+	if idle != nil {
+		close(idle)
+		l.markDirty() // save the cache promptly once a batch is hashed
+	}
+}
+
+func (l *Library) hashWorker(ctx context.Context) {
+	buf := make([]byte, hashBufSize)
+	for {
+		e := l.next()
+		if e == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.work:
+				continue
+			}
+		}
+		l.wakeWorker() // more may be queued: let a sibling look
+		l.mu.RLock()
+		skip := e.removed || e.hashed
+		l.mu.RUnlock()
+		failed := false
+		if !skip {
+			sum, err := l.hashFile(ctx, e, buf)
+			switch {
+			case err == nil:
+				l.mu.Lock()
+				if !e.removed && !e.hashed {
+					e.sha1, e.hashed = sum, true
+					l.linkSHA1(e)
+				}
+				l.mu.Unlock()
+				l.cacheDirty.Store(true)
+				l.markDirty()
+			case ctx.Err() != nil:
+			case errors.Is(err, errChanged):
+				// The next scan sees the new size or mtime.
+				l.log.Debug("sharedir: file changed while hashing", "path", e.path)
+			default:
+				failed = true
+				l.log.Warn("sharedir: cannot hash file", "path", e.path, "err", err)
+			}
+		}
+		l.done(e, failed)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// hashFile streams the file through SHA-1 with the worker's buffer, and
+// refuses the result if the file is not the one the index describes.
+func (l *Library) hashFile(ctx context.Context, e *entry, buf []byte) (protocol.SHA1, error) {
+	var sum protocol.SHA1
+	if l.hashHook != nil {
+		l.hashHook(e.path)
+	}
+	f, err := os.Open(e.path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return sum, fmt.Errorf("stat: %w", err)
+	}
+	if fi.Size() != e.size || fi.ModTime().UnixNano() != e.mtime || !fi.Mode().IsRegular() {
+		return sum, errChanged
+	}
+	h := sha1.New()
+	var n int64
+	for {
+		k, err := f.Read(buf)
+		h.Write(buf[:k])
+		n += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return sum, fmt.Errorf("read: %w", err)
+		}
+		if ctx.Err() != nil {
+			return sum, ctx.Err()
+		}
+	}
+	if n != e.size {
+		return sum, errChanged
+	}
+	if fi, err = f.Stat(); err != nil || fi.Size() != e.size || fi.ModTime().UnixNano() != e.mtime {
+		return sum, errChanged
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}

@@ -1,0 +1,512 @@
+package sharedir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/servent/servent/protocol"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultHashWorkers = 2
+	// DefaultMaxResults is GTKG's search_max_items default (gnet_props.ag).
+	DefaultMaxResults     = 50
+	DefaultRescanInterval = 10 * time.Minute
+)
+
+// Config configures a Library.
+type Config struct {
+	Dir         string // shared folder; "" shares nothing
+	DataDir     string // where the hash cache lives; "" keeps it in memory only
+	HashWorkers int    // concurrent hashers; default DefaultHashWorkers
+	MaxResults  int    // per query when Search is given max <= 0; default DefaultMaxResults
+	// RescanInterval is the safety-net full rescan period (the file watcher
+	// handles most changes); 0 means DefaultRescanInterval, < 0 never.
+	RescanInterval time.Duration
+	// Skip, if set, hides more files or folders (absolute path), e.g. files
+	// our downloads are writing under another name.
+	Skip   func(path string) bool
+	Logger *slog.Logger
+
+	// Test hooks.
+	hashHook    func(path string) // called before each file is hashed
+	watchDelay  time.Duration     // coalescing of file-watcher events
+	updateDelay time.Duration     // coalescing of index changes into a QRP rebuild
+}
+
+// File is one shared file as seen by the index.
+type File struct {
+	Index   uint32
+	Path    string // absolute, inside the shared folder
+	Name    string
+	Size    int64
+	ModTime time.Time
+	SHA1    protocol.SHA1 // zero until hashed
+}
+
+// Library is the shared folder: its files, their hashes, the keyword index
+// and the QRP table. Queries are lock-free against an immutable snapshot.
+type Library struct {
+	cfg       Config
+	log       *slog.Logger
+	root      string // real absolute path of cfg.Dir, "" when sharing nothing
+	dataRoot  string // real absolute path of cfg.DataDir
+	cachePath string
+	hashHook  func(string)
+
+	scanMu    sync.Mutex // serialises scans; guards the fields below
+	byRel     map[string]*entry
+	nextIndex uint32
+	scanned   bool
+	watcher   *fsnotify.Watcher
+	watched   map[string]struct{}
+
+	snap atomic.Pointer[snapshot]
+
+	mu     sync.RWMutex // entry hash fields and bySHA1
+	bySHA1 map[protocol.SHA1]*entry
+
+	qmu   sync.Mutex // hash queue
+	queue []*entry
+	busy  int
+	idle  chan struct{} // closed when the queue drains; nil while idle
+	work  chan struct{}
+
+	qrp        atomic.Pointer[qrpTable]
+	dirty      chan struct{}
+	changed    chan struct{}
+	cacheDirty atomic.Bool
+	saveMu     sync.Mutex
+
+	runMu   sync.Mutex
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Open loads the hash cache and scans the folder once, so the files are
+// searchable by name when it returns. Hashing starts with Start.
+func Open(cfg Config) (*Library, error) {
+	if cfg.HashWorkers <= 0 {
+		cfg.HashWorkers = DefaultHashWorkers
+	}
+	if cfg.MaxResults <= 0 {
+		cfg.MaxResults = DefaultMaxResults
+	}
+	if cfg.RescanInterval == 0 {
+		cfg.RescanInterval = DefaultRescanInterval
+	}
+	if cfg.watchDelay <= 0 {
+		cfg.watchDelay = time.Second
+	}
+	if cfg.updateDelay <= 0 {
+		cfg.updateDelay = time.Second
+	}
+	l := &Library{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		hashHook:  cfg.hashHook,
+		byRel:     map[string]*entry{},
+		nextIndex: 1,
+		watched:   map[string]struct{}{},
+		bySHA1:    map[protocol.SHA1]*entry{},
+		work:      make(chan struct{}, 1),
+		dirty:     make(chan struct{}, 1),
+		changed:   make(chan struct{}, 1),
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	l.snap.Store(emptySnapshot)
+	if cfg.Dir != "" {
+		root, err := realDir(cfg.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("sharedir: shared folder: %w", err)
+		}
+		l.root = root
+	}
+	if cfg.DataDir != "" {
+		d, err := realDir(cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("sharedir: data folder: %w", err)
+		}
+		l.dataRoot = d
+		l.cachePath = filepath.Join(d, cacheFile)
+		l.loadCache()
+	}
+	if err := l.Rescan(); err != nil {
+		return nil, err
+	}
+	l.qrp.Store(l.buildQRP())
+	return l, nil
+}
+
+// realDir creates dir if needed and returns its absolute path with
+// symbolic links resolved.
+func realDir(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(abs)
+}
+
+func (l *Library) loadCache() {
+	st, err := readCache(l.cachePath)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			l.log.Warn("sharedir: hash cache unusable, rebuilding it", "path", l.cachePath, "err", err)
+		}
+		return
+	}
+	l.nextIndex = max(st.nextIndex, 1)
+	for _, r := range st.records {
+		e := &entry{
+			index: r.index, rel: r.rel, path: filepath.Join(l.root, filepath.FromSlash(r.rel)),
+			size: r.size, mtime: r.mtime, sha1: r.sha1, hashed: r.hashed,
+		}
+		e.name = filepath.Base(e.path)
+		e.canon = canonWords(e.name)
+		l.byRel[r.rel] = e
+		if e.hashed {
+			l.linkSHA1(e)
+		}
+	}
+	l.log.Debug("sharedir: hash cache loaded", "files", len(st.records))
+}
+
+// saveCache writes the cache if anything changed since the last write.
+func (l *Library) saveCache() error {
+	if l.cachePath == "" || !l.cacheDirty.Swap(false) {
+		return nil
+	}
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
+	l.scanMu.Lock()
+	st := cacheState{nextIndex: l.nextIndex, records: make([]cacheRecord, 0, len(l.byRel))}
+	l.mu.RLock()
+	for _, e := range l.byRel {
+		st.records = append(st.records, cacheRecord{rel: e.rel, index: e.index, size: e.size, mtime: e.mtime, hashed: e.hashed, sha1: e.sha1})
+	}
+	l.mu.RUnlock()
+	l.scanMu.Unlock()
+	if err := writeCache(l.cachePath, st); err != nil {
+		l.cacheDirty.Store(true)
+		return err
+	}
+	return nil
+}
+
+// Start runs the hash workers, the file watcher and the periodic rescan
+// until ctx ends or Close is called.
+func (l *Library) Start(ctx context.Context) error {
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	if l.started || l.closed {
+		return errors.New("sharedir: library already started or closed")
+	}
+	l.started = true
+	ctx, l.cancel = context.WithCancel(ctx)
+	for range l.cfg.HashWorkers {
+		l.wg.Go(func() { l.hashWorker(ctx) })
+	}
+	if l.root != "" {
+		w, err := fsnotify.NewWatcher()
+		if err != nil {
+			l.log.Warn("sharedir: no file watcher, relying on periodic rescans", "err", err)
+		} else {
+			l.scanMu.Lock()
+			l.watcher = w
+			l.scanMu.Unlock()
+			if err := l.Rescan(); err != nil { // adds the watches
+				l.log.Warn("sharedir: rescan failed", "err", err)
+			}
+		}
+	}
+	l.wg.Go(func() { l.loop(ctx) })
+	return nil
+}
+
+// Close stops the background work and saves the hash cache.
+func (l *Library) Close() error {
+	l.runMu.Lock()
+	if l.closed {
+		l.runMu.Unlock()
+		return nil
+	}
+	l.closed = true
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.runMu.Unlock()
+	l.wg.Wait()
+	l.scanMu.Lock()
+	if l.watcher != nil {
+		l.watcher.Close()
+		l.watcher = nil
+	}
+	l.scanMu.Unlock()
+	return l.saveCache()
+}
+
+// watchDirs keeps one watch per folder read by the last scan (inotify is
+// not recursive). Called with scanMu held.
+func (l *Library) watchDirs(dirs []string) {
+	if l.watcher == nil {
+		return
+	}
+	now := make(map[string]struct{}, len(dirs))
+	for _, d := range dirs {
+		now[d] = struct{}{}
+		if _, ok := l.watched[d]; ok {
+			continue
+		}
+		if err := l.watcher.Add(d); err != nil {
+			l.log.Warn("sharedir: cannot watch folder", "path", d, "err", err)
+			continue
+		}
+		l.watched[d] = struct{}{}
+	}
+	for d := range l.watched {
+		if _, ok := now[d]; !ok {
+			l.watcher.Remove(d) // may already be gone with the folder
+			delete(l.watched, d)
+		}
+	}
+}
+
+func (l *Library) markDirty() {
+	select {
+	case l.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// loop coalesces file-watcher events into rescans and index changes into
+// QRP rebuilds, runs the periodic rescan and saves the cache.
+func (l *Library) loop(ctx context.Context) {
+	var tick <-chan time.Time
+	if l.cfg.RescanInterval > 0 {
+		t := time.NewTicker(l.cfg.RescanInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var events <-chan fsnotify.Event
+	var werrs <-chan error
+	l.scanMu.Lock()
+	if l.watcher != nil {
+		events, werrs = l.watcher.Events, l.watcher.Errors
+	}
+	l.scanMu.Unlock()
+
+	rescanT := time.NewTimer(0)
+	<-rescanT.C
+	updateT := time.NewTimer(0)
+	<-updateT.C
+	defer rescanT.Stop()
+	defer updateT.Stop()
+	rescanArmed, updateArmed := false, false
+	lastSave := time.Now()
+	rescan := func() {
+		if err := l.Rescan(); err != nil {
+			l.log.Warn("sharedir: rescan failed", "err", err)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+			rescan()
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if ev.Op == fsnotify.Chmod || l.ignoreEvent(ev.Name) {
+				continue
+			}
+			if !rescanArmed {
+				rescanArmed = true
+				rescanT.Reset(l.cfg.watchDelay)
+			}
+		case err, ok := <-werrs:
+			if !ok {
+				werrs = nil
+				continue
+			}
+			// Overflow: events were lost, the rescan finds what they said.
+			l.log.Warn("sharedir: file watcher", "err", err)
+			if !rescanArmed {
+				rescanArmed = true
+				rescanT.Reset(l.cfg.watchDelay)
+			}
+		case <-rescanT.C:
+			rescanArmed = false
+			rescan()
+		case <-l.dirty:
+			if !updateArmed {
+				updateArmed = true
+				updateT.Reset(l.cfg.updateDelay)
+			}
+		case <-updateT.C:
+			updateArmed = false
+			l.update()
+			l.qmu.Lock()
+			hashing := l.idle != nil
+			l.qmu.Unlock()
+			// While a big library hashes, save now and then, not per file.
+			if !hashing || time.Since(lastSave) > 30*time.Second {
+				if err := l.saveCache(); err != nil {
+					l.log.Warn("sharedir: cannot save hash cache", "err", err)
+				}
+				lastSave = time.Now()
+			}
+		}
+	}
+}
+
+// ignoreEvent filters watcher events that cannot change the index.
+func (l *Library) ignoreEvent(path string) bool {
+	if skipName(filepath.Base(path)) {
+		return true
+	}
+	return l.cfg.Skip != nil && l.cfg.Skip(path)
+}
+
+// update rebuilds the QRP table and tells the listener.
+func (l *Library) update() {
+	l.qrp.Store(l.buildQRP())
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Changed signals (coalesced, buffered 1) after the index or the QRP table
+// changed. Meant for one listener, the node, which then re-sends its table.
+func (l *Library) Changed() <-chan struct{} { return l.changed }
+
+// WaitHashed blocks until every indexed file is hashed (or failed to hash)
+// or ctx ends. The workers run only after Start.
+func (l *Library) WaitHashed(ctx context.Context) error {
+	l.qmu.Lock()
+	idle := l.idle
+	l.qmu.Unlock()
+	if idle == nil {
+		return nil
+	}
+	select {
+	case <-idle:
+		return l.WaitHashed(ctx)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *Library) file(e *entry) File {
+	return File{Index: e.index, Path: e.path, Name: e.name, Size: e.size, ModTime: time.Unix(0, e.mtime), SHA1: e.sha1}
+}
+
+// Search returns up to max files (max <= 0: Config.MaxResults) matching
+// any of the SHA-1s, then files whose name holds every word of criteria as
+// the start of one of its words, GTKG style ("beat help" finds
+// "The Beatles - Help.mp3"). Criteria are folded like names (protocol.Keywords).
+func (l *Library) Search(criteria string, sha1s []protocol.SHA1, max int) []File {
+	if max <= 0 {
+		max = l.cfg.MaxResults
+	}
+	s := l.snap.Load()
+	var hits []*entry
+	if len(sha1s) > 0 {
+		l.mu.RLock()
+		for _, h := range sha1s {
+			if e := l.bySHA1[h]; e != nil && len(hits) < max && !contains(hits, e) {
+				hits = append(hits, e)
+			}
+		}
+		l.mu.RUnlock()
+	}
+	if len(hits) < max && criteria != "" {
+		var skip func(*entry) bool
+		if len(hits) > 0 {
+			n := len(hits)
+			skip = func(e *entry) bool { return contains(hits[:n], e) }
+		}
+		hits = s.match(protocol.Keywords(criteria), max, hits, skip)
+	}
+	if len(hits) == 0 {
+		return nil
+	}
+	out := make([]File, len(hits))
+	l.mu.RLock()
+	for i, e := range hits {
+		out[i] = l.file(e)
+	}
+	l.mu.RUnlock()
+	return out
+}
+
+func contains(es []*entry, e *entry) bool {
+	for _, x := range es {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+// ByIndex returns the indexed file with that index.
+func (l *Library) ByIndex(index uint32) (File, bool) {
+	e := l.snap.Load().byIndex(index)
+	if e == nil {
+		return File{}, false
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.file(e), true
+}
+
+// BySHA1 returns an indexed, hashed file with that digest.
+func (l *Library) BySHA1(sum protocol.SHA1) (File, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	e := l.bySHA1[sum]
+	if e == nil {
+		return File{}, false
+	}
+	return l.file(e), true
+}
+
+// Files lists every indexed file, by index.
+func (l *Library) Files() []File {
+	s := l.snap.Load()
+	out := make([]File, len(s.files))
+	l.mu.RLock()
+	for i, e := range s.files {
+		out[i] = l.file(e)
+	}
+	l.mu.RUnlock()
+	return out
+}
+
+// Stats gives the number of indexed files and their total size in KiB.
+func (l *Library) Stats() (files int, kbytes uint64) {
+	s := l.snap.Load()
+	return len(s.files), s.bytes / 1024
+}
