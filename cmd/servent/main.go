@@ -14,18 +14,20 @@ var version = "0.1.0-dev"
 
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "servent:", err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, "servent:", oneLine(err))
+		os.Exit(exitCode(err))
 	}
 }
 
 func newApp() *cli.App {
-	return &cli.App{
-		Name:    "servent",
-		Usage:   "a Gnutella 0.6 servent: search the mesh, share a folder, download files",
-		Version: version,
+	return finishApp(&cli.App{
+		Name:     "servent",
+		Usage:    "a Gnutella 0.6 servent: search the mesh, share a folder, download files",
+		Version:  version,
+		Flags:    globalFlags(),
+		Commands: clientCommands(),
 		Action: func(c *cli.Context) error {
 			return cli.ShowAppHelp(c)
 		},
-	}
+	})
 }

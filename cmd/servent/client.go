@@ -1,0 +1,608 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/api"
+)
+
+// pollInterval is how often client commands ask the servent for news.
+var pollInterval = 500 * time.Millisecond
+
+// globalFlags are the flags valid before any command.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{dataFlag()}
+}
+
+func dataFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "data",
+		Usage:   "data `DIR` of the servent (API key, host cache, partial downloads) (default: $XDG_DATA_HOME/servent or ~/.local/share/servent)",
+		EnvVars: []string{"SERVENT_DATA"},
+	}
+}
+
+// clientFlags are the flags of every command that talks to a running servent.
+func clientFlags(extra ...cli.Flag) []cli.Flag {
+	return append([]cli.Flag{
+		dataFlag(),
+		&cli.StringFlag{
+			Name:    "api",
+			Usage:   "`ADDR` of the control API (default: read from the data folder)",
+			EnvVars: []string{"SERVENT_API"},
+		},
+		&cli.StringFlag{
+			Name:    "api-key",
+			Usage:   "API `KEY` (default: read from the data folder)",
+			EnvVars: []string{"SERVENT_API_KEY"},
+		},
+		&cli.BoolFlag{
+			Name:    "json",
+			Usage:   "print JSON instead of text",
+			EnvVars: []string{"SERVENT_JSON"},
+		},
+	}, extra...)
+}
+
+// clientCommands are the commands that talk to a running `servent run`.
+func clientCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "search",
+			Usage:     "search the network and print results as they arrive",
+			ArgsUsage: "KEYWORDS...",
+			Flags: clientFlags(&cli.DurationFlag{
+				Name:    "wait",
+				Usage:   "how long to collect results",
+				Value:   10 * time.Second,
+				EnvVars: []string{"SERVENT_WAIT"},
+			}),
+			Action: searchCmd,
+		},
+		{
+			Name:      "get",
+			Usage:     "download result N of the last search, or a file by urn, showing progress",
+			ArgsUsage: "N|urn:sha1:...",
+			Flags: clientFlags(&cli.BoolFlag{
+				Name:    "detach",
+				Usage:   "start the download and return at once",
+				EnvVars: []string{"SERVENT_DETACH"},
+			}),
+			Action: getCmd,
+		},
+		{
+			Name:   "status",
+			Usage:  "show mode, uptime, peers, shared files and traffic",
+			Flags:  clientFlags(),
+			Action: statusCmd,
+		},
+		{
+			Name:   "peers",
+			Usage:  "list connected peers (add or drop one with the subcommands)",
+			Flags:  clientFlags(),
+			Action: peersCmd,
+			Subcommands: []*cli.Command{
+				{
+					Name:      "add",
+					Usage:     "connect to a peer",
+					ArgsUsage: "HOST:PORT",
+					Flags:     clientFlags(),
+					Action:    peerAddCmd,
+				},
+				{
+					Name:      "drop",
+					Usage:     "disconnect a peer",
+					ArgsUsage: "HOST:PORT",
+					Flags:     clientFlags(),
+					Action:    peerDropCmd,
+				},
+			},
+		},
+		{
+			Name:   "shares",
+			Usage:  "list shared files (rescan the folder with the subcommand)",
+			Flags:  clientFlags(),
+			Action: sharesCmd,
+			Subcommands: []*cli.Command{{
+				Name:   "rescan",
+				Usage:  "scan the shared folder again now",
+				Flags:  clientFlags(),
+				Action: rescanCmd,
+			}},
+		},
+		{
+			Name:   "downloads",
+			Usage:  "list downloads with their progress (cancel one with the subcommand)",
+			Flags:  clientFlags(),
+			Action: downloadsCmd,
+			Subcommands: []*cli.Command{{
+				Name:      "cancel",
+				Usage:     "cancel a download",
+				ArgsUsage: "ID",
+				Flags:     clientFlags(),
+				Action:    cancelCmd,
+			}},
+		},
+		{
+			Name:   "hosts",
+			Usage:  "list the host cache",
+			Flags:  clientFlags(),
+			Action: hostsCmd,
+		},
+	}
+}
+
+// connect finds the running servent: --api/--api-key if given, else the
+// address and key files in the data folder.
+func connect(c *cli.Context) (*api.Client, string, error) {
+	dataDir, err := resolveDataDir(c)
+	if err != nil {
+		return nil, "", err
+	}
+	addr, key := c.String("api"), c.String("api-key")
+	if addr == "" || key == "" {
+		a, k, err := api.Discover(dataDir)
+		if err != nil {
+			if errors.Is(err, api.ErrNoDaemon) && addr != "" {
+				return nil, "", errors.New("no API key: give --api-key or --data of the running servent")
+			}
+			return nil, "", err
+		}
+		if addr == "" {
+			addr = a
+		}
+		if key == "" {
+			key = k
+		}
+	}
+	return api.NewClient(api.ClientAddr(addr), key), dataDir, nil
+}
+
+// interruptible is c's context, also cancelled by Ctrl-C.
+func interruptible(c *cli.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func searchCmd(c *cli.Context) error {
+	if err := refuseLateFlags(c); err != nil {
+		return err
+	}
+	criteria := strings.TrimSpace(strings.Join(c.Args().Slice(), " "))
+	if criteria == "" {
+		return usagef("give keywords to search for: servent search KEYWORDS...")
+	}
+	if c.Duration("wait") <= 0 {
+		return usagef("--wait must be positive, e.g. --wait 10s")
+	}
+	cl, dataDir, err := connect(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := interruptible(c)
+	defer stop()
+	si, err := cl.StartSearch(ctx, criteria)
+	if err != nil {
+		return fmt.Errorf("starting the search: %w", err)
+	}
+	ls := lastSearch{SearchID: si.ID, Criteria: criteria, Results: []api.Result{}}
+	if err := saveLastSearch(dataDir, ls); err != nil {
+		return err
+	}
+	asJSON := c.Bool("json")
+	out, errOut := c.App.Writer, c.App.ErrWriter
+	if !asJSON {
+		fmt.Fprintf(errOut, "searching for %q for %s (Ctrl-C to stop)\n", criteria, c.Duration("wait"))
+	}
+	deadline := time.NewTimer(c.Duration("wait"))
+	defer deadline.Stop()
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	after, header, last := 0, false, false
+	for {
+		res, err := cl.SearchResults(ctx, si.ID, after)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return fmt.Errorf("reading results: %w", err)
+		}
+		si = res.Search
+		if len(res.Results) > 0 {
+			for _, r := range res.Results {
+				if !asJSON {
+					if !header {
+						fmt.Fprintf(out, "%4s  %s  %9s  %3s  %s\n", "N", padRight("NAME", 40), "SIZE", "SRC", "URN")
+						header = true
+					}
+					fmt.Fprintf(out, "%4d  %s  %9s  %3d  %s\n", r.N, padRight(truncate(r.Name, 40), 40), humanBytes(r.Size), r.Sources, r.URN)
+				}
+				after = max(after, r.N)
+			}
+			ls.Results = append(ls.Results, res.Results...)
+			if err := saveLastSearch(dataDir, ls); err != nil {
+				return err
+			}
+		}
+		if last {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-deadline.C:
+			last = true // one more look for what arrived meanwhile
+			continue
+		case <-tick.C:
+			continue
+		}
+		break
+	}
+	if asJSON {
+		return printJSON(out, api.SearchResults{Search: si, Results: ls.Results})
+	}
+	switch n := len(ls.Results); n {
+	case 0:
+		fmt.Fprintln(errOut, "no results yet (is the servent connected? see `servent status`)")
+	case 1:
+		fmt.Fprintln(errOut, "1 result; download it with `servent get 1`")
+	default:
+		fmt.Fprintf(errOut, "%d results; download one with `servent get N`\n", n)
+	}
+	return nil
+}
+
+func getCmd(c *cli.Context) error {
+	if err := refuseLateFlags(c); err != nil {
+		return err
+	}
+	if c.NArg() != 1 {
+		return usagef("give one result number of the last `servent search`, or an urn:sha1:...")
+	}
+	arg := c.Args().First()
+	cl, dataDir, err := connect(c)
+	if err != nil {
+		return err
+	}
+	var req api.DownloadRequest
+	if strings.HasPrefix(strings.ToLower(arg), "urn:") {
+		sha, err := protocol.ParseSHA1URN(arg)
+		if err != nil {
+			return usagef("%q is not an urn:sha1: (32 base32 characters after urn:sha1:)", arg)
+		}
+		req.URN = sha.URN()
+		// The last search may know where to get it.
+		if ls, err := loadLastSearch(dataDir); err == nil {
+			for _, r := range ls.Results {
+				if r.URN == req.URN {
+					req.SearchID, req.Result, req.Name, req.Size = ls.SearchID, r.N, r.Name, r.Size
+					break
+				}
+			}
+		}
+	} else {
+		n, err := strconv.Atoi(arg)
+		if err != nil || n < 1 {
+			return usagef("%q is neither a result number nor an urn:sha1:...", arg)
+		}
+		ls, err := loadLastSearch(dataDir)
+		if err != nil {
+			return err
+		}
+		r, ok := ls.result(n)
+		if !ok {
+			return fmt.Errorf("no result %d in the last search for %q (it has %d)", n, ls.Criteria, len(ls.Results))
+		}
+		req = api.DownloadRequest{SearchID: ls.SearchID, Result: n, URN: r.URN, Name: r.Name, Size: r.Size}
+	}
+	ctx, stop := interruptible(c)
+	defer stop()
+	d, err := cl.StartDownload(ctx, req)
+	if err != nil {
+		return fmt.Errorf("starting the download: %w", err)
+	}
+	out, errOut := c.App.Writer, c.App.ErrWriter
+	if c.Bool("detach") {
+		if c.Bool("json") {
+			return printJSON(out, d)
+		}
+		fmt.Fprintf(out, "downloading %s (%s) as %s; follow it with `servent downloads`\n", d.Name, humanBytes(d.Size), d.ID)
+		return nil
+	}
+	bar := newProgressBar(errOut)
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		bar.update(d, time.Now())
+		if d.Finished() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			bar.finish()
+			fmt.Fprintf(errOut, "detached: the download goes on in the servent (see `servent downloads`)\n")
+			return nil
+		case <-tick.C:
+		}
+		nd, err := cl.Download(ctx, d.ID)
+		if err != nil {
+			if ctx.Err() != nil {
+				continue
+			}
+			bar.finish()
+			return fmt.Errorf("following the download: %w", err)
+		}
+		d = nd
+	}
+	bar.finish()
+	if c.Bool("json") {
+		if err := printJSON(out, d); err != nil {
+			return err
+		}
+	}
+	switch d.State {
+	case api.StateComplete:
+		if !c.Bool("json") {
+			fmt.Fprintf(out, "downloaded %s (%s), verified %s\n", d.Path, humanBytes(d.Size), d.URN)
+		}
+		return nil
+	case api.StateCancelled:
+		return fmt.Errorf("download of %s was cancelled", d.Name)
+	}
+	msg := d.Error
+	if msg == "" {
+		msg = "no source could deliver it"
+	}
+	return fmt.Errorf("download of %s failed: %s", d.Name, msg)
+}
+
+func statusCmd(c *cli.Context) error {
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	st, err := cl.Status(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, st)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "servent %s, %s, up %s, listening on %s\n", st.Version, st.Mode, humanDuration(time.Duration(st.UptimeSeconds)*time.Second), st.Listen)
+	fmt.Fprintf(w, "peers:     %d", st.Peers)
+	if st.Leaves > 0 || st.Mode == "ultrapeer" {
+		fmt.Fprintf(w, " (+%d leaves)", st.Leaves)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "shared:    %d files, %s\n", st.SharedFiles, humanBytes(st.SharedKB*1024))
+	fmt.Fprintf(w, "traffic:   in %s (%d messages), out %s (%d messages)\n", humanBytes(st.BytesIn), st.MsgsIn, humanBytes(st.BytesOut), st.MsgsOut)
+	fmt.Fprintf(w, "searches:  %d, downloads: %d\n", st.Searches, st.Downloads)
+	return nil
+}
+
+func peersCmd(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("unknown peers command %q (use `servent peers add HOST:PORT` or `servent peers drop HOST:PORT`)", c.Args().First())
+	}
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	peers, err := cl.Peers(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, peers)
+	}
+	if len(peers) == 0 {
+		fmt.Fprintln(c.App.Writer, "no peers connected (add one with `servent peers add HOST:PORT`)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+	for _, p := range peers {
+		dir := "in"
+		if p.Outbound {
+			dir = "out"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\tup %s\tin %s\tout %s\t%s\n", p.Addr, p.Mode, dir,
+			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), p.UserAgent)
+	}
+	return tw.Flush()
+}
+
+// peerArg is the HOST:PORT argument of peers add/drop.
+func peerArg(c *cli.Context) (string, error) {
+	if err := refuseLateFlags(c); err != nil {
+		return "", err
+	}
+	if c.NArg() != 1 {
+		return "", usagef("give one peer as HOST:PORT")
+	}
+	a := c.Args().First()
+	host, port, err := splitHostPort(a)
+	if err != nil || host == "" || port == "" {
+		return "", usagef("%q is not HOST:PORT", a)
+	}
+	return a, nil
+}
+
+func peerAddCmd(c *cli.Context) error {
+	addr, err := peerArg(c)
+	if err != nil {
+		return err
+	}
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	if err := cl.AddPeer(c.Context, addr); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "connecting to %s (see `servent peers`)\n", addr)
+	return nil
+}
+
+func peerDropCmd(c *cli.Context) error {
+	addr, err := peerArg(c)
+	if err != nil {
+		return err
+	}
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	if err := cl.DropPeer(c.Context, addr); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "dropped %s\n", addr)
+	return nil
+}
+
+func sharesCmd(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("unknown shares command %q (use `servent shares rescan`)", c.Args().First())
+	}
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	files, err := cl.Shares(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, files)
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(c.App.Writer, "no shared files (put some in the shared folder, then `servent shares rescan`)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "INDEX\tSIZE\tURN\tPATH")
+	for _, f := range files {
+		urn := f.URN
+		if urn == "" {
+			urn = "(hashing)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", f.Index, humanBytes(uint64(max(f.Size, 0))), urn, f.Path)
+	}
+	return tw.Flush()
+}
+
+func rescanCmd(c *cli.Context) error {
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	st, err := cl.Rescan(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, st)
+	}
+	fmt.Fprintf(c.App.Writer, "rescanned: %d files, %s\n", st.SharedFiles, humanBytes(st.SharedKB*1024))
+	return nil
+}
+
+func downloadsCmd(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("unknown downloads command %q (use `servent downloads cancel ID`)", c.Args().First())
+	}
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	ds, err := cl.Downloads(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, ds)
+	}
+	if len(ds) == 0 {
+		fmt.Fprintln(c.App.Writer, "no downloads (start one with `servent get N` after `servent search`)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tDONE\tSIZE\tSOURCES\tNAME")
+	for _, d := range ds {
+		pct := 0
+		if d.Size > 0 {
+			pct = int(d.Done * 100 / d.Size)
+		}
+		state := d.State
+		if d.Error != "" {
+			state += ": " + d.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d%%\t%s\t%d/%d\t%s\n", d.ID, state, pct, humanBytes(d.Size), d.ActiveSources, d.Sources, d.Name)
+	}
+	return tw.Flush()
+}
+
+func cancelCmd(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("give the ID of the download to cancel (see `servent downloads`)")
+	}
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	if err := cl.CancelDownload(c.Context, c.Args().First()); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "cancelled %s\n", c.Args().First())
+	return nil
+}
+
+func hostsCmd(c *cli.Context) error {
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	hosts, err := cl.Hosts(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, hosts)
+	}
+	if len(hosts) == 0 {
+		fmt.Fprintln(c.App.Writer, "the host cache is empty")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tKIND\tLAST SEEN\tFAILURES")
+	for _, h := range hosts {
+		kind := "leaf"
+		if h.Ultrapeer {
+			kind = "ultrapeer"
+		}
+		seen := "never"
+		if !h.LastSeen.IsZero() {
+			seen = humanDuration(time.Since(h.LastSeen)) + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", h.Addr, kind, seen, h.Failures)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/servent/servent/servent/api"
+	"github.com/servent/servent/servent/api/apitest"
+)
+
+func TestMain(m *testing.M) {
+	// The test binary doubles as the servent binary for the tests of main().
+	if os.Getenv("SERVENT_TEST_MAIN") == "1" {
+		os.Args = append([]string{"servent"}, os.Args[1:]...)
+		main()
+		os.Exit(0)
+	}
+	pollInterval = 5 * time.Millisecond
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("os/signal.signal_recv"), goleak.IgnoreTopFunction("os/signal.loop"))
+}
+
+// runCLI runs the app in process as `servent args...`.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &errOut
+	err = app.Run(append([]string{"servent"}, args...))
+	return out.String(), errOut.String(), err
+}
+
+const (
+	urn1 = "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB"
+	urn2 = "urn:sha1:2PHZPWHZRM7JHJ5E2W2VBJ5ZXGIQW76Q"
+)
+
+func newFake() *apitest.Fake {
+	return &apitest.Fake{
+		StatusV: api.Status{Version: "0.1.0-test", Mode: "leaf", Listen: "0.0.0.0:6346", UptimeSeconds: 3725,
+			Peers: 2, SharedFiles: 3, SharedKB: 2048, BytesIn: 1536, BytesOut: 3 << 20, MsgsIn: 12, MsgsOut: 34},
+		PeersV: []api.Peer{
+			{Addr: "127.0.0.2:6346", Mode: "ultrapeer", UserAgent: "gtk-gnutella/1.2.3", Outbound: true, UptimeSeconds: 65, BytesIn: 2048, BytesOut: 100},
+			{Addr: "[::1]:6346", Mode: "ultrapeer", UserAgent: "servent/0.1", UptimeSeconds: 7200, BytesIn: 0, BytesOut: 5 << 20},
+		},
+		SharesV: []api.SharedFile{{Index: 1, Name: "a.txt", Path: "/s/a.txt", Size: 5, URN: urn1}, {Index: 2, Name: "b.bin", Path: "/s/b.bin", Size: 3 << 20}},
+		HostsV:  []api.Host{{Addr: "127.0.0.3:6346", Ultrapeer: true, LastSeen: time.Now().Add(-time.Minute), Failures: 1}},
+		Results: []api.Result{
+			{N: 1, Name: "a song.ogg", Size: 4 << 20, URN: urn1, Sources: 3},
+			{N: 2, Name: strings.Repeat("long name ", 10) + ".txt", Size: 100, URN: urn2, Sources: 1},
+		},
+	}
+}
+
+// startDaemon serves the API of f with its files in a new data folder.
+func startDaemon(t *testing.T, f *apitest.Fake) string {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := api.Start(context.Background(), api.Config{Addr: "127.0.0.1:0", DataDir: dir, Backend: f})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return dir
+}
+
+func TestSearch(t *testing.T) {
+	f := newFake()
+	f.Trickle = true
+	dir := startDaemon(t, f)
+	out, errOut, err := runCLI(t, "search", "--data", dir, "--wait", "200ms", "a", "song")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	require.Len(t, lines, 3, out)
+	require.Regexp(t, `^\s+N\s+NAME\s+SIZE\s+SRC\s+URN$`, lines[0])
+	require.Regexp(t, `^\s+1\s+a song\.ogg\s+4\.0 MiB\s+3\s+`+urn1+`$`, lines[1])
+	require.Regexp(t, `^\s+2\s+long name .*…\s+100 B\s+1\s+`+urn2+`$`, lines[2])
+	require.Contains(t, errOut, `searching for "a song"`)
+	require.Contains(t, errOut, "2 results; download one with `servent get N`")
+
+	ls, err := loadLastSearch(dir)
+	require.NoError(t, err)
+	require.Equal(t, "s1", ls.SearchID)
+	require.Equal(t, f.Results, ls.Results)
+	require.Equal(t, "a song", f.Searches()[0].Criteria)
+}
+
+func TestSearchJSON(t *testing.T) {
+	f := newFake()
+	dir := startDaemon(t, f)
+	// Flags also come from SERVENT_* variables.
+	t.Setenv("SERVENT_DATA", dir)
+	t.Setenv("SERVENT_WAIT", "20ms")
+	out, errOut, err := runCLI(t, "search", "--json", "song")
+	require.NoError(t, err)
+	require.Empty(t, errOut)
+	var got api.SearchResults
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.Equal(t, "song", got.Search.Criteria)
+	require.Equal(t, f.Results, got.Results)
+}
+
+func TestSearchNothing(t *testing.T) {
+	f := newFake()
+	f.Results = nil
+	dir := startDaemon(t, f)
+	out, errOut, err := runCLI(t, "search", "--data", dir, "--wait", "10ms", "zzz")
+	require.NoError(t, err)
+	require.Empty(t, out)
+	require.Contains(t, errOut, "no results yet")
+}
+
+func TestGetByNumber(t *testing.T) {
+	f := newFake()
+	f.DownloadSteps = []api.Download{
+		{State: api.StateDownloading, Done: 1 << 20, ActiveSources: 2},
+		{State: api.StateDownloading, Done: 3 << 20, ActiveSources: 3},
+		{State: api.StateVerifying, Done: 4 << 20},
+		{State: api.StateComplete, Done: 4 << 20, Path: "/dl/a song.ogg"},
+	}
+	dir := startDaemon(t, f)
+	_, _, err := runCLI(t, "search", "--data", dir, "--wait", "10ms", "song")
+	require.NoError(t, err)
+
+	out, errOut, err := runCLI(t, "get", "--data", dir, "1")
+	require.NoError(t, err)
+	require.Equal(t, "downloaded /dl/a song.ogg (4.0 MiB), verified "+urn1+"\n", out)
+	// Not a terminal: one progress line per step.
+	require.Contains(t, errOut, "a song.ogg [")
+	require.Contains(t, errOut, " 25%  1.0 MiB/4.0 MiB")
+	require.Contains(t, errOut, " 75%  3.0 MiB/4.0 MiB")
+	require.Contains(t, errOut, "100%  4.0 MiB/4.0 MiB")
+	require.Contains(t, errOut, "verifying")
+	f.Lock()
+	require.Equal(t, []api.DownloadRequest{{SearchID: "s1", Result: 1, URN: urn1, Name: "a song.ogg", Size: 4 << 20}}, f.DownloadReqs)
+	f.Unlock()
+
+	_, _, err = runCLI(t, "get", "--data", dir, "7")
+	require.EqualError(t, err, `no result 7 in the last search for "song" (it has 2)`)
+}
+
+func TestGetByURNDetached(t *testing.T) {
+	f := newFake()
+	dir := startDaemon(t, f)
+	out, _, err := runCLI(t, "get", "--data", dir, "--detach", "--json", strings.ToLower(urn2))
+	require.NoError(t, err)
+	var d api.Download
+	require.NoError(t, json.Unmarshal([]byte(out), &d))
+	require.Equal(t, "d1", d.ID)
+	require.Equal(t, urn2, d.URN)
+	f.Lock()
+	require.Equal(t, []api.DownloadRequest{{URN: urn2}}, f.DownloadReqs)
+	f.Unlock()
+
+	out, _, err = runCLI(t, "get", "--data", dir, "--detach", urn1)
+	require.NoError(t, err)
+	require.Equal(t, "downloading a song.ogg (4.0 MiB) as d2; follow it with `servent downloads`\n", out)
+}
+
+func TestGetFails(t *testing.T) {
+	f := newFake()
+	f.DownloadSteps = []api.Download{{State: api.StateFailed, Error: "every source failed verification"}}
+	dir := startDaemon(t, f)
+	_, _, err := runCLI(t, "get", "--data", dir, urn1)
+	require.EqualError(t, err, "download of a song.ogg failed: every source failed verification")
+	require.Equal(t, exitFailure, exitCode(err))
+
+	_, _, err = runCLI(t, "get", "--data", dir, "urn:sha1:XYZ")
+	require.Equal(t, exitUsage, exitCode(err))
+	_, _, err = runCLI(t, "get", "--data", dir, "0")
+	require.Equal(t, exitUsage, exitCode(err))
+	// No search yet in a fresh data folder.
+	_, _, err = runCLI(t, "get", "--data", dir, "1")
+	require.ErrorContains(t, err, "no recent search")
+}
+
+func TestStatus(t *testing.T) {
+	dir := startDaemon(t, newFake())
+	out, _, err := runCLI(t, "status", "--data", dir)
+	require.NoError(t, err)
+	require.Equal(t, `servent 0.1.0-test, leaf, up 1h02m, listening on 0.0.0.0:6346
+peers:     2
+shared:    3 files, 2.0 MiB
+traffic:   in 1.5 KiB (12 messages), out 3.0 MiB (34 messages)
+searches:  0, downloads: 0
+`, out)
+
+	// --data before the command works too.
+	out, _, err = runCLI(t, "--data", dir, "status", "--json")
+	require.NoError(t, err)
+	var st api.Status
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	require.Equal(t, newFake().StatusV, st)
+}
+
+func TestPeers(t *testing.T) {
+	f := newFake()
+	dir := startDaemon(t, f)
+	out, _, err := runCLI(t, "peers", "--data", dir)
+	require.NoError(t, err)
+	require.Equal(t, `127.0.0.2:6346  ultrapeer  out  up 1m05s  in 2.0 KiB  out 100 B    gtk-gnutella/1.2.3
+[::1]:6346      ultrapeer  in   up 2h00m  in 0 B      out 5.0 MiB  servent/0.1
+`, out)
+
+	out, _, err = runCLI(t, "peers", "add", "--data", dir, "10.0.0.1:6346")
+	require.NoError(t, err)
+	require.Equal(t, "connecting to 10.0.0.1:6346 (see `servent peers`)\n", out)
+	_, _, err = runCLI(t, "peers", "drop", "--data", dir, "127.0.0.2:6346")
+	require.NoError(t, err)
+	_, _, err = runCLI(t, "peers", "drop", "--data", dir, "127.0.0.9:6346")
+	require.EqualError(t, err, "not found: not connected to 127.0.0.9:6346")
+	_, _, err = runCLI(t, "peers", "add", "--data", dir, "nohost")
+	require.EqualError(t, err, `"nohost" is not HOST:PORT`)
+	require.Equal(t, exitUsage, exitCode(err))
+	f.Lock()
+	require.Equal(t, []string{"10.0.0.1:6346"}, f.Added)
+	require.Equal(t, []string{"127.0.0.2:6346"}, f.Dropped)
+	f.Unlock()
+
+	out, _, err = runCLI(t, "peers", "--data", dir, "--json")
+	require.NoError(t, err)
+	var peers []api.Peer
+	require.NoError(t, json.Unmarshal([]byte(out), &peers))
+	require.Equal(t, f.PeersV, peers)
+}
+
+func TestSharesDownloadsHosts(t *testing.T) {
+	f := newFake()
+	dir := startDaemon(t, f)
+	out, _, err := runCLI(t, "shares", "--data", dir)
+	require.NoError(t, err)
+	require.Equal(t, `INDEX  SIZE     URN                                        PATH
+1      5 B      urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB  /s/a.txt
+2      3.0 MiB  (hashing)                                  /s/b.bin
+`, out)
+	out, _, err = runCLI(t, "shares", "rescan", "--data", dir)
+	require.NoError(t, err)
+	require.Equal(t, "rescanned: 3 files, 2.0 MiB\n", out)
+
+	out, _, err = runCLI(t, "downloads", "--data", dir)
+	require.NoError(t, err)
+	require.Contains(t, out, "no downloads")
+	_, _, err = runCLI(t, "get", "--data", dir, "--detach", urn1)
+	require.NoError(t, err)
+	out, _, err = runCLI(t, "downloads", "--data", dir)
+	require.NoError(t, err)
+	require.Equal(t, `ID  STATE     DONE  SIZE     SOURCES  NAME
+d1  complete  100%  4.0 MiB  0/3      a song.ogg
+`, out)
+	out, _, err = runCLI(t, "downloads", "cancel", "--data", dir, "d1")
+	require.NoError(t, err)
+	require.Equal(t, "cancelled d1\n", out)
+
+	out, _, err = runCLI(t, "hosts", "--data", dir)
+	require.NoError(t, err)
+	require.Regexp(t, `^ADDRESS\s+KIND\s+LAST SEEN\s+FAILURES\n127\.0\.0\.3:6346\s+ultrapeer\s+1m0\ds ago\s+1\n$`, out)
+}
+
+func TestNoDaemon(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"status"}, {"peers"}, {"search", "x"}, {"get", "1"}, {"shares"}, {"downloads"}, {"hosts"},
+	} {
+		_, _, err := runCLI(t, append([]string{"--data", dir}, args...)...)
+		require.Error(t, err, args)
+		require.Equal(t, noDaemonMsg, oneLine(err), args)
+		require.Equal(t, exitFailure, exitCode(err))
+	}
+	// A servent that died without cleaning up: its files point nowhere.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = api.WriteInfo(dir, api.Info{Addr: addr})
+	require.NoError(t, err)
+	_, _, err = api.LoadOrCreateKey(dir)
+	require.NoError(t, err)
+	_, _, err = runCLI(t, "status", "--data", dir)
+	require.Equal(t, noDaemonMsg, oneLine(err))
+}
+
+func TestWrongKey(t *testing.T) {
+	dir := startDaemon(t, newFake())
+	_, _, err := runCLI(t, "status", "--data", dir, "--api-key", strings.Repeat("a", 64))
+	require.ErrorIs(t, err, api.ErrAuth)
+	require.Contains(t, oneLine(err), "refused the API key")
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--frob"}, "flag provided but not defined: -frob (see `servent --help`)"},
+		{[]string{"frob"}, "unknown command \"frob\" (see `servent --help`)"},
+		{[]string{"search", "--frob", "x"}, "flag provided but not defined: -frob (see `servent search --help`)"},
+		{[]string{"peers", "add", "--nope"}, "flag provided but not defined: -nope (see `servent peers add --help`)"},
+		{[]string{"search", "--wait", "soon", "x"}, "invalid value \"soon\" for flag -wait: parse error (see `servent search --help`)"},
+		{[]string{"search", "--data", dir}, "give keywords to search for: servent search KEYWORDS..."},
+		{[]string{"get", "--data", dir}, "give one result number of the last `servent search`, or an urn:sha1:..."},
+		{[]string{"search", "--data", dir, "x", "--wait", "5s"}, "flag --wait must come before the arguments: `servent search --wait ...`"},
+	} {
+		out, errOut, err := runCLI(t, tc.args...)
+		require.Error(t, err, tc.args)
+		require.Equal(t, tc.want, oneLine(err), tc.args)
+		require.Equal(t, exitUsage, exitCode(err), tc.args)
+		require.Empty(t, out, "no help page dumped for %v", tc.args)
+		require.Empty(t, errOut)
+	}
+}
+
+// TestMainOneLine runs the real main(): errors are one line on stderr, a
+// non-zero exit code, and no stack trace.
+func TestMainOneLine(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"status", "--data", dir}, 1, "servent: " + noDaemonMsg + "\n"},
+		{[]string{"search", "--nope"}, 2, "servent: flag provided but not defined: -nope (see `servent search --help`)\n"},
+	} {
+		cmd := exec.Command(os.Args[0], tc.args...)
+		cmd.Env = append(os.Environ(), "SERVENT_TEST_MAIN=1")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		require.True(t, errors.As(err, &ee), "%v: %v", tc.args, err)
+		require.Equal(t, tc.code, ee.ExitCode())
+		require.Equal(t, tc.want, stderr.String())
+		require.Empty(t, stdout.String())
+	}
+}
+
+func TestOneLineErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = net.Listen("tcp", ln.Addr().String())
+	require.Equal(t, "address "+ln.Addr().String()+" already in use (another servent running? pick another address with --listen or --api)", oneLine(err))
+
+	if os.Geteuid() != 0 { // root reads everything
+		d := filepath.Join(t.TempDir(), "locked")
+		require.NoError(t, os.Mkdir(d, 0))
+		_, err = os.ReadDir(d)
+		require.Equal(t, d+": permission denied", oneLine(err))
+	}
+	_, err = os.ReadDir(filepath.Join(t.TempDir(), "gone"))
+	require.Contains(t, oneLine(err), "no such file or directory")
+	require.Equal(t, "a; b", oneLine(errors.New("a\nb\n")))
+}
