@@ -217,7 +217,7 @@ func TestPeers(t *testing.T) {
 	_, _, err = runCLI(t, "peers", "drop", "--data", dir, "127.0.0.2:6346")
 	require.NoError(t, err)
 	_, _, err = runCLI(t, "peers", "drop", "--data", dir, "127.0.0.9:6346")
-	require.EqualError(t, err, "not found: not connected to 127.0.0.9:6346")
+	require.EqualError(t, err, "not connected to 127.0.0.9:6346")
 	_, _, err = runCLI(t, "peers", "add", "--data", dir, "nohost")
 	require.EqualError(t, err, `"nohost" is not HOST:PORT`)
 	require.Equal(t, exitUsage, exitCode(err))

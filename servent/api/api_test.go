@@ -186,13 +186,13 @@ func TestEndpointsJSON(t *testing.T) {
 		{"GET", "/api/status", "", 200, `{"version":"test","guid":"","mode":"leaf","listen":"127.0.0.1:6346","started":"0001-01-01T00:00:00Z","uptime_seconds":0,"peers":1,"leaves":0,"shared_files":2,"shared_kb":3,"bytes_in":10,"bytes_out":20,"msgs_in":0,"msgs_out":0,"searches":0,"downloads":0}`},
 		{"GET", "/api/peers", "", 200, `[{"addr":"127.0.0.2:6346","mode":"ultrapeer","user_agent":"gtk-gnutella/1.2.3","outbound":true,"since":"2026-11-25T12:00:00Z","uptime_seconds":0,"bytes_in":1000,"bytes_out":2000,"msgs_in":0,"msgs_out":0,"compressed":false}]`},
 		{"POST", "/api/peers", `{"addr":"10.0.0.1:6346"}`, 202, `{"addr":"10.0.0.1:6346"}`},
-		{"POST", "/api/peers", `{"addr":"bad"}`, 400, `{"error":"invalid: peer address \"bad\": want HOST:PORT"}`},
+		{"POST", "/api/peers", `{"addr":"bad"}`, 400, `{"error":"peer address \"bad\": want HOST:PORT"}`},
 		{"POST", "/api/peers", `{}`, 400, `{"error":"addr is required (HOST:PORT)"}`},
 		{"POST", "/api/peers", `{"adr":"x"}`, 400, `{"error":"bad JSON: json: unknown field \"adr\""}`},
 		{"POST", "/api/peers", ``, 400, `{"error":"request body must be a JSON object"}`},
 		{"DELETE", "/api/peers", `{"addr":"127.0.0.2:6346"}`, 200, `{"addr":"127.0.0.2:6346"}`},
 		{"DELETE", "/api/peers/127.0.0.2:6346", ``, 200, `{"addr":"127.0.0.2:6346"}`},
-		{"DELETE", "/api/peers/127.0.0.9:1", ``, 404, `{"error":"not found: not connected to 127.0.0.9:1"}`},
+		{"DELETE", "/api/peers/127.0.0.9:1", ``, 404, `{"error":"not connected to 127.0.0.9:1"}`},
 		{"GET", "/api/shares", "", 200, `[{"index":1,"name":"a.txt","path":"/s/a.txt","size":5,"urn":"urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB"}]`},
 		{"POST", "/api/shares/rescan", "", 200, ``},
 		{"GET", "/api/searches", "", 200, `[]`},
@@ -202,17 +202,17 @@ func TestEndpointsJSON(t *testing.T) {
 		{"GET", "/api/searches/s1", "", 200, `{"id":"s1","criteria":"song","started":"2026-11-25T13:00:00Z","results":2,"stopped":false}`},
 		{"GET", "/api/searches/s1/results?after=1", "", 200, `{"search":{"id":"s1","criteria":"song","started":"2026-11-25T13:00:00Z","results":2,"stopped":false},"results":[{"n":2,"name":"other.ogg","size":99,"urn":"urn:sha1:2PHZPWHZRM7JHJ5E2W2VBJ5ZXGIQW76Q","sources":1}]}`},
 		{"GET", "/api/searches/s1/results?after=x", "", 400, `{"error":"after must be a result number"}`},
-		{"GET", "/api/searches/s9/results", "", 404, `{"error":"not found: no search s9"}`},
+		{"GET", "/api/searches/s9/results", "", 404, `{"error":"no search s9"}`},
 		{"DELETE", "/api/searches/s1", "", 204, ``},
-		{"DELETE", "/api/searches/s9", "", 404, `{"error":"not found: no search s9"}`},
+		{"DELETE", "/api/searches/s9", "", 404, `{"error":"no search s9"}`},
 		{"POST", "/api/downloads", `{}`, 400, `{"error":"give a search_id and result number, or an urn"}`},
-		{"POST", "/api/downloads", `{"search_id":"s1","result":7}`, 404, `{"error":"not found: no such result"}`},
+		{"POST", "/api/downloads", `{"search_id":"s1","result":7}`, 404, `{"error":"no such result"}`},
 		{"POST", "/api/downloads", `{"search_id":"s1","result":1}`, 201, `{"id":"d1","urn":"urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB","name":"song.ogg","size":1234,"done":0,"state":"queued","sources":2,"active_sources":0}`},
 		{"GET", "/api/downloads", "", 200, `[{"id":"d1","urn":"urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB","name":"song.ogg","size":1234,"done":1234,"state":"complete","sources":2,"active_sources":0}]`},
 		{"GET", "/api/downloads/d1", "", 200, `{"id":"d1","urn":"urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB","name":"song.ogg","size":1234,"done":1234,"state":"complete","sources":2,"active_sources":0}`},
 		{"GET", "/api/downloads/d9", "", 404, `{"error":"no download d9"}`},
 		{"DELETE", "/api/downloads/d1", "", 204, ``},
-		{"DELETE", "/api/downloads/d9", "", 404, `{"error":"not found: no download d9"}`},
+		{"DELETE", "/api/downloads/d9", "", 404, `{"error":"no download d9"}`},
 		{"GET", "/api/hosts", "", 200, `[{"addr":"127.0.0.3:6346","ultrapeer":true,"last_seen":"0001-01-01T00:00:00Z","failures":0}]`},
 		{"GET", "/api/nope", "", 404, `{"error":"no such endpoint: GET /api/nope"}`},
 		{"POST", "/api/peers", `{"addr":"` + strings.Repeat("x", 70<<10) + `"}`, 413, `{"error":"request body too large"}`},
@@ -253,7 +253,7 @@ func TestClient(t *testing.T) {
 	require.NoError(t, c.AddPeer(ctx, "10.0.0.1:6346"))
 	err = c.AddPeer(ctx, "bad")
 	require.ErrorIs(t, err, api.ErrInvalid)
-	require.Equal(t, `invalid: peer address "bad": want HOST:PORT`, err.Error())
+	require.Equal(t, `peer address "bad": want HOST:PORT`, err.Error())
 	require.NoError(t, c.DropPeer(ctx, "127.0.0.2:6346"))
 	require.ErrorIs(t, c.DropPeer(ctx, "1.2.3.4:5"), api.ErrNotFound)
 

@@ -9,6 +9,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -22,6 +23,21 @@ var (
 	ErrNoDaemon = errors.New("no servent")   // client side: nothing listening
 	ErrAuth     = errors.New("unauthorized") // client side: 401
 )
+
+// Errorf returns an error whose message is the formatted text alone and
+// which errors.Is kind (ErrNotFound, ErrInvalid...), so a Backend picks the
+// HTTP status without prefixing what the user reads.
+func Errorf(kind error, format string, a ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, a...)}
+}
+
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
 
 // Status is GET /api/status.
 type Status struct {
@@ -118,6 +134,7 @@ type DownloadRequest struct {
 // Download states.
 const (
 	StateQueued      = "queued"
+	StateWaiting     = "waiting" // for a usable source
 	StateDownloading = "downloading"
 	StateVerifying   = "verifying"
 	StateComplete    = "complete"

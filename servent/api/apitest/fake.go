@@ -66,7 +66,7 @@ func (f *Fake) AddPeer(addr string) error {
 	f.Lock()
 	defer f.Unlock()
 	if addr == "bad" {
-		return fmt.Errorf("%w: peer address %q: want HOST:PORT", api.ErrInvalid, addr)
+		return api.Errorf(api.ErrInvalid, "peer address %q: want HOST:PORT", addr)
 	}
 	f.Added = append(f.Added, addr)
 	return nil
@@ -81,7 +81,7 @@ func (f *Fake) DropPeer(addr string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: not connected to %s", api.ErrNotFound, addr)
+	return api.Errorf(api.ErrNotFound, "not connected to %s", addr)
 }
 
 func (f *Fake) Shares() []api.SharedFile {
@@ -135,7 +135,7 @@ func (f *Fake) SearchResults(id string) (api.SearchInfo, []api.Result, error) {
 			return info, slices.Clone(f.Results[:n]), nil
 		}
 	}
-	return api.SearchInfo{}, nil, fmt.Errorf("%w: no search %s", api.ErrNotFound, id)
+	return api.SearchInfo{}, nil, api.Errorf(api.ErrNotFound, "no search %s", id)
 }
 
 func (f *Fake) StopSearch(id string) error {
@@ -148,7 +148,7 @@ func (f *Fake) StopSearch(id string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: no search %s", api.ErrNotFound, id)
+	return api.Errorf(api.ErrNotFound, "no search %s", id)
 }
 
 func (f *Fake) StartDownload(req api.DownloadRequest) (api.Download, error) {
@@ -163,7 +163,7 @@ func (f *Fake) StartDownload(req api.DownloadRequest) (api.Download, error) {
 		}
 	}
 	if r == nil {
-		return api.Download{}, fmt.Errorf("%w: no such result", api.ErrNotFound)
+		return api.Download{}, api.Errorf(api.ErrNotFound, "no such result")
 	}
 	d := api.Download{
 		ID: fmt.Sprintf("d%d", len(f.downloads)+1), URN: r.URN, Name: r.Name, Size: r.Size,
@@ -203,7 +203,7 @@ func (f *Fake) CancelDownload(id string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: no download %s", api.ErrNotFound, id)
+	return api.Errorf(api.ErrNotFound, "no download %s", id)
 }
 
 func (f *Fake) Hosts() []api.Host {
