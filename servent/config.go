@@ -1,0 +1,174 @@
+package servent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Mode is the role a node plays in the two-tier network.
+type Mode string
+
+// Modes. ModeAuto currently runs as a leaf: GTKG's advice for a servent with
+// little uptime or behind NAT (GNUTELLA.md 1); promotion is future work.
+const (
+	ModeLeaf      Mode = "leaf"
+	ModeUltrapeer Mode = "ultrapeer"
+	ModeAuto      Mode = "auto"
+)
+
+// Config configures a Node. Start from DefaultConfig; zero fields get the
+// defaults in New.
+type Config struct {
+	Listen   string       // "0.0.0.0:6346"; ignored when Listener is set
+	Listener net.Listener // optional (tests, simulation)
+	// Dial opens outgoing connections; default: a net.Dialer bound to the
+	// listen IP when it is a specific address.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Now  func() time.Time // default time.Now
+
+	ShareDir, DataDir, DownloadDir string
+
+	Peers      []string // host:port the user named
+	Mode       Mode
+	MaxPeers   int  // ultrapeer links (UP) / ultrapeers (leaf)
+	MaxLeaves  int  // leaves an ultrapeer accepts
+	Firewalled bool // do not accept inbound Gnet/HTTP; serve by push (tests)
+	Logger     *slog.Logger
+
+	// HTTPHandler gets inbound connections starting with "GET " or "HEAD ";
+	// br holds the peeked bytes. It owns conn. Nil: the node's uploader.
+	HTTPHandler func(conn net.Conn, br *bufio.Reader)
+	// GIVHandler gets inbound "GIV " connections (answers to our pushes);
+	// line is the GIV line. Nil: the node's download manager.
+	GIVHandler func(conn net.Conn, br *bufio.Reader, line string)
+	// PushHandler is called for a Push addressed to our servent GUID. Nil:
+	// connect back with transfer.ServeGIV.
+	PushHandler func(index uint32, addr netip.AddrPort)
+
+	UserAgent        string        // default "servent/0.1.0"
+	HandshakeTimeout time.Duration // per handshake, default 20 s
+	KeepAlive        time.Duration // TTL-1 ping after this much silence, default 60 s
+	IdleTimeout      time.Duration // close after this much silence, default 180 s
+	WriteTimeout     time.Duration // one blocked write, default 60 s
+	MaxConnsPerIP    int           // raw inbound sockets per remote IP, default 4
+	MaxConns         int           // raw sockets in total, default MaxPeers+MaxLeaves+32
+	QueueBytes       int           // per-connection send queue, default 128 KiB
+	BanDuration      time.Duration // how long a misbehaving peer is refused, default 10 min
+	MaxTTL           uint8         // default 4 (GTKG max_ttl)
+	// MaintainInterval is the period of connection maintenance and
+	// keep-alive checks, default 1 s.
+	MaintainInterval time.Duration
+
+	// fixedPeers: dial only Peers, never the host cache (tests that need
+	// an exact topology).
+	fixedPeers bool
+}
+
+// DefaultConfig returns the defaults; copy and modify it.
+func DefaultConfig() Config {
+	return Config{
+		Listen:           "0.0.0.0:6346",
+		Mode:             ModeLeaf,
+		UserAgent:        "servent/0.1.0",
+		HandshakeTimeout: 20 * time.Second,
+		KeepAlive:        60 * time.Second,
+		IdleTimeout:      180 * time.Second,
+		WriteTimeout:     60 * time.Second,
+		MaxConnsPerIP:    4,
+		QueueBytes:       128 << 10,
+		BanDuration:      10 * time.Minute,
+		MaxTTL:           4,
+		MaintainInterval: time.Second,
+	}
+}
+
+// Validate reports an unusable configuration.
+func (c *Config) Validate() error {
+	switch c.Mode {
+	case ModeLeaf, ModeUltrapeer, ModeAuto:
+	default:
+		return fmt.Errorf("servent: mode %q: want leaf, ultrapeer or auto", c.Mode)
+	}
+	if c.Listener == nil && c.Listen != "" {
+		if _, err := netip.ParseAddrPort(c.Listen); err != nil {
+			if _, _, err2 := net.SplitHostPort(c.Listen); err2 != nil {
+				return fmt.Errorf("servent: listen %q: %w", c.Listen, err)
+			}
+		}
+	}
+	if c.MaxPeers < 0 || c.MaxLeaves < 0 {
+		return errors.New("servent: negative MaxPeers or MaxLeaves")
+	}
+	if c.QueueBytes != 0 && c.QueueBytes < 65535+23 {
+		return fmt.Errorf("servent: QueueBytes %d below one maximum descriptor", c.QueueBytes)
+	}
+	if c.MaxTTL > 15 {
+		return fmt.Errorf("servent: MaxTTL %d > 15", c.MaxTTL)
+	}
+	return nil
+}
+
+func (c *Config) fillDefaults() {
+	d := DefaultConfig()
+	if c.Mode == "" {
+		c.Mode = d.Mode
+	}
+	if c.Listen == "" && c.Listener == nil {
+		c.Listen = d.Listen
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = d.UserAgent
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = d.KeepAlive
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = d.MaxConnsPerIP
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = d.QueueBytes
+	}
+	if c.BanDuration <= 0 {
+		c.BanDuration = d.BanDuration
+	}
+	if c.MaxTTL == 0 {
+		c.MaxTTL = d.MaxTTL
+	}
+	if c.MaintainInterval <= 0 {
+		c.MaintainInterval = d.MaintainInterval
+	}
+	if c.MaxPeers == 0 {
+		if c.Mode == ModeUltrapeer {
+			c.MaxPeers = 32
+		} else {
+			c.MaxPeers = 3
+		}
+	}
+	if c.MaxLeaves == 0 && c.Mode == ModeUltrapeer {
+		c.MaxLeaves = 64
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = c.MaxPeers + c.MaxLeaves + 32
+	}
+}

@@ -1,0 +1,216 @@
+package servent
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/routing"
+)
+
+// PeerInfo describes one Gnutella connection.
+type PeerInfo struct {
+	Addr       netip.AddrPort
+	Mode       string // "leaf" or "ultrapeer": the peer's role
+	UserAgent  string
+	Outbound   bool
+	Since      time.Time
+	BytesIn    uint64
+	BytesOut   uint64
+	MsgsIn     uint64
+	MsgsOut    uint64
+	Compressed bool
+}
+
+// conn is one established Gnutella connection. The reader goroutine owns
+// the fields marked "reader"; everything else is set before the goroutines
+// start and read-only after, or atomic.
+type conn struct {
+	n        *Node
+	id       routing.ConnID
+	nc       net.Conn      // counting wrapper around the socket
+	br       *bufio.Reader // handshake reader; may hold the first descriptors
+	addr     netip.AddrPort
+	listen   netip.AddrPort // the peer's listening address, when known
+	outbound bool
+	up       bool // the peer is an ultrapeer
+	agent    string
+	guid     protocol.GUID
+	since    time.Time
+
+	deflateIn, deflateOut bool
+	byeOK                 bool  // peer understands Bye
+	vendorOK              bool  // peer announced Vendor-Message
+	maxTTL                uint8 // peer's X-Max-TTL
+	upQRP                 bool  // peer announced X-Ultrapeer-Query-Routing
+
+	slot *reservation
+
+	q   *sendQueue
+	qrt atomic.Pointer[routing.QueryRouteTable]
+
+	hopsFlow atomic.Uint32 // queries with hops >= this are not sent; 256 = all
+	lastRead atomic.Int64  // unix nanoseconds
+	pingOut  atomic.Int64  // when our unanswered keep-alive ping left; 0 = none
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64
+	msgsIn   atomic.Uint64
+	msgsOut  atomic.Uint64
+
+	byeMsg    atomic.Pointer[[]byte] // a Bye the writer sends last
+	closeOnce sync.Once
+	closed    chan struct{} // closed when the connection is torn down
+	writerOut chan struct{} // closed when the writer goroutine returned
+
+	// reader-owned state
+	qrpRecv  protocol.QRPReceiver
+	lastPing time.Time
+	winStart time.Time
+	winDups  int
+	winBad   int
+	arena    []byte
+	query    protocol.Query
+	hit      protocol.QueryHit
+	closeErr error
+}
+
+// countingConn counts raw bytes for the stats.
+type countingConn struct {
+	net.Conn
+	c *conn
+}
+
+func (cc countingConn) Read(p []byte) (int, error) {
+	n, err := cc.Conn.Read(p)
+	cc.c.bytesIn.Add(uint64(n))
+	return n, err
+}
+
+func (cc countingConn) Write(p []byte) (int, error) {
+	n, err := cc.Conn.Write(p)
+	cc.c.bytesOut.Add(uint64(n))
+	return n, err
+}
+
+func (c *conn) info() PeerInfo {
+	mode := "leaf"
+	if c.up {
+		mode = "ultrapeer"
+	}
+	a := c.addr
+	if c.listen.IsValid() {
+		a = c.listen
+	}
+	return PeerInfo{
+		Addr: a, Mode: mode, UserAgent: c.agent, Outbound: c.outbound, Since: c.since,
+		BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+		MsgsIn: c.msgsIn.Load(), MsgsOut: c.msgsOut.Load(),
+		Compressed: c.deflateIn || c.deflateOut,
+	}
+}
+
+// send queues an encoded descriptor. A peer that lets undroppable messages
+// pile up is not reading: it is closed with Bye 502.
+func (c *conn) send(b []byte, keep bool) bool {
+	ok, overflow := c.q.enqueue(newOutMsg(b, keep))
+	if overflow {
+		c.n.stats.queueOverflows.Add(1)
+		go c.bye(502, "Send queue full")
+	}
+	return ok
+}
+
+// bye sends a Bye (when the peer understands it) and closes once it is
+// written, or at once.
+func (c *conn) bye(code uint16, reason string) {
+	if !c.byeOK {
+		c.close(errors.New(reason))
+		return
+	}
+	b := protocol.AppendMessage(nil, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypeBye, TTL: 1},
+		&protocol.Bye{Code: code, Reason: reason})
+	if !c.byeMsg.CompareAndSwap(nil, &b) {
+		return
+	}
+	c.q.close() // discard what is pending; the writer sends the Bye and closes
+	// The writer may be stuck on a peer that does not read: bound the wait.
+	_ = c.nc.SetWriteDeadline(c.n.cfg.Now().Add(2 * time.Second))
+}
+
+// close tears the connection down once; safe from any goroutine.
+func (c *conn) close(err error) {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		c.q.close()
+		_ = c.nc.Close()
+		c.n.removeConn(c, err)
+	})
+}
+
+// writeLoop drains the send queue into a buffered (and maybe deflating)
+// writer, flushing whenever the queue runs empty.
+func (c *conn) writeLoop() {
+	defer close(c.writerOut)
+	bw := bufio.NewWriterSize(c.nc, 32<<10)
+	var w io.Writer = bw
+	var dw *protocol.DeflateWriter
+	if c.deflateOut {
+		dw = protocol.NewDeflateWriter(bw)
+		w = dw
+	}
+	flush := func() error {
+		if dw != nil {
+			if err := dw.Flush(); err != nil {
+				return err
+			}
+		}
+		return bw.Flush()
+	}
+	batch := make([]outMsg, 0, 128)
+	for {
+		select {
+		case <-c.q.wake:
+		case <-c.closed:
+			return
+		}
+		wrote := false
+		for {
+			batch = c.q.popBatch(batch[:0], 64<<10)
+			if len(batch) == 0 {
+				break
+			}
+			if c.byeMsg.Load() == nil {
+				_ = c.nc.SetWriteDeadline(c.n.cfg.Now().Add(c.n.cfg.WriteTimeout))
+			}
+			for i := range batch {
+				if _, err := w.Write(batch[i].b); err != nil {
+					c.close(err)
+					return
+				}
+			}
+			c.msgsOut.Add(uint64(len(batch)))
+			c.n.stats.msgsOut.Add(uint64(len(batch)))
+			clear(batch)
+			wrote = true
+		}
+		if b := c.byeMsg.Load(); b != nil {
+			if _, err := w.Write(*b); err == nil {
+				_ = flush()
+			}
+			c.close(errors.New("sent bye"))
+			return
+		}
+		if wrote {
+			if err := flush(); err != nil {
+				c.close(err)
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package servent
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/servent/servent/protocol"
+)
+
+// handshakeError is a refusal: our code and reason, or the peer's.
+type handshakeError struct {
+	Code   int
+	Reason string
+	ours   bool
+}
+
+func (e *handshakeError) Error() string {
+	who := "peer"
+	if e.ours {
+		who = "we"
+	}
+	return fmt.Sprintf("handshake refused (%s): %d %s", who, e.Code, e.Reason)
+}
+
+// peerHello is what we learnt about a peer from its header blocks.
+type peerHello struct {
+	up         bool
+	agent      string
+	guid       protocol.GUID
+	listen     netip.AddrPort
+	deflateIn  bool // the peer compresses what it sends us
+	deflateOut bool // we compress what we send (the peer accepts deflate)
+	byeOK      bool
+	vendorOK   bool
+	maxTTL     uint8
+	upQRP      bool
+}
+
+// ourHeaders is the header set we send in step 1 and step 2 (GNUTELLA.md
+// 2.3 and the GTKG requirements: X-Ultrapeer always; X-Degree and
+// X-Dynamic-Querying as ultrapeer or a GTKG leaf refuses us).
+func (n *Node) ourHeaders(remote netip.Addr) protocol.Headers {
+	var h protocol.Headers
+	h.Add("User-Agent", n.cfg.UserAgent)
+	if n.ultrapeer {
+		h.Add("X-Ultrapeer", "True")
+	} else {
+		h.Add("X-Ultrapeer", "False")
+	}
+	h.Add("X-Query-Routing", "0.1")
+	if n.ultrapeer {
+		h.Add("X-Ultrapeer-Query-Routing", "0.1")
+		h.Add("X-Degree", strconv.Itoa(max(n.cfg.MaxPeers, 32)))
+		h.Add("X-Max-TTL", strconv.Itoa(int(n.cfg.MaxTTL)))
+	}
+	h.Add("X-Dynamic-Querying", "0.1")
+	h.Add("Accept-Encoding", "deflate")
+	if a := n.advertised(); a.IsValid() && !n.cfg.Firewalled {
+		h.Add("Listen-IP", a.String())
+	}
+	if remote.IsValid() {
+		h.Add("Remote-IP", remote.String())
+	}
+	h.Add("GUID", n.guid.String())
+	h.Add("Pong-Caching", "0.1")
+	h.Add("GGEP", "0.5")
+	h.Add("Vendor-Message", "0.2")
+	h.Add("Bye-Packet", "0.1")
+	h.Add("X-Requeries", "False")
+	return h
+}
+
+// parseHello reads the capabilities out of a peer's header block.
+func (n *Node) parseHello(h protocol.Headers) peerHello {
+	p := peerHello{
+		up:       h.Bool("X-Ultrapeer"),
+		agent:    h.Get("User-Agent"),
+		byeOK:    h.Has("Bye-Packet"),
+		vendorOK: h.Has("Vendor-Message"),
+		upQRP:    h.Has("X-Ultrapeer-Query-Routing"),
+	}
+	if g, err := protocol.ParseGUID(strings.TrimSpace(h.Get("GUID"))); err == nil {
+		p.guid = g
+	}
+	for _, name := range []string{"Listen-IP", "X-Listen-IP", "Node", "X-Node", "X-My-Address"} {
+		if v := h.Get(name); v != "" {
+			if hosts := protocol.ParseTryHosts(v); len(hosts) > 0 {
+				p.listen = hosts[0]
+				break
+			}
+		}
+	}
+	if v, err := strconv.Atoi(strings.TrimSpace(h.Get("X-Max-TTL"))); err == nil && v > 0 && v < 16 {
+		p.maxTTL = uint8(v)
+	}
+	p.deflateOut = hasToken(h.Get("Accept-Encoding"), "deflate")
+	p.deflateIn = hasToken(h.Get("Content-Encoding"), "deflate")
+	return p
+}
+
+func hasToken(v, tok string) bool {
+	for f := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(f), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// harvest feeds X-Try-Ultrapeers / X-Try hosts of any response to the host
+// cache, and learns our address from Remote-IP.
+func (n *Node) harvest(h protocol.Headers) {
+	for _, ap := range protocol.ParseTryHosts(h.Get("X-Try-Ultrapeers")) {
+		n.hosts.add(ap, true)
+	}
+	for _, ap := range protocol.ParseTryHosts(h.Get("X-Try")) {
+		n.hosts.add(ap, false)
+	}
+	if ip, err := netip.ParseAddr(strings.TrimSpace(h.Get("Remote-IP"))); err == nil {
+		n.learnRemoteIP(ip.Unmap())
+	}
+}
+
+func writeHandshake(c net.Conn, hs *protocol.Handshake) error {
+	_, err := c.Write(hs.Append(make([]byte, 0, 1024)))
+	return err
+}
+
+// refuse answers a request with an error block (GTKG send_error(): always
+// User-Agent and Remote-IP, X-Ultrapeer except 4xx, X-Try-Ultrapeers on 503).
+func (n *Node) refuse(c net.Conn, remote netip.Addr, code int, reason string) {
+	resp := &protocol.Handshake{Code: code, Reason: reason}
+	resp.Headers.Add("User-Agent", n.cfg.UserAgent)
+	if remote.IsValid() {
+		resp.Headers.Add("Remote-IP", remote.String())
+	}
+	if code < 400 || code >= 500 {
+		resp.Headers.Add("X-Ultrapeer", strconv.FormatBool(n.ultrapeer))
+	}
+	if code == 503 || code == 409 {
+		if try := n.tryHosts(); try != "" {
+			resp.Headers.Add("X-Try-Ultrapeers", try)
+		}
+	}
+	_ = writeHandshake(c, resp)
+}
+
+func (n *Node) tryHosts() string {
+	return protocol.FormatTryHosts(n.hosts.tryHosts(hostCacheFresh, nil))
+}
+
+// accept runs the acceptor side once "GNUTELLA CONNECT/" was peeked. It
+// returns the established connection or an error (the socket is then
+// closed by the caller).
+func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*conn, error) {
+	_ = nc.SetDeadline(n.cfg.Now().Add(n.cfg.HandshakeTimeout))
+	req, err := protocol.ReadHandshake(br)
+	if err != nil {
+		if errors.Is(err, protocol.ErrTooLarge) {
+			n.refuse(nc, remote.Addr(), 413, "Header too large")
+		}
+		return nil, fmt.Errorf("read request: %w", err)
+	}
+	if !req.Connect {
+		return nil, errors.New("not a connect request")
+	}
+	hello := n.parseHello(req.Headers)
+	n.harvest(req.Headers)
+	ip := remote.Addr()
+
+	code, reason := 200, "OK"
+	var slot *reservation
+	switch {
+	case n.closing.Load():
+		code, reason = 503, "Servent Shutdown"
+	case req.Headers.Has("Accept") && !strings.Contains(req.Headers.Get("Accept"), "application/x-gnutella-packets"):
+		code, reason = 406, "Protocol Not Acceptable"
+	case !req.Headers.Has("X-Ultrapeer"):
+		code, reason = 403, "Normal nodes refused"
+	case hello.guid == n.guid:
+		code, reason = 409, "Connected to self"
+	default:
+		slot, code, reason = n.reserve(ip, hello.guid, hello.up, false)
+	}
+	if code != 200 {
+		n.stats.refused.Add(1)
+		n.refuse(nc, ip, code, reason)
+		return nil, &handshakeError{Code: code, Reason: reason, ours: true}
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			n.release(slot)
+		}
+	}()
+
+	resp := &protocol.Handshake{Code: 200, Reason: "OK", Headers: n.ourHeaders(ip)}
+	if n.ultrapeer {
+		resp.Headers.Add("X-Ultrapeer-Needed", strconv.FormatBool(n.upSlotsFree()))
+	}
+	if req.Headers.Has("Accept") {
+		resp.Headers.Add("Content-Type", "application/x-gnutella-packets")
+	}
+	if try := n.tryHosts(); try != "" {
+		resp.Headers.Add("X-Try-Ultrapeers", try)
+	}
+	if hello.deflateOut {
+		resp.Headers.Add("Content-Encoding", "deflate")
+	}
+	if err := writeHandshake(nc, resp); err != nil {
+		return nil, fmt.Errorf("write response: %w", err)
+	}
+	ack, err := protocol.ReadHandshake(br)
+	if err != nil {
+		return nil, fmt.Errorf("read ack: %w", err)
+	}
+	if ack.Connect || ack.Code != 200 {
+		return nil, &handshakeError{Code: ack.Code, Reason: ack.Reason}
+	}
+	hello.deflateIn = hasToken(ack.Headers.Get("Content-Encoding"), "deflate")
+	_ = nc.SetDeadline(time.Time{})
+	ok = true
+	return n.newConn(nc, br, remote, false, hello, slot), nil
+}
+
+// initiate runs the initiator side on a fresh outgoing socket.
+func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (*conn, error) {
+	_ = nc.SetDeadline(n.cfg.Now().Add(n.cfg.HandshakeTimeout))
+	req := &protocol.Handshake{Connect: true, Headers: n.ourHeaders(remote.Addr())}
+	if err := writeHandshake(nc, req); err != nil {
+		return nil, fmt.Errorf("write request: %w", err)
+	}
+	br := bufio.NewReaderSize(nc, 16<<10)
+	resp, err := protocol.ReadHandshake(br)
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	if resp.Connect {
+		return nil, errors.New("peer answered with a connect request")
+	}
+	n.harvest(resp.Headers)
+	if resp.Code != 200 {
+		return nil, &handshakeError{Code: resp.Code, Reason: resp.Reason}
+	}
+	hello := n.parseHello(resp.Headers)
+	// Judge the acceptor: a leaf takes only ultrapeers; an ultrapeer takes
+	// an ultrapeer, or a leaf that accepted us as its ultrapeer.
+	code, reason := 200, "OK"
+	switch {
+	case !resp.Headers.Has("X-Ultrapeer"):
+		code, reason = 403, "Normal nodes refused"
+	case !n.ultrapeer && !hello.up:
+		code, reason = 403, "Leaf to leaf refused"
+	case hello.guid == n.guid:
+		code, reason = 409, "Connected to self"
+	case !n.setSlotGUID(slot, hello.guid):
+		code, reason = 409, "Already connected to this GUID"
+	case !n.fixSlot(slot, hello.up):
+		code, reason = 503, "Too many connections"
+	}
+	ack := &protocol.Handshake{Code: code, Reason: reason}
+	if code == 200 && hello.deflateOut {
+		ack.Headers.Add("Content-Encoding", "deflate")
+	}
+	if err := writeHandshake(nc, ack); err != nil {
+		return nil, fmt.Errorf("write ack: %w", err)
+	}
+	if code != 200 {
+		return nil, &handshakeError{Code: code, Reason: reason, ours: true}
+	}
+	hello.listen = remote // we dialled its listening address
+	_ = nc.SetDeadline(time.Time{})
+	return n.newConn(nc, br, remote, true, hello, slot), nil
+}

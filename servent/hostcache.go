@@ -1,0 +1,304 @@
+package servent
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// HostInfo is one entry of the host cache.
+type HostInfo struct {
+	Addr      netip.AddrPort
+	Ultrapeer bool
+	LastSeen  time.Time
+	Failures  int
+}
+
+const (
+	hostCacheMax   = 2000
+	hostFile       = "hosts.txt"
+	backoffBase    = 2 * time.Second
+	backoffMax     = 30 * time.Minute
+	hostCacheFresh = 10 // X-Try-Ultrapeers entries we hand out
+)
+
+type hostEntry struct {
+	HostInfo
+	nextTry time.Time
+}
+
+// hostCache holds addresses learnt from pongs, X-Try-Ultrapeers and peers'
+// Listen-IP, with a per-address backoff so a failing host is never retried
+// in a tight loop. Safe for concurrent use.
+type hostCache struct {
+	mu    sync.Mutex
+	hosts map[netip.AddrPort]*hostEntry // guarded by mu
+	now   func() time.Time
+	self  func(netip.AddrPort) bool // our own addresses, never cached
+}
+
+func newHostCache(now func() time.Time) *hostCache {
+	return &hostCache{hosts: make(map[netip.AddrPort]*hostEntry), now: now}
+}
+
+// usable filters what may go into the cache: IPv4 unicast, port >= 1024 is
+// GTKG's rule for X-Try; we keep any non-zero port since tests use
+// kernel-chosen ports anyway.
+func usableHost(a netip.AddrPort) bool {
+	ip := a.Addr()
+	if !a.IsValid() || a.Port() == 0 || !ip.Is4() {
+		return false
+	}
+	return !ip.IsUnspecified() && !ip.IsMulticast() && ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// add records a host seen now. ultrapeer upgrades an entry, never downgrades.
+func (c *hostCache) add(a netip.AddrPort, ultrapeer bool) {
+	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	if !usableHost(a) || (c.self != nil && c.self(a)) {
+		return
+	}
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.hosts[a]
+	if !ok {
+		if len(c.hosts) >= hostCacheMax {
+			c.evictLocked()
+		}
+		e = &hostEntry{HostInfo: HostInfo{Addr: a}}
+		c.hosts[a] = e
+	}
+	e.LastSeen = now
+	e.Ultrapeer = e.Ultrapeer || ultrapeer
+}
+
+// evictLocked drops the entry with the most failures, then the oldest.
+func (c *hostCache) evictLocked() {
+	var worst *hostEntry
+	for _, e := range c.hosts {
+		if worst == nil || e.Failures > worst.Failures ||
+			(e.Failures == worst.Failures && e.LastSeen.Before(worst.LastSeen)) {
+			worst = e
+		}
+	}
+	if worst != nil {
+		delete(c.hosts, worst.Addr)
+	}
+}
+
+// failed records a failed connection attempt and schedules the next try
+// with exponential backoff plus jitter.
+func (c *hostCache) failed(a netip.AddrPort) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.hosts[a]
+	if !ok {
+		return
+	}
+	e.Failures++
+	e.nextTry = c.now().Add(backoff(e.Failures))
+}
+
+// succeeded resets the backoff of a host we connected to.
+func (c *hostCache) succeeded(a netip.AddrPort, ultrapeer bool) {
+	c.add(a, ultrapeer)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.hosts[a]; ok {
+		e.Failures = 0
+		e.nextTry = time.Time{}
+	}
+}
+
+// remove forgets a host (it refused us for good, or is ourselves).
+func (c *hostCache) remove(a netip.AddrPort) {
+	c.mu.Lock()
+	delete(c.hosts, a)
+	c.mu.Unlock()
+}
+
+func backoff(failures int) time.Duration {
+	d := backoffBase
+	for i := 1; i < failures && d < backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, backoffMax)
+	return d/2 + rand.N(d/2+1) // jitter so peers do not retry in step
+}
+
+// candidates returns up to n hosts due for a try, ultrapeers first, most
+// recently seen first, skipping those skip says no to.
+func (c *hostCache) candidates(n int, skip func(netip.AddrPort) bool) []netip.AddrPort {
+	now := c.now()
+	c.mu.Lock()
+	list := make([]*hostEntry, 0, len(c.hosts))
+	for _, e := range c.hosts {
+		if e.nextTry.After(now) {
+			continue
+		}
+		list = append(list, e)
+	}
+	slices.SortFunc(list, func(a, b *hostEntry) int {
+		if a.Ultrapeer != b.Ultrapeer {
+			if a.Ultrapeer {
+				return -1
+			}
+			return 1
+		}
+		if a.Failures != b.Failures {
+			return a.Failures - b.Failures
+		}
+		return b.LastSeen.Compare(a.LastSeen)
+	})
+	out := make([]netip.AddrPort, 0, n)
+	for _, e := range list {
+		if len(out) == n {
+			break
+		}
+		if skip != nil && skip(e.Addr) {
+			continue
+		}
+		out = append(out, e.Addr)
+	}
+	c.mu.Unlock()
+	return out
+}
+
+// tryHosts returns up to n ultrapeers for X-Try-Ultrapeers.
+func (c *hostCache) tryHosts(n int, skip func(netip.AddrPort) bool) []netip.AddrPort {
+	c.mu.Lock()
+	list := make([]*hostEntry, 0, len(c.hosts))
+	for _, e := range c.hosts {
+		if e.Ultrapeer && e.Failures == 0 {
+			list = append(list, e)
+		}
+	}
+	c.mu.Unlock()
+	slices.SortFunc(list, func(a, b *hostEntry) int { return b.LastSeen.Compare(a.LastSeen) })
+	out := make([]netip.AddrPort, 0, n)
+	for _, e := range list {
+		if len(out) == n {
+			break
+		}
+		if skip != nil && skip(e.Addr) {
+			continue
+		}
+		out = append(out, e.Addr)
+	}
+	return out
+}
+
+func (c *hostCache) list() []HostInfo {
+	c.mu.Lock()
+	out := make([]HostInfo, 0, len(c.hosts))
+	for _, e := range c.hosts {
+		out = append(out, e.HostInfo)
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b HostInfo) int { return b.LastSeen.Compare(a.LastSeen) })
+	return out
+}
+
+func (c *hostCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.hosts)
+}
+
+// save writes the cache atomically (temp file + rename): one host a line,
+// "addr ultrapeer(0/1) last-seen-unix failures".
+func (c *hostCache) save(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	var buf bytes.Buffer
+	buf.WriteString("# servent host cache: addr ultrapeer last-seen-unix failures\n")
+	for _, h := range c.list() {
+		up := 0
+		if h.Ultrapeer {
+			up = 1
+		}
+		fmt.Fprintf(&buf, "%s %d %d %d\n", h.Addr, up, h.LastSeen.Unix(), h.Failures)
+	}
+	return writeFileAtomic(filepath.Join(dir, hostFile), buf.Bytes())
+}
+
+// load merges the saved cache; a missing file is not an error, bad lines
+// are skipped.
+func (c *hostCache) load(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(dir, hostFile))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("host cache: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for sc.Scan() && len(c.hosts) < hostCacheMax {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		fs := strings.Fields(line)
+		if len(fs) != 4 {
+			continue
+		}
+		a, err := netip.ParseAddrPort(fs[0])
+		if err != nil || !usableHost(a) {
+			continue
+		}
+		seen, err1 := strconv.ParseInt(fs[2], 10, 64)
+		fails, err2 := strconv.Atoi(fs[3])
+		if err1 != nil || err2 != nil || fails < 0 {
+			continue
+		}
+		c.hosts[a] = &hostEntry{HostInfo: HostInfo{
+			Addr: a, Ultrapeer: fs[1] == "1", LastSeen: time.Unix(seen, 0), Failures: min(fails, 20),
+		}}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("host cache: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path via a temporary file in the same
+// directory, synced and renamed, so a crash never leaves half a file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	name := tmp.Name()
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(name, path)
+	}
+	if err != nil {
+		_ = os.Remove(name)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

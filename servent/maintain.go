@@ -1,0 +1,282 @@
+package servent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/servent/servent/protocol"
+)
+
+const (
+	maxParallelDials = 4
+	hostSaveEvery    = time.Minute
+	discoveryEvery   = 30 * time.Second // TTL>1 ping to ultrapeers, refreshing the pong cache
+)
+
+// maintainLoop keeps MaxPeers connections, sends keep-alives, closes idle
+// peers and saves the host cache now and then.
+func (n *Node) maintainLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.MaintainInterval)
+	defer t.Stop()
+	lastSave := n.cfg.Now()
+	lastDiscovery := n.cfg.Now()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+			now := n.cfg.Now()
+			n.checkAlive(now)
+			if now.Sub(lastSave) >= hostSaveEvery {
+				lastSave = now
+				if err := n.hosts.save(n.cfg.DataDir); err != nil {
+					n.log.Warn("host cache not saved", "err", err)
+				}
+			}
+			if now.Sub(lastDiscovery) >= discoveryEvery {
+				lastDiscovery = now
+				for _, c := range n.snap.Load().ups {
+					n.sendPing(c, n.cfg.MaxTTL)
+				}
+			}
+		case <-n.kick:
+		}
+		n.connectMore()
+	}
+}
+
+// checkAlive pings quiet peers and drops silent ones (Bye 405).
+func (n *Node) checkAlive(now time.Time) {
+	for _, c := range n.snap.Load().byID {
+		idle := now.Sub(time.Unix(0, c.lastRead.Load()))
+		switch {
+		case idle > n.cfg.IdleTimeout:
+			c.bye(405, "Activity timeout")
+		case idle > n.cfg.KeepAlive && c.pingOut.Load() == 0:
+			c.pingOut.Store(now.UnixNano())
+			n.sendPing(c, 1)
+		}
+	}
+}
+
+func (n *Node) sendPing(c *conn, ttl uint8) {
+	g := protocol.NewGUID()
+	if ttl > 1 {
+		n.routes.Add(g, protocol.TypePing, 0)
+	}
+	c.send(protocol.AppendMessage(nil, protocol.Header{GUID: g, Type: protocol.TypePing, TTL: ttl}, nil), false)
+}
+
+// greet sends what a fresh connection expects (GNUTELLA.md 4.10): a Ping,
+// Messages Supported, and our QRP table when we are a leaf.
+func (n *Node) greet(c *conn) {
+	n.sendPing(c, n.cfg.MaxTTL)
+	if c.vendorOK {
+		ms := protocol.MessagesSupported{Entries: []protocol.VendorEntry{
+			{Vendor: protocol.VendorBEAR, Selector: protocol.SelHopsFlow, Version: 1},
+		}}
+		v := ms.Vendor()
+		// GTKG sends these with an all-zero GUID and TTL 1.
+		c.send(protocol.AppendMessage(nil, protocol.Header{Type: protocol.TypeVendor, TTL: 1}, &v), true)
+	}
+	if !n.ultrapeer && c.up {
+		n.sendQRP(c)
+	}
+}
+
+// sendQRP sends our library's table as RESET + PATCHes.
+func (n *Node) sendQRP(c *conn) {
+	t := n.ourQRP()
+	if t == nil {
+		return
+	}
+	reset, patches := t.Messages(0, true)
+	b := protocol.AppendMessage(nil, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypeQRP, TTL: 1}, &reset)
+	c.send(b, true)
+	for i := range patches {
+		b := protocol.AppendMessage(nil, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypeQRP, TTL: 1}, &patches[i])
+		c.send(b, true)
+	}
+}
+
+// libraryLoop resends our QRP table to our ultrapeers when the library
+// changes (as a leaf).
+func (n *Node) libraryLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.lib.Changed():
+			if n.ultrapeer {
+				continue
+			}
+			for _, c := range n.snap.Load().ups {
+				n.sendQRP(c)
+			}
+		}
+	}
+}
+
+// connectMore dials user-named peers, then host cache entries, until
+// MaxPeers ultrapeer links are up or being set up.
+func (n *Node) connectMore() {
+	if n.closing.Load() {
+		return
+	}
+	now := n.cfg.Now()
+	n.mu.Lock()
+	need := n.cfg.MaxPeers - n.upUsed - n.dialsPending()
+	budget := maxParallelDials - len(n.dialing)
+	type target struct {
+		key  string
+		ap   netip.AddrPort
+		user bool
+	}
+	var targets []target
+	for _, p := range n.cfg.Peers {
+		if len(targets) >= min(need, budget) {
+			break
+		}
+		if n.dialing[p] || n.peerNext[p].After(now) {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(p)
+		if err == nil {
+			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			if _, busy := n.slots[ap.Addr()]; busy {
+				continue
+			}
+		}
+		n.dialing[p] = true
+		targets = append(targets, target{key: p, ap: ap, user: true})
+	}
+	want := min(need, budget) - len(targets)
+	fixed := n.cfg.fixedPeers
+	n.mu.Unlock()
+	if want > 0 && !fixed {
+		skip := func(a netip.AddrPort) bool {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			_, busy := n.slots[a.Addr()]
+			until, banned := n.bans[a.Addr()]
+			return busy || n.dialing[a.String()] || (banned && now.Before(until)) || n.isSelf(a)
+		}
+		for _, ap := range n.hosts.candidates(want, skip) {
+			n.mu.Lock()
+			n.dialing[ap.String()] = true
+			n.mu.Unlock()
+			targets = append(targets, target{key: ap.String(), ap: ap})
+		}
+	}
+	for _, t := range targets {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.dial(t.key, t.ap, t.user)
+		}()
+	}
+}
+
+// dialsPending counts dials that hold no reservation yet. Called with mu.
+func (n *Node) dialsPending() int {
+	k := 0
+	for key := range n.dialing {
+		ap, err := netip.ParseAddrPort(key)
+		if err != nil {
+			k++
+			continue
+		}
+		if _, ok := n.slots[ap.Addr().Unmap()]; !ok {
+			k++
+		}
+	}
+	return k
+}
+
+// dial connects to one peer and runs the connection until it ends.
+func (n *Node) dial(key string, ap netip.AddrPort, user bool) {
+	succeeded := false
+	defer func() {
+		n.mu.Lock()
+		delete(n.dialing, key)
+		if user {
+			if succeeded {
+				delete(n.peerFail, key)
+				// Reconnecting after a drop waits a little: never a tight loop.
+				n.peerNext[key] = n.cfg.Now().Add(backoff(1))
+			} else {
+				n.peerFail[key]++
+				n.peerNext[key] = n.cfg.Now().Add(backoff(n.peerFail[key]))
+			}
+		}
+		n.mu.Unlock()
+		n.kickMaintain()
+	}()
+	if !ap.IsValid() {
+		host, port, err := net.SplitHostPort(key)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+		cancel()
+		if err != nil || len(ips) == 0 {
+			n.log.Debug("resolve peer", "peer", key, "err", err)
+			return
+		}
+		ap, err = netip.ParseAddrPort(net.JoinHostPort(ips[0].Unmap().String(), port))
+		if err != nil {
+			return
+		}
+	}
+	if n.isSelf(ap) {
+		n.hosts.remove(ap)
+		return
+	}
+	slot, code, _ := n.reserve(ap.Addr(), protocol.GUID{}, true, true)
+	if code != 200 {
+		succeeded = code == 409 // already connected: nothing to back off from
+		return
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
+	nc, err := n.cfg.Dial(ctx, "tcp", ap.String())
+	cancel()
+	if err != nil {
+		n.release(slot)
+		n.hosts.failed(ap)
+		n.log.Debug("dial failed", "peer", ap, "err", err)
+		return
+	}
+	stop := context.AfterFunc(n.ctx, func() { _ = nc.Close() })
+	c, err := n.initiate(nc, ap, slot)
+	if !stop() || err != nil {
+		n.release(slot)
+		_ = nc.Close()
+		var he *handshakeError
+		if errors.As(err, &he) && !he.ours && he.Code >= 400 && he.Code < 500 {
+			n.hosts.remove(ap) // refused for good (GTKG purges such hosts)
+		} else {
+			n.hosts.failed(ap)
+		}
+		if c != nil {
+			c.close(errors.New("node closing"))
+		}
+		n.log.Debug("outbound handshake failed", "peer", ap, "err", err)
+		return
+	}
+	succeeded = true
+	n.run(c)
+}
+
+// userPeer reports whether key is among the user-named peers.
+func (n *Node) userPeer(key string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Contains(n.cfg.Peers, key)
+}

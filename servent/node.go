@@ -1,0 +1,590 @@
+package servent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/routing"
+	"github.com/servent/servent/sharedir"
+)
+
+// Status is a snapshot of the node for the control API.
+type Status struct {
+	Mode        string
+	Started     time.Time
+	Peers       int // ultrapeer connections
+	Leaves      int
+	SharedFiles int
+	SharedKB    uint64
+	BytesIn     uint64
+	BytesOut    uint64
+	MsgsIn      uint64
+	MsgsOut     uint64
+	Listen      string
+}
+
+// nodeStats are counters read without locks.
+type nodeStats struct {
+	msgsIn, msgsOut                 atomic.Uint64
+	bytesIn, bytesOut               atomic.Uint64 // of closed connections
+	queriesHandled                  atomic.Uint64 // new queries processed (dedup passed)
+	queriesForwarded                atomic.Uint64 // copies sent on
+	queriesAnswered                 atomic.Uint64
+	hitsRouted, hitsUnroutable      atomic.Uint64
+	pongsSent, pingsAnswered        atomic.Uint64
+	dropped, bad                    atomic.Uint64
+	refused, banned, queueOverflows atomic.Uint64
+}
+
+// reservation is one Gnet slot held from the handshake on.
+type reservation struct {
+	ip   netip.Addr
+	guid protocol.GUID
+	up   bool // counts against ultrapeer slots, else leaf slots
+}
+
+// connSnap is the immutable set of live connections the routing code reads
+// without locks; rebuilt on every change.
+type connSnap struct {
+	ups    []*conn
+	leaves []*conn
+	byID   map[routing.ConnID]*conn
+}
+
+// Node is a Gnutella 0.6 servent.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	guid      protocol.GUID
+	ultrapeer bool
+	lib       *sharedir.Library
+	hosts     *hostCache
+	routes    *routing.Table
+	pushes    *routing.PushTable
+	rstats    routing.Stats
+	pongs     *pongCache
+	stats     nodeStats
+
+	mu       sync.Mutex
+	slots    map[netip.Addr]*reservation // guarded by mu: one Gnet connection per IP
+	guids    map[protocol.GUID]bool      // guarded by mu
+	upUsed   int                         // guarded by mu
+	leafUsed int                         // guarded by mu
+	conns    map[routing.ConnID]*conn    // guarded by mu
+	raw      map[netip.Addr]int          // guarded by mu: inbound sockets per IP
+	rawTotal int                         // guarded by mu
+	bans     map[netip.Addr]time.Time    // guarded by mu
+	dialing  map[string]bool             // guarded by mu: user peers being dialled
+	peerNext map[string]time.Time        // guarded by mu: backoff of user-named peers
+	peerFail map[string]int              // guarded by mu
+	snap     atomic.Pointer[connSnap]
+	nextID   atomic.Uint64
+
+	searchMu sync.Mutex
+	searches []*Search // guarded by searchMu
+
+	remoteIP atomic.Pointer[netip.Addr] // our address as peers see it
+	ln       net.Listener
+	addr     netip.AddrPort
+	started  time.Time
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closing  atomic.Bool
+	closeMu  sync.Mutex
+	closed   bool
+	kick     chan struct{} // wakes connection maintenance
+
+	transfer transferHooks
+	hooks    testHooks
+}
+
+// New makes a node; nothing runs until Start.
+func New(cfg Config) (*Node, error) {
+	cfg.fillDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		ultrapeer: cfg.Mode == ModeUltrapeer,
+		slots:     map[netip.Addr]*reservation{},
+		guids:     map[protocol.GUID]bool{},
+		conns:     map[routing.ConnID]*conn{},
+		raw:       map[netip.Addr]int{},
+		bans:      map[netip.Addr]time.Time{},
+		dialing:   map[string]bool{},
+		peerNext:  map[string]time.Time{},
+		peerFail:  map[string]int{},
+		kick:      make(chan struct{}, 1),
+	}
+	n.snap.Store(&connSnap{byID: map[routing.ConnID]*conn{}})
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("servent: data folder: %w", err)
+		}
+	}
+	g, err := loadGUID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n.guid = g
+	n.hosts = newHostCache(cfg.Now)
+	n.hosts.self = n.isSelf
+	if err := n.hosts.load(cfg.DataDir); err != nil {
+		n.log.Warn("host cache not loaded", "err", err)
+	}
+	alive := func(id routing.ConnID) bool { _, ok := n.snap.Load().byID[id]; return ok }
+	n.routes = routing.NewTable(0, 0, cfg.Now, routing.WithStats(&n.rstats), routing.WithAlive(alive))
+	n.pushes = routing.NewPushTable(0, 0, cfg.Now, routing.WithStats(&n.rstats), routing.WithAlive(alive))
+	n.pongs = newPongCache(cfg.Now, n.ultrapeer)
+	lib, err := sharedir.Open(sharedir.Config{Dir: cfg.ShareDir, DataDir: cfg.DataDir, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("servent: %w", err)
+	}
+	n.lib = lib
+	if err := n.initTransfer(); err != nil {
+		_ = lib.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+const guidFile = "guid"
+
+// loadGUID reads the persisted servent GUID or makes and saves one: it must
+// not change across restarts (GNUTELLA.md 3.3).
+func loadGUID(dir string) (protocol.GUID, error) {
+	if dir == "" {
+		return protocol.NewGUID(), nil
+	}
+	path := filepath.Join(dir, guidFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if g, err := protocol.ParseGUID(strings.TrimSpace(string(b))); err == nil && !g.IsZero() {
+			return g, nil
+		}
+	}
+	g := protocol.NewGUID()
+	if err := writeFileAtomic(path, []byte(g.String()+"\n")); err != nil {
+		return g, fmt.Errorf("servent: save guid: %w", err)
+	}
+	return g, nil
+}
+
+// Start listens, starts the library and connection maintenance, and
+// returns at once.
+func (n *Node) Start(ctx context.Context) error {
+	n.closeMu.Lock()
+	defer n.closeMu.Unlock()
+	if n.ctx != nil || n.closed {
+		return errors.New("servent: already started")
+	}
+	ln := n.cfg.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", n.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("servent: listen: %w", err)
+		}
+	}
+	n.ln = ln
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+		n.addr = ta.AddrPort()
+		n.addr = netip.AddrPortFrom(n.addr.Addr().Unmap(), n.addr.Port())
+	} else if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
+		n.addr = ap
+	}
+	if n.cfg.Dial == nil {
+		d := &net.Dialer{Timeout: n.cfg.HandshakeTimeout}
+		if ip := n.addr.Addr(); ip.IsValid() && !ip.IsUnspecified() {
+			// Dial from our listening IP so peers see one address for us
+			// (the per-IP rules of tests on 127.0.0.x depend on it).
+			d.LocalAddr = &net.TCPAddr{IP: ip.AsSlice()}
+		}
+		n.cfg.Dial = d.DialContext
+	}
+	n.started = n.cfg.Now()
+	n.ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if err := n.lib.Start(n.ctx); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("servent: library: %w", err)
+	}
+	n.log.Info("listening", "addr", n.addr, "mode", n.modeName(), "guid", n.guid)
+	n.wg.Add(3)
+	go n.acceptLoop()
+	go n.maintainLoop()
+	go n.libraryLoop()
+	n.startTransfer()
+	n.kickMaintain()
+	return nil
+}
+
+// Close says Bye to every peer, saves the host cache and waits for every
+// goroutine to end.
+func (n *Node) Close() error {
+	n.closeMu.Lock()
+	if n.closed {
+		n.closeMu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.closeMu.Unlock()
+	n.closing.Store(true)
+	var errs []error
+	if n.ln != nil {
+		_ = n.ln.Close()
+	}
+	n.mu.Lock()
+	conns := make([]*conn, 0, len(n.conns))
+	for _, c := range n.conns {
+		conns = append(conns, c)
+	}
+	n.mu.Unlock()
+	for _, c := range conns {
+		c.bye(200, "Servent shutdown")
+	}
+	// The writers flush the Byes (bounded by a 2 s write deadline).
+	for _, c := range conns {
+		select {
+		case <-c.writerOut:
+		case <-time.After(3 * time.Second):
+		}
+		c.close(errors.New("node closed"))
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.closeTransfer()
+	n.wg.Wait()
+	if err := n.lib.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.hosts.save(n.cfg.DataDir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Addr is the listening address.
+func (n *Node) Addr() netip.AddrPort { return n.addr }
+
+// GUID is the servent GUID.
+func (n *Node) GUID() protocol.GUID { return n.guid }
+
+// Library is the shared folder.
+func (n *Node) Library() *sharedir.Library { return n.lib }
+
+func (n *Node) modeName() string {
+	if n.ultrapeer {
+		return string(ModeUltrapeer)
+	}
+	return string(ModeLeaf)
+}
+
+// Status is a snapshot of counters.
+func (n *Node) Status() Status {
+	s := n.snap.Load()
+	st := Status{
+		Mode: n.modeName(), Started: n.started, Peers: len(s.ups), Leaves: len(s.leaves),
+		BytesIn: n.stats.bytesIn.Load(), BytesOut: n.stats.bytesOut.Load(),
+		MsgsIn: n.stats.msgsIn.Load(), MsgsOut: n.stats.msgsOut.Load(),
+		Listen: n.addr.String(),
+	}
+	for _, c := range s.byID {
+		st.BytesIn += c.bytesIn.Load()
+		st.BytesOut += c.bytesOut.Load()
+	}
+	files, kb := n.lib.Stats()
+	st.SharedFiles, st.SharedKB = files, kb
+	return st
+}
+
+// Peers lists the established Gnutella connections.
+func (n *Node) Peers() []PeerInfo {
+	s := n.snap.Load()
+	out := make([]PeerInfo, 0, len(s.byID))
+	for _, c := range s.byID {
+		out = append(out, c.info())
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int { return a.Since.Compare(b.Since) })
+	return out
+}
+
+// Hosts lists the host cache.
+func (n *Node) Hosts() []HostInfo { return n.hosts.list() }
+
+// AddPeer dials addr now (and keeps it among the user-named peers).
+func (n *Node) AddPeer(addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("servent: peer %q: %w", addr, err)
+	}
+	n.mu.Lock()
+	if !slices.Contains(n.cfg.Peers, addr) {
+		n.cfg.Peers = append(n.cfg.Peers, addr)
+	}
+	delete(n.peerNext, addr)
+	delete(n.peerFail, addr)
+	n.mu.Unlock()
+	n.kickMaintain()
+	return nil
+}
+
+// DropPeer closes the connection to addr (its listening or socket address)
+// and forgets it as a user-named peer.
+func (n *Node) DropPeer(addr string) error {
+	n.mu.Lock()
+	n.cfg.Peers = slices.DeleteFunc(n.cfg.Peers, func(p string) bool { return p == addr })
+	n.mu.Unlock()
+	ap, err := netip.ParseAddrPort(addr)
+	var found *conn
+	for _, c := range n.snap.Load().byID {
+		if (err == nil && (c.listen == ap || c.addr == ap)) || c.info().Addr.String() == addr {
+			found = c
+			break
+		}
+	}
+	if found == nil {
+		return fmt.Errorf("servent: not connected to %s", addr)
+	}
+	found.bye(201, "User closed")
+	return nil
+}
+
+// advertised is the address we tell others: the listening address when it
+// is specific, else what peers said they see plus our port.
+func (n *Node) advertised() netip.AddrPort {
+	ip := n.addr.Addr()
+	if !ip.IsValid() || ip.IsUnspecified() {
+		if r := n.remoteIP.Load(); r != nil {
+			ip = *r
+		} else {
+			return netip.AddrPort{}
+		}
+	}
+	return netip.AddrPortFrom(ip, n.addr.Port())
+}
+
+func (n *Node) learnRemoteIP(ip netip.Addr) {
+	if ip.Is4() && !ip.IsUnspecified() {
+		n.remoteIP.Store(&ip)
+	}
+}
+
+func (n *Node) isSelf(a netip.AddrPort) bool {
+	if a == n.addr {
+		return true
+	}
+	return a.Port() == n.addr.Port() && a == n.advertised()
+}
+
+// banned reports whether ip is refused for now.
+func (n *Node) banned(ip netip.Addr) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	until, ok := n.bans[ip]
+	if ok && n.cfg.Now().After(until) {
+		delete(n.bans, ip)
+		return false
+	}
+	return ok
+}
+
+// ban closes c with a Bye and refuses its IP for BanDuration.
+func (n *Node) ban(c *conn, code uint16, reason string) {
+	n.stats.banned.Add(1)
+	n.mu.Lock()
+	n.bans[c.addr.Addr()] = n.cfg.Now().Add(n.cfg.BanDuration)
+	n.mu.Unlock()
+	n.log.Debug("peer banned", "peer", c.addr, "code", code, "reason", reason)
+	c.bye(code, reason)
+}
+
+// reserve takes a Gnet slot for ip (and guid) as an ultrapeer or leaf
+// peer. It answers the refusal code otherwise.
+func (n *Node) reserve(ip netip.Addr, guid protocol.GUID, up, outbound bool) (*reservation, int, string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if until, ok := n.bans[ip]; ok && n.cfg.Now().Before(until) {
+		return nil, 403, "Banned"
+	}
+	if _, ok := n.slots[ip]; ok {
+		return nil, 409, "Already connected"
+	}
+	if !guid.IsZero() && n.guids[guid] {
+		return nil, 409, "Already connected to this GUID"
+	}
+	r := &reservation{ip: ip, guid: guid, up: up}
+	switch {
+	case up || outbound:
+		r.up = true
+		if n.upUsed >= n.cfg.MaxPeers {
+			if n.ultrapeer {
+				return nil, 503, fmt.Sprintf("Too many ultra connections (%d max)", n.cfg.MaxPeers)
+			}
+			return nil, 503, fmt.Sprintf("Shielded leaf node (%d ultrapeers max)", n.cfg.MaxPeers)
+		}
+		n.upUsed++
+	case !n.ultrapeer:
+		return nil, 503, fmt.Sprintf("Shielded leaf node (%d ultrapeers max)", n.cfg.MaxPeers)
+	default:
+		if n.leafUsed >= n.cfg.MaxLeaves {
+			return nil, 503, fmt.Sprintf("Too many leaf connections (%d max)", n.cfg.MaxLeaves)
+		}
+		n.leafUsed++
+	}
+	n.slots[ip] = r
+	if !guid.IsZero() {
+		n.guids[guid] = true
+	}
+	return r, 200, "OK"
+}
+
+// fixSlot settles an outgoing reservation once the peer's role and GUID
+// are known: an ultrapeer that reached a leaf holds a leaf slot instead.
+func (n *Node) fixSlot(r *reservation, peerUp bool) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if r.up && !peerUp {
+		if n.leafUsed >= n.cfg.MaxLeaves {
+			return false
+		}
+		n.upUsed--
+		n.leafUsed++
+		r.up = false
+	}
+	return true
+}
+
+func (n *Node) setSlotGUID(r *reservation, g protocol.GUID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if g.IsZero() || r.guid == g {
+		return true
+	}
+	if n.guids[g] {
+		return false
+	}
+	r.guid = g
+	n.guids[g] = true
+	return true
+}
+
+func (n *Node) release(r *reservation) {
+	if r == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.slots[r.ip] != r {
+		return
+	}
+	delete(n.slots, r.ip)
+	if !r.guid.IsZero() {
+		delete(n.guids, r.guid)
+	}
+	if r.up {
+		n.upUsed--
+	} else {
+		n.leafUsed--
+	}
+}
+
+func (n *Node) upSlotsFree() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.upUsed < n.cfg.MaxPeers
+}
+
+func (n *Node) freeSlots() (leaves, ups int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return max(n.cfg.MaxLeaves-n.leafUsed, 0), max(n.cfg.MaxPeers-n.upUsed, 0)
+}
+
+// connectedTo reports whether ip holds (or is handshaking for) a slot.
+func (n *Node) connectedTo(ip netip.Addr) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.slots[ip]
+	return ok
+}
+
+// newConn registers an established connection and starts its writer; the
+// caller runs its reader.
+func (n *Node) newConn(nc net.Conn, br *bufio.Reader, remote netip.AddrPort, outbound bool, h peerHello, slot *reservation) *conn {
+	c := &conn{
+		n: n, id: routing.ConnID(n.nextID.Add(1)), addr: remote, listen: h.listen,
+		outbound: outbound, up: h.up, agent: h.agent, guid: h.guid, since: n.cfg.Now(),
+		deflateIn: h.deflateIn, deflateOut: h.deflateOut, byeOK: h.byeOK, vendorOK: h.vendorOK,
+		maxTTL: h.maxTTL, upQRP: h.upQRP,
+		q: newSendQueue(n.cfg.QueueBytes), closed: make(chan struct{}), writerOut: make(chan struct{}),
+		slot: slot,
+	}
+	c.br = br
+	c.nc = countingConn{Conn: nc, c: c}
+	c.hopsFlow.Store(256)
+	c.lastRead.Store(n.cfg.Now().UnixNano())
+	n.mu.Lock()
+	n.conns[c.id] = c
+	n.rebuildSnapLocked()
+	n.mu.Unlock()
+	if c.listen.IsValid() {
+		if outbound {
+			n.hosts.succeeded(c.listen, c.up)
+		} else if c.up {
+			n.hosts.add(c.listen, true)
+		}
+	}
+	n.log.Info("peer connected", "peer", remote, "ultrapeer", c.up, "agent", c.agent, "outbound", outbound,
+		"deflate_in", c.deflateIn, "deflate_out", c.deflateOut)
+	return c
+}
+
+func (n *Node) rebuildSnapLocked() {
+	s := &connSnap{byID: make(map[routing.ConnID]*conn, len(n.conns))}
+	for id, c := range n.conns {
+		s.byID[id] = c
+		if c.up {
+			s.ups = append(s.ups, c)
+		} else {
+			s.leaves = append(s.leaves, c)
+		}
+	}
+	n.snap.Store(s)
+}
+
+// removeConn unregisters a closed connection.
+func (n *Node) removeConn(c *conn, err error) {
+	n.mu.Lock()
+	if _, ok := n.conns[c.id]; ok {
+		delete(n.conns, c.id)
+		n.rebuildSnapLocked()
+	}
+	n.mu.Unlock()
+	n.release(c.slot)
+	n.stats.bytesIn.Add(c.bytesIn.Load())
+	n.stats.bytesOut.Add(c.bytesOut.Load())
+	n.log.Info("peer disconnected", "peer", c.addr, "err", err)
+	n.kickMaintain()
+}
+
+func (n *Node) kickMaintain() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,203 @@
+package servent
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/transfer"
+)
+
+const (
+	maxSearches       = 100  // searches kept; the oldest stopped ones go first
+	maxSearchResults  = 1000 // distinct files per search
+	maxResultSources  = 50   // sources per file
+	searchQueryMaxLen = 200  // criteria bytes; the query must stay <= 256 (3.2)
+)
+
+// SearchResult is one file found by a search, with every source seen.
+type SearchResult struct {
+	SHA1    protocol.SHA1
+	Name    string
+	Size    uint64
+	Sources []transfer.Source
+}
+
+// Search is a search started here: its results accumulate until Stop.
+type Search struct {
+	ID       string
+	Criteria string
+	Started  time.Time
+	guid     protocol.GUID
+
+	mu      sync.Mutex
+	results []*SearchResult          // guarded by mu, arrival order
+	byKey   map[string]*SearchResult // guarded by mu: urn, or name+size without urn
+	sources map[string]bool          // guarded by mu: result key + source
+	stopped bool                     // guarded by mu
+	hits    int                      // guarded by mu: QueryHit messages received
+}
+
+// Results returns a copy of the results so far.
+func (s *Search) Results() []SearchResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SearchResult, len(s.results))
+	for i, r := range s.results {
+		out[i] = *r
+		out[i].Sources = slices.Clone(r.Sources)
+	}
+	return out
+}
+
+// Stop stops collecting results.
+func (s *Search) Stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+}
+
+// Stopped reports whether Stop was called.
+func (s *Search) Stopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
+}
+
+func (s *Search) add(hit *protocol.QueryHit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	s.hits++
+	addr := netip.AddrPortFrom(hit.IP.Unmap(), hit.Port)
+	for i := range hit.Results {
+		r := &hit.Results[i]
+		key := r.SHA1.Base32()
+		if r.SHA1.IsZero() {
+			key = "name:" + strings.ToLower(r.Name) + "/" + itoa(r.Size)
+		}
+		res, ok := s.byKey[key]
+		if !ok {
+			if len(s.results) >= maxSearchResults {
+				continue
+			}
+			res = &SearchResult{SHA1: r.SHA1, Name: strings.Clone(r.Name), Size: r.Size}
+			s.byKey[key] = res
+			s.results = append(s.results, res)
+		}
+		src := transfer.Source{Addr: addr, Index: r.Index, Name: strings.Clone(r.Name), ServentGUID: hit.ServentGUID, Push: hit.Push}
+		skey := key + "|" + addr.String()
+		if hit.Push {
+			skey = key + "|push:" + hit.ServentGUID.String()
+		}
+		if s.sources[skey] || len(res.Sources) >= maxResultSources {
+			continue
+		}
+		s.sources[skey] = true
+		res.Sources = append(res.Sources, src)
+	}
+}
+
+func itoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return string(b[i:])
+}
+
+// Search starts a search: a Query with a fresh GUID and flags 0x8800
+// (MARK|GGEP_H; +FIREWALLED when firewalled), TTL MaxTTL, sent to every
+// ultrapeer (and, as an ultrapeer, to the leaves whose QRP table matches).
+func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
+	criteria = strings.Join(strings.Fields(criteria), " ")
+	if len(criteria) > searchQueryMaxLen {
+		criteria = criteria[:searchQueryMaxLen]
+		for len(criteria) > 0 && criteria[len(criteria)-1]&0xC0 == 0x80 {
+			criteria = criteria[:len(criteria)-1] // do not cut a UTF-8 sequence
+		}
+	}
+	g := protocol.NewGUID()
+	s := &Search{
+		ID: g.String(), Criteria: criteria, Started: n.cfg.Now(), guid: g,
+		byKey: map[string]*SearchResult{}, sources: map[string]bool{},
+	}
+	n.searchMu.Lock()
+	if len(n.searches) >= maxSearches {
+		i := slices.IndexFunc(n.searches, func(s *Search) bool { return s.Stopped() })
+		if i < 0 {
+			i = 0
+		}
+		n.searches = slices.Delete(n.searches, i, i+1)
+	}
+	n.searches = append(n.searches, s)
+	n.searchMu.Unlock()
+
+	flags := protocol.FlagMark | protocol.FlagGGEPH
+	if n.cfg.Firewalled {
+		flags |= protocol.FlagFirewalled
+	}
+	q := &protocol.Query{Flags: flags, Criteria: criteria, SHA1s: slices.Clone(sha1s)}
+	payload := q.Append(nil)
+	n.routes.Add(g, protocol.TypeQuery, 0)
+	h := protocol.Header{GUID: g, Type: protocol.TypeQuery, TTL: n.cfg.MaxTTL}
+	if n.ultrapeer {
+		// Forwarding our own query is forwarding one that arrived with one
+		// more TTL and one less hop.
+		fh := h
+		fh.TTL = n.cfg.MaxTTL + 1
+		n.forwardQuery(nil, fh, payload, q, n.cfg.MaxTTL, 0, true)
+	} else {
+		b := protocol.AppendMessage(nil, h, q)
+		for _, c := range n.snap.Load().ups {
+			c.send(b, true)
+		}
+	}
+	return s
+}
+
+// Searches lists the searches started here, oldest first.
+func (n *Node) Searches() []*Search {
+	n.searchMu.Lock()
+	defer n.searchMu.Unlock()
+	return slices.Clone(n.searches)
+}
+
+// SearchByID finds a search by its ID.
+func (n *Node) SearchByID(id string) (*Search, bool) {
+	n.searchMu.Lock()
+	defer n.searchMu.Unlock()
+	for _, s := range n.searches {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// deliverHit gives a QueryHit for one of our queries to its search.
+func (n *Node) deliverHit(h protocol.Header, hit *protocol.QueryHit) {
+	n.searchMu.Lock()
+	var s *Search
+	for _, x := range n.searches {
+		if x.guid == h.GUID {
+			s = x
+			break
+		}
+	}
+	n.searchMu.Unlock()
+	if s != nil {
+		s.add(hit)
+	}
+}
