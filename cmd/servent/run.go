@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/servent/servent/servent"
+)
+
+// runCommand is `servent run`: start a node from flags and run it until
+// SIGINT or SIGTERM, then close it gracefully (Bye to peers, host cache
+// saved).
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "run the servent: join the mesh, share a folder, answer searches",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: "0.0.0.0:6346", Usage: "`ADDR:PORT` for Gnutella and HTTP", EnvVars: []string{"SERVENT_LISTEN"}},
+			&cli.StringFlag{Name: "share", Usage: "shared `DIR` (default: ~/Servent/Shared)", EnvVars: []string{"SERVENT_SHARE"}},
+			dataFlag(),
+			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)", EnvVars: []string{"SERVENT_PEER"}},
+			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto", EnvVars: []string{"SERVENT_MODE"}},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log connections and routing events"},
+		},
+		Action: runAction,
+	}
+}
+
+func runAction(c *cli.Context) error {
+	cfg, err := runConfig(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := servent.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := n.Start(ctx); err != nil {
+		_ = n.Close()
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "servent %s listening on %s (mode %s), sharing %s, data in %s\n",
+		version, n.Addr(), cfg.Mode, cfg.ShareDir, cfg.DataDir)
+	<-ctx.Done()
+	fmt.Fprintln(c.App.Writer, "shutting down")
+	return n.Close()
+}
+
+// runConfig maps the flags onto servent.DefaultConfig.
+func runConfig(c *cli.Context) (servent.Config, error) {
+	cfg := servent.DefaultConfig()
+	cfg.Listen = c.String("listen")
+	cfg.Mode = servent.Mode(c.String("mode"))
+	switch cfg.Mode {
+	case servent.ModeLeaf, servent.ModeUltrapeer, servent.ModeAuto:
+	default:
+		return cfg, usagef("--mode %q: want leaf, ultrapeer or auto", c.String("mode"))
+	}
+	cfg.Peers = c.StringSlice("peer")
+	share := c.String("share")
+	var err error
+	if share == "" {
+		share, err = defaultShareDir()
+	} else {
+		share, err = expandHome(share)
+	}
+	if err != nil {
+		return cfg, err
+	}
+	if err := os.MkdirAll(share, 0o755); err != nil {
+		return cfg, fmt.Errorf("shared folder: %w", err)
+	}
+	cfg.ShareDir = share
+	if cfg.DataDir, err = resolveDataDir(c); err != nil {
+		return cfg, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return cfg, fmt.Errorf("data folder: %w", err)
+	}
+	level := slog.LevelWarn
+	if c.Bool("verbose") {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+	return cfg, nil
+}
