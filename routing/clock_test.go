@@ -2,6 +2,7 @@ package routing
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,3 +27,5 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
+
+func seqNext(p *uint64) uint64 { return atomic.AddUint64(p, 1) }

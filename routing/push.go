@@ -51,8 +51,8 @@ func (p *PushTable) Stats() *Stats { return p.stats }
 // Add records that servent is reached through conn, replacing any older
 // route for it.
 func (p *PushTable) Add(servent protocol.GUID, conn ConnID) {
-	p.mu.Lock()
 	now := p.clock.tick()
+	p.mu.Lock()
 	evicted := p.lru.Add(servent, pushRoute{at: now, conn: conn})
 	// Every Add moves its entry to the front, so the tail is the oldest.
 	for range sweepPerAdd {
@@ -73,9 +73,10 @@ func (p *PushTable) Add(servent protocol.GUID, conn ConnID) {
 // maxAge, or its connection is closed (WithAlive). Local means servent is
 // us.
 func (p *PushTable) Lookup(servent protocol.GUID) (ConnID, bool) {
+	now := p.clock.tick()
 	p.mu.Lock()
 	r, ok := p.lru.Peek(servent)
-	if ok && p.clock.expired(r.at, p.clock.tick()) {
+	if ok && p.clock.expired(r.at, now) {
 		ok = false
 	}
 	p.mu.Unlock()

@@ -13,10 +13,10 @@ const (
 	// MinWordLen is GTKG's QRP_MIN_WORD_LENGTH: shorter query words are
 	// not looked up.
 	MinWordLen = 3
-	// MaxQueryWords and MaxQueryURNs bound what HashQuery keeps (so it
-	// needs no heap): a 1024-byte criteria has at most 256 words of 3
-	// bytes; further distinct words and urns are ignored.
-	MaxQueryWords = 256
+	// MaxQueryWords and MaxQueryURNs bound what HashQuery keeps, so that
+	// it needs no heap: further distinct words and urns are ignored. A
+	// relayed query (<= 256 bytes) has at most 64 words of >= 3 bytes.
+	MaxQueryWords = 128
 	MaxQueryURNs  = 16
 )
 
@@ -60,7 +60,7 @@ func (r *QueryRouteTable) MayMatch(q *protocol.Query) bool {
 
 // QueryHashes are the QRP hashcodes of a query, computed once and tested
 // against many tables (one per leaf) with Match. The zero value is a query
-// with nothing to route on. About 1.1 KB: keep it on the stack or reuse it.
+// with nothing to route on. About 600 bytes: keep it on the stack or reuse it.
 type QueryHashes struct {
 	nWords, nURNs int
 	words         [MaxQueryWords]uint32 // distinct hashcodes of words >= MinWordLen bytes
@@ -97,47 +97,61 @@ func (h *QueryHashes) Reset(q *protocol.Query) {
 }
 
 // addCriteria hashes the canonical words of criteria, as
-// protocol.Keywords splits them. ASCII is canonicalised here into a stack
-// buffer (lower-case letters and digits, everything else a separator,
-// which is what protocol.Canonical does to ASCII); anything else goes
+// protocol.Keywords splits them. ASCII is canonicalised and hashed in one
+// pass without a copy (lower-case letters and digits, everything else a
+// separator: what protocol.Canonical does to ASCII); anything else goes
 // through protocol.Canonical, which allocates.
 func (h *QueryHashes) addCriteria(criteria string) {
-	var buf [protocol.MaxQueryLen]byte
-	var canon []byte
-	if len(criteria) <= len(buf) && isASCII(criteria) {
-		canon = buf[:len(criteria)]
-		for i := 0; i < len(criteria); i++ {
-			c := criteria[i]
-			switch {
-			case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-			case 'A' <= c && c <= 'Z':
-				c += 'a' - 'A'
-			default:
-				c = ' '
+	if !isASCII(criteria) {
+		// Canonical leaves letters and digits and turns the rest into
+		// ' ', so splitting on ' ' gives the words of protocol.Keywords.
+		canon := protocol.Canonical(criteria)
+		for i := 0; i < len(canon); {
+			if canon[i] == ' ' {
+				i++
+				continue
 			}
-			canon[i] = c
+			j := i
+			for j < len(canon) && canon[j] != ' ' {
+				j++
+			}
+			if j-i >= MinWordLen {
+				h.addWord(protocol.QRPHashCode(canon[i:j]))
+			}
+			i = j
 		}
-	} else {
-		s := protocol.Canonical(criteria)
-		canon = unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+		return
 	}
-	// Canonical leaves letters and digits and turns the rest into ' ', so
-	// splitting on ' ' gives the words of protocol.Keywords.
-	for i := 0; i < len(canon); {
-		if canon[i] == ' ' {
-			i++
+	// protocol.QRPHashCode for ASCII: each byte XORed in at shift
+	// 0, 8, 16, 24, 0, ..., times the golden ratio.
+	var x uint32
+	var shift, n int
+	for i := 0; i <= len(criteria); i++ {
+		c := byte(' ')
+		if i < len(criteria) {
+			c = criteria[i]
+		}
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		default: // separator
+			if n >= MinWordLen {
+				h.addWord(x * qrpGoldenRatio)
+			}
+			x, shift, n = 0, 0, 0
 			continue
 		}
-		j := i
-		for j < len(canon) && canon[j] != ' ' {
-			j++
-		}
-		if j-i >= MinWordLen {
-			h.addWord(protocol.QRPHashCode(unsafe.String(&canon[i], j-i)))
-		}
-		i = j
+		x ^= uint32(c) << shift
+		shift = (shift + 8) & 24
+		n++
 	}
 }
+
+// qrpGoldenRatio is protocol's QRP multiplier (GNUTELLA.md 4.9), repeated
+// for the ASCII fast path; TestASCIIHash and FuzzHashQuery hold the two
+// equal.
+const qrpGoldenRatio = 0x4F1BBCDC
 
 // addWord keeps distinct hashcodes only: GTKG matches a word vector without
 // repeats, so "foo foo bar" is two words, not three.

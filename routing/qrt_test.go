@@ -261,3 +261,18 @@ func TestMerge(t *testing.T) {
 	require.Equal(t, 6, total)
 	require.Equal(t, 0, Merge(8).Count())
 }
+
+func TestASCIIHash(t *testing.T) {
+	for _, w := range []string{"alpha", "beta", "gnutella", "metallica", "7777a88a8a8a8", "ndflalem"} {
+		h := HashQuery(query(strings.ToUpper(w)))
+		require.Equal(t, 1, h.Words())
+		require.Equal(t, protocol.QRPHashCode(w), h.words[0], w)
+	}
+	// 10.5 vectors at their sizes.
+	r := NewQueryRouteTable(table(16))
+	r.Table().Set(46060)
+	require.True(t, r.MayMatch(query("Alpha")))
+	r = NewQueryRouteTable(table(13))
+	r.Table().Set(6174)
+	require.True(t, r.MayMatch(query("METALLICA")))
+}

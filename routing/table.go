@@ -163,8 +163,8 @@ func (t *Table) Add(guid protocol.GUID, typ protocol.PayloadType, from ConnID) (
 // reported once); otherwise Duplicate. Both count in Stats.Duplicates.
 func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID, ttl uint8) Verdict {
 	k := routeKey{guid, typ}
+	now := t.clock.tick() // outside the lock: the clock may be slow
 	t.mu.Lock()
-	now := t.clock.tick()
 	if r, ok := t.lru.Peek(k); ok && !t.clock.expired(r.at, now) {
 		if ttl > r.ttl {
 			r.ttl = ttl
@@ -202,9 +202,10 @@ func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID
 // there is no route, it is older than maxAge, or its connection is closed
 // (WithAlive).
 func (t *Table) Lookup(guid protocol.GUID, typ protocol.PayloadType) (ConnID, bool) {
+	now := t.clock.tick()
 	t.mu.Lock()
 	r, ok := t.lru.Peek(routeKey{guid, typ})
-	if ok && t.clock.expired(r.at, t.clock.tick()) {
+	if ok && t.clock.expired(r.at, now) {
 		ok = false
 	}
 	t.mu.Unlock()
