@@ -264,8 +264,24 @@ func (l *Library) Close() error {
 	return l.saveCache()
 }
 
-// watchDirs keeps one watch per folder read by the last scan (inotify is
-// not recursive). Called with scanMu held.
+// watchDir adds a watch on a folder (inotify is not recursive). Called
+// with scanMu held.
+func (l *Library) watchDir(d string) {
+	if l.watcher == nil {
+		return
+	}
+	if _, ok := l.watched[d]; ok {
+		return
+	}
+	if err := l.watcher.Add(d); err != nil {
+		l.log.Warn("sharedir: cannot watch folder", "path", d, "err", err)
+		return
+	}
+	l.watched[d] = struct{}{}
+}
+
+// watchDirs drops the watches of folders the last scan did not read.
+// Called with scanMu held.
 func (l *Library) watchDirs(dirs []string) {
 	if l.watcher == nil {
 		return
@@ -273,14 +289,6 @@ func (l *Library) watchDirs(dirs []string) {
 	now := make(map[string]struct{}, len(dirs))
 	for _, d := range dirs {
 		now[d] = struct{}{}
-		if _, ok := l.watched[d]; ok {
-			continue
-		}
-		if err := l.watcher.Add(d); err != nil {
-			l.log.Warn("sharedir: cannot watch folder", "path", d, "err", err)
-			continue
-		}
-		l.watched[d] = struct{}{}
 	}
 	for d := range l.watched {
 		if _, ok := now[d]; !ok {

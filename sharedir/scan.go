@@ -58,12 +58,14 @@ func (w *walker) dir(real, rel string) {
 	if real == w.l.dataRoot {
 		return // our own data folder placed inside the shared one
 	}
+	// Watch before reading, so a file created in between is not missed.
+	w.l.watchDir(real)
+	w.dirs = append(w.dirs, real)
 	ents, err := os.ReadDir(real)
 	if err != nil {
 		w.l.log.Warn("sharedir: cannot read folder", "path", real, "err", err)
 		return
 	}
-	w.dirs = append(w.dirs, real)
 	for _, de := range ents {
 		name := de.Name()
 		if skipName(name) {
