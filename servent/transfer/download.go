@@ -2,11 +2,427 @@ package transfer
 
 import (
 	"bufio"
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/servent/servent/protocol"
 )
 
-// Manager downloads files (stub until the swarming code lands).
-type Manager struct{}
+// ManagerConfig configures a download Manager. Zero values take defaults.
+type ManagerConfig struct {
+	// DataDir holds the queue (one state file per download) and the partial
+	// files; DownloadDir receives verified files. Keep both on the same
+	// filesystem so completion is a rename (else copy, fsync, rename).
+	DataDir, DownloadDir string
+	// Dial opens TCP connections (default net.Dialer).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// SendPush asks the node to route a Push for src (its ServentGUID and
+	// Index) along the QueryHit's route; the source then connects to our
+	// port and the node hands the connection to HandleGIV. nil: push
+	// sources are not used.
+	SendPush func(src Source) error
+	// ChunkSize is the unit of swarming, resume and blame; default 512 KiB.
+	ChunkSize int64
+	// MaxConnsPerFile bounds the sources fetched from at once; default 6.
+	MaxConnsPerFile int
+	// ConnectTimeout (default 10s), StallTimeout: longest wait for any byte
+	// of a response (default 30s), PushTimeout: wait for the GIV after a
+	// Push (default 30s).
+	ConnectTimeout, StallTimeout, PushTimeout time.Duration
+	// RetryBackoff is the first delay after a source failed (doubled per
+	// failure, capped at 10 min); default 5s. A source is dropped after
+	// MaxSourceFailures consecutive failures (default 5).
+	RetryBackoff      time.Duration
+	MaxSourceFailures int
+	UserAgent         string // default "servent/0.1"
+	Now               func() time.Time
+	Logger            *slog.Logger
+}
 
-// HandleGIV takes a connection that sent a GIV line.
-func (m *Manager) HandleGIV(conn net.Conn, br *bufio.Reader, line string) { conn.Close() }
+// DownloadState is where a download stands.
+type DownloadState string
+
+// Download states.
+const (
+	StateActive    DownloadState = "active"    // fetching
+	StateWaiting   DownloadState = "waiting"   // no usable source right now
+	StateVerifying DownloadState = "verifying" // hashing the whole file
+	StateComplete  DownloadState = "complete"  // verified, in DownloadDir
+	StateFailed    DownloadState = "failed"
+	StateCancelled DownloadState = "cancelled"
+)
+
+// Info is a snapshot of one download.
+type Info struct {
+	SHA1    protocol.SHA1
+	Name    string
+	Size    int64
+	Done    int64 // bytes in verified-by-nothing-yet but complete chunks
+	State   DownloadState
+	Sources int // known, not banned
+	Active  int // being fetched from now
+	Banned  int
+	Path    string // final path once complete
+	Err     string
+}
+
+// Manager runs the downloads. Open it once per DataDir.
+type Manager struct {
+	cfg    ManagerConfig
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	downloads map[protocol.SHA1]*download
+	order     []protocol.SHA1
+	pushWait  map[pushKey]chan givConn
+	closed    bool
+}
+
+type pushKey struct {
+	guid  protocol.GUID
+	index uint32
+}
+
+type givConn struct {
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+var (
+	// ErrClosed: the Manager was closed.
+	ErrClosed = errors.New("transfer: manager closed")
+	// ErrUnknown: no download for that urn.
+	ErrUnknown = errors.New("transfer: no such download")
+)
+
+const (
+	partialDir  = "partial"
+	stateSuffix = ".state"
+	partSuffix  = ".part"
+)
+
+// Open loads the persisted queue from DataDir and resumes unfinished
+// downloads.
+func Open(cfg ManagerConfig) (*Manager, error) {
+	if cfg.DataDir == "" || cfg.DownloadDir == "" {
+		return nil, errors.New("transfer: DataDir and DownloadDir are required")
+	}
+	if cfg.Dial == nil {
+		var d net.Dialer
+		cfg.Dial = d.DialContext
+	}
+	if cfg.ChunkSize <= 0 {
+		cfg.ChunkSize = 512 << 10
+	}
+	if cfg.MaxConnsPerFile <= 0 {
+		cfg.MaxConnsPerFile = 6
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 30 * time.Second
+	}
+	if cfg.PushTimeout <= 0 {
+		cfg.PushTimeout = 30 * time.Second
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 5 * time.Second
+	}
+	if cfg.MaxSourceFailures <= 0 {
+		cfg.MaxSourceFailures = 5
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "servent/0.1"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []string{filepath.Join(cfg.DataDir, partialDir), cfg.DownloadDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("transfer: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{cfg: cfg, log: log, ctx: ctx, cancel: cancel,
+		downloads: make(map[protocol.SHA1]*download), pushWait: make(map[pushKey]chan givConn)}
+	states, err := loadStates(filepath.Join(cfg.DataDir, partialDir))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	for _, st := range states {
+		d, err := m.newDownload(st)
+		if err != nil {
+			log.Warn("download: cannot resume", "urn", st.SHA1, "err", err)
+			continue
+		}
+		m.downloads[d.sha1] = d
+		m.order = append(m.order, d.sha1)
+		m.launch(d)
+	}
+	return m, nil
+}
+
+// Close stops every download, saves its progress and waits for all
+// goroutines. Unfinished downloads resume on the next Open.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	waits := m.pushWait
+	m.pushWait = map[pushKey]chan givConn{}
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+	for _, ch := range waits {
+		select {
+		case g := <-ch:
+			g.conn.Close()
+		default:
+		}
+	}
+	return nil
+}
+
+// Start queues a download of the file with this urn, or adds the sources
+// to the existing one. size must be the file's size in bytes.
+func (m *Manager) Start(sha1 protocol.SHA1, name string, size int64, sources []Source) (Info, error) {
+	if sha1.IsZero() {
+		return Info{}, errors.New("transfer: download needs a sha1")
+	}
+	if size < 0 {
+		return Info{}, fmt.Errorf("transfer: bad size %d", size)
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return Info{}, ErrClosed
+	}
+	if d, ok := m.downloads[sha1]; ok && d.restartable() {
+		m.mu.Unlock()
+		d.addSources(sources)
+		return d.info(), nil
+	}
+	st := &persisted{SHA1: sha1.Base32(), Name: name, Size: size, ChunkSize: m.cfg.ChunkSize}
+	for _, s := range sources {
+		st.Sources = append(st.Sources, toPersisted(s))
+	}
+	d, err := m.newDownload(st)
+	if err != nil {
+		m.mu.Unlock()
+		return Info{}, err
+	}
+	if _, ok := m.downloads[sha1]; !ok {
+		m.order = append(m.order, sha1)
+	}
+	m.downloads[sha1] = d
+	m.mu.Unlock()
+	if err := d.save(true); err != nil {
+		return Info{}, err
+	}
+	m.launch(d)
+	return d.info(), nil
+}
+
+// AddSources gives a running download more sources (query hits, X-Alt);
+// false if there is no such download.
+func (m *Manager) AddSources(sha1 protocol.SHA1, sources ...Source) bool {
+	m.mu.Lock()
+	d, ok := m.downloads[sha1]
+	m.mu.Unlock()
+	if !ok {
+		return false
+	}
+	d.addSources(sources)
+	return true
+}
+
+// List returns every download, in the order they were started.
+func (m *Manager) List() []Info {
+	m.mu.Lock()
+	ds := make([]*download, 0, len(m.order))
+	for _, s := range m.order {
+		ds = append(ds, m.downloads[s])
+	}
+	m.mu.Unlock()
+	out := make([]Info, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, d.info())
+	}
+	return out
+}
+
+// Get returns one download.
+func (m *Manager) Get(sha1 protocol.SHA1) (Info, bool) {
+	m.mu.Lock()
+	d, ok := m.downloads[sha1]
+	m.mu.Unlock()
+	if !ok {
+		return Info{}, false
+	}
+	return d.info(), true
+}
+
+// Cancel stops a download and deletes its partial file and state. A
+// finished download (complete or failed) is only removed from the list;
+// a completed file stays where it is.
+func (m *Manager) Cancel(sha1 protocol.SHA1) error {
+	m.mu.Lock()
+	d, ok := m.downloads[sha1]
+	if ok {
+		select {
+		case <-d.finished:
+			delete(m.downloads, sha1)
+			m.order = slices.DeleteFunc(m.order, func(s protocol.SHA1) bool { return s == sha1 })
+			m.mu.Unlock()
+			os.Remove(d.statePath)
+			return nil
+		default:
+		}
+	}
+	m.mu.Unlock()
+	if !ok {
+		return ErrUnknown
+	}
+	d.stop(true)
+	return nil
+}
+
+// Wait blocks until the download completes, fails or is cancelled, or ctx
+// ends.
+func (m *Manager) Wait(ctx context.Context, sha1 protocol.SHA1) (Info, error) {
+	m.mu.Lock()
+	d, ok := m.downloads[sha1]
+	m.mu.Unlock()
+	if !ok {
+		return Info{}, ErrUnknown
+	}
+	select {
+	case <-d.finished:
+		return d.info(), nil
+	case <-ctx.Done():
+		return d.info(), ctx.Err()
+	}
+}
+
+// AltLocs lists the direct sources known for sha1 (for the Uploader's
+// X-Alt), banned ones excluded.
+func (m *Manager) AltLocs(sha1 protocol.SHA1) []netip.AddrPort {
+	m.mu.Lock()
+	d, ok := m.downloads[sha1]
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []netip.AddrPort
+	for _, k := range d.srcOrder {
+		s := d.sources[k]
+		if !s.src.Push && !d.banned[k] && s.src.Addr.IsValid() && !s.dead {
+			out = append(out, s.src.Addr)
+		}
+	}
+	return out
+}
+
+// HandleGIV takes a connection on which a firewalled source sent
+// "GIV index:guid/name" (already read from br by ReadGIVLine) and runs the
+// download waiting for that source on it. Unexpected GIVs are closed.
+func (m *Manager) HandleGIV(conn net.Conn, br *bufio.Reader, line string) {
+	index, guid, _, err := ParseGIV(line)
+	if err != nil {
+		m.log.Debug("giv: bad line", "peer", conn.RemoteAddr(), "err", err)
+		conn.Close()
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch, ok := m.pushWait[pushKey{guid, index}]
+	if !ok {
+		m.log.Debug("giv: nobody waits", "peer", conn.RemoteAddr(), "guid", guid, "index", index)
+		conn.Close()
+		return
+	}
+	delete(m.pushWait, pushKey{guid, index})
+	ch <- givConn{conn, br} // buffered 1; sent under mu so cancel cannot miss it
+}
+
+// awaitGIV registers interest in a GIV from src; the returned cancel
+// unregisters it.
+func (m *Manager) awaitGIV(src Source) (<-chan givConn, func(), error) {
+	k := pushKey{src.ServentGUID, src.Index}
+	ch := make(chan givConn, 1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, nil, ErrClosed
+	}
+	if _, busy := m.pushWait[k]; busy {
+		return nil, nil, errors.New("transfer: push to that source already pending")
+	}
+	m.pushWait[k] = ch
+	return ch, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.pushWait[k] == ch {
+			delete(m.pushWait, k)
+		}
+		select { // a GIV that arrived but was not taken
+		case g := <-ch:
+			g.conn.Close()
+		default:
+		}
+	}, nil
+}
+
+func (m *Manager) launch(d *download) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		d.run()
+	}()
+}
+
+func (m *Manager) forget(d *download) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.downloads[d.sha1] == d && d.state == StateCancelled {
+		delete(m.downloads, d.sha1)
+		m.order = slices.DeleteFunc(m.order, func(s protocol.SHA1) bool { return s == d.sha1 })
+	}
+}
+
+// hashFile returns the SHA-1 of the first size bytes of f.
+func hashFile(f *os.File, size int64) (protocol.SHA1, error) {
+	h := sha1.New()
+	buf := make([]byte, 1<<20)
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, size), buf); err != nil {
+		return protocol.SHA1{}, err
+	}
+	var s protocol.SHA1
+	h.Sum(s[:0])
+	return s, nil
+}

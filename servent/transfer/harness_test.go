@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"net"
@@ -157,3 +158,7 @@ func (s *testServer) Close() {
 	s.ln.Close()
 	s.wg.Wait()
 }
+
+func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
+
+func netipMust(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

@@ -1,0 +1,185 @@
+package transfer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/servent/servent/protocol"
+)
+
+// persisted is the state file of one download (JSON, written to a temp
+// name and renamed over the old one).
+type persisted struct {
+	SHA1      string         `json:"sha1"`
+	Name      string         `json:"name"`
+	Size      int64          `json:"size"`
+	ChunkSize int64          `json:"chunk_size"`
+	Owners    []string       `json:"owners"` // per chunk: source key that served it, "" = not done
+	Sources   []persistedSrc `json:"sources"`
+	Banned    []string       `json:"banned,omitempty"`
+	Attempts  int            `json:"attempts,omitempty"`
+	Failed    string         `json:"failed,omitempty"`
+}
+
+type persistedSrc struct {
+	Addr  string `json:"addr"`
+	Index uint32 `json:"index,omitempty"`
+	Name  string `json:"name,omitempty"`
+	GUID  string `json:"guid,omitempty"`
+	Push  bool   `json:"push,omitempty"`
+}
+
+// maxStateFile bounds what we read back (a 4 GiB file in 512 KiB chunks
+// with long keys stays far below).
+const maxStateFile = 16 << 20
+
+func toPersisted(s Source) persistedSrc {
+	p := persistedSrc{Index: s.Index, Name: s.Name, Push: s.Push}
+	if s.Addr.IsValid() {
+		p.Addr = s.Addr.String()
+	}
+	if !s.ServentGUID.IsZero() {
+		p.GUID = s.ServentGUID.String()
+	}
+	return p
+}
+
+func (p persistedSrc) source() (Source, bool) {
+	s := Source{Index: p.Index, Name: p.Name, Push: p.Push}
+	if p.Addr != "" {
+		a, err := netip.ParseAddrPort(p.Addr)
+		if err != nil {
+			return s, false
+		}
+		s.Addr = a
+	}
+	if p.GUID != "" {
+		g, err := protocol.ParseGUID(p.GUID)
+		if err != nil {
+			return s, false
+		}
+		s.ServentGUID = g
+	}
+	return s, s.Addr.IsValid() || (s.Push && !s.ServentGUID.IsZero())
+}
+
+func loadStates(dir string) ([]*persisted, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("transfer: read queue: %w", err)
+	}
+	var out []*persisted
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), stateSuffix) || !e.Type().IsRegular() {
+			continue
+		}
+		st, err := readState(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // a broken state file is skipped, not fatal
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func readState(path string) (*persisted, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st := &persisted{}
+	dec := json.NewDecoder(&limitedReader{f, maxStateFile})
+	if err := dec.Decode(st); err != nil {
+		return nil, fmt.Errorf("transfer: state %s: %w", path, err)
+	}
+	sha, err := protocol.ParseSHA1Base32(st.SHA1)
+	if err != nil {
+		return nil, err
+	}
+	if base := filepath.Base(path); base != sha.Base32()+stateSuffix {
+		return nil, errors.New("transfer: state file name does not match its urn")
+	}
+	if st.Size < 0 || st.ChunkSize <= 0 || (len(st.Owners) != 0 && len(st.Owners) != numChunks(st.Size, st.ChunkSize)) {
+		return nil, errors.New("transfer: inconsistent state file")
+	}
+	return st, nil
+}
+
+type limitedReader struct {
+	f *os.File
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errors.New("transfer: state file too large")
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.f.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// writeFileAtomic writes b to path via a temp file, fsync and rename.
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func numChunks(size, chunk int64) int {
+	return int((size + chunk - 1) / chunk)
+}
+
+// safeName turns a name from the network into a plain file name: no
+// directories, no leading dot, no control characters, bounded length.
+func safeName(name string, sha protocol.SHA1) string {
+	name = strings.ReplaceAll(name, "\\", "/")
+	name = filepath.Base("/" + name)
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '/' || r == ':' {
+			return '_'
+		}
+		return r
+	}, name)
+	name = strings.TrimLeft(strings.TrimSpace(name), ".")
+	for len(name) > 200 {
+		_, sz := lastRune(name)
+		name = name[:len(name)-sz]
+	}
+	if name == "" {
+		return sha.Base32()
+	}
+	return name
+}
+
+func lastRune(s string) (rune, int) {
+	for i := len(s) - 1; i >= 0 && i >= len(s)-4; i-- {
+		if s[i]&0xC0 != 0x80 {
+			return rune(s[i]), len(s) - i
+		}
+	}
+	return 0, 1
+}

@@ -1,0 +1,966 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/servent/servent/protocol"
+)
+
+// download is one file being fetched. mu guards every field below it;
+// the file handle is used for WriteAt (positional, safe concurrently on
+// distinct ranges) and, once all chunks are in, by run alone.
+type download struct {
+	m         *Manager
+	log       *slog.Logger
+	sha1      protocol.SHA1
+	name      string
+	size      int64
+	chunkSize int64
+	partPath  string
+	statePath string
+	wake      chan struct{} // cap 1: something changed, run re-plans
+	finished  chan struct{} // closed on complete, failed or cancelled
+
+	saveMu sync.Mutex // serialises state file writes
+
+	mu       sync.Mutex
+	file     *os.File
+	chunks   []chunk
+	doneN    int   // chunks done
+	doneB    int64 // bytes done
+	sources  map[string]*srcState
+	srcOrder []string
+	banned   map[string]bool
+	state    DownloadState
+	err      string
+	path     string
+	attempts int
+	cancel   context.CancelFunc // of run's context
+	remove   bool               // cancel: delete partial and state
+	lastSave time.Time
+
+	// Blame bookkeeping after a whole-file mismatch (see verify).
+	suspect  string              // source tentatively banned this round
+	tried    map[string]bool     // suspects already tried
+	disputes map[string]int      // chunks where this source disagreed with another
+	digests  map[int]chunkDigest // chunk -> digest and owner of the content it replaced
+}
+
+type chunk struct {
+	done  bool
+	busy  int    // fetchers working on it (more than one only in end game)
+	owner string // source key that served the bytes on disk
+	by    string // first fetcher (end game prefers other chunks)
+}
+
+type chunkDigest struct {
+	sum   [20]byte
+	owner string
+}
+
+type srcState struct {
+	src      Source
+	running  bool
+	dead     bool // dropped after too many failures or a 404
+	failures int
+	nextTry  time.Time
+	useGet   bool  // the source does not know N2R: use /get/<index>/<name>
+	served   int64 // bytes received from it
+}
+
+const (
+	maxBackoff      = 10 * time.Minute
+	saveInterval    = time.Second
+	maxVerifyRounds = 8
+)
+
+func (m *Manager) newDownload(st *persisted) (*download, error) {
+	sha, err := protocol.ParseSHA1Base32(st.SHA1)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(m.cfg.DataDir, partialDir)
+	d := &download{
+		m: m, log: m.log.With("urn", sha.Base32()), sha1: sha, name: st.Name, size: st.Size, chunkSize: st.ChunkSize,
+		partPath:  filepath.Join(dir, sha.Base32()+partSuffix),
+		statePath: filepath.Join(dir, sha.Base32()+stateSuffix),
+		wake:      make(chan struct{}, 1), finished: make(chan struct{}),
+		sources: map[string]*srcState{}, banned: map[string]bool{}, state: StateActive,
+		attempts: st.Attempts, tried: map[string]bool{}, disputes: map[string]int{},
+	}
+	d.chunks = make([]chunk, numChunks(st.Size, st.ChunkSize))
+	for _, k := range st.Banned {
+		d.banned[k] = true
+	}
+	for _, p := range st.Sources {
+		if s, ok := p.source(); ok {
+			d.addSourceLocked(s)
+		}
+	}
+	f, err := os.OpenFile(d.partPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("transfer: partial file: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if fi.Size() != st.Size {
+		// Sparse: the size is reserved without writing zeros.
+		if err := f.Truncate(st.Size); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("transfer: partial file: %w", err)
+		}
+	}
+	d.file = f
+	if len(st.Owners) == len(d.chunks) && fi.Size() == st.Size {
+		for i, o := range st.Owners {
+			if o != "" {
+				d.chunks[i] = chunk{done: true, owner: o}
+				d.doneN++
+				d.doneB += d.chunkLen(i)
+			}
+		}
+	}
+	if st.Failed != "" {
+		d.state, d.err = StateFailed, st.Failed
+	}
+	return d, nil
+}
+
+func (d *download) chunkLen(i int) int64 {
+	return min(d.chunkSize, d.size-int64(i)*d.chunkSize)
+}
+
+// restartable: Start on a finished download begins a new one.
+func (d *download) restartable() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state != StateComplete && d.state != StateCancelled && d.state != StateFailed
+}
+
+func (d *download) info() Info {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	in := Info{SHA1: d.sha1, Name: d.name, Size: d.size, Done: d.doneB, State: d.state, Path: d.path, Err: d.err, Banned: len(d.banned)}
+	for k, s := range d.sources {
+		if s.running {
+			in.Active++
+		}
+		if !d.banned[k] && !s.dead {
+			in.Sources++
+		}
+	}
+	return in
+}
+
+func (d *download) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *download) addSources(srcs []Source) {
+	d.mu.Lock()
+	n := 0
+	for _, s := range srcs {
+		if d.addSourceLocked(s) {
+			n++
+		}
+	}
+	if n > 0 && d.state == StateWaiting {
+		d.state = StateActive
+	}
+	d.mu.Unlock()
+	if n > 0 {
+		d.poke()
+	}
+}
+
+// addSourceLocked adds s unless known; a known dead source is revived (a
+// fresh hit says it is back).
+func (d *download) addSourceLocked(s Source) bool {
+	if !s.Addr.IsValid() && !(s.Push && !s.ServentGUID.IsZero()) {
+		return false
+	}
+	k := s.key()
+	if d.banned[k] {
+		return false
+	}
+	if old, ok := d.sources[k]; ok {
+		if old.dead {
+			old.dead, old.failures, old.nextTry = false, 0, time.Time{}
+			return true
+		}
+		return false
+	}
+	d.sources[k] = &srcState{src: s}
+	d.srcOrder = append(d.srcOrder, k)
+	return true
+}
+
+// stop ends the download; with remove, its files go too.
+func (d *download) stop(remove bool) {
+	d.mu.Lock()
+	d.remove = d.remove || remove
+	cancel := d.cancel
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	d.poke()
+}
+
+// run drives the download until it completes, fails, is cancelled, or the
+// Manager closes.
+func (d *download) run() {
+	ctx, cancel := context.WithCancel(d.m.ctx)
+	defer cancel()
+	d.mu.Lock()
+	d.cancel = cancel
+	removed := d.remove
+	failed := d.state == StateFailed
+	d.mu.Unlock()
+	var workers sync.WaitGroup
+	defer func() {
+		cancel()
+		workers.Wait()
+		d.finish()
+	}()
+	if removed || failed {
+		return
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next, complete := d.plan(ctx, &workers)
+		if complete {
+			workers.Wait() // end-game duplicates still reading
+			if d.verify(ctx) {
+				return
+			}
+			continue
+		}
+		if !next.IsZero() {
+			timer.Reset(max(next.Sub(d.m.cfg.Now()), time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// plan starts workers for the sources that may run now and returns when
+// to look again (zero: only on wake) or that every chunk is in.
+func (d *download) plan(ctx context.Context, workers *sync.WaitGroup) (next time.Time, complete bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.doneN == len(d.chunks) {
+		return time.Time{}, true
+	}
+	now := d.m.cfg.Now()
+	running, usable := 0, 0
+	for _, k := range d.srcOrder {
+		if d.sources[k].running {
+			running++
+		}
+	}
+	for _, k := range d.srcOrder {
+		s := d.sources[k]
+		if d.banned[k] || s.dead {
+			continue
+		}
+		if s.src.Push && (d.m.cfg.SendPush == nil || s.src.ServentGUID.IsZero()) {
+			continue
+		}
+		usable++
+		if s.running {
+			continue
+		}
+		if s.nextTry.After(now) {
+			if next.IsZero() || s.nextTry.Before(next) {
+				next = s.nextTry
+			}
+			continue
+		}
+		if running >= d.m.cfg.MaxConnsPerFile {
+			continue
+		}
+		s.running = true
+		running++
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			d.worker(ctx, s)
+		}()
+	}
+	if usable == 0 {
+		d.state = StateWaiting
+	} else {
+		d.state = StateActive
+	}
+	return next, false
+}
+
+// Errors a worker ends with; they decide what happens to the source.
+var (
+	errBadSource = errors.New("source served a different file") // ban
+	errGone      = errors.New("source does not have the file")  // drop
+	errNoWork    = errors.New("no chunk left for this source")
+)
+
+type busyError struct{ retry time.Duration }
+
+func (e *busyError) Error() string { return fmt.Sprintf("source busy, retry in %s", e.retry) }
+
+// worker fetches chunks from one source over one keep-alive connection,
+// reconnecting when the source closes between responses.
+func (d *download) worker(ctx context.Context, s *srcState) {
+	err := d.fetchLoop(ctx, s)
+	d.mu.Lock()
+	s.running = false
+	k := s.src.key()
+	switch {
+	case err == nil, errors.Is(err, errNoWork), ctx.Err() != nil:
+		if ctx.Err() == nil {
+			s.failures = 0
+		}
+	case errors.Is(err, errBadSource):
+		d.banned[k] = true
+		d.log.Info("download: source banned", "source", k, "err", err)
+	case errors.Is(err, errGone):
+		s.dead = true
+	default:
+		var be *busyError
+		if errors.As(err, &be) {
+			s.nextTry = d.m.cfg.Now().Add(be.retry)
+			break
+		}
+		s.failures++
+		if s.failures >= d.m.cfg.MaxSourceFailures {
+			s.dead = true
+		}
+		s.nextTry = d.m.cfg.Now().Add(min(d.m.cfg.RetryBackoff<<(s.failures-1), maxBackoff))
+	}
+	d.mu.Unlock()
+	if err != nil && ctx.Err() == nil && !errors.Is(err, errNoWork) {
+		d.log.Debug("download: source stopped", "source", k, "err", err)
+	}
+	d.poke()
+}
+
+func (d *download) fetchLoop(ctx context.Context, s *srcState) error {
+	var (
+		conn net.Conn
+		br   *bufio.Reader
+		stop func() bool
+	)
+	hangUp := func() {
+		if conn != nil {
+			stop()
+			conn.Close()
+			conn = nil
+		}
+	}
+	defer hangUp()
+	buf := make([]byte, d.chunkSize)
+	for {
+		c := d.pick(s.src.key())
+		if c < 0 {
+			return errNoWork
+		}
+		if conn == nil {
+			var err error
+			if conn, br, err = d.connect(ctx, s.src); err != nil {
+				d.release(c)
+				return err
+			}
+			c := conn
+			stop = context.AfterFunc(ctx, func() { c.Close() })
+		}
+		data, keep, err := d.fetchChunk(conn, br, s, c, buf)
+		if err != nil {
+			d.release(c)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		if err := d.complete(c, s, data); err != nil {
+			return err
+		}
+		if !keep {
+			hangUp()
+			if s.src.Push {
+				return nil // a new Push is needed: let plan start us again
+			}
+		}
+	}
+}
+
+// pick reserves the next chunk for source key: the first free chunk, or
+// in the end game (none free) one another source is still fetching.
+func (d *download) pick(key string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.banned[key] {
+		return -1
+	}
+	for i := range d.chunks {
+		if c := &d.chunks[i]; !c.done && c.busy == 0 {
+			c.busy, c.by = 1, key
+			return i
+		}
+	}
+	for i := range d.chunks {
+		if c := &d.chunks[i]; !c.done && c.busy == 1 && c.by != key {
+			c.busy++
+			return i
+		}
+	}
+	return -1
+}
+
+func (d *download) release(c int) {
+	d.mu.Lock()
+	d.chunks[c].busy--
+	d.mu.Unlock()
+}
+
+// complete stores a fetched chunk unless another fetcher was faster.
+func (d *download) complete(c int, s *srcState, data []byte) error {
+	key := s.src.key()
+	d.mu.Lock()
+	ch := &d.chunks[c]
+	ch.busy--
+	s.served += int64(len(data))
+	if ch.done || d.banned[key] {
+		d.mu.Unlock()
+		return nil
+	}
+	// Writing under the lock keeps two end-game fetchers of one chunk
+	// from interleaving; a pwrite of one chunk into the page cache is short.
+	if _, err := d.file.WriteAt(data, int64(c)*d.chunkSize); err != nil {
+		d.mu.Unlock()
+		return fmt.Errorf("write partial: %w", err)
+	}
+	if old, ok := d.digests[c]; ok {
+		if sha1.Sum(data) != old.sum && old.owner != "" && old.owner != key {
+			d.disputes[old.owner]++
+			d.disputes[key]++
+		}
+	}
+	ch.done, ch.owner = true, key
+	d.doneN++
+	d.doneB += int64(len(data))
+	saveNow := d.m.cfg.Now().Sub(d.lastSave) >= saveInterval
+	all := d.doneN == len(d.chunks)
+	d.mu.Unlock()
+	if all {
+		d.poke()
+	}
+	if saveNow {
+		return d.save(false)
+	}
+	return nil
+}
+
+// connect opens a connection to src: directly, or through a Push and the
+// GIV connection it brings when the source is firewalled or unreachable.
+func (d *download) connect(ctx context.Context, src Source) (net.Conn, *bufio.Reader, error) {
+	if !src.Push {
+		dctx, cancel := context.WithTimeout(ctx, d.m.cfg.ConnectTimeout)
+		conn, err := d.m.cfg.Dial(dctx, "tcp", src.Addr.String())
+		cancel()
+		if err == nil {
+			return conn, bufio.NewReaderSize(conn, 16<<10), nil
+		}
+		if src.ServentGUID.IsZero() || d.m.cfg.SendPush == nil || ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("dial %s: %w", src.Addr, err)
+		}
+	}
+	ch, cancelWait, err := d.m.awaitGIV(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cancelWait()
+	if err := d.m.cfg.SendPush(src); err != nil {
+		return nil, nil, fmt.Errorf("push: %w", err)
+	}
+	t := time.NewTimer(d.m.cfg.PushTimeout)
+	defer t.Stop()
+	select {
+	case g := <-ch:
+		return g.conn, g.br, nil
+	case <-t.C:
+		return nil, nil, errors.New("push: no GIV in time")
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+// fetchChunk sends one ranged GET on conn and reads the chunk into buf.
+func (d *download) fetchChunk(conn net.Conn, br *bufio.Reader, s *srcState, c int, buf []byte) (data []byte, keep bool, err error) {
+	first := int64(c) * d.chunkSize
+	n := d.chunkLen(c)
+	last := first + n - 1
+	for attempt := 0; attempt < 2; attempt++ {
+		req := d.appendRequest(nil, s, first, last)
+		_ = conn.SetDeadline(d.m.cfg.Now().Add(d.m.cfg.StallTimeout))
+		if _, err := conn.Write(req); err != nil {
+			return nil, false, fmt.Errorf("send request: %w", err)
+		}
+		resp, err := readResponse(br)
+		if err != nil {
+			return nil, false, fmt.Errorf("read response: %w", err)
+		}
+		if alts := resp.header.Get("X-Alt"); alts != "" {
+			d.addAlts(alts)
+		}
+		if u := resp.header.Get("X-Gnutella-Content-URN"); u != "" {
+			if got, err := protocol.ParseSHA1URN(strings.TrimSpace(strings.SplitN(u, ",", 2)[0])); err == nil && got != d.sha1 {
+				return nil, false, fmt.Errorf("%w: urn %s", errBadSource, got)
+			}
+		}
+		keep = resp.keepAlive()
+		bodyLen := int64(-1)
+		if v := resp.header.Get("Content-Length"); v != "" {
+			if bodyLen, err = parseUint(v); err != nil {
+				return nil, false, fmt.Errorf("content-length: %w", err)
+			}
+		}
+		switch resp.code {
+		case 206:
+			r, total, err := parseContentRange(resp.header.Get("Content-Range"))
+			if err != nil {
+				return nil, false, err
+			}
+			if total != d.size {
+				return nil, false, fmt.Errorf("%w: size %d, want %d", errBadSource, total, d.size)
+			}
+			if r.first != first || r.last != last || (bodyLen >= 0 && bodyLen != n) {
+				return nil, false, fmt.Errorf("asked %d-%d, got %d-%d", first, last, r.first, r.last)
+			}
+		case 200:
+			// Servers that ignore Range (or, like GnutellaBun, answer 200
+			// to a range covering the file) are fine when we asked for all.
+			if bodyLen != d.size || first != 0 || last != d.size-1 {
+				if bodyLen >= 0 && bodyLen != d.size {
+					return nil, false, fmt.Errorf("%w: size %d, want %d", errBadSource, bodyLen, d.size)
+				}
+				return nil, false, errors.New("source ignores Range")
+			}
+		case 503:
+			return nil, false, &busyError{retry: time.Duration(parseRetryAfter(resp.header.Get("Retry-After"), 60)) * time.Second}
+		case 404, 410:
+			if err := drain(br, bodyLen, keep); err != nil || !keep {
+				keep = false
+			}
+			if !s.useGet && s.src.Name != "" && keep {
+				s.useGet = true // only this worker touches useGet
+				continue
+			}
+			return nil, false, fmt.Errorf("%w: %d %s", errGone, resp.code, resp.reason)
+		case 416:
+			return nil, false, fmt.Errorf("%w: 416 for %d-%d", errBadSource, first, last)
+		default:
+			return nil, false, fmt.Errorf("status %d %s", resp.code, resp.reason)
+		}
+		data = buf[:n]
+		if err := readFull(conn, br, data, d.m.cfg); err != nil {
+			return nil, false, fmt.Errorf("read body: %w", err)
+		}
+		_ = conn.SetDeadline(time.Time{})
+		return data, keep, nil
+	}
+	return nil, false, errGone
+}
+
+func (d *download) appendRequest(b []byte, s *srcState, first, last int64) []byte {
+	if s.useGet {
+		b = append(b, "GET /get/"...)
+		b = strconv.AppendUint(b, uint64(s.src.Index), 10)
+		b = append(b, '/')
+		b = append(b, url.PathEscape(s.src.Name)...)
+	} else {
+		b = append(b, "GET /uri-res/N2R?"...)
+		b = d.sha1.AppendURN(b)
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	if s.src.Addr.IsValid() {
+		b = s.src.Addr.AppendTo(b)
+	}
+	b = append(b, "\r\nUser-Agent: "...)
+	b = append(b, d.m.cfg.UserAgent...)
+	b = fmt.Appendf(b, "\r\nRange: bytes=%d-%d\r\nX-Gnutella-Content-URN: ", first, last)
+	b = d.sha1.AppendURN(b)
+	return append(b, "\r\n\r\n"...)
+}
+
+// readFull reads len(p) body bytes, moving the deadline forward as bytes
+// arrive: only a stalled source times out, not a slow big chunk.
+func readFull(conn net.Conn, br *bufio.Reader, p []byte, cfg ManagerConfig) error {
+	for len(p) > 0 {
+		_ = conn.SetReadDeadline(cfg.Now().Add(cfg.StallTimeout))
+		n, err := br.Read(p[:min(len(p), 256<<10)])
+		p = p[n:]
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(p) > 0 {
+				return io.ErrUnexpectedEOF
+			}
+			if len(p) > 0 {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func drain(br *bufio.Reader, n int64, keep bool) error {
+	if n < 0 {
+		if keep {
+			return errors.New("no Content-Length")
+		}
+		return nil
+	}
+	if n > 64<<10 {
+		return errors.New("error body too long")
+	}
+	_, err := io.CopyN(io.Discard, br, n)
+	return err
+}
+
+func (d *download) addAlts(v string) {
+	var srcs []Source
+	for _, a := range parseXAlt(v, maxAltLocs) {
+		srcs = append(srcs, Source{Addr: a})
+	}
+	d.addSources(srcs)
+}
+
+// snapshot returns the state file bytes.
+func (d *download) snapshotLocked() ([]byte, error) {
+	st := persisted{SHA1: d.sha1.Base32(), Name: d.name, Size: d.size, ChunkSize: d.chunkSize, Attempts: d.attempts}
+	st.Owners = make([]string, len(d.chunks))
+	for i, c := range d.chunks {
+		if c.done {
+			st.Owners[i] = c.owner
+		}
+	}
+	for _, k := range d.srcOrder {
+		if s := d.sources[k]; !s.dead {
+			st.Sources = append(st.Sources, toPersisted(s.src))
+		}
+	}
+	for k := range d.banned {
+		if k != d.suspect {
+			st.Banned = append(st.Banned, k)
+		}
+	}
+	if d.state == StateFailed {
+		st.Failed = d.err
+	}
+	return json.Marshal(&st)
+}
+
+// save writes the state file (at most once per saveInterval unless force).
+func (d *download) save(force bool) error {
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
+	d.mu.Lock()
+	if !force && d.m.cfg.Now().Sub(d.lastSave) < saveInterval {
+		d.mu.Unlock()
+		return nil
+	}
+	if d.state == StateComplete || d.state == StateCancelled {
+		d.mu.Unlock()
+		return nil
+	}
+	b, err := d.snapshotLocked()
+	d.lastSave = d.m.cfg.Now()
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(d.statePath, b); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}
+
+// finish runs when run returns: save or delete, and signal waiters when
+// the download is over.
+func (d *download) finish() {
+	d.mu.Lock()
+	remove := d.remove
+	if remove {
+		d.state = StateCancelled
+	}
+	st := d.state
+	d.mu.Unlock()
+	switch st {
+	case StateComplete, StateCancelled:
+		d.closeFile()
+		if remove || st == StateCancelled {
+			os.Remove(d.partPath)
+		}
+		os.Remove(d.statePath)
+		close(d.finished)
+		d.m.forget(d)
+	case StateFailed:
+		d.closeFile()
+		os.Remove(d.partPath)
+		if err := d.save(true); err != nil {
+			d.log.Warn("download: save", "err", err)
+		}
+		close(d.finished)
+	default: // the Manager is closing: keep everything for the next Open
+		if err := d.save(true); err != nil {
+			d.log.Warn("download: save", "err", err)
+		}
+		d.closeFile()
+	}
+}
+
+func (d *download) closeFile() {
+	d.mu.Lock()
+	f := d.file
+	d.file = nil
+	d.mu.Unlock()
+	if f != nil {
+		f.Close()
+	}
+}
+
+// verify hashes the whole file once every chunk is in. A match moves it
+// into DownloadDir; a mismatch starts the blame procedure. true: run is
+// over (complete or failed).
+func (d *download) verify(ctx context.Context) bool {
+	d.mu.Lock()
+	d.state = StateVerifying
+	f := d.file
+	d.mu.Unlock()
+	sum, err := hashFile(f, d.size)
+	if err != nil {
+		return d.fail(fmt.Sprintf("hash: %v", err))
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	if sum == d.sha1 {
+		return d.moveIntoPlace()
+	}
+	return d.blame(f)
+}
+
+// blame handles a whole-file SHA-1 mismatch. Every chunk on disk has a
+// known owner (the source that served it), so the corrupt bytes come from
+// one or more owners. One round: pick a suspect owner, ban it for this
+// file, clear every chunk it served and let the other sources refill
+// them, then hash again. A match proves the suspect served bad bytes: it
+// stays banned. A mismatch lifts the tentative ban and tries the next
+// suspect. Refetched chunks are compared with the digest of the bytes they
+// replace; each difference is a dispute between two sources, and the next
+// suspect is the untried owner with most disputes (then fewest chunks, the
+// cheapest to refetch). A single owner is banned outright. When suspects
+// run out, or after maxVerifyRounds, the whole file is restarted, then
+// given up. The file is moved into DownloadDir only after a match, so a
+// corrupt file never appears there.
+func (d *download) blame(f *os.File) bool {
+	digests := make(map[int]chunkDigest, len(d.chunks))
+	buf := make([]byte, d.chunkSize)
+	for i := range d.chunks {
+		b := buf[:d.chunkLen(i)]
+		if _, err := f.ReadAt(b, int64(i)*d.chunkSize); err != nil {
+			return d.fail(fmt.Sprintf("read partial: %v", err))
+		}
+		digests[i] = chunkDigest{sum: sha1.Sum(b)}
+	}
+	d.mu.Lock()
+	d.attempts++
+	if d.attempts > maxVerifyRounds {
+		d.mu.Unlock()
+		return d.fail("SHA-1 mismatch: no combination of sources gives the file")
+	}
+	if d.suspect != "" { // the previous suspect was not (the only) culprit
+		delete(d.banned, d.suspect)
+		d.suspect = ""
+	}
+	owned := map[string]int{}
+	for i, c := range d.chunks {
+		owned[c.owner]++
+		dg := digests[i]
+		dg.owner = c.owner
+		digests[i] = dg
+	}
+	d.digests = digests
+	var pick string
+	if len(owned) == 1 {
+		for k := range owned {
+			pick = k
+		}
+		if pick != "" {
+			d.banned[pick] = true // sole author of a wrong file
+			d.log.Info("download: SHA-1 mismatch, single source banned", "source", pick)
+		}
+	} else {
+		for k, n := range owned {
+			if k == "" || d.tried[k] || d.banned[k] {
+				continue
+			}
+			if pick == "" || d.disputes[k] > d.disputes[pick] ||
+				(d.disputes[k] == d.disputes[pick] && (n < owned[pick] || (n == owned[pick] && k < pick))) {
+				pick = k
+			}
+		}
+		if pick != "" {
+			d.tried[pick] = true
+			d.suspect = pick
+			d.banned[pick] = true
+			d.log.Info("download: SHA-1 mismatch, suspecting a source", "source", pick, "disputes", d.disputes[pick])
+		}
+	}
+	for i := range d.chunks {
+		c := &d.chunks[i]
+		if pick == "" || c.owner == pick || c.owner == "" {
+			if c.done {
+				d.doneN--
+				d.doneB -= d.chunkLen(i)
+			}
+			*c = chunk{}
+		}
+	}
+	if pick == "" { // nobody left to suspect: start over with everyone
+		clear(d.tried)
+	}
+	d.state = StateActive
+	d.mu.Unlock()
+	if err := d.save(true); err != nil {
+		d.log.Warn("download: save", "err", err)
+	}
+	return false
+}
+
+func (d *download) fail(msg string) bool {
+	d.mu.Lock()
+	d.state, d.err = StateFailed, msg
+	d.mu.Unlock()
+	d.log.Warn("download: failed", "err", msg)
+	return true
+}
+
+// moveIntoPlace renames the verified partial file into DownloadDir under
+// a free name. Across filesystems: copy to a temp name in DownloadDir,
+// fsync, rename.
+func (d *download) moveIntoPlace() bool {
+	d.mu.Lock()
+	f := d.file
+	d.mu.Unlock()
+	if err := f.Sync(); err != nil {
+		return d.fail(fmt.Sprintf("sync: %v", err))
+	}
+	d.closeFile()
+	dst, err := d.place()
+	if err != nil {
+		return d.fail(fmt.Sprintf("move into place: %v", err))
+	}
+	d.mu.Lock()
+	d.state, d.path = StateComplete, dst
+	d.suspect = "" // confirmed culprit stays banned (in memory)
+	d.mu.Unlock()
+	d.log.Info("download: complete", "path", dst)
+	return true
+}
+
+func (d *download) place() (string, error) {
+	name := safeName(d.name, d.sha1)
+	ext := filepath.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	for i := 0; i < 1000; i++ {
+		cand := name
+		if i > 0 {
+			cand = fmt.Sprintf("%s (%d)%s", base, i, ext)
+		}
+		dst := filepath.Join(d.m.cfg.DownloadDir, cand)
+		// Link, not rename: it fails instead of replacing an existing file.
+		err := os.Link(d.partPath, dst)
+		if err == nil {
+			os.Remove(d.partPath)
+			return dst, nil
+		}
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) {
+			return dst, d.copyInto(dst)
+		}
+		return "", err
+	}
+	return "", errors.New("no free file name")
+}
+
+// copyInto copies the partial file to a hidden temp name next to dst,
+// fsyncs it and renames it onto dst (used across filesystems).
+func (d *download) copyInto(dst string) error {
+	src, err := os.Open(d.partPath)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tmp := filepath.Join(filepath.Dir(dst), "."+d.sha1.Base32()+".incoming")
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, src); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		os.Remove(tmp)
+		return os.ErrExist
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	os.Remove(d.partPath)
+	return nil
+}
