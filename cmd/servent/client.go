@@ -31,7 +31,7 @@ func globalFlags() []cli.Flag {
 func dataFlag() cli.Flag {
 	return &cli.StringFlag{
 		Name:    "data",
-		Usage:   "data `DIR` of the servent (API key, host cache, partial downloads) (default: $XDG_DATA_HOME/servent or ~/.local/share/servent)",
+		Usage:   "`DIR` for the servent's state: API key, host cache, partial downloads (default: $XDG_DATA_HOME/servent or ~/.local/share/servent)",
 		EnvVars: []string{"SERVENT_DATA"},
 	}
 }
@@ -67,7 +67,8 @@ func clientCommands() []*cli.Command {
 			ArgsUsage: "KEYWORDS...",
 			Flags: clientFlags(&cli.DurationFlag{
 				Name:    "wait",
-				Usage:   "how long to collect results",
+				Aliases: []string{"w"},
+				Usage:   "how long to collect results, e.g. 30s or 2m",
 				Value:   10 * time.Second,
 				EnvVars: []string{"SERVENT_WAIT"},
 			}),
