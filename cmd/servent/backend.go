@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent"
+	"github.com/servent/servent/servent/api"
+	"github.com/servent/servent/servent/transfer"
+)
+
+// startAPI serves the control API of node on addr, with the key and the
+// address file in dataDir; it stops with ctx or Close.
+func startAPI(ctx context.Context, node *servent.Node, addr, dataDir string, log *slog.Logger) (*api.Server, error) {
+	return api.Start(ctx, api.Config{Addr: addr, DataDir: dataDir, Backend: nodeBackend{node}, Logger: log})
+}
+
+// nodeBackend adapts a *servent.Node to api.Backend.
+type nodeBackend struct{ n *servent.Node }
+
+var _ api.Backend = nodeBackend{}
+
+func (b nodeBackend) Status() api.Status {
+	st := b.n.Status()
+	s := api.Status{
+		Version: version, GUID: b.n.GUID().String(), Mode: st.Mode, Listen: st.Listen,
+		Started: st.Started, Peers: st.Peers, Leaves: st.Leaves,
+		SharedFiles: st.SharedFiles, SharedKB: st.SharedKB,
+		BytesIn: st.BytesIn, BytesOut: st.BytesOut, MsgsIn: st.MsgsIn, MsgsOut: st.MsgsOut,
+		Searches: len(b.n.Searches()),
+	}
+	if !st.Started.IsZero() {
+		s.UptimeSeconds = int64(time.Since(st.Started) / time.Second)
+	}
+	if m := b.n.Downloads(); m != nil {
+		s.Downloads = len(m.List())
+	}
+	return s
+}
+
+func (b nodeBackend) Peers() []api.Peer {
+	ps := b.n.Peers()
+	out := make([]api.Peer, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, api.Peer{
+			Addr: p.Addr.String(), Mode: p.Mode, UserAgent: p.UserAgent, Outbound: p.Outbound,
+			Since: p.Since, UptimeSeconds: int64(time.Since(p.Since) / time.Second),
+			BytesIn: p.BytesIn, BytesOut: p.BytesOut, MsgsIn: p.MsgsIn, MsgsOut: p.MsgsOut,
+			Compressed: p.Compressed,
+		})
+	}
+	return out
+}
+
+func (b nodeBackend) AddPeer(addr string) error {
+	if _, _, err := splitHostPort(addr); err != nil {
+		return api.Errorf(api.ErrInvalid, "peer %q: want HOST:PORT", addr)
+	}
+	return b.n.AddPeer(addr)
+}
+
+func (b nodeBackend) DropPeer(addr string) error {
+	known := false
+	for _, p := range b.n.Peers() {
+		if p.Addr.String() == addr {
+			known = true
+		}
+	}
+	if err := b.n.DropPeer(addr); err != nil {
+		if !known {
+			return api.Errorf(api.ErrNotFound, "not connected to %s", addr)
+		}
+		return err
+	}
+	return nil
+}
+
+func (b nodeBackend) Shares() []api.SharedFile {
+	lib := b.n.Library()
+	if lib == nil {
+		return nil
+	}
+	fs := lib.Files()
+	out := make([]api.SharedFile, 0, len(fs))
+	for _, f := range fs {
+		sf := api.SharedFile{Index: f.Index, Name: f.Name, Path: f.Path, Size: f.Size}
+		if !f.SHA1.IsZero() {
+			sf.URN = f.SHA1.URN()
+		}
+		out = append(out, sf)
+	}
+	return out
+}
+
+func (b nodeBackend) Rescan() error {
+	lib := b.n.Library()
+	if lib == nil {
+		return errors.New("no shared folder")
+	}
+	return lib.Rescan()
+}
+
+func searchInfo(s *servent.Search, results int) api.SearchInfo {
+	return api.SearchInfo{ID: s.ID, Criteria: s.Criteria, Started: s.Started, Results: results, Stopped: s.Stopped()}
+}
+
+func (b nodeBackend) StartSearch(criteria string) (api.SearchInfo, error) {
+	var sha1s []protocol.SHA1
+	if sha, err := protocol.ParseSHA1URN(strings.TrimSpace(criteria)); err == nil {
+		sha1s = []protocol.SHA1{sha}
+	}
+	s := b.n.Search(criteria, sha1s)
+	return searchInfo(s, 0), nil
+}
+
+func (b nodeBackend) Searches() []api.SearchInfo {
+	ss := b.n.Searches()
+	out := make([]api.SearchInfo, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, searchInfo(s, len(s.Results())))
+	}
+	return out
+}
+
+// maxAddrs bounds the source addresses listed per result.
+const maxAddrs = 8
+
+func (b nodeBackend) SearchResults(id string) (api.SearchInfo, []api.Result, error) {
+	s, ok := b.n.SearchByID(id)
+	if !ok {
+		return api.SearchInfo{}, nil, api.Errorf(api.ErrNotFound, "no search %s", id)
+	}
+	rs := s.Results()
+	out := make([]api.Result, 0, len(rs))
+	for i, r := range rs {
+		res := api.Result{N: i + 1, Name: r.Name, Size: r.Size, Sources: len(r.Sources)}
+		if !r.SHA1.IsZero() {
+			res.URN = r.SHA1.URN()
+		}
+		for _, src := range r.Sources {
+			if src.Push {
+				res.Push++
+			} else if len(res.Addrs) < maxAddrs {
+				res.Addrs = append(res.Addrs, src.Addr.String())
+			}
+		}
+		out = append(out, res)
+	}
+	return searchInfo(s, len(rs)), out, nil
+}
+
+func (b nodeBackend) StopSearch(id string) error {
+	s, ok := b.n.SearchByID(id)
+	if !ok {
+		return api.Errorf(api.ErrNotFound, "no search %s", id)
+	}
+	s.Stop()
+	return nil
+}
+
+// sourcesOf gathers every source any search saw for sha, with a name and
+// size for the file, so a download starts with the widest swarm.
+func (b nodeBackend) sourcesOf(sha protocol.SHA1) (name string, size uint64, srcs []transfer.Source) {
+	seen := map[transfer.Source]bool{}
+	for _, s := range b.n.Searches() {
+		for _, r := range s.Results() {
+			if r.SHA1 != sha {
+				continue
+			}
+			if name == "" {
+				name, size = r.Name, r.Size
+			}
+			for _, src := range r.Sources {
+				if !seen[src] {
+					seen[src] = true
+					srcs = append(srcs, src)
+				}
+			}
+		}
+	}
+	return name, size, srcs
+}
+
+func (b nodeBackend) StartDownload(req api.DownloadRequest) (api.Download, error) {
+	m := b.n.Downloads()
+	if m == nil {
+		return api.Download{}, errors.New("downloads are not available in this servent")
+	}
+	var sha protocol.SHA1
+	if req.URN != "" {
+		var err error
+		if sha, err = protocol.ParseSHA1URN(req.URN); err != nil {
+			return api.Download{}, api.Errorf(api.ErrInvalid, "%q is not an urn:sha1", req.URN)
+		}
+	}
+	name, size := req.Name, req.Size
+	if req.SearchID != "" {
+		// A search the servent forgot (restarted since) falls back on the urn.
+		if s, ok := b.n.SearchByID(req.SearchID); ok {
+			rs := s.Results()
+			if req.Result < 1 || req.Result > len(rs) {
+				return api.Download{}, api.Errorf(api.ErrNotFound, "search %s has no result %d (it has %d)", req.SearchID, req.Result, len(rs))
+			}
+			r := rs[req.Result-1]
+			if r.SHA1.IsZero() {
+				return api.Download{}, api.Errorf(api.ErrInvalid, "result %d (%s) came without an urn:sha1, so it could not be verified; pick another", req.Result, r.Name)
+			}
+			if !sha.IsZero() && sha != r.SHA1 {
+				return api.Download{}, api.Errorf(api.ErrConflict, "result %d of search %s is %s, not %s", req.Result, req.SearchID, r.SHA1.URN(), sha.URN())
+			}
+			sha, name, size = r.SHA1, r.Name, r.Size
+		} else if sha.IsZero() {
+			return api.Download{}, api.Errorf(api.ErrNotFound, "no search %s (the servent restarted?): search again", req.SearchID)
+		}
+	}
+	if sha.IsZero() {
+		return api.Download{}, api.Errorf(api.ErrInvalid, "give a search result or an urn:sha1")
+	}
+	n, sz, srcs := b.sourcesOf(sha)
+	if name == "" {
+		name, size = n, sz
+	}
+	if len(srcs) == 0 {
+		if info, ok := m.Get(sha); ok {
+			return toAPIDownload(info), nil
+		}
+		return api.Download{}, api.Errorf(api.ErrNoSource, "no known source for %s: find it with `servent search` first", sha.URN())
+	}
+	if name == "" {
+		name = sha.Base32()
+	}
+	info, err := m.Start(sha, name, int64(size), srcs)
+	if err != nil {
+		return api.Download{}, err
+	}
+	return toAPIDownload(info), nil
+}
+
+func toAPIDownload(i transfer.Info) api.Download {
+	d := api.Download{
+		ID: i.SHA1.Base32(), URN: i.SHA1.URN(), Name: i.Name, Size: uint64(max(i.Size, 0)), Done: uint64(max(i.Done, 0)),
+		Sources: i.Sources, ActiveSources: i.Active, Path: i.Path, Error: i.Err,
+	}
+	switch i.State {
+	case transfer.StateActive:
+		d.State = api.StateDownloading
+	case transfer.StateWaiting:
+		d.State = api.StateWaiting
+	case transfer.StateVerifying:
+		d.State = api.StateVerifying
+	case transfer.StateComplete:
+		d.State = api.StateComplete
+	case transfer.StateFailed:
+		d.State = api.StateFailed
+	case transfer.StateCancelled:
+		d.State = api.StateCancelled
+	default:
+		d.State = string(i.State)
+	}
+	return d
+}
+
+func (b nodeBackend) Downloads() []api.Download {
+	m := b.n.Downloads()
+	if m == nil {
+		return nil
+	}
+	is := m.List()
+	out := make([]api.Download, 0, len(is))
+	for _, i := range is {
+		out = append(out, toAPIDownload(i))
+	}
+	return out
+}
+
+func (b nodeBackend) CancelDownload(id string) error {
+	m := b.n.Downloads()
+	sha, err := protocol.ParseSHA1Base32(id)
+	if err != nil {
+		if sha, err = protocol.ParseSHA1URN(id); err != nil {
+			return api.Errorf(api.ErrNotFound, "no download %s", id)
+		}
+	}
+	if m == nil {
+		return api.Errorf(api.ErrNotFound, "no download %s", id)
+	}
+	if err := m.Cancel(sha); err != nil {
+		if errors.Is(err, transfer.ErrUnknown) {
+			return api.Errorf(api.ErrNotFound, "no download %s", id)
+		}
+		return err
+	}
+	return nil
+}
+
+func (b nodeBackend) Hosts() []api.Host {
+	hs := b.n.Hosts()
+	out := make([]api.Host, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, api.Host{Addr: h.Addr.String(), Ultrapeer: h.Ultrapeer, LastSeen: h.LastSeen, Failures: h.Failures})
+	}
+	return out
+}
