@@ -65,7 +65,11 @@ func clientCommands() []*cli.Command {
 			Name:      "search",
 			Usage:     "search the network and print results as they arrive",
 			ArgsUsage: "KEYWORDS...",
-			Flags: clientFlags(&cli.DurationFlag{
+			Flags: clientFlags(&cli.IntFlag{
+				Name:    "count",
+				Usage:   "stop once `N` results arrived (0: collect for the whole --wait)",
+				EnvVars: []string{"SERVENT_COUNT"},
+			}, &cli.DurationFlag{
 				Name:    "wait",
 				Aliases: []string{"w"},
 				Usage:   "how long to collect results, e.g. 30s or 2m",
@@ -244,7 +248,7 @@ func searchCmd(c *cli.Context) error {
 				return err
 			}
 		}
-		if last {
+		if last || (c.Int("count") > 0 && len(ls.Results) >= c.Int("count")) {
 			break
 		}
 		select {
