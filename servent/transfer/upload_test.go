@@ -20,7 +20,8 @@ import (
 	"github.com/servent/servent/protocol"
 )
 
-const interopDir = "../../../shared/interop"
+// Copies of the captures in shared/interop (gtk-gnutella and GnutellaBun labs).
+const interopDir = "testdata/interop"
 
 func readInterop(t testing.TB, name string) []byte {
 	t.Helper()
