@@ -120,7 +120,11 @@ func (s *Server) KeyFile() string { return s.keyFile }
 
 // Close stops the server, waiting a little for requests in flight, and
 // removes the address file so that clients know nothing listens any more.
+// A nil Server (API disabled) closes as a no-op.
 func (s *Server) Close() error {
+	if s == nil {
+		return nil
+	}
 	s.once.Do(func() {
 		s.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
