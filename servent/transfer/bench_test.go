@@ -1,0 +1,202 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/protocol"
+)
+
+// benchSize can be lowered with TRANSFER_BENCH_MIB when disk is tight.
+func benchSize(def int64) int64 {
+	if v, err := strconv.ParseInt(os.Getenv("TRANSFER_BENCH_MIB"), 10, 64); err == nil && v > 0 {
+		return v << 20
+	}
+	return def
+}
+
+// bigFile writes size bytes (a random 1 MiB block repeated) and returns
+// the file with its SHA-1.
+func bigFile(b *testing.B, dir string, size int64) File {
+	b.Helper()
+	block := make([]byte, 1<<20)
+	_, _ = rand.Read(block)
+	p := filepath.Join(dir, "big.bin")
+	f, err := os.Create(p)
+	require.NoError(b, err)
+	h := sha1.New()
+	w := bufio.NewWriterSize(f, 4<<20)
+	for left := size; left > 0; left -= int64(len(block)) {
+		chunk := block[:min(left, int64(len(block)))]
+		_, _ = w.Write(chunk)
+		h.Write(chunk)
+	}
+	require.NoError(b, w.Flush())
+	require.NoError(b, f.Close())
+	var s protocol.SHA1
+	h.Sum(s[:0])
+	return File{Index: 1, Path: p, Name: "big.bin", Size: size, SHA1: s}
+}
+
+// BenchmarkUpload compares the Uploader (request parsing, headers, then
+// sendfile) with a bare io.Copy from the *os.File to the *net.TCPConn, on
+// the same file over loopback. The client reads into io.Discard.
+func BenchmarkUpload(b *testing.B) {
+	size := benchSize(1 << 30)
+	f := bigFile(b, b.TempDir(), size)
+	b.Run("uploader", func(b *testing.B) {
+		up := NewUploader(UploaderConfig{Files: newMemFiles(f)})
+		srv := startServer(b, "127.0.0.1", up, nil)
+		b.ReportAllocs()
+		b.SetBytes(size)
+		for b.Loop() {
+			c, err := net.Dial("tcp", srv.addr.String())
+			require.NoError(b, err)
+			_, err = io.WriteString(c, "GET /get/1/big.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
+			require.NoError(b, err)
+			br := bufio.NewReaderSize(c, 64<<10)
+			resp, err := readResponse(br)
+			require.NoError(b, err)
+			require.Equal(b, 200, resp.code)
+			n, err := io.Copy(io.Discard, br)
+			require.NoError(b, err)
+			require.Equal(b, size, n)
+			c.Close()
+		}
+	})
+	b.Run("io.Copy", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(b, err)
+		var wg sync.WaitGroup
+		defer func() { ln.Close(); wg.Wait() }()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				fh, err := os.Open(f.Path)
+				if err == nil {
+					_, _ = io.Copy(c, fh)
+					fh.Close()
+				}
+				c.Close()
+			}
+		}()
+		b.ReportAllocs()
+		b.SetBytes(size)
+		for b.Loop() {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			require.NoError(b, err)
+			n, err := io.Copy(io.Discard, bufio.NewReaderSize(c, 64<<10))
+			require.NoError(b, err)
+			require.Equal(b, size, n)
+			c.Close()
+		}
+	})
+}
+
+// BenchmarkUploadRatio alternates the two paths of BenchmarkUpload inside
+// each iteration, so both see the same machine load (the host is shared),
+// and reports uploader/io.Copy throughput as "ratio".
+func BenchmarkUploadRatio(b *testing.B) {
+	size := benchSize(1 << 30)
+	f := bigFile(b, b.TempDir(), size)
+	up := NewUploader(UploaderConfig{Files: newMemFiles(f)})
+	srv := startServer(b, "127.0.0.1", up, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	var wg sync.WaitGroup
+	defer func() { ln.Close(); wg.Wait() }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if fh, err := os.Open(f.Path); err == nil {
+				_, _ = io.Copy(c, fh)
+				fh.Close()
+			}
+			c.Close()
+		}
+	}()
+	fetch := func(addr, req string) time.Duration {
+		start := time.Now()
+		c, err := net.Dial("tcp", addr)
+		require.NoError(b, err)
+		defer c.Close()
+		br := bufio.NewReaderSize(c, 64<<10)
+		if req != "" {
+			_, err = io.WriteString(c, req)
+			require.NoError(b, err)
+			_, err := readResponse(br)
+			require.NoError(b, err)
+		}
+		n, err := io.Copy(io.Discard, br)
+		require.NoError(b, err)
+		require.Equal(b, size, n)
+		return time.Since(start)
+	}
+	var tUp, tCopy time.Duration
+	b.ReportAllocs()
+	b.SetBytes(2 * size)
+	for b.Loop() {
+		tUp += fetch(srv.addr.String(), "GET /uri-res/N2R?"+f.SHA1.URN()+" HTTP/1.1\r\nConnection: close\r\n\r\n")
+		tCopy += fetch(ln.Addr().String(), "")
+	}
+	b.ReportMetric(float64(tCopy)/float64(tUp), "ratio")
+	b.ReportMetric(float64(size)*float64(b.N)/tUp.Seconds()/1e6, "uploader-MB/s")
+	b.ReportMetric(float64(size)*float64(b.N)/tCopy.Seconds()/1e6, "io.Copy-MB/s")
+}
+
+// BenchmarkDownload measures a whole download (ranged GETs, writes to the
+// partial file, whole-file SHA-1, rename) from one and from three sources.
+func BenchmarkDownload(b *testing.B) {
+	size := benchSize(256 << 20)
+	f := bigFile(b, b.TempDir(), size)
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("sources=%d", n), func(b *testing.B) {
+			var srcs []Source
+			for i := range n {
+				up := NewUploader(UploaderConfig{Files: newMemFiles(f)})
+				srv := startServer(b, fmt.Sprintf("127.0.0.%d", 60+i), up, nil)
+				srcs = append(srcs, Source{Addr: srv.addr, Index: 1, Name: f.Name})
+			}
+			d := newDirs(b)
+			m := openManager(b, d, func(c *ManagerConfig) { c.ChunkSize = 1 << 20 })
+			b.ReportAllocs()
+			b.SetBytes(size)
+			for b.Loop() {
+				_, err := m.Start(f.SHA1, f.Name, size, srcs)
+				require.NoError(b, err)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				in, err := m.Wait(ctx, f.SHA1)
+				cancel()
+				require.NoError(b, err)
+				require.Equal(b, StateComplete, in.State, in.Err)
+				b.StopTimer()
+				require.NoError(b, os.Remove(in.Path))
+				require.NoError(b, m.Cancel(f.SHA1))
+				b.StartTimer()
+			}
+		})
+	}
+}
