@@ -228,9 +228,6 @@ func (n *Node) forwardQuery(from *conn, h protocol.Header, payload []byte, q *pr
 	if !fok {
 		ttl = 1
 	}
-	if fhops == 0 {
-		fhops = 1
-	}
 	for _, p := range s.leaves {
 		if p == from || uint32(fhops) >= p.hopsFlow.Load() {
 			continue

@@ -1,0 +1,263 @@
+package servent
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/routing"
+)
+
+// mesh is a set of nodes wired along given edges; counts[i] counts the new
+// queries node i handled.
+type mesh struct {
+	nodes  []*Node
+	counts []*atomic.Int64
+	adj    [][]int
+}
+
+// startMesh starts n ultrapeers; edge (a, b) means a dials b.
+func startMesh(t *testing.T, n int, edges [][2]int, mode func(i int) Mode) *mesh {
+	t.Helper()
+	m := &mesh{adj: make([][]int, n)}
+	cfgs := make([]Config, n)
+	for i := range n {
+		md := ModeUltrapeer
+		if mode != nil {
+			md = mode(i)
+		}
+		cfgs[i] = testConfig(t, md, withFiles(fmt.Sprintf("file%d common.txt", i)))
+		c := new(atomic.Int64)
+		m.counts = append(m.counts, c)
+	}
+	for _, e := range edges {
+		cfgs[e[0]].Peers = append(cfgs[e[0]].Peers, cfgs[e[1]].Listener.Addr().String())
+		m.adj[e[0]] = append(m.adj[e[0]], e[1])
+		m.adj[e[1]] = append(m.adj[e[1]], e[0])
+	}
+	for i := range n {
+		nd, err := New(cfgs[i])
+		require.NoError(t, err)
+		cnt := m.counts[i]
+		nd.hooks.onQuery = func(*conn, *protocol.Query) { cnt.Add(1) }
+		m.nodes = append(m.nodes, nd)
+	}
+	for i, nd := range m.nodes {
+		require.NoError(t, nd.Start(t.Context()))
+		t.Cleanup(func() { _ = m.nodes[i].Close() })
+	}
+	for i, nd := range m.nodes {
+		require.Eventually(t, func() bool { return len(nd.Peers()) == len(m.adj[i]) }, waitFor, tick,
+			"node %d: %d peers, want %d", i, len(nd.Peers()), len(m.adj[i]))
+	}
+	for _, nd := range m.nodes {
+		require.NoError(t, nd.lib.WaitHashed(t.Context()))
+	}
+	return m
+}
+
+// dist is the hop distance from src over live nodes (-1: unreachable).
+func (m *mesh) dist(src int, alive func(int) bool) []int {
+	d := make([]int, len(m.nodes))
+	for i := range d {
+		d[i] = -1
+	}
+	d[src] = 0
+	queue := []int{src}
+	for len(queue) > 0 {
+		u := queue[0]
+		queue = queue[1:]
+		for _, v := range m.adj[u] {
+			if d[v] < 0 && alive(v) {
+				d[v] = d[u] + 1
+				queue = append(queue, v)
+			}
+		}
+	}
+	return d
+}
+
+func (m *mesh) index(ap string) int {
+	return slices.IndexFunc(m.nodes, func(n *Node) bool { return n.Addr().String() == ap })
+}
+
+// checkSearch searches "common" from src and checks reach (exactly the
+// nodes within 4 hops, each handling it once), the results (one per node
+// reached) and that every hit came back along the exact reverse path of
+// its query.
+func (m *mesh) checkSearch(t *testing.T, src int, alive func(int) bool) {
+	t.Helper()
+	before := make([]int64, len(m.nodes))
+	routedBefore := make([]uint64, len(m.nodes))
+	for i := range m.nodes {
+		before[i] = m.counts[i].Load()
+		routedBefore[i] = m.nodes[i].stats.hitsRouted.Load()
+	}
+	d := m.dist(src, alive)
+	var want []string
+	for i, di := range d {
+		if di >= 1 && di <= 4 {
+			want = append(want, fmt.Sprintf("file%d common.txt", i))
+		}
+	}
+	s := m.nodes[src].Search("common", nil)
+	require.Eventually(t, func() bool { return len(s.Results()) >= len(want) }, waitFor, tick)
+	require.ElementsMatch(t, want, resultNames(s))
+	// Reverse path: follow each responder's route table back to src.
+	wantRouted := make([]uint64, len(m.nodes))
+	for i, di := range d {
+		if di < 1 || di > 4 {
+			continue
+		}
+		cur := i
+		for steps := 0; cur != src; steps++ {
+			require.Less(t, steps, 5)
+			id, ok := m.nodes[cur].routes.Lookup(s.guid, protocol.TypeQuery)
+			require.True(t, ok)
+			require.NotEqual(t, routing.Local, id)
+			c := m.nodes[cur].snap.Load().byID[id]
+			require.NotNil(t, c)
+			next := m.index(c.info().Addr.String())
+			require.GreaterOrEqual(t, next, 0)
+			if cur != i {
+				wantRouted[cur]++
+			}
+			cur = next
+		}
+	}
+	require.Eventually(t, func() bool {
+		for i := range m.nodes {
+			if alive(i) && m.nodes[i].stats.hitsRouted.Load()-routedBefore[i] != wantRouted[i] {
+				return false
+			}
+		}
+		return true
+	}, waitFor, tick)
+	for i := range m.nodes {
+		if !alive(i) {
+			continue
+		}
+		got := m.counts[i].Load() - before[i]
+		if d[i] >= 1 && d[i] <= 4 {
+			require.EqualValues(t, 1, got, "node %d at distance %d", i, d[i])
+		} else {
+			require.EqualValues(t, 0, got, "node %d at distance %d", i, d[i])
+		}
+	}
+}
+
+func all(int) bool { return true }
+
+func TestMeshLine(t *testing.T) {
+	const n = 12
+	var edges [][2]int
+	for i := 1; i < n; i++ {
+		edges = append(edges, [2]int{i, i - 1})
+	}
+	m := startMesh(t, n, edges, nil)
+	m.checkSearch(t, 0, all)
+	m.checkSearch(t, 6, all)
+}
+
+func TestMeshRingNodeLeaves(t *testing.T) {
+	const n = 12
+	var edges [][2]int
+	for i := range n {
+		edges = append(edges, [2]int{(i + 1) % n, i})
+	}
+	m := startMesh(t, n, edges, nil)
+	m.checkSearch(t, 0, all)
+	// Node 1 leaves: its neighbours drop it, routing goes on around it.
+	require.NoError(t, m.nodes[1].Close())
+	require.Eventually(t, func() bool {
+		return len(m.nodes[0].Peers()) == 1 && len(m.nodes[2].Peers()) == 1
+	}, waitFor, tick)
+	alive := func(i int) bool { return i != 1 }
+	m.checkSearch(t, 0, alive)
+	m.checkSearch(t, 2, alive)
+}
+
+func TestMeshRandom(t *testing.T) {
+	const n = 14
+	rng := rand.New(rand.NewPCG(4, 2))
+	seen := map[[2]int]bool{}
+	var edges [][2]int
+	add := func(a, b int) {
+		if a == b || seen[[2]int{a, b}] || seen[[2]int{b, a}] {
+			return
+		}
+		seen[[2]int{a, b}] = true
+		edges = append(edges, [2]int{a, b})
+	}
+	for i := 1; i < n; i++ {
+		add(i, rng.IntN(i)) // a random spanning tree: connected
+	}
+	for range n / 2 {
+		add(rng.IntN(n), rng.IntN(n))
+	}
+	m := startMesh(t, n, edges, nil)
+	for _, src := range []int{0, 5, 13} {
+		m.checkSearch(t, src, all)
+	}
+}
+
+// TestTwoTierQRP: ultrapeers in a line with two leaves each; a leaf's
+// query reaches only the leaves whose QRP table matches, and their hits
+// reach the searcher.
+func TestTwoTierQRP(t *testing.T) {
+	u0 := startNode(t, ModeUltrapeer)
+	u1 := startNode(t, ModeUltrapeer, withPeers(addrOf(u0)))
+	u2 := startNode(t, ModeUltrapeer, withPeers(addrOf(u1)))
+	ups := []*Node{u0, u1, u2}
+	var leaves []*Node
+	var counts []*atomic.Int64
+	for i := range 6 {
+		cfg := testConfig(t, ModeLeaf, withPeers(addrOf(ups[i/2])), withFiles(fmt.Sprintf("leaf%d song.mp3", i)))
+		if i == 4 {
+			cfg = testConfig(t, ModeLeaf, withPeers(addrOf(ups[i/2])), withFiles("metallica one.mp3"))
+		}
+		nd, err := New(cfg)
+		require.NoError(t, err)
+		c := new(atomic.Int64)
+		nd.hooks.onQuery = func(*conn, *protocol.Query) { c.Add(1) }
+		require.NoError(t, nd.Start(t.Context()))
+		t.Cleanup(func() { _ = nd.Close() })
+		require.NoError(t, nd.lib.WaitHashed(t.Context()))
+		leaves = append(leaves, nd)
+		counts = append(counts, c)
+	}
+	waitPeers(t, u0, 1, 2)
+	waitPeers(t, u1, 2, 2)
+	waitPeers(t, u2, 1, 2)
+	for _, u := range ups {
+		require.Eventually(t, func() bool {
+			for _, c := range u.snap.Load().leaves {
+				if c.qrt.Load() == nil {
+					return false
+				}
+			}
+			return true
+		}, waitFor, tick)
+	}
+	s := leaves[0].Search("metallica", nil)
+	require.Eventually(t, func() bool { return len(s.Results()) == 1 }, waitFor, tick)
+	require.Equal(t, "metallica one.mp3", s.Results()[0].Name)
+	require.Equal(t, leaves[4].Addr(), s.Results()[0].Sources[0].Addr)
+	for i, c := range counts {
+		if i == 4 {
+			require.EqualValues(t, 1, c.Load())
+		} else {
+			require.EqualValues(t, 0, c.Load(), "leaf %d got a query its table does not match", i)
+		}
+	}
+	// A prefix of a shared word matches too (GTKG puts prefixes in the
+	// table), and "song" reaches the five other leaves.
+	s2 := leaves[4].Search("song", nil)
+	require.Eventually(t, func() bool { return len(s2.Results()) == 5 }, waitFor, tick)
+	require.EqualValues(t, 1, counts[4].Load())
+}
