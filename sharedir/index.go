@@ -210,14 +210,40 @@ type qword struct {
 	amount int
 	lo, hi uint32
 	total  uint32
+	// cur walks the postings of a single-word range alongside ascending
+	// candidates (merge intersection, sequential memory access).
+	cur []uint32
+}
+
+// has reports whether file f holds the query word q often enough.
+func (s *snapshot) has(q *qword, f uint32, ascending bool) bool {
+	if ascending && q.cur != nil {
+		c := q.cur
+		if len(c) == 0 || c[len(c)-1] < f {
+			q.cur = c[:0]
+			return false
+		}
+		// Gallop to the first posting >= f.
+		step := 1
+		for step < len(c) && c[step] < f {
+			step *= 2
+		}
+		i, _ := slices.BinarySearch(c[step/2:min(step+1, len(c))], f)
+		c = c[step/2+i:]
+		q.cur = c
+		return c[0] == f
+	}
+	return s.countIn(f, q.lo, q.hi) >= q.amount
 }
 
 // match appends to dst the files whose name holds, for every query word, a
 // word starting with it (as many times as the query repeats it), as GTKG's
 // entry_match() with qs_begin. It stops at max results and skips files for
 // which skip returns true. The driving word is the one whose prefix range
-// has the fewest postings; the others are checked per candidate by binary
-// search in the candidate's sorted word ids, so nothing is materialised.
+// has the fewest postings; the others are checked per candidate, by a merge
+// cursor over their postings when both sides are single words (candidates
+// then come in ascending order), else by binary search in the candidate's
+// sorted word ids. Nothing is materialised.
 func (s *snapshot) match(query []string, max int, dst []*entry, skip func(*entry) bool) []*entry {
 	if len(query) == 0 || max <= 0 {
 		return dst
@@ -245,9 +271,15 @@ outer:
 	slices.SortFunc(qs, func(a, b qword) int { return int(a.total) - int(b.total) })
 	d := qs[0]
 	rest := qs[1:]
+	single := d.hi-d.lo == 1
+	for i := range rest {
+		if rest[i].hi-rest[i].lo == 1 && rest[i].amount == 1 {
+			rest[i].cur = s.postings[s.postOff[rest[i].lo]:s.postOff[rest[i].hi]]
+		}
+	}
 	for w := d.lo; w < d.hi; w++ {
 		for _, f := range s.postings[s.postOff[w]:s.postOff[w+1]] {
-			if d.hi-d.lo > 1 || d.amount > 1 {
+			if !single || d.amount > 1 {
 				// A file with several words in the range is seen once per
 				// word: only take it at its first one.
 				ws := s.fileWords[s.fwOff[f]:s.fwOff[f+1]]
@@ -261,7 +293,7 @@ outer:
 			}
 			ok := true
 			for i := range rest {
-				if s.countIn(f, rest[i].lo, rest[i].hi) < rest[i].amount {
+				if !s.has(&rest[i], f, single) {
 					ok = false
 					break
 				}

@@ -440,7 +440,7 @@ func (l *Library) Search(criteria string, sha1s []protocol.SHA1, max int) []File
 		max = l.cfg.MaxResults
 	}
 	s := l.snap.Load()
-	var hits []*entry
+	hits := make([]*entry, 0, min(max, 256))
 	if len(sha1s) > 0 {
 		l.mu.RLock()
 		for _, h := range sha1s {

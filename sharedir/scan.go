@@ -122,6 +122,14 @@ func (w *walker) file(rel, path, name string, fi fs.FileInfo) {
 	if fi.Size() <= 0 {
 		return // GTKG does not share empty files either
 	}
+	// Share one string between path, rel and name when they nest (no
+	// symlink on the way): it is most of the memory per file.
+	if len(path) > len(rel) && strings.HasSuffix(path, rel) && os.IsPathSeparator(path[len(path)-len(rel)-1]) {
+		rel = path[len(path)-len(rel):]
+	}
+	if strings.HasSuffix(rel, name) {
+		name = rel[len(rel)-len(name):]
+	}
 	w.files = append(w.files, found{rel: rel, path: path, name: name, size: fi.Size(), mtime: fi.ModTime().UnixNano()})
 }
 

@@ -1,0 +1,264 @@
+package sharedir
+
+import (
+	"context"
+	"crypto/sha1"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/servent/servent/protocol"
+)
+
+const (
+	benchFiles    = 4
+	benchFileSize = 64 << 20
+)
+
+// hashFolder writes benchFiles files of benchFileSize random bytes and
+// returns the folder and one file's content (for the in-memory baseline).
+func hashFolder(b *testing.B) (string, []byte) {
+	b.Helper()
+	dir := b.TempDir()
+	data := make([]byte, benchFileSize)
+	r := rand.NewChaCha8([32]byte{1})
+	r.Read(data)
+	for i := range benchFiles {
+		data[0] = byte(i) // distinct files, same cost
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("big%d.bin", i)), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir, data
+}
+
+// scanAndHash hashes the folder through a fresh library (no cache).
+func scanAndHash(b *testing.B, dir string, workers int) {
+	l, err := Open(Config{Dir: dir, HashWorkers: workers, RescanInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := l.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if err := l.WaitHashed(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if f := l.Files(); len(f) != benchFiles || f[0].SHA1.IsZero() {
+		b.Fatalf("not hashed: %+v", f)
+	}
+}
+
+func hashMemory(data []byte) {
+	for range benchFiles {
+		_ = sha1.Sum(data)
+	}
+}
+
+// BenchmarkHashFolder compares the scanner (one worker: the same single
+// core as the baseline) with crypto/sha1 over the same bytes in memory.
+// "ratio" runs both in each iteration so that machine load hits both alike.
+func BenchmarkHashFolder(b *testing.B) {
+	dir, data := hashFolder(b)
+	total := int64(benchFiles * benchFileSize)
+	b.Run("scanner-1worker", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(total)
+		for b.Loop() {
+			scanAndHash(b, dir, 1)
+		}
+	})
+	b.Run("scanner-2workers", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(total)
+		for b.Loop() {
+			scanAndHash(b, dir, 2)
+		}
+	})
+	b.Run("sha1-memory", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(total)
+		for b.Loop() {
+			hashMemory(data)
+		}
+	})
+	b.Run("ratio", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(2 * total)
+		var scan, mem time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			scanAndHash(b, dir, 1)
+			t1 := time.Now()
+			hashMemory(data)
+			mem += time.Since(t1)
+			scan += t1.Sub(t0)
+		}
+		b.ReportMetric(float64(mem)/float64(scan), "scanner/memory")
+		b.ReportMetric(float64(total)*float64(b.N)/scan.Seconds()/1e6, "scanner-MB/s")
+		b.ReportMetric(float64(total)*float64(b.N)/mem.Seconds()/1e6, "memory-MB/s")
+	})
+}
+
+const benchNames = 100_000
+
+// syntheticFiles makes n file names from a Zipf-distributed vocabulary:
+// "Artist Words - Title Words (Year).ext" under one folder per artist.
+func syntheticFiles(n int) ([]found, []string) {
+	r := rand.New(rand.NewPCG(7, 11))
+	syl := []string{"ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ze", "da", "ri", "mo", "lu", "pe", "xa", "gor", "len", "tis", "bar", "fin"}
+	vocab := make([]string, 20000)
+	for i := range vocab {
+		var sb strings.Builder
+		for range 2 + r.IntN(3) {
+			sb.WriteString(syl[r.IntN(len(syl))])
+		}
+		w := sb.String()
+		if i%3 == 0 {
+			w = strings.ToUpper(w[:1]) + w[1:]
+		}
+		vocab[i] = w
+	}
+	z := rand.NewZipf(r, 1.1, 4, uint64(len(vocab)-1))
+	exts := []string{"mp3", "ogg", "flac", "avi", "mkv", "jpg", "pdf", "txt"}
+	files := make([]found, n)
+	for i := range files {
+		var sb strings.Builder
+		sb.WriteString("/srv/share/")
+		artist := vocab[z.Uint64()] + " " + vocab[z.Uint64()]
+		sb.WriteString(artist)
+		sb.WriteByte('/')
+		start := sb.Len() - len(artist) - 1
+		nameAt := sb.Len()
+		sb.WriteString(artist)
+		sb.WriteString(" - ")
+		for j := range 1 + r.IntN(4) {
+			if j > 0 {
+				sb.WriteByte(' ')
+			}
+			sb.WriteString(vocab[z.Uint64()])
+		}
+		fmt.Fprintf(&sb, " (%d).%s", 1950+r.IntN(75), exts[r.IntN(len(exts))])
+		p := sb.String()
+		files[i] = found{path: p, rel: p[start:], name: p[nameAt:], size: int64(1 + r.IntN(1<<30)), mtime: int64(i)}
+	}
+	return files, vocab
+}
+
+func benchLibrary() *Library {
+	l := &Library{
+		byRel: map[string]*entry{}, nextIndex: 1, bySHA1: map[protocol.SHA1]*entry{},
+		work: make(chan struct{}, 1), dirty: make(chan struct{}, 1), changed: make(chan struct{}, 1),
+		log: slog.New(slog.DiscardHandler), cfg: Config{MaxResults: DefaultMaxResults},
+	}
+	l.snap.Store(emptySnapshot)
+	return l
+}
+
+// buildLibrary indexes files as a scan would, then gives every file a
+// hash as the workers would.
+func buildLibrary(files []found) *Library {
+	l := benchLibrary()
+	l.scanMu.Lock()
+	l.apply(files)
+	l.scanMu.Unlock()
+	l.qmu.Lock()
+	l.queue, l.idle = nil, nil
+	l.qmu.Unlock()
+	l.mu.Lock()
+	for _, e := range l.snap.Load().files {
+		e.sha1 = sha1.Sum([]byte(e.path))
+		e.hashed = true
+		e.queued = false
+		l.linkSHA1(e)
+	}
+	l.mu.Unlock()
+	return l
+}
+
+// BenchmarkIndexBuild indexes 100,000 synthetic names and reports the heap
+// kept per file beyond the path string (which holds the name).
+func BenchmarkIndexBuild(b *testing.B) {
+	files, _ := syntheticFiles(benchNames)
+	var pathBytes int
+	for _, f := range files {
+		pathBytes += len(f.path)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(pathBytes))
+	var kept *Library
+	var before, after runtime.MemStats
+	var build time.Duration
+	for b.Loop() {
+		kept = nil
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		t0 := time.Now()
+		kept = buildLibrary(files)
+		build += time.Since(t0)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+	}
+	runtime.KeepAlive(kept)
+	b.ReportMetric(float64(build.Milliseconds())/float64(b.N), "build-ms")
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/benchNames, "B/file")
+	b.ReportMetric(float64(pathBytes)/benchNames, "path-B/file")
+	s := kept.snap.Load()
+	b.ReportMetric(float64(len(s.words)), "words")
+}
+
+// BenchmarkSearch matches 1-, 2- and 3-word queries (and prefixes) on the
+// 100,000-file index.
+func BenchmarkSearch(b *testing.B) {
+	files, vocab := syntheticFiles(benchNames)
+	l := buildLibrary(files)
+	lower := func(i int) string { return strings.ToLower(vocab[i]) }
+	// Pick query words from real names so that the queries match.
+	f := l.snap.Load().files[12345]
+	ws := strings.Fields(f.canon)
+	queries := []struct{ name, q string }{
+		{"1word-common", lower(4)},
+		{"1word-rare", ws[1]},
+		{"2words", ws[0] + " " + ws[1]},
+		{"3words", ws[0] + " " + ws[1] + " " + ws[len(ws)-1]},
+		{"3words-nomatch", lower(4) + " " + lower(5) + " " + lower(6)},
+		{"prefix-2chars", ws[0][:2] + " " + ws[1]},
+		{"urn", ""},
+	}
+	sum := f.sha1
+	for _, q := range queries {
+		b.Run(q.name, func(b *testing.B) {
+			var sums []protocol.SHA1
+			if q.q == "" {
+				sums = []protocol.SHA1{sum}
+			}
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				n = len(l.Search(q.q, sums, 0))
+			}
+			b.ReportMetric(float64(n), "hits")
+		})
+	}
+}
+
+// BenchmarkQRPBuild computes the QRP table of the 100,000-file index.
+func BenchmarkQRPBuild(b *testing.B) {
+	files, _ := syntheticFiles(benchNames)
+	l := buildLibrary(files)
+	b.ReportAllocs()
+	var t *qrpTable
+	for b.Loop() {
+		t = l.buildQRP()
+	}
+	b.ReportMetric(float64(t.Bits()), "bits")
+}
