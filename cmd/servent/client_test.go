@@ -360,4 +360,5 @@ func TestOneLineErrors(t *testing.T) {
 	_, err = os.ReadDir(filepath.Join(t.TempDir(), "gone"))
 	require.Contains(t, oneLine(err), "no such file or directory")
 	require.Equal(t, "a; b", oneLine(errors.New("a\nb\n")))
+	require.Equal(t, `listen "x": bad`, oneLine(errors.New(`servent: listen "x": bad`)))
 }

@@ -77,6 +77,10 @@ func oneLine(err error) string {
 	}
 	s := strings.TrimSpace(err.Error())
 	s = strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+	// main prints "servent: " already; package errors start with it too.
+	for strings.HasPrefix(s, "servent: ") {
+		s = strings.TrimPrefix(s, "servent: ")
+	}
 	return s
 }
 

@@ -43,8 +43,13 @@ func runAPIFlags() []cli.Flag {
 }
 
 // applyRunAPIFlags puts --downloads (created if missing) and --max-peers
-// into cfg.
+// into cfg, and checks that every --peer in cfg.Peers is HOST:PORT.
 func applyRunAPIFlags(c *cli.Context, cfg *servent.Config) error {
+	for _, p := range cfg.Peers {
+		if _, _, err := splitHostPort(p); err != nil {
+			return usagef("--peer %q: want HOST:PORT, e.g. 192.0.2.7:6346", p)
+		}
+	}
 	dl := c.String("downloads")
 	var err error
 	if dl == "" {

@@ -109,6 +109,7 @@ func TestRunAPIFlagErrors(t *testing.T) {
 		Flags: runAPIFlags(),
 		Action: func(c *cli.Context) error {
 			cfg := servent.DefaultConfig()
+			cfg.Peers = c.Args().Slice()
 			got = applyRunAPIFlags(c, &cfg)
 			return nil
 		},
@@ -116,4 +117,11 @@ func TestRunAPIFlagErrors(t *testing.T) {
 	require.NoError(t, app.Run([]string{"servent", "fakerun", "--downloads", t.TempDir(), "--max-peers", "0"}))
 	require.Equal(t, exitUsage, exitCode(got))
 	require.EqualError(t, got, "--max-peers 0: want at least 1")
+	for _, bad := range []string{"nonsense", "host:", "host:port", "1.2.3.4:70000", ":6346x"} {
+		require.NoError(t, app.Run([]string{"servent", "fakerun", "--downloads", t.TempDir(), bad}))
+		require.Equal(t, exitUsage, exitCode(got), bad)
+		require.Equal(t, `--peer "`+bad+`": want HOST:PORT, e.g. 192.0.2.7:6346`, oneLine(got))
+	}
+	require.NoError(t, app.Run([]string{"servent", "fakerun", "--downloads", t.TempDir(), "example.org:6346", "[::1]:6346"}))
+	require.NoError(t, got)
 }
