@@ -310,3 +310,14 @@ func TestClientAddr(t *testing.T) {
 	require.Equal(t, "127.0.0.1:6347", api.ClientAddr(":6347"))
 	require.Equal(t, "10.1.2.3:6347", api.ClientAddr("10.1.2.3:6347"))
 }
+
+type panicky struct{ *apitest.Fake }
+
+func (panicky) Hosts() []api.Host { panic("boom") }
+
+func TestPanicIs500(t *testing.T) {
+	s, _ := startServer(t, panicky{fakeBackend()})
+	code, body := rawRequest(t, s, "GET", "/api/hosts", "", map[string]string{"X-API-Key": s.Key()})
+	require.Equal(t, 500, code)
+	require.JSONEq(t, `{"error":"internal error in the servent: boom"}`, body)
+}

@@ -167,7 +167,24 @@ func NewHandler(b Backend, key string, log *slog.Logger) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	return requireKey(key, mux)
+	return requireKey(key, recoverer(log, mux))
+}
+
+// recoverer turns a panic in a backend call into a 500 with a JSON error,
+// so a client prints a line instead of "EOF".
+func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("control API handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, http.StatusInternalServerError, fmt.Sprintf("internal error in the servent: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // requireKey lets a request through only with the right key in X-API-Key or
