@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func seq(from, to byte) []byte {
+func byteSeq(from, to byte) []byte {
 	var b []byte
 	for c := int(from); c <= int(to); c++ {
 		b = append(b, byte(c))
@@ -17,7 +17,7 @@ func seq(from, to byte) []byte {
 
 // GNUTELLA.md 10.4 COBS vectors.
 func TestCOBSVectors(t *testing.T) {
-	run254 := seq(1, 0xfe)
+	run254 := byteSeq(1, 0xfe)
 	tests := []struct {
 		name     string
 		raw, enc []byte
@@ -69,7 +69,7 @@ func TestCOBSDecodeErrors(t *testing.T) {
 func FuzzCOBS(f *testing.F) {
 	f.Add([]byte{}, []byte{0x01})
 	f.Add([]byte{0x11, 0, 0x22, 0, 0, 0x33}, []byte{0x02, 0x11, 0x02, 0x22, 0x01, 0x02, 0x33})
-	f.Add(append(seq(1, 0xfe), 0), append(append([]byte{0xff}, seq(1, 0xfe)...), 1, 1))
+	f.Add(append(byteSeq(1, 0xfe), 0), append(append([]byte{0xff}, byteSeq(1, 0xfe)...), 1, 1))
 	f.Fuzz(func(t *testing.T, raw, enc []byte) {
 		// Property 1: any data round-trips and the encoding holds no 00.
 		e := AppendCOBS(nil, raw)

@@ -271,15 +271,15 @@ func TestInteropGTKGLeafSession(t *testing.T) {
 	require.Empty(t, res.URNs)
 	require.Len(t, res.GGEP, 2)
 	require.Equal(t, "TT", res.GGEP[0].ID)
-	require.Equal(t, unhex(t, "b495f51e9964bc341657ce3e322eb5699c7059c042479942"), res.GGEP[0].Data)
-	require.Equal(t, Extension{ID: "CT", Data: unhex(t, "12ce1c67")}, res.GGEP[1])
+	require.Equal(t, dhex(t, "b495f51e9964bc341657ce3e322eb5699c7059c042479942"), res.GGEP[0].Data)
+	require.Equal(t, Extension{ID: "CT", Data: dhex(t, "12ce1c67")}, res.GGEP[1])
 	require.Equal(t, VendorGTKG, qh.Vendor)
 	require.False(t, qh.Push)
 	require.False(t, qh.Busy)
 	require.False(t, qh.Uploaded)
 	require.False(t, qh.Measured)
 	require.Equal(t, GGEP{
-		{ID: "GTKGV", Data: unhex(t, "010102030065e3bd8000000000050003")},
+		{ID: "GTKGV", Data: dhex(t, "010102030065e3bd8000000000050003")},
 		{ID: "TLS"},
 	}, qh.GGEP)
 	require.Equal(t, gtkgGUID, qh.ServentGUID)

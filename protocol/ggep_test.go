@@ -15,21 +15,21 @@ func ggepVectors(t testing.TB) []struct {
 	wire []byte
 	g    GGEP
 } {
-	p100 := seq(1, 100)
+	p100 := byteSeq(1, 100)
 	a5000 := bytes.Repeat([]byte{0x41}, 5000)
 	return []struct {
 		name string
 		wire []byte
 		g    GGEP
 	}{
-		{"G1 DU", unhex(t, "c3 82 44 55 42 10 0e"), GGEP{{ID: "DU", Data: []byte{0x10, 0x0e}}}},
-		{"G2 VC UP GUE", unhex(t, "c3 02 56 43 45 53 52 56 54 01 02 55 50 43 01 1e 02 83 47 55 45 41 01"), GGEP{
+		{"G1 DU", dhex(t, "c3 82 44 55 42 10 0e"), GGEP{{ID: "DU", Data: []byte{0x10, 0x0e}}}},
+		{"G2 VC UP GUE", dhex(t, "c3 02 56 43 45 53 52 56 54 01 02 55 50 43 01 1e 02 83 47 55 45 41 01"), GGEP{
 			{ID: "VC", Data: []byte("SRVT\x01")}, {ID: "UP", Data: []byte{1, 0x1e, 2}}, {ID: "GUE", Data: []byte{1}}}},
-		{"G3 XY 100", append(unhex(t, "c3 82 58 59 81 64"), p100...), GGEP{{ID: "XY", Data: p100}}},
-		{"G4 XY 5000", append(unhex(t, "c3 82 58 59 81 8e 48"), a5000...), GGEP{{ID: "XY", Data: a5000}}},
-		{"G5 C COBS", unhex(t, "c3 c1 43 47 02 11 02 22 01 02 33"), GGEP{{ID: "C", Data: []byte{0x11, 0, 0x22, 0, 0, 0x33}, COBS: true}}},
-		{"G6 Z deflate", unhex(t, "c3 a1 5a 51 78 da cb 48 cd c9 c9 57 c8 c0 47 02 00 eb 55 0d 19"), GGEP{{ID: "Z", Data: []byte("hello hello hello hello hello hello"), Deflate: true}}},
-		{"GH H", unhex(t, "c3 81 48 55 01 22 59 63 63 b3 de 40 b0 6f 98 1f b8 5d 82 31 2e 8c 0e d5 11"), GGEP{{ID: "H", Data: append([]byte{1}, sha1Hello[:]...)}}},
+		{"G3 XY 100", append(dhex(t, "c3 82 58 59 81 64"), p100...), GGEP{{ID: "XY", Data: p100}}},
+		{"G4 XY 5000", append(dhex(t, "c3 82 58 59 81 8e 48"), a5000...), GGEP{{ID: "XY", Data: a5000}}},
+		{"G5 C COBS", dhex(t, "c3 c1 43 47 02 11 02 22 01 02 33"), GGEP{{ID: "C", Data: []byte{0x11, 0, 0x22, 0, 0, 0x33}, COBS: true}}},
+		{"G6 Z deflate", dhex(t, "c3 a1 5a 51 78 da cb 48 cd c9 c9 57 c8 c0 47 02 00 eb 55 0d 19"), GGEP{{ID: "Z", Data: []byte("hello hello hello hello hello hello"), Deflate: true}}},
+		{"GH H", dhex(t, "c3 81 48 55 01 22 59 63 63 b3 de 40 b0 6f 98 1f b8 5d 82 31 2e 8c 0e d5 11"), GGEP{{ID: "H", Data: append([]byte{1}, sha1Hello[:]...)}}},
 	}
 }
 
@@ -69,7 +69,7 @@ func TestGGEPLengthVectors(t *testing.T) {
 	for _, tt := range tests {
 		got, err := appendGGEPLen(nil, tt.n)
 		require.NoError(t, err)
-		require.Equal(t, unhex(t, tt.wire), got, "n=%d", tt.n)
+		require.Equal(t, dhex(t, tt.wire), got, "n=%d", tt.n)
 		n, used, err := parseGGEPLen(got)
 		require.NoError(t, err)
 		require.Equal(t, tt.n, n)
@@ -104,7 +104,7 @@ func TestGGEPNegative(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, n, err := ParseGGEP(unhex(t, tt.wire))
+			g, n, err := ParseGGEP(dhex(t, tt.wire))
 			require.ErrorIs(t, err, tt.want)
 			require.Empty(t, g)
 			require.Zero(t, n)
@@ -147,7 +147,7 @@ func TestGGEPAppend(t *testing.T) {
 	require.Empty(t, GGEP{{ID: ""}, {ID: "0123456789abcdef"}, {ID: "A\x00"}}.Append(nil))
 	require.Error(t, GGEP{{ID: ""}}.Validate())
 	require.NoError(t, GGEP{{ID: "BH"}}.Validate())
-	require.Equal(t, unhex(t, "c3 82 42 48 40"), GGEP{{ID: ""}, {ID: "BH"}}.Append(nil))
+	require.Equal(t, dhex(t, "c3 82 42 48 40"), GGEP{{ID: ""}, {ID: "BH"}}.Append(nil))
 	// COBS + deflate together: deflate first, then COBS.
 	g := GGEP{{ID: "ZC", Data: bytes.Repeat([]byte{0, 1, 2, 0}, 100), COBS: true, Deflate: true}}
 	enc := g.Append(nil)
@@ -159,7 +159,7 @@ func TestGGEPAppend(t *testing.T) {
 	require.Equal(t, g, got)
 	// forceCOBS applies COBS only where a 00 is present.
 	enc = appendGGEP2(nil, nil, GGEP{{ID: "A", Data: []byte{1, 2}}, {ID: "B", Data: []byte{0, 1}}}, true)
-	require.Equal(t, unhex(t, "c3 01 41 42 01 02 c1 42 43 01 02 01"), enc)
+	require.Equal(t, dhex(t, "c3 01 41 42 01 02 c1 42 43 01 02 01"), enc)
 	v, ok := got.Get("ZC")
 	require.True(t, ok)
 	require.Len(t, v, 400)
@@ -185,7 +185,7 @@ func FuzzGGEP(f *testing.F) {
 		f.Add(v.wire)
 	}
 	for _, s := range []string{"c392445540", "c3824455c100", "c30244554101", "c3c14343051122", "c3a15a4378daff"} {
-		f.Add(unhex(f, s))
+		f.Add(dhex(f, s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		g, n, err := ParseGGEP(b)
@@ -220,19 +220,21 @@ func FuzzGGEP(f *testing.F) {
 
 func BenchmarkParseGGEP(b *testing.B) {
 	// A GTKG pong's block: VC, GUE, UP, DU, TLS.
-	wire := unhex(b, "c3 02 56 43 45 47 54 4b 47 83 03 47 55 45 41 02 02 55 50 43 02 ff 32 02 44 55 43 80 51 01 83 54 4c 53 40")
+	wire := dhex(b, "c3 02 56 43 45 47 54 4b 47 83 03 47 55 45 41 02 02 55 50 43 02 ff 32 02 44 55 43 80 51 01 83 54 4c 53 40")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(wire)))
 	var g GGEP
+	defer cpuTimer(b)()
 	for b.Loop() {
 		g, _, _ = parseGGEP(g[:0], wire)
 	}
 }
 
 func BenchmarkParseGGEPNew(b *testing.B) {
-	wire := unhex(b, "c3 02 56 43 45 47 54 4b 47 83 03 47 55 45 41 02 02 55 50 43 02 ff 32 02 44 55 43 80 51 01 83 54 4c 53 40")
+	wire := dhex(b, "c3 02 56 43 45 47 54 4b 47 83 03 47 55 45 41 02 02 55 50 43 02 ff 32 02 44 55 43 80 51 01 83 54 4c 53 40")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(wire)))
+	defer cpuTimer(b)()
 	for b.Loop() {
 		_, _, _ = ParseGGEP(wire)
 	}

@@ -10,20 +10,29 @@ import (
 // ErrTooLarge: GTKG kicks such peers and a servent must close the link, as
 // the stream cannot be resynchronised. The header is returned even then so
 // the caller can log it. The per-type limit is MaxPayload's business.
-func ParseHeader(b []byte) (Header, error) {
+func ParseHeader(b []byte) (h Header, err error) {
 	if len(b) < HeaderLen {
-		return Header{}, fmt.Errorf("%w: header has %d bytes, want %d", ErrTruncated, len(b), HeaderLen)
+		return h, errShortHeader(len(b))
 	}
-	var h Header
-	copy(h.GUID[:], b[:16])
-	h.Type = PayloadType(b[16])
-	h.TTL = b[17]
-	h.Hops = b[18]
+	h.GUID = GUID(b[:16])
+	h.Type, h.TTL, h.Hops = PayloadType(b[16]), b[17], b[18]
 	h.Length = binary.LittleEndian.Uint32(b[19:23])
 	if h.Length > MaxPayloadLen {
-		return h, fmt.Errorf("%w: payload length %#x > %d", ErrTooLarge, h.Length, MaxPayloadLen)
+		err = errLengthTooLarge(h.Length)
 	}
-	return h, nil
+	return h, err
+}
+
+// The error constructors stay out of line so that ParseHeader inlines.
+
+//go:noinline
+func errShortHeader(n int) error {
+	return fmt.Errorf("%w: header has %d bytes, want %d", ErrTruncated, n, HeaderLen)
+}
+
+//go:noinline
+func errLengthTooLarge(n uint32) error {
+	return fmt.Errorf("%w: payload length %#x > %d", ErrTooLarge, n, MaxPayloadLen)
 }
 
 // Append appends the 23-byte header; Length is written as given.

@@ -9,7 +9,7 @@ import (
 )
 
 // unhex decodes hex with any spaces and newlines in it.
-func unhex(t testing.TB, s string) []byte {
+func dhex(t testing.TB, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
 	require.NoError(t, err)
@@ -24,7 +24,7 @@ func mustGUID(t testing.TB, s string) GUID {
 }
 
 func TestParseHeader(t *testing.T) {
-	b := unhex(t, "0a1b2c3d4e5f6071ff8192a3b4c5d600 00 01 00 06000000")
+	b := dhex(t, "0a1b2c3d4e5f6071ff8192a3b4c5d600 00 01 00 06000000")
 	h, err := ParseHeader(b)
 	require.NoError(t, err)
 	require.Equal(t, Header{GUID: mustGUID(t, "0a1b2c3d4e5f6071ff8192a3b4c5d600"), Type: TypePing, TTL: 1, Hops: 0, Length: 6}, h)
@@ -66,10 +66,11 @@ func FuzzHeader(f *testing.F) {
 }
 
 func BenchmarkParseHeader(b *testing.B) {
-	buf := unhex(b, "3f2e1d0c4b5a6978ff0123456789ab00 80 04 00 36000000")
+	buf := dhex(b, "3f2e1d0c4b5a6978ff0123456789ab00 80 04 00 36000000")
 	b.ReportAllocs()
 	b.SetBytes(HeaderLen)
 	var h Header
+	defer cpuTimer(b)()
 	for b.Loop() {
 		h, _ = ParseHeader(buf)
 	}

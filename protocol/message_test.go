@@ -101,7 +101,7 @@ func newLike(m decodable) decodable {
 func TestDescriptorVectors(t *testing.T) {
 	for _, v := range descriptorVectors(t) {
 		t.Run(v.name, func(t *testing.T) {
-			wire := unhex(t, v.wire)
+			wire := dhex(t, v.wire)
 			require.Equal(t, wire, AppendMessage(nil, v.hdr, v.msg))
 			h, err := ParseHeader(wire)
 			require.NoError(t, err)
@@ -117,7 +117,7 @@ func TestDescriptorVectors(t *testing.T) {
 func TestDescriptorVectorSizes(t *testing.T) {
 	sizes := map[string]int{"10.1 Ping": 23, "10.1 Ping SCP": 29, "10.1 Pong": 44, "10.1 Bye": 39, "10.1 Push": 49, "10.2 Query": 77, "10.3 QueryHit": 182}
 	for _, v := range descriptorVectors(t) {
-		require.Len(t, unhex(t, v.wire), sizes[v.name], v.name)
+		require.Len(t, dhex(t, v.wire), sizes[v.name], v.name)
 	}
 }
 
@@ -125,7 +125,7 @@ func TestDecoder(t *testing.T) {
 	var stream []byte
 	vecs := descriptorVectors(t)
 	for _, v := range vecs {
-		stream = append(stream, unhex(t, v.wire)...)
+		stream = append(stream, dhex(t, v.wire)...)
 	}
 	// An unknown type is returned too.
 	unknown := Header{Type: 0x44, TTL: 1, Length: 3}
@@ -135,7 +135,7 @@ func TestDecoder(t *testing.T) {
 		h, p, err := d.Next()
 		require.NoError(t, err)
 		require.Equal(t, v.hdr, h)
-		require.Equal(t, string(unhex(t, v.wire)[HeaderLen:]), string(p))
+		require.Equal(t, string(dhex(t, v.wire)[HeaderLen:]), string(p))
 	}
 	h, p, err := d.Next()
 	require.NoError(t, err)
@@ -161,7 +161,7 @@ func (r *slowReader) Read(p []byte) (int, error) {
 }
 
 func TestDecoderErrors(t *testing.T) {
-	ping := unhex(t, descriptorVectors(t)[1].wire)
+	ping := dhex(t, descriptorVectors(t)[1].wire)
 
 	// Truncated inside the header and inside the payload.
 	for _, cut := range []int{1, 22, 24, 28} {
@@ -213,7 +213,7 @@ func TestMaxPayload(t *testing.T) {
 func TestDecoderReusesBuffer(t *testing.T) {
 	var stream []byte
 	for range 3 {
-		stream = append(stream, unhex(t, descriptorVectors(t)[2].wire)...)
+		stream = append(stream, dhex(t, descriptorVectors(t)[2].wire)...)
 	}
 	d := NewDecoder(bytes.NewReader(stream))
 	_, p1, err := d.Next()
@@ -234,11 +234,11 @@ func TestDecoderReusesBuffer(t *testing.T) {
 
 func FuzzDecoder(f *testing.F) {
 	for _, v := range descriptorVectors(f) {
-		f.Add(unhex(f, v.wire))
+		f.Add(dhex(f, v.wire))
 	}
 	var all []byte
 	for _, v := range descriptorVectors(f) {
-		all = append(all, unhex(f, v.wire)...)
+		all = append(all, dhex(f, v.wire)...)
 	}
 	f.Add(all)
 	f.Fuzz(func(t *testing.T, b []byte) {

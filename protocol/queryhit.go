@@ -1,9 +1,11 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 	"unsafe"
 )
 
@@ -45,7 +47,7 @@ const (
 // without its NULs, open data running past the trailer.
 //
 // Names and URNs are substrings of one string copied from the payload (one
-// allocation for the whole hit); GGEP data aliases payload; the Results slice
+// allocation for the whole hit, the size of the names and urns); GGEP data aliases payload; the Results slice
 // and each result's slices are reused.
 func (m *QueryHit) Decode(payload []byte) error { return m.decode(payload, false) }
 
@@ -70,14 +72,10 @@ func (m *QueryHit) decode(payload []byte, shared bool) error {
 	m.Speed = binary.LittleEndian.Uint32(payload[7:11])
 	copy(m.ServentGUID[:], payload[end:])
 
-	// All names and urns of the hit share one string.
+	// Names and urns first alias payload; Decode then copies them all into
+	// one string (one allocation per hit).
 	region := payload[QueryHitHeaderLen:end]
-	var str string
-	if shared {
-		str = unsafe.String(&region[0], len(region))
-	} else {
-		str = string(region)
-	}
+	str := unsafe.String(&region[0], len(region))
 
 	if cap(m.Results) >= n {
 		m.Results = m.Results[:n]
@@ -106,7 +104,46 @@ func (m *QueryHit) decode(payload []byte, shared bool) error {
 		r.decodeExt(payload[pos:pos+extLen], str, pos-QueryHitHeaderLen)
 		pos += extLen + 1
 	}
+	if !shared {
+		m.copyStrings()
+	}
 	return m.decodeTrailer(payload[pos:end])
+}
+
+// copyStrings replaces the names and urns, which alias the payload, by
+// substrings of one fresh string.
+func (m *QueryHit) copyStrings() {
+	total := 0
+	for k := range m.Results {
+		r := &m.Results[k]
+		total += len(r.Name)
+		for _, u := range r.URNs {
+			total += len(u)
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	for k := range m.Results {
+		r := &m.Results[k]
+		sb.WriteString(r.Name)
+		for _, u := range r.URNs {
+			sb.WriteString(u)
+		}
+	}
+	all := sb.String()
+	off := 0
+	take := func(n int) string {
+		s := all[off : off+n]
+		off += n
+		return s
+	}
+	for k := range m.Results {
+		r := &m.Results[k]
+		r.Name = take(len(r.Name))
+		for i, u := range r.URNs {
+			r.URNs[i] = take(len(u))
+		}
+	}
 }
 
 // decodeExt parses a result's extension area ext, which starts at offset
@@ -130,15 +167,21 @@ func (r *Result) decodeExt(ext []byte, str string, off int) {
 				continue
 			}
 		}
-		j := i + extEnd(ext[i:])
+		j := len(ext) // no 00 inside: only 1C ends a text extension
+		if k := bytes.IndexByte(ext[i:], extSep); k >= 0 {
+			j = i + k
+		}
 		text := ext[i:j]
 		t0 := i
 		i = j
-		if !hasPrefixFoldB(text, "urn:") {
+		if !hasURNPrefix(text) {
 			continue
 		}
-		if s, ok := parseSHA1URNBytes(text); ok && (r.SHA1.IsZero() || r.SHA1 == s) {
-			r.SHA1 = s
+		if r.SHA1.IsZero() {
+			if parseSHA1URNInto(&r.SHA1, text) {
+				continue
+			}
+		} else if s, ok := parseSHA1URNBytes(text); ok && s == r.SHA1 {
 			continue
 		}
 		r.URNs = append(r.URNs, str[off+t0:off+j])

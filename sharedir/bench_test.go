@@ -178,6 +178,7 @@ func buildLibrary(files []found) *Library {
 	for _, e := range l.snap.Load().files {
 		e.sha1 = sha1.Sum([]byte(e.path))
 		e.hashed = true
+		e.urnCode = urnCode(e.sha1)
 		e.queued = false
 		l.linkSHA1(e)
 	}
@@ -256,7 +257,7 @@ func BenchmarkQRPBuild(b *testing.B) {
 	files, _ := syntheticFiles(benchNames)
 	l := buildLibrary(files)
 	b.ReportAllocs()
-	var t *qrpTable
+	var t *protocol.QRPTable
 	for b.Loop() {
 		t = l.buildQRP()
 	}

@@ -105,7 +105,7 @@ func (l *Library) hashWorker(ctx context.Context) {
 			case err == nil:
 				l.mu.Lock()
 				if !e.removed && !e.hashed {
-					e.sha1, e.hashed = sum, true
+					e.sha1, e.hashed, e.urnCode = sum, true, urnCode(sum)
 					l.linkSHA1(e)
 				}
 				l.mu.Unlock()

@@ -11,7 +11,8 @@ import (
 // entry is one shared file. Everything but the fields marked "mu" is fixed
 // once the entry is published in a snapshot; a changed file gets a new entry.
 type entry struct {
-	index uint32
+	index   uint32
+	urnCode uint32 // QRPHashCode of the urn, once hashed (mu)
 	rel   string // key: path relative to the root, as walked (slash separated)
 	path  string // absolute path to open, inside the root
 	name  string // base name as seen in the folder

@@ -83,7 +83,7 @@ type Library struct {
 	idle  chan struct{} // closed when the queue drains; nil while idle
 	work  chan struct{}
 
-	qrp        atomic.Pointer[qrpTable]
+	qrp        atomic.Pointer[protocol.QRPTable]
 	dirty      chan struct{}
 	changed    chan struct{}
 	cacheDirty atomic.Bool
@@ -179,6 +179,9 @@ func (l *Library) loadCache() {
 		e := &entry{
 			index: r.index, rel: r.rel, path: filepath.Join(l.root, filepath.FromSlash(r.rel)),
 			size: r.size, mtime: r.mtime, sha1: r.sha1, hashed: r.hashed,
+		}
+		if e.hashed {
+			e.urnCode = urnCode(e.sha1)
 		}
 		e.name = filepath.Base(e.path)
 		e.canon = canonWords(e.name)
@@ -405,6 +408,12 @@ func (l *Library) update() {
 	default:
 	}
 }
+
+// QRPTable is this servent's current query routing table: every canonical
+// word of the shared names, GTKG's prefixes of them, and the urn of every
+// hashed file. Rebuilt (coalesced) after the index changes; the returned
+// table is never modified, send it with its Messages method.
+func (l *Library) QRPTable() *protocol.QRPTable { return l.qrp.Load() }
 
 // Changed signals (coalesced, buffered 1) after the index or the QRP table
 // changed. Meant for one listener, the node, which then re-sends its table.

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/routing"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -393,12 +394,12 @@ func TestQRPTable(t *testing.T) {
 	writeFile(t, dir, "Metallica - Enter Sandman.mp3", "m")
 	writeFile(t, dir, "Кино Группа крови.ogg", "k")
 	l := open(t, Config{Dir: dir, updateDelay: time.Millisecond})
-	tab := l.qrp.Load()
+	tab := l.QRPTable()
 	require.Equal(t, uint(16), tab.Bits())
 	for _, f := range l.Files() {
 		for _, w := range protocol.Keywords(f.Name) {
 			for _, p := range prefixes(w) {
-				require.True(t, tab.Present(protocol.QRPHash(p, tab.Bits())), "%q of %q", p, f.Name)
+				require.True(t, tab.HasWord(p), "%q of %q", p, f.Name)
 			}
 		}
 	}
@@ -406,20 +407,31 @@ func TestQRPTable(t *testing.T) {
 	require.Equal(t, []string{"metal", "meta"}, prefixes("metal"))
 	require.Equal(t, []string{"mp3"}, prefixes("mp3"))
 	require.Equal(t, []string{"группа", "групп", "груп", "гру", "гр"}, prefixes("группа"))
-	require.False(t, tab.Present(protocol.QRPHash("zzzzqqq", tab.Bits())))
+	require.False(t, tab.HasWord("zzzzqqq"))
+
+	// The routing side agrees: queries for these files may match.
+	rt := routing.NewQueryRouteTable(tab)
+	for _, q := range []string{"metallica sandman", "Enter", "КИНО крови", "metal"} {
+		require.True(t, rt.MayMatch(&protocol.Query{Criteria: q}), q)
+	}
+	require.False(t, rt.MayMatch(&protocol.Query{Criteria: "zzzzqqq xxxyyy"}))
 
 	// After hashing, urns are in the table too, and Changed fires.
 	start(t, l)
 	waitHashed(t, l)
 	f := byName(t, l, "Metallica - Enter Sandman.mp3")
 	require.Eventually(t, func() bool {
-		return l.qrp.Load().Present(protocol.QRPHash(f.SHA1.URN(), l.qrp.Load().Bits()))
+		return l.QRPTable().HasWord(f.SHA1.URN())
 	}, 5*time.Second, time.Millisecond)
+	require.True(t, routing.NewQueryRouteTable(l.QRPTable()).MayMatch(&protocol.Query{SHA1s: []protocol.SHA1{f.SHA1}}))
 	select {
 	case <-l.Changed():
 	case <-time.After(5 * time.Second):
 		t.Fatal("no Changed signal")
 	}
+	msgs, patches := l.QRPTable().Messages(2, true)
+	require.Equal(t, uint32(1<<16), msgs.TableLen)
+	require.NotEmpty(t, patches)
 }
 
 func TestQRPSizing(t *testing.T) {

@@ -21,19 +21,19 @@ const (
 // this servent puts in its table: every canonical word, the prefixes GTKG's
 // unique_substr() adds, and the urn of every hashed file. Distinct codes
 // stand for distinct keywords (a 32-bit collision only costs a slot).
-func qrpCodes(words []string, sha1s []protocol.SHA1) []uint32 {
-	codes := make([]uint32, 0, len(words)*3+len(sha1s))
+func qrpCodes(words []string, urnCodes []uint32) []uint32 {
+	codes := make([]uint32, 0, len(words)*3+len(urnCodes))
 	for _, w := range words {
 		codes = appendPrefixCodes(codes, w)
 	}
-	urn := make([]byte, 0, 64)
-	for _, s := range sha1s {
-		urn = s.AppendURN(urn[:0])
-		codes = append(codes, protocol.QRPHashCode(string(urn)))
-	}
+	codes = append(codes, urnCodes...)
 	slices.Sort(codes)
 	return slices.Compact(codes)
 }
+
+// urnCode is the QRP hashcode of "urn:sha1:<BASE32>", the string LimeWire
+// puts in its table and routing.QueryHashes hashes for urn queries.
+func urnCode(s protocol.SHA1) uint32 { return protocol.QRPHashCode(s.URN()) }
 
 // appendPrefixCodes adds word and its prefixes as GTKG's unique_substr():
 // cut one character at a time, at most qrpMaxCut times, keeping only
@@ -77,19 +77,19 @@ func qrpBitsFor(n int) uint {
 }
 
 // buildQRP computes the table for the current snapshot.
-func (l *Library) buildQRP() *qrpTable {
+func (l *Library) buildQRP() *protocol.QRPTable {
 	s := l.snap.Load()
-	sums := make([]protocol.SHA1, 0, len(s.files))
+	urns := make([]uint32, 0, len(s.files))
 	l.mu.RLock()
 	for _, e := range s.files {
 		if e.hashed {
-			sums = append(sums, e.sha1)
+			urns = append(urns, e.urnCode)
 		}
 	}
 	l.mu.RUnlock()
-	codes := qrpCodes(s.words, sums)
+	codes := qrpCodes(s.words, urns)
 	bits := qrpBitsFor(len(codes))
-	t := newQRPTable(bits)
+	t := protocol.NewQRPTable(bits)
 	for _, c := range codes {
 		t.Set(c >> (32 - bits))
 	}

@@ -170,7 +170,7 @@ func (l *Library) apply(files []found) {
 			// target, or loaded from the cache): keep index and hash.
 			e := l.newEntry(f, old.index)
 			l.mu.RLock()
-			e.sha1, e.hashed = old.sha1, old.hashed
+			e.sha1, e.hashed, e.urnCode = old.sha1, old.hashed, old.urnCode
 			l.mu.RUnlock()
 			next[f.rel] = e
 			added = append(added, e)
