@@ -13,12 +13,12 @@ import (
 type entry struct {
 	index   uint32
 	urnCode uint32 // QRPHashCode of the urn, once hashed (mu)
-	rel   string // key: path relative to the root, as walked (slash separated)
-	path  string // absolute path to open, inside the root
-	name  string // base name as seen in the folder
-	size  int64
-	mtime int64  // modification time, Unix nanoseconds
-	canon string // canonical keywords of name, joined by single spaces
+	rel     string // key: path relative to the root, as walked (slash separated)
+	path    string // absolute path to open, inside the root
+	name    string // base name as seen in the folder
+	size    int64
+	mtime   int64  // modification time, Unix nanoseconds
+	canon   string // canonical keywords of name, joined by single spaces
 
 	// Guarded by Library.mu.
 	sha1     protocol.SHA1
