@@ -2,7 +2,9 @@ package routing
 
 import (
 	"encoding/binary"
+	"fmt"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,16 +18,23 @@ func benchGUID(i uint64) protocol.GUID {
 	return g
 }
 
-// BenchmarkTableAddNew: every Add is a new MUID; past 256k entries each
-// one evicts the oldest.
+// BenchmarkTableAddNew: every Add is a new MUID; once the table is full
+// each one evicts the oldest. The small table fits in cache, the default
+// one does not.
 func BenchmarkTableAddNew(b *testing.B) {
-	tb := NewTable(DefaultSize, time.Hour, time.Now)
-	b.ReportAllocs()
-	b.SetBytes(17) // one (MUID, type) key
-	var i uint64
-	for b.Loop() {
-		tb.Add(benchGUID(i), protocol.TypeQuery, 1)
-		i++
+	for _, size := range []int{4096, DefaultSize} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			tb := NewTable(size, time.Hour, time.Now)
+			b.ReportAllocs()
+			b.SetBytes(17) // one (MUID, type) key
+			var i uint64
+			cpu := startCPU()
+			for b.Loop() {
+				tb.Add(benchGUID(i), protocol.TypeQuery, 1)
+				i++
+			}
+			cpu.report(b)
+		})
 	}
 }
 
@@ -39,10 +48,12 @@ func BenchmarkTableAddDup(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(17)
 	var i uint64
+	cpu := startCPU()
 	for b.Loop() {
 		tb.AddTTL(benchGUID(i%n), protocol.TypeQuery, 2, 0)
 		i++
 	}
+	cpu.report(b)
 }
 
 func BenchmarkTableLookup(b *testing.B) {
@@ -54,12 +65,14 @@ func BenchmarkTableLookup(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(17)
 	var i uint64
+	cpu := startCPU()
 	for b.Loop() {
 		if _, ok := tb.Lookup(benchGUID(i%n), protocol.TypeQuery); !ok {
 			b.Fatal("no route")
 		}
 		i++
 	}
+	cpu.report(b)
 }
 
 // BenchmarkTableAddParallel: new MUIDs from every P at once (lock
@@ -69,6 +82,7 @@ func BenchmarkTableAddParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(17)
 	var seq uint64
+	cpu := startCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		var i uint64
 		base := seqNext(&seq) << 40
@@ -77,6 +91,7 @@ func BenchmarkTableAddParallel(b *testing.B) {
 			i++
 		}
 	})
+	cpu.report(b)
 }
 
 func BenchmarkPushTable(b *testing.B) {
@@ -85,12 +100,14 @@ func BenchmarkPushTable(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(16)
 	var i uint64
+	cpu := startCPU()
 	for b.Loop() {
 		g := benchGUID(i % n)
 		pt.Add(g, 1)
 		pt.Lookup(g)
 		i++
 	}
+	cpu.report(b)
 }
 
 // BenchmarkTableMemory fills a DefaultSize table (256k entries) per
@@ -164,9 +181,11 @@ func BenchmarkMayMatch(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(bc.q.Criteria)))
+			cpu := startCPU()
 			for b.Loop() {
 				r.MayMatch(bc.q)
 			}
+			cpu.report(b)
 		})
 	}
 }
@@ -185,12 +204,14 @@ func BenchmarkMatch32Leaves(b *testing.B) {
 	q := query("metallica one live")
 	b.ReportAllocs()
 	var h QueryHashes
+	cpu := startCPU()
 	for b.Loop() {
 		h.Reset(q)
 		for _, l := range leaves {
 			l.Match(&h)
 		}
 	}
+	cpu.report(b)
 }
 
 // BenchmarkMerge: last-hop QRP table from ours (2^16) and 32 leaf tables
@@ -206,7 +227,28 @@ func BenchmarkMerge(b *testing.B) {
 		in = append(in, t)
 	}
 	b.ReportAllocs()
+	cpu := startCPU()
 	for b.Loop() {
 		Merge(16, in...)
 	}
+	cpu.report(b)
+}
+
+// cpuMeter reports process CPU time (user+system, GC included) per
+// operation as "cpu-ns/op": on a shared, overloaded machine wall time per
+// op also counts the time the benchmark waited for a core.
+type cpuMeter struct{ start time.Duration }
+
+func startCPU() cpuMeter { return cpuMeter{processCPU()} }
+
+func (m cpuMeter) report(b *testing.B) {
+	b.ReportMetric(float64(processCPU()-m.start)/float64(b.N), "cpu-ns/op")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
