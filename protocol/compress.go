@@ -52,18 +52,20 @@ func (d *DeflateWriter) Flush() error { return d.zw.Flush() }
 // the underlying writer.
 func (d *DeflateWriter) Close() error { return d.zw.Close() }
 
-// Inflate limits. A deflate stream can expand about 1000-fold, so a peer
+// Inflate limit. A deflate stream can expand about 1000-fold, so a peer
 // could make us decode gigabytes (CPU) from a few megabytes. The reader
-// therefore keeps a budget per window of InflateWindow output bytes:
-// output <= maxRatio * input + InflateSlack, both counted since the window
-// began. The slack lets through a single legitimately extreme burst such
-// as an uncompressed QRP patch of a nearly empty 2^21-slot table (1-2 MB of
-// zeros that deflate a thousandfold); a sustained bomb is cut after at most
-// InflateWindow bytes.
+// runs a token bucket: every compressed byte consumed earns maxRatio
+// tokens, every inflated byte returned spends one, and the bucket holds at
+// most InflateSlack tokens (it starts full). A legitimate burst, such as an
+// uncompressed QRP patch of a nearly empty 2^21-slot table (1-2 MB of zeros
+// that deflate a thousandfold), fits in the slack; a sustained bomb runs
+// dry after about InflateSlack bytes and Read fails with ErrTooLarge.
+// Credit earned long ago does not accumulate past the bucket size. The
+// bucket must exceed 64 KiB: flate reads a whole stored block (up to
+// 65535 bytes) before returning any of it.
 const (
 	DefaultInflateRatio = 100
 	InflateSlack        = 4 << 20
-	InflateWindow       = 16 << 20
 )
 
 // InflateReader is the receiving half of a compressed connection.
@@ -71,8 +73,9 @@ type InflateReader struct {
 	src      countingReader
 	zr       io.ReadCloser
 	maxRatio int64
-	in0      int64 // src.n at the start of the window
-	out0     int64 // out at the start of the window
+	capacity int64 // InflateSlack; tests shrink it
+	tokens   int64
+	lastIn   int64 // src.n when tokens were last credited
 	out      int64
 	err      error
 }
@@ -80,8 +83,10 @@ type InflateReader struct {
 // NewInflateReader reads the zlib stream from r (typically the connection's
 // *bufio.Reader right after the handshake, which may already hold the
 // first compressed bytes). maxRatio <= 0 means DefaultInflateRatio. Past
-// the budget (see InflateWindow) Read fails with an error wrapping
-// ErrTooLarge. The zlib header is read on the first Read, not here.
+// the budget (see InflateSlack) Read fails with an error wrapping
+// ErrTooLarge. The zlib header is read on the first Read, not here. A
+// stream that ends before its first byte reads as io.EOF; one cut later
+// gives ErrTruncated, bad data ErrMalformed; errors of r pass through.
 func NewInflateReader(r io.Reader, maxRatio int) *InflateReader {
 	if maxRatio <= 0 {
 		maxRatio = DefaultInflateRatio
@@ -91,7 +96,12 @@ func NewInflateReader(r io.Reader, maxRatio int) *InflateReader {
 		b := bufio.NewReader(r)
 		r, br = b, b
 	}
-	return &InflateReader{src: countingReader{r: r, br: br}, maxRatio: int64(maxRatio)}
+	return &InflateReader{
+		src:      countingReader{r: r, br: br, pb: -1},
+		maxRatio: int64(maxRatio),
+		capacity: InflateSlack,
+		tokens:   InflateSlack,
+	}
 }
 
 // Read returns inflated bytes.
@@ -100,6 +110,13 @@ func (z *InflateReader) Read(p []byte) (int, error) {
 		return 0, z.err
 	}
 	if z.zr == nil {
+		// A peer closing before its first compressed byte is a clean EOF.
+		b, err := z.src.ReadByte()
+		if err != nil {
+			z.err = inflateError(err)
+			return 0, z.err
+		}
+		z.src.pb = int(b)
 		zr, err := zlib.NewReader(&z.src)
 		if err != nil {
 			z.err = inflateError(err)
@@ -107,21 +124,20 @@ func (z *InflateReader) Read(p []byte) (int, error) {
 		}
 		z.zr = zr
 	}
-	// Never hand out more than the budget allows, so the check below
-	// fires before the caller sees bytes past it.
-	budget := z.maxRatio*(z.src.n-z.in0) + InflateSlack - (z.out - z.out0)
-	if budget <= 0 {
-		z.err = fmt.Errorf("%w: inflated %d bytes from %d (ratio limit %d)", ErrTooLarge, z.out-z.out0, z.src.n-z.in0, z.maxRatio)
+	z.tokens = min(z.capacity, z.tokens+z.maxRatio*(z.src.n-z.lastIn))
+	z.lastIn = z.src.n
+	if z.tokens <= 0 {
+		z.err = fmt.Errorf("%w: inflated %d bytes from %d (ratio limit %d)", ErrTooLarge, z.out, z.src.n, z.maxRatio)
 		return 0, z.err
 	}
-	if int64(len(p)) > budget {
-		p = p[:budget]
+	// Never hand out more than the tokens allow, so the limit fires before
+	// the caller sees bytes past it.
+	if int64(len(p)) > z.tokens {
+		p = p[:z.tokens]
 	}
 	n, err := z.zr.Read(p)
 	z.out += int64(n)
-	if z.out-z.out0 >= InflateWindow {
-		z.in0, z.out0 = z.src.n, z.out
-	}
+	z.tokens -= int64(n)
 	if err != nil {
 		err = inflateError(err)
 		z.err = err
@@ -129,8 +145,8 @@ func (z *InflateReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// inflateError keeps io.EOF and network errors as they are and maps bad
-// data to ErrMalformed, a cut stream to ErrTruncated.
+// inflateError keeps io.EOF and errors of the source as they are, maps bad
+// data to ErrMalformed and a cut stream to ErrTruncated.
 func inflateError(err error) error {
 	var corrupt flate.CorruptInputError
 	switch {
@@ -155,15 +171,26 @@ type countingReader struct {
 	r  io.Reader
 	br io.ByteReader
 	n  int64
+	pb int // a byte pushed back, or -1 (counted when first read)
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.pb >= 0 && len(p) > 0 {
+		p[0] = byte(c.pb)
+		c.pb = -1
+		return 1, nil
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
 }
 
 func (c *countingReader) ReadByte() (byte, error) {
+	if c.pb >= 0 {
+		b := byte(c.pb)
+		c.pb = -1
+		return b, nil
+	}
 	b, err := c.br.ReadByte()
 	if err == nil {
 		c.n++
