@@ -1,10 +1,12 @@
 package servent
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -103,3 +105,7 @@ func resultNames(s *Search) []string {
 	}
 	return out
 }
+
+func newBR(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+func netipAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

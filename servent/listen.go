@@ -140,6 +140,13 @@ func (n *Node) run(c *conn) {
 	}()
 	n.greet(c)
 	err := c.readLoop()
+	if c.byeMsg.Load() != nil {
+		// Let the writer flush the Bye (bounded by its 2 s write deadline).
+		select {
+		case <-c.writerOut:
+		case <-time.After(3 * time.Second):
+		}
+	}
 	c.close(err)
 	<-c.writerOut
 }

@@ -2,10 +2,12 @@ package servent
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/netip"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/routing"
 	"github.com/servent/servent/servent/transfer"
 	"github.com/servent/servent/sharedir"
 )
@@ -81,4 +83,38 @@ func (n *Node) pushed(index uint32, addr netip.AddrPort) {
 			n.log.Debug("push: connect back failed", "addr", addr, "err", err)
 		}
 	}()
+}
+
+// errNoPushRoute: no connection leads to the servent to push.
+var errNoPushRoute = errors.New("servent: no route to the pushed servent")
+
+// sendPush asks a firewalled source to connect back to us (GNUTELLA.md
+// 4.4, 8.6): a Push toward its servent GUID, sent on the connection its
+// QueryHit came from (the push table), or to every ultrapeer when we are a
+// leaf and have no route.
+func (n *Node) sendPush(src transfer.Source) error {
+	self := n.advertised()
+	if !self.IsValid() {
+		self = netip.AddrPortFrom(n.addr.Addr(), n.addr.Port())
+	}
+	if !self.Addr().Is4() || self.Addr().IsUnspecified() {
+		return errors.New("servent: push: our address is unknown")
+	}
+	p := &protocol.Push{ServentGUID: src.ServentGUID, Index: src.Index, IP: self.Addr(), Port: self.Port()}
+	h := protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypePush, TTL: routing.PushTTL(0, n.cfg.MaxTTL)}
+	b := protocol.AppendMessage(nil, h, p)
+	n.routes.Add(h.GUID, protocol.TypePush, routing.Local)
+	s := n.snap.Load()
+	if id, ok := n.pushes.Lookup(src.ServentGUID); ok && id != routing.Local {
+		if c := s.byID[id]; c != nil && c.send(b, true) {
+			return nil
+		}
+	}
+	if n.ultrapeer || len(s.ups) == 0 {
+		return errNoPushRoute
+	}
+	for _, c := range s.ups {
+		c.send(b, true)
+	}
+	return nil
 }

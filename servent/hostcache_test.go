@@ -1,0 +1,122 @@
+package servent
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func hostAddrs(n *Node) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, h := range n.Hosts() {
+		out = append(out, h.Addr)
+	}
+	return out
+}
+
+// TestPongCachingAndHostCache: A - B - C. A learns C from B's pong cache,
+// A's ping never reaches C (no flooding), A's host cache survives a
+// restart, and a node allowed to use its host cache dials what it learnt.
+func TestPongCachingAndHostCache(t *testing.T) {
+	c := startNode(t, ModeUltrapeer)
+	b := startNode(t, ModeUltrapeer, withPeers(addrOf(c)))
+	waitPeers(t, b, 1, 0)
+	// B's greeting ping to C was answered: C is in B's pong cache.
+	require.Eventually(t, func() bool { return b.pongs.len() >= 1 }, waitFor, tick)
+	cPings := c.stats.pingsAnswered.Load()
+
+	dataA := t.TempDir()
+	a := startNode(t, ModeUltrapeer, withPeers(addrOf(b)), withDataDir(dataA))
+	waitPeers(t, a, 1, 0)
+	require.Eventually(t, func() bool {
+		hs := hostAddrs(a)
+		return slices.Contains(hs, c.Addr()) && slices.Contains(hs, b.Addr())
+	}, waitFor, tick)
+	require.Equal(t, cPings, c.stats.pingsAnswered.Load(), "A's ping was flooded to C")
+	for _, h := range a.Hosts() {
+		require.True(t, h.Ultrapeer)
+	}
+
+	require.NoError(t, a.Close())
+	a2 := startNode(t, ModeUltrapeer, withDataDir(dataA))
+	require.Equal(t, a.GUID(), a2.GUID(), "servent GUID persisted")
+	hs := hostAddrs(a2)
+	require.Contains(t, hs, c.Addr())
+	require.Contains(t, hs, b.Addr())
+
+	// Maintenance: D knows only B but may use its host cache; with
+	// MaxPeers 2 it connects to C (learnt from B's pongs) by itself.
+	cfg := testConfig(t, ModeUltrapeer, withPeers(addrOf(b)))
+	cfg.fixedPeers = false
+	cfg.MaxPeers = 2
+	d := startConfig(t, cfg)
+	require.Eventually(t, func() bool {
+		for _, p := range d.Peers() {
+			if p.Addr == c.Addr() {
+				return true
+			}
+		}
+		return false
+	}, waitFor, tick)
+	waitPeers(t, d, 2, 0)
+}
+
+// TestBackoff: a host that refuses connections is retried with growing
+// delays, never in a tight loop.
+func TestBackoff(t *testing.T) {
+	ln, err := net.Listen("tcp", nextIP()+":0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	var dials atomic.Int64
+	cfg := testConfig(t, ModeLeaf, withPeers(dead))
+	var d net.Dialer
+	cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}
+	n := startConfig(t, cfg)
+	require.Eventually(t, func() bool { return dials.Load() >= 1 }, waitFor, tick)
+	// 50 maintenance rounds later (20 ms each): one or two attempts only.
+	rounds := 0
+	require.Eventually(t, func() bool { rounds++; return rounds > 50 }, waitFor, 20*time.Millisecond)
+	require.LessOrEqual(t, dials.Load(), int64(2))
+	n.mu.Lock()
+	require.Positive(t, n.peerFail[dead])
+	require.True(t, n.peerNext[dead].After(time.Now()))
+	n.mu.Unlock()
+}
+
+func TestHostCacheBackoffUnit(t *testing.T) {
+	now := time.Unix(1000, 0)
+	hc := newHostCache(func() time.Time { return now })
+	a := netip.MustParseAddrPort("192.0.2.1:6346")
+	hc.add(a, true)
+	require.Equal(t, []netip.AddrPort{a}, hc.candidates(5, nil))
+	hc.failed(a)
+	require.Empty(t, hc.candidates(5, nil))
+	now = now.Add(backoffBase)
+	require.Len(t, hc.candidates(5, nil), 1)
+	for range 5 {
+		hc.failed(a)
+	}
+	now = now.Add(backoffBase * 4)
+	require.Empty(t, hc.candidates(5, nil), "backoff grows")
+	hc.succeeded(a, true)
+	require.Len(t, hc.candidates(5, nil), 1)
+	// Unusable addresses never enter.
+	hc.add(netip.MustParseAddrPort("0.0.0.0:6346"), true)
+	hc.add(netip.MustParseAddrPort("192.0.2.2:0"), true)
+	require.Equal(t, 1, hc.len())
+	dir := t.TempDir()
+	require.NoError(t, hc.save(dir))
+	hc2 := newHostCache(time.Now)
+	require.NoError(t, hc2.load(dir))
+	require.Equal(t, hc.list()[0].Addr, hc2.list()[0].Addr)
+}

@@ -1,0 +1,75 @@
+package servent
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/servent/transfer"
+)
+
+// TestPushRouting: a firewalled leaf answers with the push flag; the
+// searcher's Push is routed by servent GUID through the ultrapeer (push
+// table filled from the hit), and the leaf connects back with GIV.
+func TestPushRouting(t *testing.T) {
+	giv := make(chan string, 1)
+	scfg := testConfig(t, ModeUltrapeer)
+	scfg.GIVHandler = func(c net.Conn, _ *bufio.Reader, line string) {
+		giv <- line
+		_ = c.Close()
+	}
+	searcher := startConfig(t, scfg)
+	up := startNode(t, ModeUltrapeer, withPeers(addrOf(searcher)))
+	lcfg := testConfig(t, ModeLeaf, withPeers(addrOf(up)), withFiles("hidden treasure.txt"))
+	lcfg.Firewalled = true
+	leaf := startConfig(t, lcfg)
+	waitPeers(t, up, 1, 1)
+	require.Eventually(t, func() bool {
+		for _, c := range up.snap.Load().leaves {
+			return c.qrt.Load() != nil
+		}
+		return false
+	}, waitFor, tick)
+
+	s := searcher.Search("treasure", nil)
+	require.Eventually(t, func() bool { return len(s.Results()) == 1 }, waitFor, tick)
+	src := s.Results()[0].Sources[0]
+	require.True(t, src.Push)
+	require.Equal(t, leaf.GUID(), src.ServentGUID)
+
+	require.NoError(t, searcher.sendPush(src))
+	line := <-giv
+	require.True(t, strings.HasPrefix(line, "GIV "), line)
+	index, guid, name, err := transfer.ParseGIV(line)
+	require.NoError(t, err)
+	require.Equal(t, src.Index, index)
+	require.Equal(t, leaf.GUID(), guid)
+	require.Equal(t, "hidden treasure.txt", name)
+
+	// A firewalled node does not take inbound Gnet connections.
+	p := dialFrom(t, addrOf(leaf))
+	p.write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: True\r\n\r\n"))
+	_, err = p.br.ReadByte()
+	require.Error(t, err)
+}
+
+// TestHTTPDispatch: GET and HEAD on the Gnutella port reach the HTTP
+// handler with the peeked bytes intact.
+func TestHTTPDispatch(t *testing.T) {
+	got := make(chan string, 2)
+	cfg := testConfig(t, ModeLeaf)
+	cfg.HTTPHandler = func(c net.Conn, br *bufio.Reader) {
+		line, _ := br.ReadString('\n')
+		got <- line
+		_ = c.Close()
+	}
+	n := startConfig(t, cfg)
+	for _, req := range []string{"GET /get/1/a.txt HTTP/1.1\r\n\r\n", "HEAD / HTTP/1.1\r\n\r\n"} {
+		p := dialFrom(t, addrOf(n))
+		p.write([]byte(req))
+		require.Equal(t, strings.SplitAfter(req, "\n")[0], <-got)
+	}
+}
