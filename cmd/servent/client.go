@@ -205,6 +205,12 @@ func searchCmd(c *cli.Context) error {
 	}
 	ctx, stop := interruptible(c)
 	defer stop()
+	asJSON := c.Bool("json")
+	if st, err := cl.Status(ctx); err != nil {
+		return err
+	} else if st.Peers == 0 && !asJSON {
+		fmt.Fprintln(c.App.ErrWriter, "warning: not connected to any peer yet, the search reaches no one (add a peer with `servent peers add HOST:PORT`)")
+	}
 	si, err := cl.StartSearch(ctx, criteria)
 	if err != nil {
 		return fmt.Errorf("starting the search: %w", err)
@@ -213,7 +219,6 @@ func searchCmd(c *cli.Context) error {
 	if err := saveLastSearch(dataDir, ls); err != nil {
 		return err
 	}
-	asJSON := c.Bool("json")
 	out, errOut := c.App.Writer, c.App.ErrWriter
 	if !asJSON {
 		fmt.Fprintf(errOut, "searching for %q for %s (Ctrl-C to stop)\n", criteria, c.Duration("wait"))

@@ -112,10 +112,12 @@ func TestSearchJSON(t *testing.T) {
 func TestSearchNothing(t *testing.T) {
 	f := newFake()
 	f.Results = nil
+	f.StatusV.Peers = 0
 	dir := startDaemon(t, f)
 	out, errOut, err := runCLI(t, "search", "--data", dir, "--wait", "10ms", "zzz")
 	require.NoError(t, err)
 	require.Empty(t, out)
+	require.Contains(t, errOut, "warning: not connected to any peer yet")
 	require.Contains(t, errOut, "no results yet")
 }
 
