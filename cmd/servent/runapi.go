@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -88,6 +89,11 @@ func startRunAPI(ctx context.Context, c *cli.Context, n *servent.Node, cfg serve
 		}
 	}
 	fmt.Fprint(c.App.Writer, startupBanner(runBanner(n, cfg, srv)))
+	if srv != nil {
+		if ap, err := netip.ParseAddrPort(srv.Addr()); err == nil && !ap.Addr().IsLoopback() {
+			fmt.Fprintf(c.App.ErrWriter, "warning: the control API on %s is reachable from other machines; anyone with the key controls this servent\n", srv.Addr())
+		}
+	}
 	return srv, nil
 }
 
