@@ -191,6 +191,10 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	m.closed = true
+	if m.cancel == nil { // zero Manager
+		m.mu.Unlock()
+		return nil
+	}
 	waits := m.pushWait
 	m.pushWait = map[pushKey]chan givConn{}
 	m.mu.Unlock()
@@ -207,12 +211,16 @@ func (m *Manager) Close() error {
 }
 
 // Start queues a download of the file with this urn, or adds the sources
-// to the existing one. size must be the file's size in bytes.
+// to the existing one. size is the file's size in bytes, or -1 when only
+// the urn is known: the size is then asked from the sources (HEAD).
 func (m *Manager) Start(sha1 protocol.SHA1, name string, size int64, sources []Source) (Info, error) {
+	if m.ctx == nil {
+		return Info{}, errors.New("transfer: Manager not opened (use transfer.Open)")
+	}
 	if sha1.IsZero() {
 		return Info{}, errors.New("transfer: download needs a sha1")
 	}
-	if size < 0 {
+	if size < -1 {
 		return Info{}, fmt.Errorf("transfer: bad size %d", size)
 	}
 	m.mu.Lock()
@@ -353,6 +361,10 @@ func (m *Manager) AltLocs(sha1 protocol.SHA1) []netip.AddrPort {
 // download waiting for that source on it. Unexpected GIVs are closed.
 func (m *Manager) HandleGIV(conn net.Conn, br *bufio.Reader, line string) {
 	index, guid, _, err := ParseGIV(line)
+	if m.log == nil { // zero Manager (not opened): nobody can wait
+		conn.Close()
+		return
+	}
 	if err != nil {
 		m.log.Debug("giv: bad line", "peer", conn.RemoteAddr(), "err", err)
 		conn.Close()

@@ -6,9 +6,11 @@ import (
 	"crypto/sha1"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -347,5 +349,60 @@ func TestGIVLine(t *testing.T) {
 	for _, bad := range []string{"GIV", "GIV x:53525654c0ffee11ff2233445566aa00/f", "GIV 1:zz/f", "GET / HTTP/1.1", "GIV 1/53525654c0ffee11ff2233445566aa00"} {
 		_, _, _, err := ParseGIV(bad)
 		require.Error(t, err, bad)
+	}
+}
+
+// TestDownloadFromURNOnly: started with the urn and a source but no size,
+// the Manager asks the size with HEAD, then downloads.
+func TestDownloadFromURNOnly(t *testing.T) {
+	content := randomBytes(t, 700<<10+3)
+	s := serveFile(t, "127.0.0.1", "urn only.bin", content, 0, false)
+	d := newDirs(t)
+	m := openManager(t, d, nil)
+	sha := protocol.SHA1(sha1.Sum(content))
+	_, err := m.Start(sha, "", -1, []Source{{Addr: s.src.Addr}})
+	require.NoError(t, err)
+	in := waitDone(t, m, sha)
+	requireOnlyFile(t, d, in, content)
+	require.Equal(t, sha.Base32(), filepath.Base(in.Path)) // no name known: the urn
+	require.Equal(t, int64(len(content)), in.Size)
+}
+
+// TestDownloadLearnsXAlt: the only source named gives another in X-Alt;
+// the download uses both.
+func TestDownloadLearnsXAlt(t *testing.T) {
+	content := randomBytes(t, 4<<20)
+	b := serveFile(t, "127.0.0.71", "mesh.bin", content, 4<<20, false)
+	dir := t.TempDir()
+	f := shareFile(t, dir, 1, "mesh.bin", content)
+	upA := NewUploader(UploaderConfig{Files: newMemFiles(f), RateLimit: 4 << 20,
+		AltLocs: func(protocol.SHA1) []netip.AddrPort { return []netip.AddrPort{b.src.Addr} }})
+	srvA := startServer(t, "127.0.0.70", upA, nil)
+	d := newDirs(t)
+	m := openManager(t, d, nil)
+	sha := protocol.SHA1(sha1.Sum(content))
+	_, err := m.Start(sha, "mesh.bin", int64(len(content)), []Source{{Addr: srvA.addr}})
+	require.NoError(t, err)
+	requireOnlyFile(t, d, waitDone(t, m, sha), content)
+	require.Positive(t, upA.BytesSent())
+	require.Positive(t, b.up.BytesSent())
+	require.Contains(t, m.AltLocs(sha), b.src.Addr)
+}
+
+func TestSafeName(t *testing.T) {
+	var sha protocol.SHA1
+	for in, want := range map[string]string{
+		"":                       sha.Base32(),
+		"..":                     sha.Base32(),
+		"../../etc/passwd":       "passwd",
+		"..\\..\\boot.ini":       "boot.ini",
+		"/abs/path/x.mp3":        "x.mp3",
+		".hidden":                "hidden",
+		"a\x00b\nc.txt":          "a_b_c.txt",
+		"C:evil.txt":             "C_evil.txt",
+		"ok name (1).ogg":        "ok name (1).ogg",
+		strings.Repeat("é", 300): strings.Repeat("é", 100),
+	} {
+		require.Equal(t, want, safeName(in, sha), "%q", in)
 	}
 }

@@ -2,24 +2,17 @@ package transfer
 
 import (
 	"net/netip"
-	"time"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/sharedir"
 )
 
-// File is one shared file as the uploader needs it. Its fields mirror
-// sharedir.File so that the library can be adapted in one line.
-type File struct {
-	Index   uint32
-	Path    string // absolute path of the shared file; never built from a request
-	Name    string
-	Size    int64
-	ModTime time.Time
-	SHA1    protocol.SHA1 // zero until hashed: not served by urn then
-}
+// File is one shared file as the library indexes it. Path is never built
+// from a request: the uploader opens only paths returned by Files.
+type File = sharedir.File
 
-// Files is the view of the shared files the Uploader serves from. Only
-// files returned here are ever opened.
+// Files is the view of the shared files the Uploader serves from; a
+// *sharedir.Library satisfies it. Only files returned here are ever opened.
 type Files interface {
 	ByIndex(index uint32) (File, bool)
 	BySHA1(sha1 protocol.SHA1) (File, bool)

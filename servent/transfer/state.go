@@ -105,7 +105,7 @@ func readState(path string) (*persisted, error) {
 	if base := filepath.Base(path); base != sha.Base32()+stateSuffix {
 		return nil, errors.New("transfer: state file name does not match its urn")
 	}
-	if st.Size < 0 || st.ChunkSize <= 0 || (len(st.Owners) != 0 && len(st.Owners) != numChunks(st.Size, st.ChunkSize)) {
+	if st.Size < -1 || st.ChunkSize <= 0 || (len(st.Owners) != 0 && (st.Size < 0 || len(st.Owners) != numChunks(st.Size, st.ChunkSize))) {
 		return nil, errors.New("transfer: inconsistent state file")
 	}
 	return st, nil
@@ -150,6 +150,9 @@ func writeFileAtomic(path string, b []byte) error {
 }
 
 func numChunks(size, chunk int64) int {
+	if size <= 0 {
+		return 0
+	}
 	return int((size + chunk - 1) / chunk)
 }
 
@@ -158,6 +161,9 @@ func numChunks(size, chunk int64) int {
 func safeName(name string, sha protocol.SHA1) string {
 	name = strings.ReplaceAll(name, "\\", "/")
 	name = filepath.Base("/" + name)
+	if name == "/" || name == "." || name == ".." {
+		name = ""
+	}
 	name = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f || r == '/' || r == ':' {
 			return '_'

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -122,7 +123,7 @@ func (m *Manager) newDownload(st *persisted) (*download, error) {
 		f.Close()
 		return nil, err
 	}
-	if fi.Size() != st.Size {
+	if fi.Size() != st.Size && st.Size >= 0 {
 		// Sparse: the size is reserved without writing zeros.
 		if err := f.Truncate(st.Size); err != nil {
 			f.Close()
@@ -251,7 +252,15 @@ func (d *download) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		next, complete := d.plan(ctx, &workers)
+		var next time.Time
+		complete := false
+		if d.sizeKnown() {
+			next, complete = d.plan(ctx, &workers)
+		} else if !d.probeSize(ctx) {
+			next = d.m.cfg.Now().Add(d.m.cfg.RetryBackoff)
+		} else {
+			continue
+		}
 		if complete {
 			workers.Wait() // end-game duplicates still reading
 			if d.verify(ctx) {
@@ -275,6 +284,88 @@ func (d *download) run() {
 			}
 		}
 	}
+}
+
+func (d *download) sizeKnown() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.size >= 0
+}
+
+// probeSize asks the sources for the size of a download started from an
+// urn alone (HEAD /uri-res/N2R?urn), and lays out the chunks.
+func (d *download) probeSize(ctx context.Context) bool {
+	d.mu.Lock()
+	var srcs []*srcState
+	for _, k := range d.srcOrder {
+		if s := d.sources[k]; !d.banned[k] && !s.dead && !s.running {
+			srcs = append(srcs, s)
+		}
+	}
+	if len(srcs) == 0 {
+		d.state = StateWaiting
+	}
+	d.mu.Unlock()
+	for _, s := range srcs {
+		if ctx.Err() != nil {
+			return false
+		}
+		size, err := d.head(ctx, s.src)
+		if err != nil {
+			d.log.Debug("download: size probe", "source", s.src.key(), "err", err)
+			d.mu.Lock()
+			s.failures++
+			if s.failures >= d.m.cfg.MaxSourceFailures {
+				s.dead = true
+			}
+			d.mu.Unlock()
+			continue
+		}
+		d.mu.Lock()
+		if err := d.file.Truncate(size); err != nil {
+			d.mu.Unlock()
+			return false
+		}
+		d.size = size
+		d.chunks = make([]chunk, numChunks(size, d.chunkSize))
+		d.mu.Unlock()
+		if err := d.save(true); err != nil {
+			d.log.Warn("download: save", "err", err)
+		}
+		return true
+	}
+	return false
+}
+
+func (d *download) head(ctx context.Context, src Source) (int64, error) {
+	conn, br, err := d.connect(ctx, src)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	b := append([]byte("HEAD /uri-res/N2R?"), d.sha1.URN()...)
+	b = append(b, " HTTP/1.1\r\nUser-Agent: "...)
+	b = append(b, d.m.cfg.UserAgent...)
+	b = append(b, "\r\nConnection: close\r\n\r\n"...)
+	_ = conn.SetDeadline(d.m.cfg.Now().Add(d.m.cfg.StallTimeout))
+	if _, err := conn.Write(b); err != nil {
+		return 0, err
+	}
+	resp, err := readResponse(br)
+	if err != nil {
+		return 0, err
+	}
+	if resp.code != 200 {
+		return 0, fmt.Errorf("HEAD: %d %s", resp.code, resp.reason)
+	}
+	if u := resp.header.Get("X-Gnutella-Content-URN"); u != "" {
+		if got, err := protocol.ParseSHA1URN(strings.TrimSpace(strings.SplitN(u, ",", 2)[0])); err == nil && got != d.sha1 {
+			return 0, fmt.Errorf("%w: urn %s", errBadSource, got)
+		}
+	}
+	return parseUint(resp.header.Get("Content-Length"))
 }
 
 // plan starts workers for the sources that may run now and returns when
@@ -621,7 +712,29 @@ func (d *download) appendRequest(b []byte, s *srcState, first, last int64) []byt
 	b = append(b, d.m.cfg.UserAgent...)
 	b = fmt.Appendf(b, "\r\nRange: bytes=%d-%d\r\nX-Gnutella-Content-URN: ", first, last)
 	b = d.sha1.AppendURN(b)
+	if alts := d.altsFor(s.src.key()); len(alts) > 0 {
+		b = append(b, "\r\nX-Alt: "...)
+		b = appendXAlt(b, alts)
+	}
 	return append(b, "\r\n\r\n"...)
+}
+
+// altsFor lists up to 10 other direct, unbanned sources (download mesh:
+// the source may pass them on).
+func (d *download) altsFor(except string) []netip.AddrPort {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []netip.AddrPort
+	for _, k := range d.srcOrder {
+		s := d.sources[k]
+		if k == except || s.src.Push || s.dead || d.banned[k] || !s.src.Addr.IsValid() {
+			continue
+		}
+		if out = append(out, s.src.Addr); len(out) == maxAltLocs {
+			break
+		}
+	}
+	return out
 }
 
 // readFull reads len(p) body bytes, moving the deadline forward as bytes
