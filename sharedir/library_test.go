@@ -566,3 +566,38 @@ func TestConcurrentSearch(t *testing.T) {
 	wg.Wait()
 	require.Len(t, l.Files(), 40)
 }
+
+func TestOpenFile(t *testing.T) {
+	outside := t.TempDir()
+	writeFile(t, outside, "secret.txt", "secret!")
+	dir := t.TempDir()
+	writeFile(t, dir, "sub/song.mp3", "music")
+	writeFile(t, dir, "other.mp3", "other")
+	l := open(t, Config{Dir: dir})
+	f := byName(t, l, "song.mp3")
+	fh, err := l.OpenFile(f)
+	require.NoError(t, err)
+	b := make([]byte, 16)
+	n, _ := fh.Read(b)
+	require.Equal(t, "music", string(b[:n]))
+	require.NoError(t, fh.Close())
+
+	_, err = l.OpenFile(File{Index: 999, Path: f.Path})
+	require.ErrorIs(t, err, ErrNotShared)
+
+	// Changed since the scan.
+	o := byName(t, l, "other.mp3")
+	writeFile(t, dir, "other.mp3", "other, but longer")
+	_, err = l.OpenFile(o)
+	require.ErrorIs(t, err, ErrChanged)
+
+	// The folder swapped for a symlink leading outside: refused.
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, "sub")))
+	require.NoError(t, os.Symlink(outside, filepath.Join(dir, "sub")))
+	// Same size and mtime as the indexed file: only os.Root stops it.
+	writeFile(t, outside, "song.mp3", "SECRT")
+	require.NoError(t, os.Chtimes(filepath.Join(outside, "song.mp3"), f.ModTime, f.ModTime))
+	_, err = l.OpenFile(f)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrChanged)
+}
