@@ -205,7 +205,9 @@ func ReadHandshake(br *bufio.Reader) (*Handshake, error) {
 	if err != nil {
 		return nil, err
 	}
-	var p headerParser
+	var arena [2048]byte
+	var spans [32]fieldSpan
+	p := headerParser{arena: arena[:0], spans: spans[:0]}
 	for {
 		line, err := r.next()
 		if err != nil {
@@ -218,9 +220,9 @@ func ReadHandshake(br *bufio.Reader) (*Handshake, error) {
 		if r.lines > MaxHandshakeLines {
 			return nil, fmt.Errorf("%w: handshake has more than %d header lines", ErrTooLarge, MaxHandshakeLines)
 		}
-		p.line(line)
+		p = p.line(line)
 	}
-	hs.Headers = p.h
+	hs.Headers = p.headers()
 	return hs, nil
 }
 
@@ -319,40 +321,58 @@ func isDigits(s string) bool {
 	return true
 }
 
-// headerParser applies GTKG's header_append() rules line by line.
+// headerParser applies GTKG's header_append() rules line by line. Names
+// and values are copied into one arena that becomes a single string, so a
+// block costs a few allocations whatever its header count. A continuation
+// always extends the last field, whose value ends the arena.
 type headerParser struct {
-	h    Headers
-	skip bool // the last header line was bad: drop its continuations
+	arena []byte
+	spans []fieldSpan
+	skip  bool // the last header line was bad: drop its continuations
 }
 
-func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+type fieldSpan struct{ name, value, end int }
+
+func (p *headerParser) headers() Headers {
+	if len(p.spans) == 0 {
+		return nil
+	}
+	s := string(p.arena)
+	h := make(Headers, len(p.spans))
+	for i, f := range p.spans {
+		h[i] = HeaderField{Name: s[f.name:f.value], Value: s[f.value:f.end]}
+	}
+	return h
+}
 
 // isSpace is C isspace() in the "C" locale (GTKG is_ascii_space).
 func isSpace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
 
-func (p *headerParser) line(line []byte) {
+const spaces = " \t\r\n\v\f"
+
+func (p headerParser) line(line []byte) headerParser {
 	if isSpace(line[0]) {
 		// Continuation: before any header it is an error line; after a
 		// skipped line it is skipped too; whitespace-only is ignored.
-		if len(p.h) == 0 || p.skip {
-			return
+		if len(p.spans) == 0 || p.skip {
+			return p
 		}
-		v := bytes.TrimRight(bytes.TrimLeft(line, " \t\r\n\v\f"), " \t")
+		v := bytes.TrimRight(bytes.TrimLeft(line, spaces), " \t")
 		if len(v) == 0 {
-			return
+			return p
 		}
-		last := &p.h[len(p.h)-1]
-		if last.Value == "" {
-			last.Value = string(v)
-		} else {
-			last.Value = last.Value + " " + string(v)
+		last := &p.spans[len(p.spans)-1]
+		if last.end > last.value {
+			p.arena = append(p.arena, ' ')
 		}
-		return
+		p.arena = append(p.arena, v...)
+		last.end = len(p.arena)
+		return p
 	}
 	p.skip = true
 	colon := bytes.IndexByte(line, ':')
 	if colon < 0 {
-		return // malformed: no colon
+		return p // malformed: no colon
 	}
 	name := line[:colon]
 	seenSpace := false
@@ -364,16 +384,22 @@ func (p *headerParser) line(line []byte) {
 		}
 		// GTKG: ASCII letters, digits and '-' only; spaces only before ':'.
 		if seenSpace || !isNameByte(c) {
-			return
+			return p
 		}
 		end = i + 1
 	}
 	if end == 0 {
-		return // empty name
+		return p // empty name
 	}
 	p.skip = false
-	value := bytes.TrimRight(bytes.TrimLeft(line[colon+1:], " \t\r\n\v\f"), " \t")
-	p.h = append(p.h, HeaderField{Name: string(name[:end]), Value: string(value)})
+	value := bytes.TrimRight(bytes.TrimLeft(line[colon+1:], spaces), " \t")
+	f := fieldSpan{name: len(p.arena)}
+	p.arena = append(p.arena, name[:end]...)
+	f.value = len(p.arena)
+	p.arena = append(p.arena, value...)
+	f.end = len(p.arena)
+	p.spans = append(p.spans, f)
+	return p
 }
 
 func isNameByte(c byte) bool {

@@ -440,3 +440,33 @@ func FuzzHandshake(f *testing.F) {
 		_, _ = ListenAddr(hs.Headers)
 	})
 }
+
+func BenchmarkReadHandshake(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join(interopDir, "gtk-gnutella/03-ultra-deflate.hs2-response.bin"))
+	require.NoError(b, err)
+	src := bytes.NewReader(raw)
+	br := bufio.NewReader(src)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		src.Reset(raw)
+		br.Reset(src)
+		hs, err := ReadHandshake(br)
+		if err != nil || len(hs.Headers) != 21 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHandshakeAppend(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join(interopDir, "gtk-gnutella/03-ultra-deflate.hs2-response.bin"))
+	require.NoError(b, err)
+	hs, err := ReadHandshake(bufio.NewReader(bytes.NewReader(raw)))
+	require.NoError(b, err)
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		buf = hs.Append(buf[:0])
+	}
+}
