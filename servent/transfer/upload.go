@@ -199,6 +199,11 @@ func (c *upConn) serve(req *request) bool {
 		c.writeStatus(req, 501, "Not Implemented", false)
 		return false
 	}
+	if cl := req.header.Get("Content-Length"); req.header.Has("Transfer-Encoding") || (cl != "" && cl != "0") {
+		// A body we would have to skip to stay in step: refuse and close.
+		c.writeStatus(req, 400, "Bad Request", false)
+		return false
+	}
 	f, code, reason := c.lookup(req.target)
 	if code != 200 {
 		// Error answers have an empty body, so the connection stays usable.

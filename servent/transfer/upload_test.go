@@ -318,6 +318,8 @@ func TestRequestLimits(t *testing.T) {
 	require.Equal(t, 400, resp.code)
 	resp, _ = splitResponse(t, exchange(t, "127.0.0.1", srv.addr, []byte("POST /get/1/a.txt HTTP/1.1\r\n\r\n")))
 	require.Equal(t, 501, resp.code)
+	resp, _ = splitResponse(t, exchange(t, "127.0.0.1", srv.addr, []byte("GET /get/1/a.txt HTTP/1.1\r\nContent-Length: 5\r\n\r\nGET /get/1/a.txt HTTP/1.1\r\n\r\n")))
+	require.Equal(t, 400, resp.code)
 	resp, _ = splitResponse(t, exchange(t, "127.0.0.1", srv.addr, []byte("GET /uri-res/N2R?urn:sha1:NOTBASE32 HTTP/1.1\r\n\r\n")))
 	require.Equal(t, 400, resp.code)
 	require.Equal(t, "Malformed URN in /uri-res/N2R request", resp.reason)
