@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -275,4 +277,30 @@ func TestASCIIHash(t *testing.T) {
 	r = NewQueryRouteTable(table(13))
 	r.Table().Set(6174)
 	require.True(t, r.MayMatch(query("METALLICA")))
+}
+
+// TestMayMatchConcurrent: one table read by many connection goroutines
+// (run with -race).
+func TestMayMatchConcurrent(t *testing.T) {
+	r := NewQueryRouteTable(table(16, "alpha", "beta"))
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				want := (i+w)%2 == 0
+				q := query("alpha beta")
+				if !want {
+					q = query("alpha omega")
+				}
+				if r.MayMatch(q) != want {
+					wrong.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.Zero(t, wrong.Load())
 }
