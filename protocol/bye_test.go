@@ -31,6 +31,7 @@ func TestByeRoundTrip(t *testing.T) {
 }
 
 func FuzzBye(f *testing.F) {
+	addInteropSeeds(f, typePtr(TypeBye))
 	f.Add(dhex(f, "c800 5368757474696e6720646f776e00"))
 	f.Add([]byte{0xc8, 0x00})
 	f.Add([]byte{0x90, 0x01, 'x'})

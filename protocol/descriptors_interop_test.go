@@ -410,3 +410,32 @@ func TestInteropPushAndBye(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []VendorEntry{{Vendor: VendorBEAR, Selector: SelHopsFlow, Version: 1}}, ms.Entries)
 }
+
+// addInteropSeeds adds the recorded payloads of type typ (all descriptor
+// streams when typ is nil) as fuzz seeds.
+func addInteropSeeds(f *testing.F, typ *PayloadType) {
+	files, _ := filepath.Glob(filepath.Join(descInteropDir, "*", "*-msgs.bin"))
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		b = skipHandshakeBlocks(b)
+		if typ == nil {
+			f.Add(b)
+			continue
+		}
+		d := NewDecoder(bytes.NewReader(b))
+		for {
+			h, p, err := d.Next()
+			if err != nil {
+				break
+			}
+			if h.Type == *typ {
+				f.Add(bytes.Clone(p))
+			}
+		}
+	}
+}
+
+func typePtr(t PayloadType) *PayloadType { return &t }

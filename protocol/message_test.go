@@ -233,6 +233,7 @@ func TestDecoderReusesBuffer(t *testing.T) {
 }
 
 func FuzzDecoder(f *testing.F) {
+	addInteropSeeds(f, nil)
 	for _, v := range descriptorVectors(f) {
 		f.Add(dhex(f, v.wire))
 	}

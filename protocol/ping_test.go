@@ -29,6 +29,7 @@ func TestPingRoundTrip(t *testing.T) {
 }
 
 func FuzzPing(f *testing.F) {
+	addInteropSeeds(f, typePtr(TypePing))
 	f.Add([]byte{})
 	f.Add(dhex(f, "c3 83 53 43 50 40"))
 	f.Add(dhex(f, "c3 83 53 43 50 41 03"))

@@ -36,6 +36,7 @@ func TestPongRoundTrip(t *testing.T) {
 }
 
 func FuzzPong(f *testing.F) {
+	addInteropSeeds(f, typePtr(TypePong))
 	f.Add(dhex(f, "ca18 c000020a 2a000000 40e20100 c3 82 44 55 42 10 0e"))
 	f.Add(dhex(f, "ca18 7f000001 03000000 08000000 c3 02 56 43 45 47 54 4b 47 83 03 47 55 45 41 02 02 55 50 43 02 ff 32 02 44 55 43 80 51 01 83 54 4c 53 40"))
 	f.Add(make([]byte, 14))

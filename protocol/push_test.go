@@ -31,6 +31,7 @@ func TestPushRoundTrip(t *testing.T) {
 }
 
 func FuzzPush(f *testing.F) {
+	addInteropSeeds(f, typePtr(TypePush))
 	f.Add(dhex(f, "53525654c0ffee11ff2233445566aa00 01000000 c6336407 cb18"))
 	f.Add(dhex(f, "53525654c0ffee11ff2233445566aa00 01000000 c6336407 cb18 c3 83 54 4c 53 40"))
 	f.Add(make([]byte, 25))

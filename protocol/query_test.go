@@ -128,6 +128,7 @@ func TestQueryRoundTrip(t *testing.T) {
 }
 
 func FuzzQuery(f *testing.F) {
+	addInteropSeeds(f, typePtr(TypeQuery))
 	f.Add(dhex(f, vecQueryPayload))
 	f.Add(dhex(f, vecQueryPayload+"00"))
 	f.Add(dhex(f, vecQueryPayload+"1c c3 82 44 55 42 10 0e"))

@@ -191,6 +191,7 @@ func TestQueryHitRoundTrip(t *testing.T) {
 }
 
 func FuzzQueryHit(f *testing.F) {
+	addInteropSeeds(f, typePtr(TypeQueryHit))
 	f.Add(dhex(f, vecHitPayload))
 	ten := tenResultHit()
 	f.Add(ten.Append(nil))

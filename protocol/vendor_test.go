@@ -111,6 +111,7 @@ func TestVendorDecoderErrors(t *testing.T) {
 }
 
 func FuzzVendor(f *testing.F) {
+	addInteropSeeds(f, typePtr(TypeVendor))
 	f.Add(dhex(f, "00000000 0000 0000 0200 42454152 0400 0100 4c494d45 1600 0200"))
 	f.Add(dhex(f, "00000000 0a00 0000 060048534550010057484154010051525031010046324654ffff544350490100544c53210100"))
 	f.Add(dhex(f, "42454152 0400 0100 00"))
