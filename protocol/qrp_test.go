@@ -568,14 +568,10 @@ func BenchmarkQRPPatchApply(b *testing.B) {
 	tb := bigTable(16, 600)
 	for _, compress := range []bool{true, false} {
 		reset, patches := tb.Messages(0, compress)
-		n := 0
-		for _, p := range patches {
-			n += len(p.Data)
-		}
 		b.Run(fmt.Sprintf("compressed=%v", compress), func(b *testing.B) {
 			var r QRPReceiver
 			b.ReportAllocs()
-			b.SetBytes(int64(n))
+			b.SetBytes(int64(tb.Len() / 2)) // 4-bit patch array bytes applied
 			for b.Loop() {
 				if _, err := r.Handle(&reset, nil); err != nil {
 					b.Fatal(err)
@@ -591,10 +587,25 @@ func BenchmarkQRPPatchApply(b *testing.B) {
 }
 
 func BenchmarkQRPTableMessages(b *testing.B) {
+	for _, bits := range []uint{16, 21} {
+		tb := bigTable(bits, 600<<(bits-16))
+		for _, compress := range []bool{true, false} {
+			b.Run(fmt.Sprintf("bits=%d/compressed=%v", bits, compress), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(tb.Len() / 2))
+				for b.Loop() {
+					_, _ = tb.Messages(0, compress)
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkQRPTableResize(b *testing.B) {
 	tb := bigTable(16, 600)
 	b.ReportAllocs()
-	b.SetBytes(int64(tb.Len() / 2))
+	b.SetBytes(int64(tb.Len() / 8))
 	for b.Loop() {
-		_, _ = tb.Messages(0, true)
+		_ = tb.Resize(21)
 	}
 }
