@@ -37,8 +37,9 @@ const (
 	// Duplicate: already seen. Drop: do not answer, do not forward.
 	Duplicate
 	// HigherTTL: already seen, but this copy can travel further (GNUTELLA
-	// 7.1, GTKG handle_duplicate). Forward it again, do not answer it. The
-	// route stays the first copy's.
+	// 7.1, GTKG handle_duplicate). Forward it again to ultrapeers (leaves
+	// already had it, GTKG qrt_build_query_target with leaves=FALSE); do
+	// not answer it. The route stays the first copy's.
 	HigherTTL
 )
 
@@ -157,8 +158,9 @@ func (t *Table) Add(guid protocol.GUID, typ protocol.PayloadType, from ConnID) (
 }
 
 // AddTTL is Add for messages that may be re-forwarded: ttl is the TTL the
-// node would forward this copy with (ForwardTTL; 0 when it would not
-// forward). A known message whose ttl is higher than every copy seen so far
+// node would forward this copy with, ForwardTTL(h, maxTTL) without a peer's
+// X-Max-TTL cap (0 when it would not forward). That orders copies as GTKG's
+// route_max_forward_ttl() does (the trimmed received TTL, one higher). A known message whose ttl is higher than every copy seen so far
 // gives HigherTTL (and that ttl is remembered, so each higher TTL is
 // reported once); otherwise Duplicate. Both count in Stats.Duplicates.
 func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID, ttl uint8) Verdict {
