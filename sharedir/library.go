@@ -97,7 +97,8 @@ type Library struct {
 }
 
 // Open loads the hash cache and scans the folder once, so the files are
-// searchable by name when it returns. Hashing starts with Start.
+// searchable by name when it returns. Hashing starts with Start. Close must
+// be called, Start or not.
 func Open(cfg Config) (*Library, error) {
 	if cfg.HashWorkers <= 0 {
 		cfg.HashWorkers = DefaultHashWorkers
@@ -146,7 +147,19 @@ func Open(cfg Config) (*Library, error) {
 		l.cachePath = filepath.Join(d, cacheFile)
 		l.loadCache()
 	}
+	if l.root != "" {
+		// Events wait in the kernel queue until Start reads them; an
+		// overflow there only means a rescan.
+		w, err := fsnotify.NewWatcher()
+		if err != nil {
+			l.log.Warn("sharedir: no file watcher, relying on periodic rescans", "err", err)
+		}
+		l.watcher = w
+	}
 	if err := l.Rescan(); err != nil {
+		if l.watcher != nil {
+			l.watcher.Close()
+		}
 		return nil, err
 	}
 	l.qrp.Store(l.buildQRP())
@@ -227,19 +240,6 @@ func (l *Library) Start(ctx context.Context) error {
 	ctx, l.cancel = context.WithCancel(ctx)
 	for range l.cfg.HashWorkers {
 		l.wg.Go(func() { l.hashWorker(ctx) })
-	}
-	if l.root != "" {
-		w, err := fsnotify.NewWatcher()
-		if err != nil {
-			l.log.Warn("sharedir: no file watcher, relying on periodic rescans", "err", err)
-		} else {
-			l.scanMu.Lock()
-			l.watcher = w
-			l.scanMu.Unlock()
-			if err := l.Rescan(); err != nil { // adds the watches
-				l.log.Warn("sharedir: rescan failed", "err", err)
-			}
-		}
 	}
 	l.wg.Go(func() { l.loop(ctx) })
 	return nil
@@ -333,11 +333,17 @@ func (l *Library) loop(ctx context.Context) {
 	defer updateT.Stop()
 	rescanArmed, updateArmed := false, false
 	lastSave := time.Now()
+	var lastScan time.Duration
 	rescan := func() {
+		t0 := time.Now()
 		if err := l.Rescan(); err != nil {
 			l.log.Warn("sharedir: rescan failed", "err", err)
 		}
+		lastScan = time.Since(t0)
 	}
+	// A folder that keeps changing (a file being written) must not keep a
+	// big library rescanning: wait at least 10 scan durations in between.
+	rescanDelay := func() time.Duration { return max(l.cfg.watchDelay, 10*lastScan) }
 	for {
 		select {
 		case <-ctx.Done():
@@ -354,7 +360,7 @@ func (l *Library) loop(ctx context.Context) {
 			}
 			if !rescanArmed {
 				rescanArmed = true
-				rescanT.Reset(l.cfg.watchDelay)
+				rescanT.Reset(rescanDelay())
 			}
 		case err, ok := <-werrs:
 			if !ok {
@@ -365,7 +371,7 @@ func (l *Library) loop(ctx context.Context) {
 			l.log.Warn("sharedir: file watcher", "err", err)
 			if !rescanArmed {
 				rescanArmed = true
-				rescanT.Reset(l.cfg.watchDelay)
+				rescanT.Reset(rescanDelay())
 			}
 		case <-rescanT.C:
 			rescanArmed = false

@@ -471,6 +471,7 @@ func TestPeriodicRescan(t *testing.T) {
 	l := open(t, Config{Dir: dir, RescanInterval: 5 * time.Millisecond})
 	// No watcher events needed: the ticker finds the file.
 	l.scanMu.Lock()
+	require.NoError(t, l.watcher.Close())
 	l.watcher = nil
 	l.scanMu.Unlock()
 	require.NoError(t, l.Start(t.Context()))
