@@ -45,7 +45,9 @@ func Check(h protocol.Header) error {
 // ForwardTTL gives the TTL and hops a broadcast (a Query) is forwarded with,
 // h holding the values received (3.4 rules 3-4). First the trim: when
 // hops + TTL > maxTTL the TTL becomes max(maxTTL - hops, 1). Then hops + 1,
-// TTL - 1. ok is false when the result would be TTL 0 (not forwarded).
+// TTL - 1. ok is false, and ttl 0, when the result would be TTL 0: not
+// forwarded to ultrapeers. hops is h.Hops + 1 (at most 255) either way, for
+// the copy a leaf still gets.
 // maxTTL 0 means DefaultMaxTTL. peerMaxTTL, when given and not 0, is the
 // receiving peer's X-Max-TTL: the TTL is capped to it ("never send a peer a
 // TTL above its X-Max-TTL").
@@ -61,20 +63,23 @@ func ForwardTTL(h protocol.Header, maxTTL uint8, peerMaxTTL ...uint8) (ttl, hops
 	if len(peerMaxTTL) > 0 && peerMaxTTL[0] > 0 && t > int(peerMaxTTL[0]) {
 		t = int(peerMaxTTL[0])
 	}
-	if t < 1 || hp >= 255 {
-		return 0, 0, false
+	hp = min(hp, 255)
+	if t < 1 || hp == 255 {
+		return 0, uint8(hp), false
 	}
 	return uint8(t), uint8(hp), true
 }
 
 // RelayTTL gives the TTL and hops a routed reply (Pong, QueryHit, Push) is
-// passed on with: hops + 1, TTL - 1, no trim (rule 3). ok is false when the
-// received TTL was below 2.
+// passed on with: hops + 1, TTL - 1, no trim (rule 3). ok is false (ttl 0)
+// when the received TTL was below 2; hops is h.Hops + 1 (at most 255) either
+// way.
 func RelayTTL(h protocol.Header) (ttl, hops uint8, ok bool) {
-	if h.TTL < 2 || h.Hops >= 254 {
-		return 0, 0, false
+	hops = uint8(min(int(h.Hops)+1, 255))
+	if h.TTL < 2 || hops == 255 {
+		return 0, hops, false
 	}
-	return h.TTL - 1, h.Hops + 1, true
+	return h.TTL - 1, hops, true
 }
 
 // PongTTL is the TTL of a Pong answering a Ping that arrived with pingHops:

@@ -60,18 +60,20 @@ func TestForwardTTL(t *testing.T) {
 		// 3.4 rule 3: hops+1, TTL-1, forward only if the received TTL >= 2.
 		{"origin ttl 4", 4, 0, 4, 0, 3, 1, true},
 		{"ttl 2 becomes last hop", 2, 2, 4, 0, 1, 3, true},
-		{"ttl 1 is not forwarded", 1, 3, 4, 0, 0, 0, false},
+		{"ttl 1 is not forwarded", 1, 3, 4, 0, 0, 4, false},
 		// Rule 4 trim: hops+TTL > max_ttl -> TTL = max(max_ttl-hops, 1).
 		{"ttl 7 from origin trimmed to 4", 7, 0, 4, 0, 3, 1, true},
 		{"hops 2 ttl 5 trimmed to 2", 5, 2, 4, 0, 1, 3, true},
-		{"trim gives 1: not forwarded", 3, 4, 4, 0, 0, 0, false},
-		{"trim beyond horizon: not forwarded", 9, 6, 4, 0, 0, 0, false},
+		{"trim gives 1: not forwarded", 3, 4, 4, 0, 0, 5, false},
+		{"trim beyond horizon: not forwarded", 9, 6, 4, 0, 0, 7, false},
 		{"max_ttl 5 keeps ttl 5", 5, 0, 5, 0, 4, 1, true},
 		{"max_ttl 0 is the default 4", 7, 1, 0, 0, 2, 2, true},
 		// X-Max-TTL of the receiving peer caps the TTL.
 		{"peer max 2", 4, 0, 4, 2, 2, 1, true},
 		{"peer max above", 4, 0, 4, 9, 3, 1, true},
-		{"ttl 0 never", 0, 0, 4, 0, 0, 0, false},
+		{"ttl 0 never", 0, 0, 4, 0, 0, 1, false},
+		{"hops 254", 1, 254, 4, 0, 0, 255, false},
+		{"hops 255", 1, 255, 4, 0, 0, 255, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ttl, hops uint8
@@ -93,8 +95,13 @@ func TestRelayTTL(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, uint8(5), ttl)
 	require.Equal(t, uint8(1), hops)
-	_, _, ok = RelayTTL(hdr(1, 4))
+	ttl, hops, ok = RelayTTL(hdr(1, 4))
 	require.False(t, ok, "a reply arriving with TTL 1 dies here")
+	require.Equal(t, uint8(0), ttl)
+	require.Equal(t, uint8(5), hops)
+	_, hops, ok = RelayTTL(hdr(3, 254))
+	require.False(t, ok)
+	require.Equal(t, uint8(255), hops)
 	ttl, hops, ok = RelayTTL(hdr(12, 3)) // no trim for replies
 	require.True(t, ok)
 	require.Equal(t, uint8(11), ttl)
