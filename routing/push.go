@@ -53,8 +53,8 @@ func (p *PushTable) Stats() *Stats { return p.stats }
 func (p *PushTable) Add(servent protocol.GUID, conn ConnID) {
 	now := p.clock.tick()
 	p.mu.Lock()
-	evicted := p.lru.Add(servent, pushRoute{at: now, conn: conn})
-	// Every Add moves its entry to the front, so the tail is the oldest.
+	// Every Add moves its entry to the front, so the tail is the oldest:
+	// drop expired ones before the count bound evicts a live one.
 	for range sweepPerAdd {
 		_, r, ok := p.lru.GetOldest()
 		if !ok || !p.clock.expired(r.at, now) {
@@ -62,6 +62,7 @@ func (p *PushTable) Add(servent protocol.GUID, conn ConnID) {
 		}
 		p.lru.RemoveOldest()
 	}
+	evicted := p.lru.Add(servent, pushRoute{at: now, conn: conn})
 	p.mu.Unlock()
 	if evicted {
 		p.stats.Evicted.Add(1)

@@ -15,7 +15,7 @@ type Stats struct {
 	TTLDrops   atomic.Uint64 // Check: TTL 0
 	HopsDrops  atomic.Uint64 // Check: hops 255
 	HardLimit  atomic.Uint64 // Check: TTL + hops > 15
-	Evicted    atomic.Uint64 // routes pushed out by the count bound before their age ran out
+	Evicted    atomic.Uint64 // routes pushed out by the count bound (live ones: expired ones are dropped first)
 }
 
 // Counters is a plain copy of Stats.

@@ -180,10 +180,10 @@ func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID
 		t.stats.Duplicates.Add(1)
 		return Duplicate
 	}
-	// New, or an expired entry that Add overwrites in place.
-	evicted := t.lru.Add(k, route{at: now, conn: from, ttl: ttl})
-	// The tail is the oldest entry (except for re-forwarded ones, which
-	// moved up): drop expired ones so memory follows the age bound too.
+	// New, or an expired entry that Add overwrites. First drop expired
+	// entries from the tail, which is the oldest (re-forwarded entries
+	// moved up, so the order is nearly by age): memory follows the age
+	// bound too, and what the count bound then evicts is still live.
 	for range sweepPerAdd {
 		_, r, ok := t.lru.GetOldest()
 		if !ok || !t.clock.expired(r.at, now) {
@@ -191,6 +191,7 @@ func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID
 		}
 		t.lru.RemoveOldest()
 	}
+	evicted := t.lru.Add(k, route{at: now, conn: from, ttl: ttl})
 	t.mu.Unlock()
 	if evicted {
 		t.stats.Evicted.Add(1)

@@ -308,3 +308,21 @@ func TestVerdictString(t *testing.T) {
 	require.Equal(t, "duplicate", Duplicate.String())
 	require.Equal(t, "duplicate-higher-ttl", HigherTTL.String())
 }
+
+func TestTableFullOfExpired(t *testing.T) {
+	clk := newFakeClock()
+	tb := NewTable(4, time.Minute, clk.Now)
+	for i := range 4 {
+		tb.Add(guidN(uint64(i)), protocol.TypeQuery, 1)
+	}
+	clk.Advance(2 * time.Minute)
+	// guidN(0) is the expired tail itself: swept, then added afresh.
+	require.Equal(t, New, tb.AddTTL(guidN(0), protocol.TypeQuery, 2, 1))
+	require.Equal(t, 3, tb.Len()) // 0 and 1 swept, 0 added
+	require.Zero(t, tb.Stats().Evicted.Load(), "only live routes count as evicted")
+	conn, ok := tb.Lookup(guidN(0), protocol.TypeQuery)
+	require.True(t, ok)
+	require.Equal(t, ConnID(2), conn)
+	_, ok = tb.Lookup(guidN(3), protocol.TypeQuery)
+	require.False(t, ok)
+}
