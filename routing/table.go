@@ -117,7 +117,7 @@ const sweepPerAdd = 2
 // Query and Push (and our own messages, from Local). It is bounded by count
 // (least recently added or re-forwarded entry evicted first) and by age (an
 // entry older than maxAge is absent). Safe for concurrent use: one mutex,
-// held for one map operation.
+// held for a few map operations, no allocation beyond golang-lru's entry.
 type Table struct {
 	mu    sync.Mutex
 	lru   *simplelru.LRU[routeKey, route]
@@ -160,9 +160,10 @@ func (t *Table) Add(guid protocol.GUID, typ protocol.PayloadType, from ConnID) (
 // AddTTL is Add for messages that may be re-forwarded: ttl is the TTL the
 // node would forward this copy with, ForwardTTL(h, maxTTL) without a peer's
 // X-Max-TTL cap (0 when it would not forward). That orders copies as GTKG's
-// route_max_forward_ttl() does (the trimmed received TTL, one higher). A known message whose ttl is higher than every copy seen so far
-// gives HigherTTL (and that ttl is remembered, so each higher TTL is
-// reported once); otherwise Duplicate. Both count in Stats.Duplicates.
+// route_max_forward_ttl() does (the trimmed received TTL, one higher). A
+// known message whose ttl is higher than every copy seen so far gives
+// HigherTTL (and that ttl is remembered, so each higher TTL is reported
+// once); otherwise Duplicate. Both count in Stats.Duplicates.
 func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID, ttl uint8) Verdict {
 	k := routeKey{guid, typ}
 	now := t.clock.tick() // outside the lock: the clock may be slow
