@@ -272,7 +272,7 @@ func (r *lineReader) next() ([]byte, error) {
 }
 
 func parseStatusLine(line []byte) (*Handshake, error) {
-	s := string(line)
+	s := strings.TrimRight(string(line), " \t")
 	if rest, ok := strings.CutPrefix(s, "GNUTELLA CONNECT/"); ok {
 		if err := checkVersion(rest); err != nil {
 			return nil, fmt.Errorf("status line %q: %w", s, err)

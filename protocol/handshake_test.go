@@ -103,6 +103,7 @@ func TestHandshakeStatusLines(t *testing.T) {
 		{"GNUTELLA/0.6 503 Too many leaf connections (300 max)", false, 503, "Too many leaf connections (300 max)", nil},
 		{"GNUTELLA/0.6 200", false, 200, "", nil},
 		{"GNUTELLA CONNECT/0.6", true, 0, "", nil},
+		{"GNUTELLA CONNECT/0.6 ", true, 0, "", nil},
 		{"HTTP/1.1 200 OK", false, 0, "", ErrNotGnutella},
 		{"GNUTELLA OK", false, 0, "", ErrNotGnutella},
 		{"GNUTELLA CONNECT/0.4", false, 0, "", ErrOldProtocol},
