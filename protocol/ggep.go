@@ -12,6 +12,14 @@ import (
 // GGEP 0.51 (GNUTELLA.md 5): magic C3, then extensions
 // flags | id (1..15 bytes) | length (1..3 bytes, 6 bits each, BE) | data,
 // the last one flagged LAST. There is no block length.
+//
+// A malformed block inside a descriptor does not make the descriptor
+// invalid (GNUTELLA.md 5, GTKG logs "bad GGEP" and carries on): Ping.Decode,
+// Pong.Decode and Push.Decode drop the trailing block; Query.Decode skips it
+// up to the next extension separator and keeps parsing; QueryHit.Decode
+// drops a bad block in a result's extension area or in the trailer. Only
+// ParseGGEP itself reports the error. The vendor-message decoders here do
+// not parse GGEP.
 
 const (
 	ggepMagic    = 0xC3
@@ -73,6 +81,9 @@ func parseGGEP(dst GGEP, b []byte) (GGEP, int, error) {
 	}
 	if b[0] != ggepMagic {
 		return fail(fmt.Errorf("%w: ggep: magic %#02x, want c3", ErrMalformed, b[0]))
+	}
+	if dst == nil {
+		dst = make(GGEP, 0, 4) // most blocks hold 1 to 5 extensions
 	}
 	inflated := 0
 	i := 1

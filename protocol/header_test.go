@@ -76,3 +76,17 @@ func BenchmarkParseHeader(b *testing.B) {
 	}
 	_ = h
 }
+
+//go:noinline
+func baselineCall(b []byte) int { return len(b) }
+
+// BenchmarkBaselineCall times an empty non-inlined call: on a shared,
+// loaded machine it shows how much the other figures are inflated.
+func BenchmarkBaselineCall(b *testing.B) {
+	buf := make([]byte, HeaderLen)
+	b.ReportAllocs()
+	defer cpuTimer(b)()
+	for b.Loop() {
+		baselineCall(buf)
+	}
+}
