@@ -5,14 +5,15 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 
 	"github.com/servent/servent/protocol"
 )
 
-// hashBufSize is the read size per worker: large reads keep syscalls and
-// page-cache copies well below the cost of SHA-1 itself.
+// hashBufSize is the read size: large reads keep syscalls well below the
+// cost of SHA-1 itself. Each worker owns two such buffers for its lifetime.
 const hashBufSize = 1 << 20
 
 var errChanged = errors.New("file changed while hashing")
@@ -83,7 +84,7 @@ func (l *Library) done(e *entry, failed bool) {
 }
 
 func (l *Library) hashWorker(ctx context.Context) {
-	buf := make([]byte, hashBufSize)
+	bufs := &[2][]byte{make([]byte, hashBufSize), make([]byte, hashBufSize)}
 	for {
 		e := l.next()
 		if e == nil {
@@ -100,7 +101,7 @@ func (l *Library) hashWorker(ctx context.Context) {
 		l.mu.RUnlock()
 		failed := false
 		if !skip {
-			sum, err := l.hashFile(ctx, e, buf)
+			sum, err := l.hashFile(ctx, e, bufs)
 			switch {
 			case err == nil:
 				l.mu.Lock()
@@ -129,7 +130,7 @@ func (l *Library) hashWorker(ctx context.Context) {
 
 // hashFile streams the file through SHA-1 with the worker's buffer, and
 // refuses the result if the file is not the one the index describes.
-func (l *Library) hashFile(ctx context.Context, e *entry, buf []byte) (protocol.SHA1, error) {
+func (l *Library) hashFile(ctx context.Context, e *entry, bufs *[2][]byte) (protocol.SHA1, error) {
 	var sum protocol.SHA1
 	if l.hashHook != nil {
 		l.hashHook(e.path)
@@ -147,20 +148,9 @@ func (l *Library) hashFile(ctx context.Context, e *entry, buf []byte) (protocol.
 		return sum, errChanged
 	}
 	h := sha1.New()
-	var n int64
-	for {
-		k, err := f.Read(buf)
-		h.Write(buf[:k])
-		n += int64(k)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return sum, fmt.Errorf("read: %w", err)
-		}
-		if ctx.Err() != nil {
-			return sum, ctx.Err()
-		}
+	n, err := l.stream(ctx, f, e.size, bufs, h)
+	if err != nil {
+		return sum, err
 	}
 	if n != e.size {
 		return sum, errChanged
@@ -170,4 +160,77 @@ func (l *Library) hashFile(ctx context.Context, e *entry, buf []byte) (protocol.
 	}
 	h.Sum(sum[:0])
 	return sum, nil
+}
+
+// stream feeds f to h. A file larger than one buffer is read ahead by a
+// helper goroutine into the worker's second buffer while the first is
+// hashed, so the read (a page-cache copy, or disk I/O when cold) overlaps
+// SHA-1 instead of adding to it.
+func (l *Library) stream(ctx context.Context, f *os.File, size int64, bufs *[2][]byte, h hash.Hash) (int64, error) {
+	var n int64
+	if size <= int64(len(bufs[0])) {
+		for {
+			k, err := f.Read(bufs[0])
+			h.Write(bufs[0][:k])
+			n += int64(k)
+			if err == io.EOF {
+				return n, nil
+			}
+			if err != nil {
+				return n, fmt.Errorf("read: %w", err)
+			}
+		}
+	}
+	type chunk struct {
+		b   []byte
+		err error
+	}
+	full := make(chan chunk, 1)
+	free := make(chan []byte, 2)
+	free <- bufs[0]
+	free <- bufs[1]
+	done := make(chan struct{})
+	go func() {
+		defer close(full)
+		for {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-done:
+				return
+			}
+			k, err := io.ReadFull(f, b)
+			if err == io.ErrUnexpectedEOF {
+				err = io.EOF
+			}
+			select {
+			case full <- chunk{b[:k], err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(done)
+		for range full { // wait for the reader before f is closed
+		}
+	}()
+	for c := range full {
+		h.Write(c.b)
+		n += int64(len(c.b))
+		free <- c.b[:cap(c.b)]
+		if c.err == io.EOF {
+			return n, nil
+		}
+		if c.err != nil {
+			return n, fmt.Errorf("read: %w", c.err)
+		}
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
