@@ -67,6 +67,58 @@ func TestInflateInteropReplay(t *testing.T) {
 	require.GreaterOrEqual(t, deflated, 15)
 }
 
+// The probe's side: *.tx-msgs.bin starts with the probe's own handshake
+// blocks (unlike *.rx-msgs.bin), then the descriptors it sent; *.tx-wire.bin
+// has the same blocks, then those descriptors, deflated when the probe's
+// last block said so (Python zlib).
+func TestInflateInteropReplayTx(t *testing.T) {
+	var wires []string
+	for _, d := range []string{"gtk-gnutella", "gnutella-bun-client"} {
+		m, err := filepath.Glob(filepath.Join(interopDir, d, "*.tx-wire.bin"))
+		require.NoError(t, err)
+		wires = append(wires, m...)
+	}
+	require.NotEmpty(t, wires)
+	deflated := 0
+	for _, wire := range wires {
+		t.Run(filepath.Base(wire), func(t *testing.T) {
+			msgs, err := os.ReadFile(strings.TrimSuffix(wire, ".tx-wire.bin") + ".tx-msgs.bin")
+			require.NoError(t, err)
+			raw, err := os.ReadFile(wire)
+			require.NoError(t, err)
+			mbr := bufio.NewReader(bytes.NewReader(msgs))
+			wbr := bufio.NewReader(bytes.NewReader(raw))
+			var last *Handshake
+			for {
+				head, _ := mbr.Peek(8)
+				if !bytes.HasPrefix(head, []byte("GNUTELLA")) {
+					break
+				}
+				hs, err := ReadHandshake(mbr)
+				require.NoError(t, err)
+				hw, err := ReadHandshake(wbr)
+				require.NoError(t, err)
+				require.Equal(t, hs, hw)
+				last = hs
+			}
+			require.NotNil(t, last)
+			want, err := io.ReadAll(mbr)
+			require.NoError(t, err)
+			var r io.Reader = wbr
+			if strings.EqualFold(last.Headers.Get("Content-Encoding"), "deflate") {
+				r = NewInflateReader(wbr, 0)
+				deflated++
+			}
+			got, err := io.ReadAll(r)
+			if err != nil {
+				require.ErrorIs(t, err, ErrTruncated) // capture ends mid-stream
+			}
+			require.Equal(t, want, got)
+		})
+	}
+	require.Positive(t, deflated)
+}
+
 // The gtk-gnutella stream uses a 16 KiB window (zlib header 68 81).
 func TestInflateGTKGLeafStream(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(interopDir, "gtk-gnutella/02-leaf-deflate-ping-query.rx-wire.bin"))
