@@ -189,10 +189,11 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func searchCmd(c *cli.Context) error {
-	if err := refuseLateFlags(c); err != nil {
+	words, err := args(c)
+	if err != nil {
 		return err
 	}
-	criteria := strings.TrimSpace(strings.Join(c.Args().Slice(), " "))
+	criteria := strings.TrimSpace(strings.Join(words, " "))
 	if criteria == "" {
 		return usagef("give keywords to search for: servent search KEYWORDS...")
 	}
@@ -281,13 +282,14 @@ func searchCmd(c *cli.Context) error {
 }
 
 func getCmd(c *cli.Context) error {
-	if err := refuseLateFlags(c); err != nil {
+	as, err := args(c)
+	if err != nil {
 		return err
 	}
-	if c.NArg() != 1 {
+	if len(as) != 1 {
 		return usagef("give one result number of the last `servent search`, or an urn:sha1:...")
 	}
-	arg := c.Args().First()
+	arg := as[0]
 	cl, dataDir, err := connect(c)
 	if err != nil {
 		return err
@@ -442,13 +444,14 @@ func peersCmd(c *cli.Context) error {
 
 // peerArg is the HOST:PORT argument of peers add/drop.
 func peerArg(c *cli.Context) (string, error) {
-	if err := refuseLateFlags(c); err != nil {
+	as, err := args(c)
+	if err != nil {
 		return "", err
 	}
-	if c.NArg() != 1 {
+	if len(as) != 1 {
 		return "", usagef("give one peer as HOST:PORT")
 	}
-	a := c.Args().First()
+	a := as[0]
 	host, port, err := splitHostPort(a)
 	if err != nil || host == "" || port == "" {
 		return "", usagef("%q is not HOST:PORT", a)
@@ -571,17 +574,21 @@ func downloadsCmd(c *cli.Context) error {
 }
 
 func cancelCmd(c *cli.Context) error {
-	if c.NArg() != 1 {
+	as, err := args(c)
+	if err != nil {
+		return err
+	}
+	if len(as) != 1 {
 		return usagef("give the ID of the download to cancel (see `servent downloads`)")
 	}
 	cl, _, err := connect(c)
 	if err != nil {
 		return err
 	}
-	if err := cl.CancelDownload(c.Context, c.Args().First()); err != nil {
+	if err := cl.CancelDownload(c.Context, as[0]); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "cancelled %s\n", c.Args().First())
+	fmt.Fprintf(c.App.Writer, "cancelled %s\n", as[0])
 	return nil
 }
 

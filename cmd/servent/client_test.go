@@ -310,7 +310,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"search", "--wait", "soon", "x"}, "invalid value \"soon\" for flag -wait: parse error (see `servent search --help`)"},
 		{[]string{"search", "--data", dir}, "give keywords to search for: servent search KEYWORDS..."},
 		{[]string{"get", "--data", dir}, "give one result number of the last `servent search`, or an urn:sha1:..."},
-		{[]string{"search", "--data", dir, "x", "--wait", "5s"}, "flag --wait must come before the arguments: `servent search --wait ...`"},
+		{[]string{"search", "x", "--nope"}, "flag provided but not defined: -nope (see `servent search --help`)"},
+		{[]string{"search", "x", "--wait"}, "flag needs an argument: -wait (see `servent search --help`)"},
+		{[]string{"search", "x", "--wait", "soon"}, "invalid value \"soon\" for flag -wait (see `servent search --help`)"},
 	} {
 		out, errOut, err := runCLI(t, tc.args...)
 		require.Error(t, err, tc.args)
@@ -363,4 +365,24 @@ func TestOneLineErrors(t *testing.T) {
 	require.Contains(t, oneLine(err), "no such file or directory")
 	require.Equal(t, "a; b", oneLine(errors.New("a\nb\n")))
 	require.Equal(t, `listen "x": bad`, oneLine(errors.New(`servent: listen "x": bad`)))
+}
+
+// Flags may follow the arguments, as people type them; "--" ends flags.
+func TestLateFlags(t *testing.T) {
+	f := newFake()
+	dir := startDaemon(t, f)
+	out, _, err := runCLI(t, "search", "free", "song", "--data", dir, "--json", "--wait=10ms", "-w", "20ms")
+	require.NoError(t, err)
+	var got api.SearchResults
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.Equal(t, "free song", got.Search.Criteria)
+	_, _, err = runCLI(t, "search", "--data", dir, "--wait", "10ms", "--", "-minus", "--json")
+	require.NoError(t, err)
+	require.Equal(t, "-minus --json", f.Searches()[1].Criteria)
+	out, _, err = runCLI(t, "get", "1", "--data", dir, "--detach")
+	require.NoError(t, err)
+	require.Contains(t, out, "downloading ")
+	out, _, err = runCLI(t, "peers", "add", "10.0.0.1:6346", "--data", dir)
+	require.NoError(t, err)
+	require.Contains(t, out, "connecting to 10.0.0.1:6346")
 }

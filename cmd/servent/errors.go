@@ -132,12 +132,54 @@ func commandPath(c *cli.Context) string {
 	return strings.Join(slices.Compact(names), " ")
 }
 
-// refuseLateFlags catches flags written after the arguments, which the
-// flag parser would silently take as arguments (`servent search x --wait 5s`).
-func refuseLateFlags(c *cli.Context) error {
-	for _, a := range c.Args().Slice() {
-		if strings.HasPrefix(a, "-") && len(a) > 1 {
-			return usagef("flag %s must come before the arguments: `%s %s ...`", a, commandPath(c), a)
+// args returns the arguments of c, applying the flags written after them
+// (`servent search free song --wait 30s`), which the flag parser stops at.
+// The parser swallows a "--"; an argument list that starts with a dash can
+// only come from one, and is taken whole.
+func args(c *cli.Context) ([]string, error) {
+	in := c.Args().Slice()
+	if len(in) > 0 && strings.HasPrefix(in[0], "-") {
+		return in, nil
+	}
+	var out []string
+	for i := 0; i < len(in); i++ {
+		a := in[i]
+		if a == "--" {
+			return append(out, in[i+1:]...), nil
+		}
+		if len(a) < 2 || a[0] != '-' {
+			out = append(out, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := lookupFlag(c, name)
+		if f == nil {
+			return nil, usagef("flag provided but not defined: -%s (see `%s --help`)", name, commandPath(c))
+		}
+		if !hasValue {
+			if _, isBool := f.(*cli.BoolFlag); isBool {
+				value = "true"
+			} else if i+1 < len(in) {
+				i++
+				value = in[i]
+			} else {
+				return nil, usagef("flag needs an argument: -%s (see `%s --help`)", name, commandPath(c))
+			}
+		}
+		if err := c.Set(f.Names()[0], value); err != nil {
+			return nil, usagef("invalid value %q for flag -%s (see `%s --help`)", value, name, commandPath(c))
+		}
+	}
+	return out, nil
+}
+
+func lookupFlag(c *cli.Context, name string) cli.Flag {
+	if c.Command == nil {
+		return nil
+	}
+	for _, f := range c.Command.Flags {
+		if slices.Contains(f.Names(), name) {
+			return f
 		}
 	}
 	return nil
