@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -244,10 +245,16 @@ func BenchmarkSearch(b *testing.B) {
 			}
 			b.ReportAllocs()
 			n := 0
+			cpu0 := cpuTime()
 			for b.Loop() {
 				n = len(l.Search(q.q, sums, 0))
 			}
+			// CPU time is less sensitive than wall time to a loaded machine.
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(n), "hits")
+			if q.q != "" {
+				b.ReportMetric(float64(drivingPostings(l.snap.Load(), q.q)), "candidates")
+			}
 		})
 	}
 }
@@ -262,4 +269,24 @@ func BenchmarkQRPBuild(b *testing.B) {
 		t = l.buildQRP()
 	}
 	b.ReportMetric(float64(t.Bits()), "bits")
+}
+
+// cpuTime is the process's user+system CPU time in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// drivingPostings is the number of postings match walks for query q at
+// most: the smallest total over its words' prefix ranges.
+func drivingPostings(s *snapshot, q string) uint32 {
+	best := ^uint32(0)
+	for _, w := range protocol.Keywords(q) {
+		lo, hi := s.prefixRange(w)
+		best = min(best, s.postOff[hi]-s.postOff[lo])
+	}
+	return best
 }

@@ -185,66 +185,122 @@ func (s *snapshot) prefixRange(p string) (lo, hi uint32) {
 	return uint32(l), uint32(h)
 }
 
-// countIn counts the word ids of file f within [lo,hi).
+// countIn counts the word ids of file f within [lo,hi). A name has a
+// handful of words: a linear scan beats a binary search.
 func (s *snapshot) countIn(f uint32, lo, hi uint32) int {
-	ws := s.fileWords[s.fwOff[f]:s.fwOff[f+1]]
-	a, _ := slices.BinarySearch(ws, lo)
-	if a == len(ws) || ws[a] >= hi {
-		return 0
-	}
-	if hi-lo == 1 {
-		n := 1
-		for a+n < len(ws) && ws[a+n] == lo {
+	n := 0
+	for _, w := range s.fileWords[s.fwOff[f]:s.fwOff[f+1]] {
+		if w >= hi {
+			break
+		}
+		if w >= lo {
 			n++
 		}
-		return n
 	}
-	b, _ := slices.BinarySearch(ws[a:], hi)
-	return b
+	return n
+}
+
+// firstIn returns the first word id of file f that is >= lo.
+func (s *snapshot) firstIn(f uint32, lo uint32) uint32 {
+	for _, w := range s.fileWords[s.fwOff[f]:s.fwOff[f+1]] {
+		if w >= lo {
+			return w
+		}
+	}
+	return ^uint32(0)
 }
 
 // maxQueryWords bounds the work per query; GTKG queries are <= 256 bytes.
 const maxQueryWords = 32
+
+// maxCursors is the largest prefix range walked as sorted posting lists
+// (k-way, sequential memory access); wider ranges are checked per
+// candidate in its word ids (random access, but independent of k).
+const maxCursors = 8
 
 type qword struct {
 	w      string
 	amount int
 	lo, hi uint32
 	total  uint32
-	// cur walks the postings of a single-word range alongside ascending
-	// candidates (merge intersection, sequential memory access).
-	cur []uint32
+	k      int // cursors in use; 0: check by countIn
+	cur    [maxCursors][]uint32
 }
 
-// has reports whether file f holds the query word q often enough.
-func (s *snapshot) has(q *qword, f uint32, ascending bool) bool {
-	if ascending && q.cur != nil {
-		c := q.cur
-		if len(c) == 0 || c[len(c)-1] < f {
-			q.cur = c[:0]
-			return false
-		}
-		// Gallop to the first posting >= f.
-		step := 1
-		for step < len(c) && c[step] < f {
-			step *= 2
-		}
-		i, _ := slices.BinarySearch(c[step/2:min(step+1, len(c))], f)
-		c = c[step/2+i:]
-		q.cur = c
-		return c[0] == f
+func (s *snapshot) initCursors(q *qword) {
+	if q.hi-q.lo > maxCursors {
+		return
 	}
-	return s.countIn(f, q.lo, q.hi) >= q.amount
+	for w := q.lo; w < q.hi; w++ {
+		if p := s.postings[s.postOff[w]:s.postOff[w+1]]; len(p) > 0 {
+			q.cur[q.k] = p
+			q.k++
+		}
+	}
+}
+
+// seek advances c to its first posting >= f, galloping.
+func seek(c []uint32, f uint32) []uint32 {
+	if len(c) == 0 || c[0] >= f {
+		return c
+	}
+	if c[len(c)-1] < f {
+		return c[:0]
+	}
+	step := 1
+	for step < len(c) && c[step] < f {
+		step *= 2
+	}
+	i, _ := slices.BinarySearch(c[step/2:min(step+1, len(c))], f)
+	return c[step/2+i:]
+}
+
+// has reports whether file f holds the query word q often enough. With
+// ascending candidates and cursors, it only moves forward in q's lists.
+func (s *snapshot) has(q *qword, f uint32, ascending bool) bool {
+	if !ascending || q.k == 0 || q.amount > 1 {
+		return s.countIn(f, q.lo, q.hi) >= q.amount
+	}
+	found := false
+	for i := 0; i < q.k; i++ {
+		q.cur[i] = seek(q.cur[i], f)
+		if len(q.cur[i]) > 0 && q.cur[i][0] == f {
+			found = true
+		}
+	}
+	return found
+}
+
+// next pops the smallest posting across q's cursors (each file once).
+func (q *qword) next() (uint32, bool) {
+	best := ^uint32(0)
+	ok := false
+	for i := 0; i < q.k; i++ {
+		if c := q.cur[i]; len(c) > 0 && c[0] <= best {
+			best, ok = c[0], true
+		}
+	}
+	if !ok {
+		return 0, false
+	}
+	for i := 0; i < q.k; i++ {
+		if c := q.cur[i]; len(c) > 0 && c[0] == best {
+			q.cur[i] = c[1:]
+		}
+	}
+	return best, true
 }
 
 // match appends to dst the files whose name holds, for every query word, a
 // word starting with it (as many times as the query repeats it), as GTKG's
 // entry_match() with qs_begin. It stops at max results and skips files for
-// which skip returns true. The driving word is the one whose prefix range
-// has the fewest postings; the others are checked per candidate, by a merge
-// cursor over their postings when both sides are single words (candidates
-// then come in ascending order), else by binary search in the candidate's
-// sorted word ids. Nothing is materialised.
+// which skip returns true.
+//
+// The driving word is the one whose prefix range has the fewest postings.
+// When its range is narrow, its posting lists are merged in ascending file
+// order and the other words are checked by moving cursors forward in their
+// own lists (a merge join, sequential in memory); otherwise candidates are
+// checked in their sorted word ids. Nothing is materialised.
 func (s *snapshot) match(query []string, max int, dst []*entry, skip func(*entry) bool) []*entry {
 	if len(query) == 0 || max <= 0 {
 		return dst
@@ -270,44 +326,46 @@ outer:
 	}
 	// Most selective first: qs[0] drives, the rest are checked in order.
 	slices.SortFunc(qs, func(a, b qword) int { return int(a.total) - int(b.total) })
-	d := qs[0]
+	for i := range qs {
+		s.initCursors(&qs[i])
+	}
+	d := &qs[0]
 	rest := qs[1:]
-	single := d.hi-d.lo == 1
-	for i := range rest {
-		if rest[i].hi-rest[i].lo == 1 && rest[i].amount == 1 {
-			rest[i].cur = s.postings[s.postOff[rest[i].lo]:s.postOff[rest[i].hi]]
+	accept := func(f uint32, ascending bool) bool {
+		if d.amount > 1 && s.countIn(f, d.lo, d.hi) < d.amount {
+			return false
+		}
+		for i := range rest {
+			if !s.has(&rest[i], f, ascending) {
+				return false
+			}
+		}
+		e := s.files[f]
+		if skip != nil && skip(e) {
+			return false
+		}
+		dst = append(dst, e)
+		return true
+	}
+	if d.k > 0 {
+		for {
+			f, ok := d.next()
+			if !ok {
+				return dst
+			}
+			if accept(f, true) && len(dst) >= max {
+				return dst
+			}
 		}
 	}
 	for w := d.lo; w < d.hi; w++ {
 		for _, f := range s.postings[s.postOff[w]:s.postOff[w+1]] {
-			if !single || d.amount > 1 {
-				// A file with several words in the range is seen once per
-				// word: only take it at its first one.
-				ws := s.fileWords[s.fwOff[f]:s.fwOff[f+1]]
-				a, _ := slices.BinarySearch(ws, d.lo)
-				if ws[a] != w {
-					continue
-				}
-				if d.amount > 1 && s.countIn(f, d.lo, d.hi) < d.amount {
-					continue
-				}
-			}
-			ok := true
-			for i := range rest {
-				if !s.has(&rest[i], f, single) {
-					ok = false
-					break
-				}
-			}
-			if !ok {
+			// A file with several words in the range is seen once per
+			// word: only take it at its first one.
+			if s.firstIn(f, d.lo) != w {
 				continue
 			}
-			e := s.files[f]
-			if skip != nil && skip(e) {
-				continue
-			}
-			dst = append(dst, e)
-			if len(dst) >= max {
+			if accept(f, false) && len(dst) >= max {
 				return dst
 			}
 		}
