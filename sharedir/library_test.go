@@ -151,6 +151,17 @@ func TestSkips(t *testing.T) {
 	require.Equal(t, []string{"visible.txt"}, names(l.Files()))
 }
 
+func TestDataDirIsShareDir(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.txt", "a")
+	l, err := Open(Config{Dir: dir, DataDir: dir})
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	require.FileExists(t, filepath.Join(dir, cacheFile))
+	l2 := open(t, Config{Dir: dir, DataDir: dir})
+	require.Equal(t, []string{"a.txt"}, names(l2.Files()), "the cache is not shared")
+}
+
 func TestSymlinks(t *testing.T) {
 	outside := t.TempDir()
 	writeFile(t, outside, "secret.txt", "secret")

@@ -55,7 +55,7 @@ func (w *walker) dir(real, rel string) {
 		return
 	}
 	w.visited[real] = struct{}{}
-	if real == w.l.dataRoot {
+	if real == w.l.dataRoot && real != w.l.root {
 		return // our own data folder placed inside the shared one
 	}
 	// Watch before reading, so a file created in between is not missed.
@@ -72,6 +72,9 @@ func (w *walker) dir(real, rel string) {
 			continue
 		}
 		p := filepath.Join(real, name)
+		if p == w.l.cachePath {
+			continue // data folder = shared folder
+		}
 		r := name
 		if rel != "" {
 			r = rel + "/" + name
