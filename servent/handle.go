@@ -247,6 +247,9 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 	if q.Criteria == "" && len(q.SHA1s) == 0 {
 		return
 	}
+	if files, _ := n.lib.Stats(); files == 0 {
+		return // Search allocates even when nothing can match
+	}
 	files := n.lib.Search(q.Criteria, q.SHA1s, q.Flags.MaxHits())
 	if len(files) == 0 {
 		return

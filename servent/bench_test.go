@@ -1,0 +1,242 @@
+package servent
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/routing"
+)
+
+// BenchmarkRouteQueries measures one ultrapeer routing queries: 4 leaves
+// flood distinct queries (TTL 3, hops 0), the node forwards each to 4
+// ultrapeers that read and count them. One iteration is one query in (4
+// copies out). cpu-us/query is the CPU time of the whole process (node
+// and load generators) per query routed: an upper bound for the node.
+func BenchmarkRouteQueries(b *testing.B) {
+	const flooders, receivers, batch = 4, 4, 256
+	cfg := testConfig(b, ModeUltrapeer)
+	cfg.QueueBytes = 1 << 20
+	n := startConfig(b, cfg)
+	var received atomic.Int64
+	var wg sync.WaitGroup
+	for range receivers {
+		p := connectRawTB(b, n, true)
+		_ = p.conn.SetDeadline(time.Time{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				h, _, err := p.dec.Next()
+				if err != nil {
+					return
+				}
+				if h.Type == protocol.TypeQuery {
+					received.Add(1)
+				}
+			}
+		}()
+	}
+	var floods []*rawPeer
+	for range flooders {
+		p := connectRawTB(b, n, false)
+		_ = p.conn.SetDeadline(time.Time{})
+		floods = append(floods, p)
+	}
+	for n.Status().Peers != receivers || n.Status().Leaves != flooders {
+		time.Sleep(time.Millisecond)
+	}
+	one := query("benchmark query words here", 3, 0)
+	bufs := make([][]byte, flooders)
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, batch*len(one))
+		for range batch {
+			bufs[i] = append(bufs[i], one...)
+		}
+	}
+	var seq uint64
+	sent := 0
+	send := func(k int) {
+		// k queries split among the flooders, each with a fresh GUID.
+		var fw sync.WaitGroup
+		for i, p := range floods {
+			m := k / flooders
+			if i < k%flooders {
+				m++
+			}
+			if m == 0 {
+				continue
+			}
+			buf := bufs[i][:m*len(one)]
+			for j := range m {
+				seq++
+				binary.LittleEndian.PutUint64(buf[j*len(one):], seq)
+			}
+			fw.Add(1)
+			go func() {
+				defer fw.Done()
+				_, _ = p.conn.Write(buf)
+			}()
+		}
+		fw.Wait()
+		sent += k
+	}
+	wait := func() {
+		for n.stats.queriesHandled.Load() < uint64(sent) ||
+			received.Load() < int64(n.stats.queriesForwarded.Load()) {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	b.SetBytes(int64(len(one)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	pending := 0
+	const window = 8 * batch * flooders // queries in flight before we wait
+	for b.Loop() {
+		pending++
+		if pending == batch*flooders {
+			send(pending)
+			pending = 0
+			for uint64(sent)-n.stats.queriesHandled.Load() > window {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}
+	if pending > 0 {
+		send(pending)
+	}
+	wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(syscall.TimevalToNsec(ru1.Utime)-syscall.TimevalToNsec(ru0.Utime)) +
+		time.Duration(syscall.TimevalToNsec(ru1.Stime)-syscall.TimevalToNsec(ru0.Stime))
+	b.ReportMetric(float64(sent)/elapsed.Seconds(), "queries/s")
+	b.ReportMetric(float64(received.Load())/elapsed.Seconds(), "copies/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(sent), "cpu-us/query")
+	var dropped uint64
+	for _, c := range n.snap.Load().ups {
+		_, d := c.q.stats()
+		dropped += d
+	}
+	b.ReportMetric(float64(dropped), "dropped")
+	require.NoError(b, n.Close())
+	wg.Wait()
+}
+
+func connectRawTB(b *testing.B, n *Node, up bool) *rawPeer {
+	t := &testing.T{}
+	_ = t
+	ip := nextIP()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addrOf(n))
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = c.Close() })
+	role := "False"
+	if up {
+		role = "True"
+	}
+	_, err = c.Write([]byte("GNUTELLA CONNECT/0.6\r\nUser-Agent: raw/1\r\nX-Ultrapeer: " + role + "\r\n\r\n"))
+	require.NoError(b, err)
+	br := newBR(c)
+	resp, err := protocol.ReadHandshake(br)
+	require.NoError(b, err)
+	require.Equal(b, 200, resp.Code)
+	_, err = c.Write([]byte("GNUTELLA/0.6 200 OK\r\n\r\n"))
+	require.NoError(b, err)
+	return &rawPeer{conn: c, br: br, dec: protocol.NewDecoder(br)}
+}
+
+// TestIdleMemory32 reports the memory an idle node holds for 32 peer
+// connections, plain and deflated both ways (heap and stacks, measured in
+// process, the peers' ends are raw sockets with a small reader) and the
+// process RSS. It asserts nothing about the figures; run with -v.
+func TestIdleMemory32(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measurement")
+	}
+	for _, deflate := range []bool{false, true} {
+		n := startNode(t, ModeUltrapeer)
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		rss0 := rssKB()
+		for i := range 32 {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(nextIP())}}
+			c, err := d.Dial("tcp", addrOf(n))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+			role, enc, ack := "False", "", ""
+			if i < 16 {
+				role = "True"
+			}
+			if deflate {
+				enc, ack = "Accept-Encoding: deflate\r\n", "Content-Encoding: deflate\r\n"
+			}
+			_, err = c.Write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: " + role + "\r\n" + enc + "\r\n"))
+			require.NoError(t, err)
+			resp, err := protocol.ReadHandshake(newBR(c))
+			require.NoError(t, err)
+			require.Equal(t, 200, resp.Code)
+			_, err = c.Write([]byte("GNUTELLA/0.6 200 OK\r\n" + ack + "\r\n"))
+			require.NoError(t, err)
+		}
+		waitPeers(t, n, 16, 16)
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		used := int64(m1.HeapInuse+m1.StackInuse) - int64(m0.HeapInuse+m0.StackInuse)
+		t.Logf("32 idle connections, deflate %v: heap+stack +%d KiB (%d KiB/conn); process RSS %d -> %d KiB",
+			deflate, used>>10, used>>10/32, rss0, rssKB())
+		require.NoError(t, n.Close())
+	}
+}
+
+func rssKB() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			var kb int
+			_, _ = fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
+}
+
+// BenchmarkRouteTableEntry reports the bytes one route-table entry costs.
+func BenchmarkRouteTableEntry(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		const entries = 100_000
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		tb := routing.NewTable(entries, time.Hour, time.Now)
+		var g protocol.GUID
+		for i := range entries {
+			binary.LittleEndian.PutUint64(g[:], uint64(i))
+			tb.Add(g, protocol.TypeQuery, routing.ConnID(i%32+1))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(m1.HeapInuse-m0.HeapInuse)/entries, "bytes/entry")
+		runtime.KeepAlive(tb)
+	}
+}
