@@ -172,14 +172,16 @@ func (m *Query) Append(dst []byte) []byte {
 const extSep = 0x1C
 
 // extEnd is the length of the text extension at the start of b: up to the
-// next 00 or 1C.
+// next 00 or 1C (two vectorised scans beat one byte loop).
 func extEnd(b []byte) int {
-	for i, c := range b {
-		if c == 0 || c == extSep {
-			return i
-		}
+	n := len(b)
+	if k := bytes.IndexByte(b, extSep); k >= 0 {
+		n = k
 	}
-	return len(b)
+	if k := bytes.IndexByte(b[:n], 0); k >= 0 {
+		n = k
+	}
+	return n
 }
 
 func indexNUL(b []byte) int { return bytes.IndexByte(b, 0) }
@@ -259,20 +261,29 @@ func decodeSHA1Base32(dst *SHA1, d []byte) bool {
 		return false
 	}
 	var out SHA1
+	bad := byte(0)
 	for g := 0; g < 4; g++ {
-		p := d[g*8 : g*8+8 : g*8+8]
-		a, b, c, e := b32Value[p[0]], b32Value[p[1]], b32Value[p[2]], b32Value[p[3]]
-		f, h, i, j := b32Value[p[4]], b32Value[p[5]], b32Value[p[6]], b32Value[p[7]]
-		if (a|b|c|e|f|h|i|j)&0x80 != 0 {
-			return false
-		}
-		v := uint64(a)<<35 | uint64(b)<<30 | uint64(c)<<25 | uint64(e)<<20 |
-			uint64(f)<<15 | uint64(h)<<10 | uint64(i)<<5 | uint64(j)
-		o := out[g*5 : g*5+5 : g*5+5]
+		v, b := b32Group((*[8]byte)(d[g*8:]))
+		bad |= b
+		o := (*[5]byte)(out[g*5:])
 		o[0], o[1], o[2], o[3], o[4] = byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+	}
+	if bad&0x80 != 0 {
+		return false
 	}
 	*dst = out
 	return true
+}
+
+// b32Group decodes 8 base32 digits to 40 bits; bad has bit 7 set if one was
+// not a digit.
+func b32Group(p *[8]byte) (v uint64, bad byte) {
+	a, b, c, e := b32Value[p[0]], b32Value[p[1]], b32Value[p[2]], b32Value[p[3]]
+	f, h, i, j := b32Value[p[4]], b32Value[p[5]], b32Value[p[6]], b32Value[p[7]]
+	// An invalid digit (FF) garbles v, but bad tells the caller to drop it.
+	v = uint64(a)<<35 | uint64(b)<<30 | uint64(c)<<25 | uint64(e)<<20 |
+		uint64(f)<<15 | uint64(h)<<10 | uint64(i)<<5 | uint64(j)
+	return v, a | b | c | e | f | h | i | j
 }
 
 // ggepHSHA1 decodes a GGEP "H" extension: 01 + SHA-1, or 02 + SHA-1 +
