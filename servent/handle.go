@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/servent/servent/protocol"
@@ -28,9 +29,9 @@ const (
 
 // readLoop reads descriptors until the connection fails or must close.
 func (c *conn) readLoop() error {
-	var r io.Reader = c.br
+	var r io.Reader = &countReader{br: c.br, n: &c.bytesIn}
 	if c.deflateIn {
-		r = bufio.NewReaderSize(protocol.NewInflateReader(c.br, 0), 16<<10)
+		r = bufio.NewReaderSize(protocol.NewInflateReader(r, 0), 16<<10)
 	}
 	dec := protocol.NewDecoder(r)
 	n := c.n
@@ -95,6 +96,27 @@ func (n *Node) handle(c *conn, h protocol.Header, payload []byte, now time.Time)
 	return nil
 }
 
+// countReader counts the bytes read from the connection's reader (the
+// wire bytes: before inflation).
+type countReader struct {
+	br *bufio.Reader
+	n  *atomic.Uint64
+}
+
+func (r *countReader) Read(p []byte) (int, error) {
+	k, err := r.br.Read(p)
+	r.n.Add(uint64(k))
+	return k, err
+}
+
+func (r *countReader) ReadByte() (byte, error) {
+	b, err := r.br.ReadByte()
+	if err == nil {
+		r.n.Add(1)
+	}
+	return b, err
+}
+
 func (c *conn) bad(why string) {
 	c.winBad++
 	c.n.stats.bad.Add(1)
@@ -134,6 +156,12 @@ func (n *Node) handleQuery(c *conn, h protocol.Header, payload []byte) {
 	fttl, fhops, fok := routing.ForwardTTL(h, n.cfg.MaxTTL)
 	if !n.ultrapeer {
 		fok = false
+	} else if !c.up {
+		// A query of one of our leaves: we query on its behalf as if it
+		// were ours (TTL MaxTTL from here), whatever TTL the leaf chose;
+		// GTKG leaves count on the ultrapeer for that (dynamic querying,
+		// here without the probing steps).
+		fttl, fhops, fok = max(n.cfg.MaxTTL-1, 1), 1, n.cfg.MaxTTL > 1
 	}
 	var ttlKey uint8
 	if fok {

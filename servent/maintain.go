@@ -178,7 +178,7 @@ func (n *Node) connectMore() {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			n.dial(t.key, t.ap, t.user)
+			n.dial(t.key, t.ap, t.user, false)
 		}()
 	}
 }
@@ -200,7 +200,7 @@ func (n *Node) dialsPending() int {
 }
 
 // dial connects to one peer and runs the connection until it ends.
-func (n *Node) dial(key string, ap netip.AddrPort, user bool) {
+func (n *Node) dial(key string, ap netip.AddrPort, user, force bool) {
 	succeeded := false
 	defer func() {
 		n.mu.Lock()
@@ -239,7 +239,7 @@ func (n *Node) dial(key string, ap netip.AddrPort, user bool) {
 		n.hosts.remove(ap)
 		return
 	}
-	slot, code, _ := n.reserve(ap.Addr(), protocol.GUID{}, true, true)
+	slot, code, _ := n.reserveForce(ap.Addr(), protocol.GUID{}, true, true, force)
 	if code != 200 {
 		succeeded = code == 409 // already connected: nothing to back off from
 		return

@@ -2,6 +2,8 @@ package servent
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"math/rand/v2"
 	"slices"
 	"sync/atomic"
@@ -260,4 +262,42 @@ func TestTwoTierQRP(t *testing.T) {
 	s2 := leaves[4].Search("song", nil)
 	require.Eventually(t, func() bool { return len(s2.Results()) == 5 }, waitFor, tick)
 	require.EqualValues(t, 1, counts[4].Load())
+}
+
+// TestLeafQueryTTL1 : a GTKG leaf sends its queries with a low TTL and
+// counts on its ultrapeer; ours floods them on its behalf.
+func TestLeafQueryTTL1(t *testing.T) {
+	u0 := startNode(t, ModeUltrapeer)
+	u1 := startNode(t, ModeUltrapeer, withPeers(addrOf(u0)), withFiles("far away.txt"))
+	waitPeers(t, u0, 1, 0)
+	leaf := connectRaw(t, u0, false, "")
+	waitPeers(t, u0, 1, 1)
+	leaf.write(query("far", 1, 0))
+	h, b := leaf.nextOf(protocol.TypeQueryHit)
+	var hit protocol.QueryHit
+	require.NoError(t, hit.Decode(b))
+	require.Equal(t, u1.GUID(), hit.ServentGUID)
+	require.EqualValues(t, 1, h.Hops)
+}
+
+// TestLeafQRPAfterChange: a leaf resends its QRP table when its library
+// changes, so a new file becomes findable.
+func TestLeafQRPAfterChange(t *testing.T) {
+	up := startNode(t, ModeUltrapeer)
+	cfg := testConfig(t, ModeLeaf, withPeers(addrOf(up)))
+	leaf := startConfig(t, cfg)
+	waitPeers(t, up, 0, 1)
+	require.NoError(t, os.WriteFile(filepath.Join(cfg.ShareDir, "brand new.txt"), []byte("x"), 0o644))
+	require.NoError(t, leaf.lib.Rescan())
+	q := &protocol.Query{Flags: protocol.FlagMark, Criteria: "brand"}
+	require.Eventually(t, func() bool {
+		for _, c := range up.snap.Load().leaves {
+			if c.qrt.Load().MayMatch(q) {
+				return true
+			}
+		}
+		return false
+	}, waitFor, tick)
+	s := up.Search("brand", nil)
+	require.Eventually(t, func() bool { return len(s.Results()) == 1 }, waitFor, tick)
 }

@@ -104,6 +104,7 @@ type Node struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	closing  atomic.Bool
+	running  atomic.Bool // Start succeeded
 	closeMu  sync.Mutex
 	closed   bool
 	kick     chan struct{} // wakes connection maintenance
@@ -229,6 +230,7 @@ func (n *Node) Start(ctx context.Context) error {
 	go n.maintainLoop()
 	go n.libraryLoop()
 	n.startTransfer()
+	n.running.Store(true)
 	n.kickMaintain()
 	return nil
 }
@@ -258,10 +260,11 @@ func (n *Node) Close() error {
 		c.bye(200, "Servent shutdown")
 	}
 	// The writers flush the Byes (bounded by a 2 s write deadline).
+	deadline := time.After(3 * time.Second)
 	for _, c := range conns {
 		select {
 		case <-c.writerOut:
-		case <-time.After(3 * time.Second):
+		case <-deadline:
 		}
 		c.close(errors.New("node closed"))
 	}
@@ -338,8 +341,24 @@ func (n *Node) AddPeer(addr string) error {
 	}
 	delete(n.peerNext, addr)
 	delete(n.peerFail, addr)
+	busy := n.dialing[addr] || n.closing.Load() || !n.running.Load()
+	if !busy {
+		n.dialing[addr] = true
+	}
 	n.mu.Unlock()
-	n.kickMaintain()
+	if busy {
+		return nil
+	}
+	// The user asked for this one: dial now, even past MaxPeers.
+	var ap netip.AddrPort
+	if a, err := netip.ParseAddrPort(addr); err == nil {
+		ap = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.dial(addr, ap, true, true)
+	}()
 	return nil
 }
 
@@ -416,6 +435,12 @@ func (n *Node) ban(c *conn, code uint16, reason string) {
 // reserve takes a Gnet slot for ip (and guid) as an ultrapeer or leaf
 // peer. It answers the refusal code otherwise.
 func (n *Node) reserve(ip netip.Addr, guid protocol.GUID, up, outbound bool) (*reservation, int, string) {
+	return n.reserveForce(ip, guid, up, outbound, false)
+}
+
+// reserveForce is reserve; force ignores the slot limits (a peer the user
+// named through AddPeer).
+func (n *Node) reserveForce(ip netip.Addr, guid protocol.GUID, up, outbound, force bool) (*reservation, int, string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if until, ok := n.bans[ip]; ok && n.cfg.Now().Before(until) {
@@ -431,7 +456,7 @@ func (n *Node) reserve(ip netip.Addr, guid protocol.GUID, up, outbound bool) (*r
 	switch {
 	case up || outbound:
 		r.up = true
-		if n.upUsed >= n.cfg.MaxPeers {
+		if n.upUsed >= n.cfg.MaxPeers && !force {
 			if n.ultrapeer {
 				return nil, 503, fmt.Sprintf("Too many ultra connections (%d max)", n.cfg.MaxPeers)
 			}

@@ -35,3 +35,24 @@ func TestTwoTierSearch(t *testing.T) {
 	s2 := leaf.Search("gamma", nil)
 	_ = s2
 }
+
+func TestAddDropPeer(t *testing.T) {
+	a := startNode(t, ModeUltrapeer)
+	b := startNode(t, ModeUltrapeer)
+	cfg := testConfig(t, ModeLeaf)
+	cfg.MaxPeers = 1
+	l := startConfig(t, cfg)
+	require.NoError(t, l.AddPeer(addrOf(a)))
+	require.NoError(t, l.AddPeer(addrOf(b))) // past MaxPeers: the user asked
+	waitPeers(t, l, 2, 0)
+	require.Error(t, l.AddPeer("no port"))
+	require.NoError(t, l.DropPeer(addrOf(a)))
+	waitPeers(t, l, 1, 0)
+	waitPeers(t, a, 0, 0)
+	require.Equal(t, b.Addr(), l.Peers()[0].Addr)
+	require.Error(t, l.DropPeer(addrOf(a)))
+	st := l.Status()
+	require.Equal(t, "leaf", st.Mode)
+	require.Equal(t, addrOf(l), st.Listen)
+	require.Positive(t, st.BytesIn)
+}
