@@ -2,9 +2,9 @@ package servent
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"math/rand/v2"
 	"slices"
 	"sync/atomic"
 	"testing"
