@@ -181,7 +181,7 @@ func BenchmarkDownload(b *testing.B) {
 				srcs = append(srcs, Source{Addr: srv.addr, Index: 1, Name: f.Name})
 			}
 			d := newDirs(b)
-			m := openManager(b, d, func(c *ManagerConfig) { c.ChunkSize = 1 << 20 })
+			m := openManager(b, d, func(c *ManagerConfig) { c.ChunkSize = benchChunk() })
 			b.ReportAllocs()
 			b.SetBytes(size)
 			for b.Loop() {
@@ -199,4 +199,12 @@ func BenchmarkDownload(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchChunk is the download chunk size (TRANSFER_BENCH_CHUNK_KIB, default 1 MiB).
+func benchChunk() int64 {
+	if v, err := strconv.ParseInt(os.Getenv("TRANSFER_BENCH_CHUNK_KIB"), 10, 64); err == nil && v > 0 {
+		return v << 10
+	}
+	return 1 << 20
 }

@@ -1,9 +1,11 @@
 package transfer
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -405,4 +407,53 @@ func TestSafeName(t *testing.T) {
 	} {
 		require.Equal(t, want, safeName(in, sha), "%q", in)
 	}
+}
+
+// TestDownloadShortRanges: like gtk-gnutella, the source answers a long
+// Range with a shorter one (here 300 KiB, not on a chunk boundary); the
+// download keeps the whole chunks, drops the tail and asks again.
+func TestDownloadShortRanges(t *testing.T) {
+	content := randomBytes(t, 3<<20+5)
+	ln, err := net.Listen("tcp", "127.0.0.81:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := readRequest(br)
+					if err != nil {
+						return
+					}
+					r, _, err := parseRange(req.header.Get("Range"), int64(len(content)))
+					if err != nil {
+						return
+					}
+					r.last = min(r.last, r.first+300<<10-1)
+					fmt.Fprintf(c, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n\r\n",
+						r.first, r.last, len(content), r.length())
+					if _, err := c.Write(content[r.first : r.last+1]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	d := newDirs(t)
+	m := openManager(t, d, nil)
+	sha := protocol.SHA1(sha1.Sum(content))
+	_, err = m.Start(sha, "short.bin", int64(len(content)), []Source{{Addr: netipMust(ln.Addr().String())}})
+	require.NoError(t, err)
+	requireOnlyFile(t, d, waitDone(t, m, sha), content)
 }

@@ -82,6 +82,7 @@ type srcState struct {
 	failures int
 	nextTry  time.Time
 	useGet   bool  // the source does not know N2R: use /get/<index>/<name>
+	maxRun   int   // chunks per request; lowered when it serves shorter ranges (0 = default)
 	served   int64 // bytes received from it
 }
 
@@ -346,7 +347,11 @@ func (d *download) head(ctx context.Context, src Source) (int64, error) {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	b := append([]byte("HEAD /uri-res/N2R?"), d.sha1.URN()...)
-	b = append(b, " HTTP/1.1\r\nUser-Agent: "...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	if src.Addr.IsValid() {
+		b = src.Addr.AppendTo(b) // gtk-gnutella answers 400 without Host
+	}
+	b = append(b, "\r\nUser-Agent: "...)
 	b = append(b, d.m.cfg.UserAgent...)
 	b = append(b, "\r\nConnection: close\r\n\r\n"...)
 	_ = conn.SetDeadline(d.m.cfg.Now().Add(d.m.cfg.StallTimeout))
@@ -425,6 +430,7 @@ var (
 	errBadSource = errors.New("source served a different file") // ban
 	errGone      = errors.New("source does not have the file")  // drop
 	errNoWork    = errors.New("no chunk left for this source")
+	errWrite     = errors.New("write partial file")
 )
 
 type busyError struct{ retry time.Duration }
@@ -483,30 +489,59 @@ func (d *download) fetchLoop(ctx context.Context, s *srcState) error {
 	defer hangUp()
 	buf := make([]byte, d.chunkSize)
 	for {
-		c := d.pick(s.src.key())
+		c, cnt := d.pick(s.src.key(), s.maxRun)
 		if c < 0 {
 			return errNoWork
 		}
 		if conn == nil {
 			var err error
 			if conn, br, err = d.connect(ctx, s.src); err != nil {
-				d.release(c)
+				d.releaseRun(c, cnt)
 				return err
 			}
 			c := conn
 			stop = context.AfterFunc(ctx, func() { c.Close() })
 		}
-		data, keep, err := d.fetchChunk(conn, br, s, c, buf)
+		keep, servedLast, err := d.requestRun(conn, br, s, c, cnt)
 		if err != nil {
-			d.release(c)
+			d.releaseRun(c, cnt)
+		}
+		var skip int64 // bytes served past the last whole chunk
+		if err == nil {
+			// gtk-gnutella may serve a shorter range than asked (observed:
+			// 512 KiB of 4 MiB): keep the whole chunks, drop the tail.
+			whole := 0
+			for whole < cnt && int64(c+whole)*d.chunkSize+d.chunkLen(c+whole)-1 <= servedLast {
+				whole++
+			}
+			if whole < cnt {
+				d.releaseRun(c+whole, cnt-whole)
+				s.maxRun = max(1, whole)
+				skip = servedLast + 1 - int64(c+whole)*d.chunkSize
+				cnt = whole
+			}
+		}
+		for j := 0; err == nil && j < cnt; j++ {
+			data := buf[:d.chunkLen(c+j)]
+			if err = readFull(conn, br, data, d.m.cfg); err != nil {
+				d.releaseRun(c+j, cnt-j)
+				err = fmt.Errorf("read body: %w", err)
+			} else if err = d.complete(c+j, s, data); err != nil {
+				d.releaseRun(c+j+1, cnt-j-1) // complete released c+j
+			}
+		}
+		if err == nil && skip > 0 {
+			if _, err = io.CopyN(io.Discard, br, skip); err == nil && cnt == 0 {
+				err = errors.New("source serves ranges shorter than a chunk")
+			}
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return err
 		}
-		if err := d.complete(c, s, data); err != nil {
-			return err
-		}
+		_ = conn.SetDeadline(time.Time{})
 		if !keep {
 			hangUp()
 			if s.src.Push {
@@ -516,32 +551,49 @@ func (d *download) fetchLoop(ctx context.Context, s *srcState) error {
 	}
 }
 
-// pick reserves the next chunk for source key: the first free chunk, or
-// in the end game (none free) one another source is still fetching.
-func (d *download) pick(key string) int {
+// maxRunBytes bounds one request: consecutive free chunks are asked in
+// one range (fewer round trips) but still stored, owned and resumed one
+// chunk at a time.
+const maxRunBytes = 4 << 20
+
+// pick reserves the next chunks for source key: the first free chunk and
+// the free ones right after it, or in the end game (none free) one chunk
+// another source is still fetching. It returns the first chunk and the
+// count, or -1.
+func (d *download) pick(key string, maxRun int) (int, int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.banned[key] {
-		return -1
+		return -1, 0
+	}
+	if maxRun <= 0 {
+		maxRun = int(max(1, maxRunBytes/d.chunkSize))
 	}
 	for i := range d.chunks {
 		if c := &d.chunks[i]; !c.done && c.busy == 0 {
-			c.busy, c.by = 1, key
-			return i
+			n := 0
+			for j := i; j < len(d.chunks) && n < maxRun && !d.chunks[j].done && d.chunks[j].busy == 0; j++ {
+				d.chunks[j].busy, d.chunks[j].by = 1, key
+				n++
+			}
+			return i, n
 		}
 	}
 	for i := range d.chunks {
 		if c := &d.chunks[i]; !c.done && c.busy == 1 && c.by != key {
 			c.busy++
-			return i
+			return i, 1
 		}
 	}
-	return -1
+	return -1, 0
 }
 
-func (d *download) release(c int) {
+// releaseRun gives back chunks [c, c+n) that will not be completed.
+func (d *download) releaseRun(c, n int) {
 	d.mu.Lock()
-	d.chunks[c].busy--
+	for i := c; i < c+n; i++ {
+		d.chunks[i].busy--
+	}
 	d.mu.Unlock()
 }
 
@@ -550,7 +602,7 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 	key := s.src.key()
 	d.mu.Lock()
 	ch := &d.chunks[c]
-	ch.busy--
+	ch.busy-- // released here whatever happens next
 	s.served += int64(len(data))
 	if ch.done || d.banned[key] {
 		d.mu.Unlock()
@@ -560,7 +612,7 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 	// from interleaving; a pwrite of one chunk into the page cache is short.
 	if _, err := d.file.WriteAt(data, int64(c)*d.chunkSize); err != nil {
 		d.mu.Unlock()
-		return fmt.Errorf("write partial: %w", err)
+		return fmt.Errorf("%w: %w", errWrite, err)
 	}
 	if old, ok := d.digests[c]; ok {
 		if sha1.Sum(data) != old.sum && old.owner != "" && old.owner != key {
@@ -617,59 +669,60 @@ func (d *download) connect(ctx context.Context, src Source) (net.Conn, *bufio.Re
 	}
 }
 
-// fetchChunk sends one ranged GET on conn and reads the chunk into buf.
-func (d *download) fetchChunk(conn net.Conn, br *bufio.Reader, s *srcState, c int, buf []byte) (data []byte, keep bool, err error) {
+// requestRun sends one ranged GET for chunks [c, c+cnt) on conn and reads
+// the response head; the body follows in br.
+func (d *download) requestRun(conn net.Conn, br *bufio.Reader, s *srcState, c, cnt int) (keep bool, servedLast int64, err error) {
 	first := int64(c) * d.chunkSize
-	n := d.chunkLen(c)
-	last := first + n - 1
+	last := int64(c+cnt-1)*d.chunkSize + d.chunkLen(c+cnt-1) - 1
 	for attempt := 0; attempt < 2; attempt++ {
 		req := d.appendRequest(nil, s, first, last)
 		_ = conn.SetDeadline(d.m.cfg.Now().Add(d.m.cfg.StallTimeout))
 		if _, err := conn.Write(req); err != nil {
-			return nil, false, fmt.Errorf("send request: %w", err)
+			return false, 0, fmt.Errorf("send request: %w", err)
 		}
 		resp, err := readResponse(br)
 		if err != nil {
-			return nil, false, fmt.Errorf("read response: %w", err)
+			return false, 0, fmt.Errorf("read response: %w", err)
 		}
 		if alts := resp.header.Get("X-Alt"); alts != "" {
 			d.addAlts(alts)
 		}
 		if u := resp.header.Get("X-Gnutella-Content-URN"); u != "" {
 			if got, err := protocol.ParseSHA1URN(strings.TrimSpace(strings.SplitN(u, ",", 2)[0])); err == nil && got != d.sha1 {
-				return nil, false, fmt.Errorf("%w: urn %s", errBadSource, got)
+				return false, 0, fmt.Errorf("%w: urn %s", errBadSource, got)
 			}
 		}
 		keep = resp.keepAlive()
 		bodyLen := int64(-1)
 		if v := resp.header.Get("Content-Length"); v != "" {
 			if bodyLen, err = parseUint(v); err != nil {
-				return nil, false, fmt.Errorf("content-length: %w", err)
+				return false, 0, fmt.Errorf("content-length: %w", err)
 			}
 		}
 		switch resp.code {
 		case 206:
 			r, total, err := parseContentRange(resp.header.Get("Content-Range"))
 			if err != nil {
-				return nil, false, err
+				return false, 0, err
 			}
 			if total != d.size {
-				return nil, false, fmt.Errorf("%w: size %d, want %d", errBadSource, total, d.size)
+				return false, 0, fmt.Errorf("%w: size %d, want %d", errBadSource, total, d.size)
 			}
-			if r.first != first || r.last != last || (bodyLen >= 0 && bodyLen != n) {
-				return nil, false, fmt.Errorf("asked %d-%d, got %d-%d", first, last, r.first, r.last)
+			if r.first != first || r.last > last || (bodyLen >= 0 && bodyLen != r.length()) {
+				return false, 0, fmt.Errorf("asked %d-%d, got %d-%d", first, last, r.first, r.last)
 			}
+			last = r.last
 		case 200:
 			// Servers that ignore Range (or, like GnutellaBun, answer 200
 			// to a range covering the file) are fine when we asked for all.
 			if bodyLen != d.size || first != 0 || last != d.size-1 {
 				if bodyLen >= 0 && bodyLen != d.size {
-					return nil, false, fmt.Errorf("%w: size %d, want %d", errBadSource, bodyLen, d.size)
+					return false, 0, fmt.Errorf("%w: size %d, want %d", errBadSource, bodyLen, d.size)
 				}
-				return nil, false, errors.New("source ignores Range")
+				return false, 0, errors.New("source ignores Range")
 			}
 		case 503:
-			return nil, false, &busyError{retry: time.Duration(parseRetryAfter(resp.header.Get("Retry-After"), 60)) * time.Second}
+			return false, 0, &busyError{retry: time.Duration(parseRetryAfter(resp.header.Get("Retry-After"), 60)) * time.Second}
 		case 404, 410:
 			if err := drain(br, bodyLen, keep); err != nil || !keep {
 				keep = false
@@ -678,20 +731,15 @@ func (d *download) fetchChunk(conn net.Conn, br *bufio.Reader, s *srcState, c in
 				s.useGet = true // only this worker touches useGet
 				continue
 			}
-			return nil, false, fmt.Errorf("%w: %d %s", errGone, resp.code, resp.reason)
+			return false, 0, fmt.Errorf("%w: %d %s", errGone, resp.code, resp.reason)
 		case 416:
-			return nil, false, fmt.Errorf("%w: 416 for %d-%d", errBadSource, first, last)
+			return false, 0, fmt.Errorf("%w: 416 for %d-%d", errBadSource, first, last)
 		default:
-			return nil, false, fmt.Errorf("status %d %s", resp.code, resp.reason)
+			return false, 0, fmt.Errorf("status %d %s", resp.code, resp.reason)
 		}
-		data = buf[:n]
-		if err := readFull(conn, br, data, d.m.cfg); err != nil {
-			return nil, false, fmt.Errorf("read body: %w", err)
-		}
-		_ = conn.SetDeadline(time.Time{})
-		return data, keep, nil
+		return keep, last, nil
 	}
-	return nil, false, errGone
+	return false, 0, errGone
 }
 
 func (d *download) appendRequest(b []byte, s *srcState, first, last int64) []byte {
