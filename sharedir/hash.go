@@ -16,7 +16,15 @@ import (
 // cost of SHA-1 itself. Each worker owns two such buffers for its lifetime.
 const hashBufSize = 1 << 20
 
-var errChanged = errors.New("file changed while hashing")
+var (
+	errChanged = errors.New("file changed while hashing")
+	errNoMmap  = errors.New("memory mapping unavailable")
+)
+
+// mmapMin is the size from which a file is hashed from a memory mapping
+// rather than read (see hashMapped); below it the mapping costs more than
+// the copy it saves.
+const mmapMin = 4 << 20
 
 // enqueue queues entries for the hash workers.
 func (l *Library) enqueue(es []*entry) {
@@ -148,7 +156,17 @@ func (l *Library) hashFile(ctx context.Context, e *entry, bufs *[2][]byte) (prot
 		return sum, errChanged
 	}
 	h := sha1.New()
-	n, err := l.stream(ctx, f, e.size, bufs, h)
+	var n int64
+	if e.size >= mmapMin {
+		n, err = hashMapped(ctx, f, e.size, h)
+	}
+	if e.size < mmapMin || errors.Is(err, errNoMmap) {
+		if n != 0 {
+			return sum, errChanged
+		}
+		h.Reset()
+		n, err = l.stream(ctx, f, e.size, bufs, h)
+	}
 	if err != nil {
 		return sum, err
 	}

@@ -613,3 +613,32 @@ func TestOpenFile(t *testing.T) {
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrChanged)
 }
+
+// Large files are hashed from a memory mapping, window by window.
+func TestHashLargeFileMapped(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, mmapWindow+mmapMin+12345) // two windows
+	for i := range data {
+		data[i] = byte(i * 7 / 3)
+	}
+	writeFile(t, dir, "large.bin", string(data))
+	l := open(t, Config{Dir: dir})
+	start(t, l)
+	waitHashed(t, l)
+	f, ok := l.BySHA1(sha1.Sum(data))
+	require.True(t, ok)
+	require.Equal(t, "large.bin", f.Name)
+	require.Equal(t, int64(len(data)), f.Size)
+}
+
+// A mapped file truncated under the hasher is an error, not a crash.
+func TestHashMappedTruncated(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "shrinking.bin", strings.Repeat("z", 8<<20))
+	fh, err := os.Open(p)
+	require.NoError(t, err)
+	defer fh.Close()
+	require.NoError(t, os.Truncate(p, 4096))
+	_, err = hashMapped(t.Context(), fh, 8<<20, sha1.New())
+	require.ErrorIs(t, err, errChanged)
+}
