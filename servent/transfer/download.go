@@ -372,13 +372,25 @@ func (m *Manager) HandleGIV(conn net.Conn, br *bufio.Reader, line string) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ch, ok := m.pushWait[pushKey{guid, index}]
+	k := pushKey{guid, index}
+	ch, ok := m.pushWait[k]
+	if !ok {
+		// Some servents put another index in the GIV: accept the GUID alone
+		// when exactly one push to that servent is pending.
+		n := 0
+		for wk, wch := range m.pushWait {
+			if wk.guid == guid {
+				k, ch, n = wk, wch, n+1
+			}
+		}
+		ok = n == 1
+	}
 	if !ok {
 		m.log.Debug("giv: nobody waits", "peer", conn.RemoteAddr(), "guid", guid, "index", index)
 		conn.Close()
 		return
 	}
-	delete(m.pushWait, pushKey{guid, index})
+	delete(m.pushWait, k)
 	ch <- givConn{conn, br} // buffered 1; sent under mu so cancel cannot miss it
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -456,4 +457,18 @@ func TestDownloadShortRanges(t *testing.T) {
 	_, err = m.Start(sha, "short.bin", int64(len(content)), []Source{{Addr: netipMust(ln.Addr().String())}})
 	require.NoError(t, err)
 	requireOnlyFile(t, d, waitDone(t, m, sha), content)
+}
+
+// TestUnexpectedGIV: a GIV nobody asked for is closed at once.
+func TestUnexpectedGIV(t *testing.T) {
+	m := openManager(t, newDirs(t), nil)
+	srv := startServer(t, "127.0.0.82", nil, m)
+	c, err := net.Dial("tcp", srv.addr.String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write(AppendGIV(nil, 3, protocol.NewGUID(), "file"))
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = c.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF)
 }

@@ -15,7 +15,9 @@ import (
 )
 
 // Interop with a real gtk-gnutella, run only in the interop lab (inside
-// its network namespace); skipped elsewhere. Environment:
+// its network namespace); skipped elsewhere. TestInteropDownloadFromGTKG
+// works against any servent serving HTTP (also run against GnutellaBun).
+// Environment:
 //
 //	GTKG_ADDR          ip:port of a running gtk-gnutella
 //	GTKG_FILE          a file it shares (the test reads it for urn and bytes)
