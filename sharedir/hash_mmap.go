@@ -11,8 +11,9 @@ import (
 	"syscall"
 )
 
-// mmapWindow is how much of a file is mapped at a time.
-const mmapWindow = 64 << 20
+// mmapWindow is how much of a file is mapped at a time (a variable for
+// tests).
+var mmapWindow int64 = 64 << 20
 
 // hashMapped feeds f to h from a read-only mapping, window by window: the
 // page cache is hashed in place, without the copy a read makes. A file
