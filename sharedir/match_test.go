@@ -46,7 +46,7 @@ func TestMatchAgainstReference(t *testing.T) {
 	}
 	s := buildSnapshot(files)
 	queries := append([]string{}, vocab...)
-	for range 3000 {
+	for range 800 {
 		var q []string
 		for range 1 + r.IntN(4) {
 			w := vocab[r.IntN(len(vocab))]
