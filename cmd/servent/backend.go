@@ -220,6 +220,11 @@ func (b nodeBackend) StartDownload(req api.DownloadRequest) (api.Download, error
 	if sha.IsZero() {
 		return api.Download{}, api.Errorf(api.ErrInvalid, "give a search result or an urn:sha1")
 	}
+	// A finished download is not fetched again; `servent downloads cancel`
+	// removes it from the list first if that is what the user wants.
+	if info, ok := m.Get(sha); ok && info.State == transfer.StateComplete {
+		return toAPIDownload(info), nil
+	}
 	n, sz, srcs := b.sourcesOf(sha)
 	if name == "" {
 		name, size = n, sz
