@@ -172,6 +172,33 @@ func BenchmarkUploadRatio(b *testing.B) {
 func BenchmarkDownload(b *testing.B) {
 	size := benchSize(256 << 20)
 	f := bigFile(b, b.TempDir(), size)
+	// Baseline: one plain GET of the whole file written to disk through a
+	// SHA-1 (no chunks, no state, no rename): what a single stream costs.
+	b.Run("baseline-GET+sha1", func(b *testing.B) {
+		up := NewUploader(UploaderConfig{Files: newMemFiles(f)})
+		srv := startServer(b, "127.0.0.59", up, nil)
+		out := filepath.Join(b.TempDir(), "out.bin")
+		b.ReportAllocs()
+		b.SetBytes(size)
+		for b.Loop() {
+			c, err := net.Dial("tcp", srv.addr.String())
+			require.NoError(b, err)
+			_, err = io.WriteString(c, "GET /get/1/big.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
+			require.NoError(b, err)
+			br := bufio.NewReaderSize(c, 64<<10)
+			_, err = readResponse(br)
+			require.NoError(b, err)
+			fh, err := os.Create(out)
+			require.NoError(b, err)
+			h := sha1.New()
+			n, err := io.Copy(io.MultiWriter(fh, h), br)
+			require.NoError(b, err)
+			require.Equal(b, size, n)
+			require.NoError(b, fh.Close())
+			require.Equal(b, f.SHA1[:], h.Sum(nil))
+			c.Close()
+		}
+	})
 	for _, n := range []int{1, 3} {
 		b.Run(fmt.Sprintf("sources=%d", n), func(b *testing.B) {
 			var srcs []Source

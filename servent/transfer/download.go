@@ -3,10 +3,8 @@ package transfer
 import (
 	"bufio"
 	"context"
-	"crypto/sha1"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -437,16 +435,4 @@ func (m *Manager) forget(d *download) {
 		delete(m.downloads, d.sha1)
 		m.order = slices.DeleteFunc(m.order, func(s protocol.SHA1) bool { return s == d.sha1 })
 	}
-}
-
-// hashFile returns the SHA-1 of the first size bytes of f.
-func hashFile(f *os.File, size int64) (protocol.SHA1, error) {
-	h := sha1.New()
-	buf := make([]byte, 1<<20)
-	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, size), buf); err != nil {
-		return protocol.SHA1{}, err
-	}
-	var s protocol.SHA1
-	h.Sum(s[:0])
-	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"net"
@@ -36,7 +37,14 @@ type download struct {
 	partPath  string
 	statePath string
 	wake      chan struct{} // cap 1: something changed, run re-plans
-	finished  chan struct{} // closed on complete, failed or cancelled
+	progress  chan struct{} // cap 1: a chunk completed, the hasher looks
+
+	// Owned by the hasher goroutine while it runs, by run otherwise: the
+	// SHA-1 of the contiguous completed prefix [0, hashed), computed while
+	// the rest downloads so verification only hashes the tail.
+	h        hash.Hash
+	hashed   int64
+	finished chan struct{} // closed on complete, failed or cancelled
 
 	saveMu sync.Mutex // serialises state file writes
 
@@ -102,7 +110,7 @@ func (m *Manager) newDownload(st *persisted) (*download, error) {
 		m: m, log: m.log.With("urn", sha.Base32()), sha1: sha, name: st.Name, size: st.Size, chunkSize: st.ChunkSize,
 		partPath:  filepath.Join(dir, sha.Base32()+partSuffix),
 		statePath: filepath.Join(dir, sha.Base32()+stateSuffix),
-		wake:      make(chan struct{}, 1), finished: make(chan struct{}),
+		wake:      make(chan struct{}, 1), finished: make(chan struct{}), progress: make(chan struct{}, 1), h: sha1.New(),
 		sources: map[string]*srcState{}, banned: map[string]bool{}, state: StateActive,
 		attempts: st.Attempts, tried: map[string]bool{}, disputes: map[string]int{},
 	}
@@ -242,14 +250,27 @@ func (d *download) run() {
 	failed := d.state == StateFailed
 	d.mu.Unlock()
 	var workers sync.WaitGroup
+	startHasher := func() func() {
+		hctx, hcancel := context.WithCancel(ctx)
+		var hw sync.WaitGroup
+		hw.Add(1)
+		go func() {
+			defer hw.Done()
+			d.hashAhead(hctx)
+		}()
+		return func() { hcancel(); hw.Wait() }
+	}
+	stopHasher := func() {}
 	defer func() {
 		cancel()
 		workers.Wait()
+		stopHasher()
 		d.finish()
 	}()
 	if removed || failed {
 		return
 	}
+	stopHasher = startHasher()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -264,9 +285,11 @@ func (d *download) run() {
 		}
 		if complete {
 			workers.Wait() // end-game duplicates still reading
+			stopHasher()
 			if d.verify(ctx) {
 				return
 			}
+			stopHasher = startHasher()
 			continue
 		}
 		if !next.IsZero() {
@@ -626,6 +649,10 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 	saveNow := d.m.cfg.Now().Sub(d.lastSave) >= saveInterval
 	all := d.doneN == len(d.chunks)
 	d.mu.Unlock()
+	select {
+	case d.progress <- struct{}{}:
+	default:
+	}
 	if all {
 		d.poke()
 	}
@@ -920,6 +947,41 @@ func (d *download) closeFile() {
 	}
 }
 
+// hashAhead feeds d.h with the completed prefix of the file as chunks
+// arrive (from the page cache), until the file is hashed or ctx ends.
+func (d *download) hashAhead(ctx context.Context) {
+	buf := make([]byte, 1<<20)
+	for {
+		d.mu.Lock()
+		f, size, end := d.file, d.size, d.hashed
+		for i := int(d.hashed / max(d.chunkSize, 1)); i < len(d.chunks) && d.chunks[i].done; i++ {
+			end = int64(i)*d.chunkSize + d.chunkLen(i)
+		}
+		d.mu.Unlock()
+		for d.hashed < end {
+			n := min(int64(len(buf)), end-d.hashed)
+			if _, err := f.ReadAt(buf[:n], d.hashed); err != nil {
+				d.h.Reset() // verify starts over from the file
+				d.hashed = 0
+				return
+			}
+			d.h.Write(buf[:n])
+			d.hashed += n
+			if ctx.Err() != nil {
+				return
+			}
+		}
+		if size >= 0 && d.hashed >= size {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.progress:
+		}
+	}
+}
+
 // verify hashes the whole file once every chunk is in. A match moves it
 // into DownloadDir; a mismatch starts the blame procedure. true: run is
 // over (complete or failed).
@@ -928,10 +990,14 @@ func (d *download) verify(ctx context.Context) bool {
 	d.state = StateVerifying
 	f := d.file
 	d.mu.Unlock()
-	sum, err := hashFile(f, d.size)
-	if err != nil {
+	// The hasher has done [0, hashed); only the tail is left.
+	if _, err := io.CopyBuffer(d.h, io.NewSectionReader(f, d.hashed, d.size-d.hashed), make([]byte, 1<<20)); err != nil {
 		return d.fail(fmt.Sprintf("hash: %v", err))
 	}
+	var sum protocol.SHA1
+	d.h.Sum(sum[:0])
+	d.h.Reset()
+	d.hashed = 0
 	if ctx.Err() != nil {
 		return false
 	}
