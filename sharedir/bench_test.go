@@ -92,21 +92,31 @@ func BenchmarkHashFolder(b *testing.B) {
 			hashMemory(data)
 		}
 	})
-	b.Run("ratio", func(b *testing.B) {
+	ratio := func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(2 * total)
-		var scan, mem time.Duration
+		var scan, mem, scanCPU, memCPU time.Duration
 		for b.Loop() {
-			t0 := time.Now()
+			t0, c0 := time.Now(), cpuTime()
 			scanAndHash(b, dir, 1)
-			t1 := time.Now()
+			t1, c1 := time.Now(), cpuTime()
 			hashMemory(data)
 			mem += time.Since(t1)
+			memCPU += time.Duration(cpuTime() - c1)
 			scan += t1.Sub(t0)
+			scanCPU += time.Duration(c1 - c0)
 		}
-		b.ReportMetric(float64(mem)/float64(scan), "scanner/memory")
+		b.ReportMetric(float64(mem)/float64(scan), "wall-ratio")
+		// CPU time spent per byte, less sensitive to other load.
+		b.ReportMetric(float64(memCPU)/float64(scanCPU), "cpu-ratio")
 		b.ReportMetric(float64(total)*float64(b.N)/scan.Seconds()/1e6, "scanner-MB/s")
 		b.ReportMetric(float64(total)*float64(b.N)/mem.Seconds()/1e6, "memory-MB/s")
+	}
+	b.Run("ratio", ratio)
+	b.Run("ratio-readpath", func(b *testing.B) {
+		defer func(m int64) { mmapMin = m }(mmapMin)
+		mmapMin = 1 << 62
+		ratio(b)
 	})
 }
 

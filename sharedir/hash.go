@@ -24,7 +24,7 @@ var (
 // mmapMin is the size from which a file is hashed from a memory mapping
 // rather than read (see hashMapped); below it the mapping costs more than
 // the copy it saves.
-const mmapMin = 4 << 20
+var mmapMin int64 = 4 << 20
 
 // enqueue queues entries for the hash workers.
 func (l *Library) enqueue(es []*entry) {

@@ -23,6 +23,8 @@ const (
 	// DefaultMaxResults is GTKG's search_max_items default (gnet_props.ag).
 	DefaultMaxResults     = 50
 	DefaultRescanInterval = 10 * time.Minute
+	// urnRefresh spaces table rebuilds caused only by newly hashed files.
+	urnRefresh = 30 * time.Second
 )
 
 // Config configures a Library.
@@ -87,6 +89,7 @@ type Library struct {
 	dirty      chan struct{}
 	changed    chan struct{}
 	cacheDirty atomic.Bool
+	wordsDirty atomic.Bool // the file set changed since the last table
 	saveMu     sync.Mutex
 
 	runMu   sync.Mutex
@@ -333,6 +336,7 @@ func (l *Library) loop(ctx context.Context) {
 	defer updateT.Stop()
 	rescanArmed, updateArmed := false, false
 	lastSave := time.Now()
+	var lastUpdate time.Time
 	var lastScan time.Duration
 	rescan := func() {
 		t0 := time.Now()
@@ -383,10 +387,18 @@ func (l *Library) loop(ctx context.Context) {
 			}
 		case <-updateT.C:
 			updateArmed = false
-			l.update()
 			l.qmu.Lock()
 			hashing := l.idle != nil
 			l.qmu.Unlock()
+			// New urns alone (a big library hashing) refresh the table
+			// only now and then: each new table is sent to every peer.
+			if wait := urnRefresh - time.Since(lastUpdate); !l.wordsDirty.Swap(false) && hashing && wait > 0 {
+				updateArmed = true
+				updateT.Reset(wait)
+				continue
+			}
+			l.update()
+			lastUpdate = time.Now()
 			// While a big library hashes, save now and then, not per file.
 			if !hashing || time.Since(lastSave) > 30*time.Second {
 				if err := l.saveCache(); err != nil {

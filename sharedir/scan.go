@@ -233,6 +233,7 @@ func (l *Library) apply(files []found) {
 	l.mu.RUnlock()
 	l.enqueue(todo)
 	l.cacheDirty.Store(true)
+	l.wordsDirty.Store(true)
 	l.markDirty()
 }
 
