@@ -141,14 +141,14 @@ func backoff(failures int) time.Duration {
 func (c *hostCache) candidates(n int, skip func(netip.AddrPort) bool) []netip.AddrPort {
 	now := c.now()
 	c.mu.Lock()
-	list := make([]*hostEntry, 0, len(c.hosts))
+	list := make([]HostInfo, 0, len(c.hosts))
 	for _, e := range c.hosts {
-		if e.nextTry.After(now) {
-			continue
+		if !e.nextTry.After(now) {
+			list = append(list, e.HostInfo)
 		}
-		list = append(list, e)
 	}
-	slices.SortFunc(list, func(a, b *hostEntry) int {
+	c.mu.Unlock()
+	slices.SortFunc(list, func(a, b HostInfo) int {
 		if a.Ultrapeer != b.Ultrapeer {
 			if a.Ultrapeer {
 				return -1
@@ -170,21 +170,20 @@ func (c *hostCache) candidates(n int, skip func(netip.AddrPort) bool) []netip.Ad
 		}
 		out = append(out, e.Addr)
 	}
-	c.mu.Unlock()
 	return out
 }
 
 // tryHosts returns up to n ultrapeers for X-Try-Ultrapeers.
 func (c *hostCache) tryHosts(n int, skip func(netip.AddrPort) bool) []netip.AddrPort {
 	c.mu.Lock()
-	list := make([]*hostEntry, 0, len(c.hosts))
+	list := make([]HostInfo, 0, len(c.hosts))
 	for _, e := range c.hosts {
 		if e.Ultrapeer && e.Failures == 0 {
-			list = append(list, e)
+			list = append(list, e.HostInfo) // a copy: sorted outside the lock
 		}
 	}
 	c.mu.Unlock()
-	slices.SortFunc(list, func(a, b *hostEntry) int { return b.LastSeen.Compare(a.LastSeen) })
+	slices.SortFunc(list, func(a, b HostInfo) int { return b.LastSeen.Compare(a.LastSeen) })
 	out := make([]netip.AddrPort, 0, n)
 	for _, e := range list {
 		if len(out) == n {

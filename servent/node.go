@@ -134,6 +134,21 @@ func New(cfg Config) (*Node, error) {
 		kick:      make(chan struct{}, 1),
 	}
 	n.snap.Store(&connSnap{byID: map[routing.ConnID]*conn{}})
+	if n.cfg.Dial == nil {
+		d := &net.Dialer{Timeout: n.cfg.HandshakeTimeout}
+		var ip netip.Addr
+		if cfg.Listener != nil {
+			ip = addrPortOf(cfg.Listener.Addr()).Addr()
+		} else if ap, err := netip.ParseAddrPort(cfg.Listen); err == nil {
+			ip = ap.Addr().Unmap()
+		}
+		if ip.IsValid() && !ip.IsUnspecified() {
+			// Dial from our listening IP so peers see one address for us
+			// (the per-IP rules of tests on 127.0.0.x depend on it).
+			d.LocalAddr = &net.TCPAddr{IP: ip.AsSlice()}
+		}
+		n.cfg.Dial = d.DialContext
+	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("servent: data folder: %w", err)
@@ -209,15 +224,6 @@ func (n *Node) Start(ctx context.Context) error {
 	} else if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
 		n.addr = ap
 	}
-	if n.cfg.Dial == nil {
-		d := &net.Dialer{Timeout: n.cfg.HandshakeTimeout}
-		if ip := n.addr.Addr(); ip.IsValid() && !ip.IsUnspecified() {
-			// Dial from our listening IP so peers see one address for us
-			// (the per-IP rules of tests on 127.0.0.x depend on it).
-			d.LocalAddr = &net.TCPAddr{IP: ip.AsSlice()}
-		}
-		n.cfg.Dial = d.DialContext
-	}
 	n.started = n.cfg.Now()
 	n.ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := n.lib.Start(n.ctx); err != nil {
@@ -271,7 +277,9 @@ func (n *Node) Close() error {
 	if n.cancel != nil {
 		n.cancel()
 	}
-	n.closeTransfer()
+	if err := n.closeTransfer(); err != nil {
+		errs = append(errs, err)
+	}
 	n.wg.Wait()
 	if err := n.lib.Close(); err != nil {
 		errs = append(errs, err)

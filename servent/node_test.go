@@ -54,5 +54,5 @@ func TestAddDropPeer(t *testing.T) {
 	st := l.Status()
 	require.Equal(t, "leaf", st.Mode)
 	require.Equal(t, addrOf(l), st.Listen)
-	require.Positive(t, st.BytesIn)
+	require.Eventually(t, func() bool { return l.Status().BytesIn > 0 }, waitFor, tick, "%+v %+v", l.Status(), l.Peers())
 }

@@ -3,13 +3,14 @@ package servent
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
 	"github.com/servent/servent/servent/transfer"
-	"github.com/servent/servent/sharedir"
 )
 
 // transferHooks holds the HTTP side of the node.
@@ -18,34 +19,32 @@ type transferHooks struct {
 	manager  *transfer.Manager
 }
 
-// libFiles adapts the library to what the uploader reads.
-type libFiles struct{ lib *sharedir.Library }
-
-func toTransferFile(f sharedir.File) transfer.File {
-	return transfer.File{Index: f.Index, Path: f.Path, Name: f.Name, Size: f.Size, ModTime: f.ModTime, SHA1: f.SHA1}
-}
-
-func (l libFiles) ByIndex(i uint32) (transfer.File, bool) {
-	f, ok := l.lib.ByIndex(i)
-	return toTransferFile(f), ok
-}
-
-func (l libFiles) BySHA1(s protocol.SHA1) (transfer.File, bool) {
-	f, ok := l.lib.BySHA1(s)
-	return toTransferFile(f), ok
-}
-
 func (n *Node) initTransfer() error {
+	if n.cfg.DataDir != "" {
+		dl := n.cfg.DownloadDir
+		if dl == "" {
+			dl = filepath.Join(n.cfg.DataDir, "complete")
+		}
+		m, err := transfer.Open(transfer.ManagerConfig{
+			DataDir: filepath.Join(n.cfg.DataDir, "downloads"), DownloadDir: dl,
+			Dial: n.cfg.Dial, SendPush: n.sendPush, UserAgent: n.cfg.UserAgent, Now: n.cfg.Now, Logger: n.log,
+		})
+		if err != nil {
+			return fmt.Errorf("servent: downloads: %w", err)
+		}
+		n.transfer.manager = m
+	} else {
+		n.transfer.manager = &transfer.Manager{} // no data folder: no downloads
+	}
 	n.transfer.uploader = transfer.NewUploader(transfer.UploaderConfig{
-		Files: libFiles{n.lib}, Now: n.cfg.Now, Logger: n.log, ServerName: n.cfg.UserAgent,
+		Files: n.lib, AltLocs: n.transfer.manager.AltLocs, Now: n.cfg.Now, Logger: n.log, ServerName: n.cfg.UserAgent,
 	})
-	n.transfer.manager = &transfer.Manager{}
 	return nil
 }
 
 func (n *Node) startTransfer() {}
 
-func (n *Node) closeTransfer() {}
+func (n *Node) closeTransfer() error { return n.transfer.manager.Close() }
 
 // Downloads is the download manager.
 func (n *Node) Downloads() *transfer.Manager { return n.transfer.manager }
