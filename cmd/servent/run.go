@@ -19,14 +19,14 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "run",
 		Usage: "run the servent: join the mesh, share a folder, answer searches",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "0.0.0.0:6346", Usage: "`ADDR:PORT` for Gnutella and HTTP", EnvVars: []string{"SERVENT_LISTEN"}},
 			&cli.StringFlag{Name: "share", Usage: "shared `DIR` (default: ~/Servent/Shared)", EnvVars: []string{"SERVENT_SHARE"}},
 			dataFlag(),
 			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)", EnvVars: []string{"SERVENT_PEER"}},
 			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto", EnvVars: []string{"SERVENT_MODE"}},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log connections and routing events"},
-		},
+		}, runAPIFlags()...),
 		Action: runAction,
 	}
 }
@@ -46,8 +46,12 @@ func runAction(c *cli.Context) error {
 		_ = n.Close()
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "servent %s listening on %s (mode %s), sharing %s, data in %s\n",
-		version, n.Addr(), cfg.Mode, cfg.ShareDir, cfg.DataDir)
+	srv, err := startRunAPI(ctx, c, n, cfg) // prints the startup banner
+	if err != nil {
+		_ = n.Close()
+		return err
+	}
+	defer srv.Close()
 	<-ctx.Done()
 	fmt.Fprintln(c.App.Writer, "shutting down")
 	return n.Close()
@@ -89,5 +93,8 @@ func runConfig(c *cli.Context) (servent.Config, error) {
 		level = slog.LevelDebug
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+	if err := applyRunAPIFlags(c, &cfg); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
