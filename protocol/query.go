@@ -65,7 +65,9 @@ func (m *Query) decode(payload []byte, shared bool) error {
 		m.Criteria = ""
 	case shared:
 		m.Criteria = unsafe.String(&crit[0], len(crit))
-	case string(crit) != m.Criteria: // keep the old string when equal: no allocation
+	default:
+		// Always a fresh copy: reusing an equal old string could keep one
+		// that DecodeShared made, aliasing a buffer that changes later.
 		m.Criteria = string(crit)
 	}
 	m.SHA1s = m.SHA1s[:0]
