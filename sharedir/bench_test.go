@@ -244,7 +244,7 @@ func BenchmarkSearch(b *testing.B) {
 		{"1word-rare", ws[1]},
 		{"2words", ws[0] + " " + ws[1]},
 		{"3words", ws[0] + " " + ws[1] + " " + ws[len(ws)-1]},
-		{"3words-nomatch", lower(4) + " " + lower(5) + " " + lower(6)},
+		{"3words-common", lower(4) + " " + lower(5) + " " + lower(6)},
 		{"prefix-2chars", ws[0][:2] + " " + ws[1]},
 		{"urn", ""},
 	}
