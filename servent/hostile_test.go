@@ -2,7 +2,6 @@ package servent
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -245,5 +244,4 @@ func TestLeafRelayedQueryIsBad(t *testing.T) {
 	require.Equal(t, n.GUID(), hit.ServentGUID)
 	require.EqualValues(t, 1, n.stats.queriesHandled.Load())
 	require.EqualValues(t, 1, n.stats.bad.Load())
-	_ = binary.LittleEndian
 }
