@@ -439,3 +439,47 @@ func addInteropSeeds(f *testing.F, typ *PayloadType) {
 }
 
 func typePtr(t PayloadType) *PayloadType { return &t }
+
+// GnutellaBun's browse-host answer (16): one raw QueryHit after the HTTP
+// header, GUID zero, TTL 0, three results with text urn and GGEP H.
+func TestInteropBunBrowseHostHit(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(descInteropDir, "gnutella-bun-client", "16-http-browse-host.response.bin"))
+	if os.IsNotExist(err) {
+		t.Skip("no interop file")
+	}
+	require.NoError(t, err)
+	i := bytes.Index(b, []byte("\r\n\r\n"))
+	require.Positive(t, i)
+	d := NewDecoder(bytes.NewReader(b[i+4:]))
+	h, p, err := d.Next()
+	require.NoError(t, err)
+	require.Equal(t, Header{Type: TypeQueryHit, Length: 315}, h)
+	var qh QueryHit
+	require.NoError(t, qh.Decode(p))
+	require.Equal(t, uint32(512), qh.Speed)
+	require.Equal(t, netip.MustParseAddr("127.0.0.1"), qh.IP)
+	want := []struct {
+		index uint32
+		size  uint64
+		name  string
+		sha1  string
+	}{
+		{1, 41, "alpha beta.txt", "CP3F6HSN2FRG2H27KAWWT2VOTFTYQ33N"},
+		{2, 45, "epsilon zeta.txt", "M7OBBZDQJH7ARSB45FYIWLT7IKXSAA4O"},
+		{3, 3000, "gamma delta.mp3", "UIIYHFNXCZWUUBQFG4K2L72TDP4EWPLQ"},
+	}
+	require.Len(t, qh.Results, len(want))
+	for k, w := range want {
+		r := qh.Results[k]
+		require.Equal(t, w.index, r.Index)
+		require.Equal(t, w.size, r.Size)
+		require.Equal(t, w.name, r.Name)
+		require.Equal(t, mustSHA1(w.sha1), r.SHA1)
+		require.Empty(t, r.GGEP) // the H agreed with the text urn
+	}
+	require.Equal(t, [4]byte([]byte("GBUN")), qh.Vendor)
+	require.True(t, qh.Measured)
+	require.Equal(t, GGEP{{ID: "BH"}}, qh.GGEP)
+	_, _, err = d.Next()
+	require.Equal(t, io.EOF, err)
+}
