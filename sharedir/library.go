@@ -67,12 +67,13 @@ type Library struct {
 	cachePath string
 	hashHook  func(string)
 
-	scanMu    sync.Mutex // serialises scans; guards the fields below
-	byRel     map[string]*entry
-	nextIndex uint32
-	scanned   bool
-	watcher   *fsnotify.Watcher
-	watched   map[string]struct{}
+	scanMu      sync.Mutex // serialises scans; guards the fields below
+	byRel       map[string]*entry
+	nextIndex   uint32
+	scanned     bool
+	watcher     *fsnotify.Watcher
+	watched     map[string]struct{}
+	watchFailed bool
 
 	snap atomic.Pointer[snapshot]
 
@@ -280,7 +281,13 @@ func (l *Library) watchDir(d string) {
 		return
 	}
 	if err := l.watcher.Add(d); err != nil {
-		l.log.Warn("sharedir: cannot watch folder", "path", d, "err", err)
+		// Typically the inotify watch limit: say it once, the periodic
+		// rescan covers what is not watched.
+		lvl := slog.LevelDebug
+		if !l.watchFailed {
+			l.watchFailed, lvl = true, slog.LevelWarn
+		}
+		l.log.Log(context.Background(), lvl, "sharedir: cannot watch folder, relying on periodic rescans", "path", d, "err", err)
 		return
 	}
 	l.watched[d] = struct{}{}
@@ -358,6 +365,13 @@ func (l *Library) loop(ctx context.Context) {
 			if !ok {
 				events = nil
 				continue
+			}
+			if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+				// A folder removed or moved loses its watch: forget it, so
+				// that one created again at that path gets a new one.
+				l.scanMu.Lock()
+				delete(l.watched, ev.Name)
+				l.scanMu.Unlock()
 			}
 			if ev.Op == fsnotify.Chmod || l.ignoreEvent(ev.Name) {
 				continue

@@ -644,3 +644,17 @@ func TestHashMappedTruncated(t *testing.T) {
 	_, err = hashMapped(t.Context(), fh, 8<<20, sha1.New())
 	require.ErrorIs(t, err, errChanged)
 }
+
+// A watched folder deleted and created again is watched again.
+func TestWatcherFolderRecreated(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "sub/one.txt", "1")
+	l := open(t, Config{Dir: dir, watchDelay: 5 * time.Millisecond, updateDelay: time.Millisecond, RescanInterval: -1})
+	start(t, l)
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, "sub")))
+	require.Eventually(t, func() bool { return len(l.Files()) == 0 }, 5*time.Second, 2*time.Millisecond)
+	writeFile(t, dir, "sub/two.txt", "2")
+	require.Eventually(t, func() bool { return len(l.Search("two", nil, 0)) == 1 }, 5*time.Second, 2*time.Millisecond)
+	writeFile(t, dir, "sub/three.txt", "3")
+	require.Eventually(t, func() bool { return len(l.Search("three", nil, 0)) == 1 }, 5*time.Second, 2*time.Millisecond)
+}
