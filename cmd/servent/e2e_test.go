@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -50,7 +51,7 @@ func startTestNode(t *testing.T, ip string, mode servent.Mode, peers ...string) 
 }
 
 // TestTwoServents: a file shared by one servent is found with `servent
-// search` on the other.
+// search` on the other and fetched byte-identical with `servent get`.
 func TestTwoServents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -87,7 +88,33 @@ func TestTwoServents(t *testing.T) {
 	require.Equal(t, []string{up.node.Addr().String()}, r.Addrs)
 	require.Equal(t, up.node.Library().Files()[0].SHA1.URN(), r.URN)
 
+	out, _, err = runCLI(t, "get", "--data", leaf.data, "1")
+	require.NoError(t, err)
+	path := filepath.Join(leaf.downloads, "free software song.ogg")
+	require.Equal(t, "downloaded "+path+" (300 KiB), verified "+r.URN+"\n", out)
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(content, got), "downloaded file differs")
+
+	out, _, err = runCLI(t, "downloads", "--data", leaf.data)
+	require.NoError(t, err)
+	require.Regexp(t, `\n`+sha1Base32(r.URN)+`\s+complete\s+100%\s+300 KiB\s+\d/1\s+free software song\.ogg\n$`, out)
+
+	// The urn form of get finds the same file again (already complete).
+	out, _, err = runCLI(t, "get", "--data", leaf.data, "--detach", "--json", r.URN)
+	require.NoError(t, err)
+	var d api.Download
+	require.NoError(t, json.Unmarshal([]byte(out), &d))
+	require.Equal(t, r.URN, d.URN)
+	require.Equal(t, api.StateComplete, d.State)
+	require.Equal(t, path, d.Path)
+	entries, err := os.ReadDir(leaf.downloads)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "not downloaded twice")
+
 	out, _, err = runCLI(t, "status", "--data", up.data)
 	require.NoError(t, err)
 	require.Contains(t, out, "shared:    1 files, 300 KiB")
 }
+
+func sha1Base32(urn string) string { return strings.TrimPrefix(urn, "urn:sha1:") }
