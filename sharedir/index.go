@@ -344,6 +344,9 @@ outer:
 		if skip != nil && skip(e) {
 			return false
 		}
+		if dst == nil {
+			dst = make([]*entry, 0, min(max, 64))
+		}
 		dst = append(dst, e)
 		return true
 	}

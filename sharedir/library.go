@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -481,11 +482,17 @@ func (l *Library) Search(criteria string, sha1s []protocol.SHA1, max int) []File
 		max = l.cfg.MaxResults
 	}
 	s := l.snap.Load()
-	hits := make([]*entry, 0, min(max, 256))
+	if len(s.files) == 0 {
+		return nil
+	}
+	var hits []*entry // most queries match nothing: allocated on the first hit
 	if len(sha1s) > 0 {
 		l.mu.RLock()
 		for _, h := range sha1s {
 			if e := l.bySHA1[h]; e != nil && len(hits) < max && !contains(hits, e) {
+				if hits == nil {
+					hits = make([]*entry, 0, min(max, 64))
+				}
 				hits = append(hits, e)
 			}
 		}
@@ -497,7 +504,9 @@ func (l *Library) Search(criteria string, sha1s []protocol.SHA1, max int) []File
 			n := len(hits)
 			skip = func(e *entry) bool { return contains(hits[:n], e) }
 		}
-		hits = s.match(protocol.Keywords(criteria), max, hits, skip)
+		// strings.Fields(Canonical) is protocol.Keywords with one
+		// allocation instead of two.
+		hits = s.match(strings.Fields(protocol.Canonical(criteria)), max, hits, skip)
 	}
 	if len(hits) == 0 {
 		return nil

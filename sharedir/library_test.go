@@ -658,3 +658,14 @@ func TestWatcherFolderRecreated(t *testing.T) {
 	writeFile(t, dir, "sub/three.txt", "3")
 	require.Eventually(t, func() bool { return len(l.Search("three", nil, 0)) == 1 }, 5*time.Second, 2*time.Millisecond)
 }
+
+// A query that matches nothing costs no more than splitting its words.
+func TestSearchNoMatchAllocs(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "some song.mp3", "x")
+	l := open(t, Config{Dir: dir})
+	require.LessOrEqual(t, testing.AllocsPerRun(100, func() { l.Search("other words", nil, 0) }), 1.0)
+	require.Zero(t, testing.AllocsPerRun(100, func() { l.Search("", []protocol.SHA1{{1}}, 0) }))
+	empty := open(t, Config{})
+	require.Zero(t, testing.AllocsPerRun(100, func() { empty.Search("some song", nil, 0) }))
+}
