@@ -245,3 +245,39 @@ func TestLeafRelayedQueryIsBad(t *testing.T) {
 	require.EqualValues(t, 1, n.stats.queriesHandled.Load())
 	require.EqualValues(t, 1, n.stats.bad.Load())
 }
+
+// TestHandshakeTimeoutAndCaps: a socket that says nothing is closed after
+// the handshake timeout; a remote IP gets at most MaxConnsPerIP sockets.
+func TestHandshakeTimeoutAndCaps(t *testing.T) {
+	cfg := testConfig(t, ModeUltrapeer)
+	cfg.HandshakeTimeout = 200 * time.Millisecond
+	cfg.MaxConnsPerIP = 2
+	n := startConfig(t, cfg)
+	ip := nextIP()
+	dial := func() net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		c, err := d.Dial("tcp", addrOf(n))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(waitFor))
+		return c
+	}
+	c1, c2 := dial(), dial()
+	require.Eventually(t, func() bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.raw[netipAddr(ip)] == 2
+	}, waitFor, tick)
+	c3 := dial() // over the per-IP cap: closed at once
+	_, err := c3.Read(make([]byte, 1))
+	require.Error(t, err)
+	start := time.Now()
+	_, err = c1.Read(make([]byte, 1))
+	require.Error(t, err) // silent: closed by the handshake deadline
+	require.GreaterOrEqual(t, time.Since(start)+50*time.Millisecond, cfg.HandshakeTimeout/2)
+	// Half a request is not enough either.
+	_, _ = c2.Write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: True\r\n"))
+	_, err = c2.Read(make([]byte, 1))
+	require.Error(t, err)
+	require.Empty(t, n.Peers())
+}
