@@ -1,6 +1,7 @@
 package sharedir
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"unicode/utf8"
 
 	"github.com/servent/servent/protocol"
 )
@@ -60,8 +60,17 @@ func encodeCache(st cacheState) []byte {
 	b = append(b, cacheMagic...)
 	b = binary.LittleEndian.AppendUint32(b, cacheVersion)
 	b = binary.LittleEndian.AppendUint32(b, st.nextIndex)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(st.records)))
+	n := 0
 	for _, r := range st.records {
+		if validRel([]byte(r.rel)) && r.index != 0 && r.size > 0 {
+			n++
+		}
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	for _, r := range st.records {
+		if !validRel([]byte(r.rel)) || r.index == 0 || r.size <= 0 {
+			continue // never written, so never read back as corrupt
+		}
 		var flags byte
 		if r.hashed {
 			flags |= flagHashed
@@ -154,18 +163,23 @@ func decodeCache(b []byte) (cacheState, error) {
 	return st, nil
 }
 
-// validRel accepts a clean relative slash path that stays inside the root.
+// validRel accepts a relative slash path that stays inside the root: no
+// NUL, no leading '/', no empty, "." or ".." element. Any other byte is
+// fine: Unix file names need not be UTF-8 and may hold a backslash.
 func validRel(rel []byte) bool {
-	if len(rel) == 0 || !utf8.Valid(rel) || rel[0] == '/' {
+	if len(rel) == 0 {
 		return false
 	}
-	for _, c := range rel {
-		if c == 0 || c == '\\' {
+	for _, elem := range bytes.Split(rel, []byte("/")) {
+		switch string(elem) {
+		case "", ".", "..":
+			return false
+		}
+		if bytes.IndexByte(elem, 0) >= 0 {
 			return false
 		}
 	}
-	s := string(rel)
-	return filepath.ToSlash(filepath.Clean(filepath.FromSlash(s))) == s && s != "." && !(len(s) >= 2 && s[:2] == "..")
+	return true
 }
 
 func readCache(path string) (cacheState, error) {
