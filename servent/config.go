@@ -65,6 +65,10 @@ type Config struct {
 	// keep-alive checks, default 1 s.
 	MaintainInterval time.Duration
 
+	// dqWait is how long a leaf's query probe runs before the second
+	// step of dynamic querying (default 4 s; tests shorten it).
+	dqWait time.Duration
+
 	// fixedPeers: dial only Peers, never the host cache (tests that need
 	// an exact topology).
 	fixedPeers bool
@@ -167,6 +171,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.MaxLeaves == 0 && c.Mode == ModeUltrapeer {
 		c.MaxLeaves = 64
+	}
+	if c.dqWait <= 0 {
+		c.dqWait = dqWaitDefault
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = c.MaxPeers + c.MaxLeaves + 32

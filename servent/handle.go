@@ -154,14 +154,16 @@ func (n *Node) handleQuery(c *conn, h protocol.Header, payload []byte) {
 		return
 	}
 	fttl, fhops, fok := routing.ForwardTTL(h, n.cfg.MaxTTL)
+	leafQuery := false
 	if !n.ultrapeer {
 		fok = false
 	} else if !c.up {
-		// A query of one of our leaves: we query on its behalf as if it
-		// were ours (TTL MaxTTL from here), whatever TTL the leaf chose;
-		// GTKG leaves count on the ultrapeer for that (dynamic querying,
-		// here without the probing steps).
-		fttl, fhops, fok = max(n.cfg.MaxTTL-1, 1), 1, n.cfg.MaxTTL > 1
+		// A query of one of our leaves: we query on its behalf, whatever
+		// TTL the leaf chose (GTKG leaves count on the ultrapeer).
+		// Simple dynamic querying (GNUTELLA.md 7.6): probe at TTL 2 now,
+		// and at MaxTTL-1 after dqWait if the leaf got too few results.
+		fttl, fhops, fok = min(2, max(n.cfg.MaxTTL-1, 1)), 1, n.cfg.MaxTTL > 1
+		leafQuery = fok && n.cfg.MaxTTL-1 > fttl
 	}
 	var ttlKey uint8
 	if fok {
@@ -171,6 +173,9 @@ func (n *Node) handleQuery(c *conn, h protocol.Header, payload []byte) {
 	if verdict == routing.Duplicate {
 		c.winDups++
 		return
+	}
+	if verdict == routing.New && leafQuery && len(payload) <= protocol.MaxForwardQueryLen {
+		n.dq.start(h.GUID, c, payload, n.cfg.Now())
 	}
 	if err := c.query.DecodeShared(payload); err != nil {
 		c.bad("query")
@@ -194,14 +199,14 @@ func (n *Node) handleQuery(c *conn, h protocol.Header, payload []byte) {
 	if !n.ultrapeer {
 		return
 	}
-	n.forwardQuery(c, h, payload, q, fttl, fhops, fok)
+	n.forwardQuery(c, h, payload, q, fttl, fhops, fok, true)
 }
 
 // forwardQuery sends a query on: to every other ultrapeer while TTL
 // allows (last hop only where the peer's QRP table matches) and to each
 // leaf whose QRP table matches (GNUTELLA.md 7.2-7.4). from is nil for our
-// own searches.
-func (n *Node) forwardQuery(from *conn, h protocol.Header, payload []byte, q *protocol.Query, fttl, fhops uint8, fok bool) {
+// own searches; leaves false skips the leaves.
+func (n *Node) forwardQuery(from *conn, h protocol.Header, payload []byte, q *protocol.Query, fttl, fhops uint8, fok, leaves bool) {
 	s := n.snap.Load()
 	var hashes routing.QueryHashes
 	hashed := false
@@ -249,7 +254,7 @@ func (n *Node) forwardQuery(from *conn, h protocol.Header, payload []byte, q *pr
 			}
 		}
 	}
-	if len(s.leaves) == 0 {
+	if !leaves || len(s.leaves) == 0 {
 		return
 	}
 	ttl := max(fttl, 1)
@@ -339,6 +344,9 @@ func (n *Node) handleHit(c *conn, h protocol.Header, payload []byte) {
 	}
 	p := n.snap.Load().byID[to]
 	ttl, hops, ok := routing.RelayTTL(h)
+	if p != nil && !p.up {
+		n.dq.hits(h.GUID, int(payload[0]))
+	}
 	if p == nil || !ok || len(payload) > protocol.MaxForwardHitLen {
 		n.stats.hitsUnroutable.Add(1)
 		return

@@ -32,6 +32,9 @@ func (n *Node) maintainLoop() {
 		case <-t.C:
 			now := n.cfg.Now()
 			n.checkAlive(now)
+			if n.ultrapeer {
+				n.dqStep(now)
+			}
 			if now.Sub(lastSave) >= hostSaveEvery {
 				lastSave = now
 				if err := n.hosts.save(n.cfg.DataDir); err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -300,4 +301,49 @@ func TestLeafQRPAfterChange(t *testing.T) {
 	}, waitFor, tick)
 	s := up.Search("brand", nil)
 	require.Eventually(t, func() bool { return len(s.Results()) == 1 }, waitFor, tick)
+}
+
+// TestDynamicQuerying: a leaf's query is probed at TTL 2; with too few
+// results after dqWait, a second step at TTL 3 reaches one hop further,
+// and the nodes that saw the probe forward it again without answering
+// twice.
+func TestDynamicQuerying(t *testing.T) {
+	cfgs := []Config{}
+	for i := range 4 {
+		opts := []nodeOpt{}
+		if i == 3 {
+			opts = append(opts, withFiles("far far away.txt"))
+		}
+		cfg := testConfig(t, ModeUltrapeer, opts...)
+		cfg.dqWait = 300 * time.Millisecond
+		if i > 0 {
+			cfg.Peers = []string{cfgs[i-1].Listener.Addr().String()}
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	var nodes []*Node
+	var counts []*atomic.Int64
+	for _, cfg := range cfgs {
+		n, err := New(cfg)
+		require.NoError(t, err)
+		cnt := new(atomic.Int64)
+		n.hooks.onQuery = func(*conn, *protocol.Query) { cnt.Add(1) }
+		require.NoError(t, n.Start(t.Context()))
+		t.Cleanup(func() { _ = n.Close() })
+		require.NoError(t, n.lib.WaitHashed(t.Context()))
+		nodes = append(nodes, n)
+		counts = append(counts, cnt)
+	}
+	waitPeers(t, nodes[1], 2, 0)
+	waitPeers(t, nodes[2], 2, 0)
+	leaf := connectRaw(t, nodes[0], false, "")
+	start := time.Now()
+	leaf.write(query("far away", 4, 0))
+	h, _ := leaf.nextOf(protocol.TypeQueryHit)
+	require.GreaterOrEqual(t, time.Since(start), cfgs[0].dqWait, "only the second step reaches 3 hops")
+	require.EqualValues(t, 3, h.Hops, "routed back by 3 ultrapeers")
+	require.EqualValues(t, 1, nodes[0].stats.dqSecondSteps.Load())
+	for i, c := range counts {
+		require.EqualValues(t, 1, c.Load(), "node %d", i)
+	}
 }

@@ -47,6 +47,7 @@ type nodeStats struct {
 	pongsSent, pingsAnswered        atomic.Uint64
 	dropped, bad                    atomic.Uint64
 	refused, banned, queueOverflows atomic.Uint64
+	dqSecondSteps                   atomic.Uint64
 }
 
 // reservation is one Gnet slot held from the handshake on.
@@ -76,6 +77,7 @@ type Node struct {
 	pushes    *routing.PushTable
 	rstats    routing.Stats
 	pongs     *pongCache
+	dq        dynQuery
 	stats     nodeStats
 
 	mu       sync.Mutex

@@ -157,7 +157,7 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 		// more TTL and one less hop.
 		fh := h
 		fh.TTL = n.cfg.MaxTTL + 1
-		n.forwardQuery(nil, fh, payload, q, n.cfg.MaxTTL, 0, true)
+		n.forwardQuery(nil, fh, payload, q, n.cfg.MaxTTL, 0, true, true)
 	} else {
 		b := protocol.AppendMessage(nil, h, q)
 		for _, c := range n.snap.Load().ups {
