@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -138,4 +141,40 @@ func TestRunTour(t *testing.T) {
 	got, err := os.ReadFile(dir("b/dl/free software song.ogg"))
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(content, got))
+}
+
+// TestRunBadInput runs the real main(): each mistake is one line on
+// stderr, a non-zero exit code, and no stack trace.
+func TestRunBadInput(t *testing.T) {
+	home := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	file := filepath.Join(home, "a-file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	base := []string{"run", "--listen", "127.0.0.61:0", "--api", "127.0.0.1:0"}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "--bogus"}, 2, "flag provided but not defined: -bogus (see `servent run --help`)"},
+		{append(base, "--peer", "nonsense"), 2, `--peer "nonsense": want HOST:PORT, e.g. 192.0.2.7:6346`},
+		{append(base, "--mode", "boss"), 2, `--mode "boss": want leaf, ultrapeer or auto`},
+		{append(base, "--share", file), 1, "shared folder: mkdir " + file + ": not a directory"},
+		{[]string{"run", "--listen", busy.Addr().String(), "--api", "127.0.0.1:0"}, 1,
+			"address " + busy.Addr().String() + " already in use (another servent running? pick another address with --listen or --api)"},
+		{[]string{"run", "--listen", "127.0.0.61:0", "--api", busy.Addr().String()}, 1,
+			"address " + busy.Addr().String() + " already in use (another servent running? pick another address with --listen or --api)"},
+	} {
+		cmd := exec.Command(os.Args[0], tc.args...)
+		cmd.Env = append(os.Environ(), "SERVENT_TEST_MAIN=1", "HOME="+home, "XDG_DATA_HOME=")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		require.True(t, errors.As(err, &ee), "%v: %v", tc.args, err)
+		require.Equal(t, tc.code, ee.ExitCode(), tc.args)
+		require.Equal(t, "servent: "+tc.want+"\n", stderr.String(), tc.args)
+	}
 }
