@@ -432,9 +432,9 @@ func peersCmd(c *cli.Context) error {
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 	for _, p := range peers {
-		dir := "in"
+		dir := "inbound"
 		if p.Outbound {
-			dir = "out"
+			dir = "outbound"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\tup %s\tin %s\tout %s\t%s\n", p.Addr, p.Mode, dir,
 			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), p.UserAgent)

@@ -209,8 +209,8 @@ func TestPeers(t *testing.T) {
 	dir := startDaemon(t, f)
 	out, _, err := runCLI(t, "peers", "--data", dir)
 	require.NoError(t, err)
-	require.Equal(t, `127.0.0.2:6346  ultrapeer  out  up 1m05s  in 2.0 KiB  out 100 B    gtk-gnutella/1.2.3
-[::1]:6346      ultrapeer  in   up 2h00m  in 0 B      out 5.0 MiB  servent/0.1
+	require.Equal(t, `127.0.0.2:6346  ultrapeer  outbound  up 1m05s  in 2.0 KiB  out 100 B    gtk-gnutella/1.2.3
+[::1]:6346      ultrapeer  inbound   up 2h00m  in 0 B      out 5.0 MiB  servent/0.1
 `, out)
 
 	out, _, err = runCLI(t, "peers", "add", "--data", dir, "10.0.0.1:6346")
