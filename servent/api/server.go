@@ -46,7 +46,6 @@ type Server struct {
 	done     chan struct{} // closed when Serve returned
 	stop     func() bool   // unregisters the context watch
 	once     sync.Once
-	closeErr error
 }
 
 // Start listens, writes the address file next to the key file so that
@@ -137,7 +136,7 @@ func (s *Server) Close() error {
 			RemoveInfo(s.infoFile)
 		}
 	})
-	return s.closeErr
+	return nil
 }
 
 // NewHandler serves the API from b, refusing requests without key.
