@@ -256,6 +256,7 @@ func BenchmarkSearch(b *testing.B) {
 				sums = []protocol.SHA1{sum}
 			}
 			b.ReportAllocs()
+			b.SetBytes(int64(len(q.q) + 20*len(sums))) // query bytes matched
 			n := 0
 			cpu0 := cpuTime()
 			for b.Loop() {
@@ -275,7 +276,12 @@ func BenchmarkSearch(b *testing.B) {
 func BenchmarkQRPBuild(b *testing.B) {
 	files, _ := syntheticFiles(benchNames)
 	l := buildLibrary(files)
+	var wordBytes int64
+	for _, w := range l.snap.Load().words {
+		wordBytes += int64(len(w))
+	}
 	b.ReportAllocs()
+	b.SetBytes(wordBytes) // distinct words hashed with their prefixes
 	var t *protocol.QRPTable
 	for b.Loop() {
 		t = l.buildQRP()
