@@ -493,6 +493,9 @@ func (n *Node) handleQRP(c *conn, payload []byte) error {
 	}
 	if t != nil {
 		c.qrt.Store(routing.NewQueryRouteTable(t))
+		if !c.up {
+			n.upTableDirty.Store(true)
+		}
 		n.log.Debug("qrp table complete", "peer", c.addr, "slots", t.Len(), "present", t.Count())
 	}
 	return nil

@@ -172,6 +172,8 @@ func TestAcceptRecordedGTKG(t *testing.T) {
 		t.Run(filepath.Base(tc.file), func(t *testing.T) {
 			req := readInterop(t, tc.file+".hs1-request.bin")
 			ack := readInterop(t, tc.hs3ack)
+			// 20 and 21 carry the same GUID: the previous one must be gone.
+			require.Eventually(t, func() bool { return len(up.Peers()) == 0 }, waitFor, tick)
 			p := dialFrom(t, addrOf(up))
 			p.write(req)
 			resp := p.readHandshake()

@@ -34,6 +34,7 @@ func (n *Node) maintainLoop() {
 			n.checkAlive(now)
 			if n.ultrapeer {
 				n.dqStep(now)
+				n.refreshUpTable()
 			}
 			if now.Sub(lastSave) >= hostSaveEvery {
 				lastSave = now
@@ -87,25 +88,22 @@ func (n *Node) greet(c *conn) {
 		// GTKG sends these with an all-zero GUID and TTL 1.
 		c.send(protocol.AppendMessage(nil, protocol.Header{Type: protocol.TypeVendor, TTL: 1}, &v), true)
 	}
-	if !n.ultrapeer && c.up {
+	switch {
+	case !n.ultrapeer && c.up:
 		n.sendQRP(c)
+	case n.ultrapeer && c.up && c.upQRP:
+		t := n.upTableSent.Load()
+		if t == nil {
+			n.upTableDirty.Store(true)
+			n.refreshUpTable()
+		} else {
+			sendTable(c, t)
+		}
 	}
 }
 
 // sendQRP sends our library's table as RESET + PATCHes.
-func (n *Node) sendQRP(c *conn) {
-	t := n.ourQRP()
-	if t == nil {
-		return
-	}
-	reset, patches := t.Messages(0, true)
-	b := protocol.AppendMessage(nil, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypeQRP, TTL: 1}, &reset)
-	c.send(b, true)
-	for i := range patches {
-		b := protocol.AppendMessage(nil, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypeQRP, TTL: 1}, &patches[i])
-		c.send(b, true)
-	}
-}
+func (n *Node) sendQRP(c *conn) { sendTable(c, n.ourQRP()) }
 
 // libraryLoop resends our QRP table to our ultrapeers when the library
 // changes (as a leaf).
@@ -117,6 +115,7 @@ func (n *Node) libraryLoop() {
 			return
 		case <-n.lib.Changed():
 			if n.ultrapeer {
+				n.upTableDirty.Store(true)
 				continue
 			}
 			for _, c := range n.snap.Load().ups {

@@ -347,3 +347,42 @@ func TestDynamicQuerying(t *testing.T) {
 		require.EqualValues(t, 1, c.Load(), "node %d", i)
 	}
 }
+
+// TestLastHopQRP: ultrapeers send each other their table (own files OR
+// their leaves'); a query that would arrive with TTL 1 goes only to an
+// ultrapeer whose table matches. In a line of 5, node 4 is node 0's last
+// hop.
+func TestLastHopQRP(t *testing.T) {
+	const n = 5
+	var edges [][2]int
+	for i := 1; i < n; i++ {
+		edges = append(edges, [2]int{i, i - 1})
+	}
+	m := startMesh(t, n, edges, nil)
+	leaf := startNode(t, ModeLeaf, withPeers(addrOf(m.nodes[4])), withFiles("zebra crossing.txt"))
+	waitPeers(t, m.nodes[4], 1, 1)
+	z := &protocol.Query{Flags: protocol.FlagMark, Criteria: "zebra"}
+	require.Eventually(t, func() bool {
+		for _, c := range m.nodes[3].snap.Load().ups {
+			if c.listen == m.nodes[4].Addr() && c.qrt.Load().MayMatch(z) {
+				return true
+			}
+		}
+		return false
+	}, waitFor, tick, "node 3 has node 4's merged table")
+	s := m.nodes[0].Search("zebra", nil)
+	require.Eventually(t, func() bool { return len(s.Results()) == 1 }, waitFor, tick)
+	require.Equal(t, leaf.Addr(), s.Results()[0].Sources[0].Addr)
+	require.EqualValues(t, 1, m.counts[4].Load())
+	s2 := m.nodes[0].Search("common", nil) // node N shares "fileN common.txt"
+	require.Eventually(t, func() bool { return len(s2.Results()) == 4 }, waitFor, tick)
+	require.EqualValues(t, 2, m.counts[4].Load())
+	// "unicorn" matches nothing behind node 4; "zebra" again, sent after it
+	// on the same links (same queue buckets: FIFO), marks when it would
+	// have arrived.
+	m.nodes[0].Search("unicorn", nil)
+	s3 := m.nodes[0].Search("zebra", nil)
+	require.Eventually(t, func() bool { return len(s3.Results()) == 1 }, waitFor, tick)
+	require.EqualValues(t, 4, m.counts[3].Load())
+	require.EqualValues(t, 3, m.counts[4].Load(), "a last-hop query matching nothing stays at node 3")
+}

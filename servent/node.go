@@ -78,7 +78,10 @@ type Node struct {
 	rstats    routing.Stats
 	pongs     *pongCache
 	dq        dynQuery
-	stats     nodeStats
+
+	upTableDirty atomic.Bool                       // leaves' tables or library changed
+	upTableSent  atomic.Pointer[protocol.QRPTable] // last table sent to ultrapeers
+	stats        nodeStats
 
 	mu       sync.Mutex
 	slots    map[netip.Addr]*reservation // guarded by mu: one Gnet connection per IP
@@ -611,6 +614,9 @@ func (n *Node) removeConn(c *conn, err error) {
 	}
 	n.mu.Unlock()
 	n.release(c.slot)
+	if !c.up && c.qrt.Load() != nil {
+		n.upTableDirty.Store(true)
+	}
 	n.stats.bytesIn.Add(c.bytesIn.Load())
 	n.stats.bytesOut.Add(c.bytesOut.Load())
 	n.log.Info("peer disconnected", "peer", c.addr, "err", err)

@@ -2,6 +2,7 @@ package servent
 
 import (
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/routing"
 )
 
 // testHooks let in-package tests observe the node; set before Start.
@@ -9,33 +10,54 @@ type testHooks struct {
 	onQuery func(c *conn, q *protocol.Query) // a new query handled (after dedup)
 }
 
-// ourQRP is the library's QRP table. Until sharedir exposes QRPTable it is
-// built here from the file names (words and their 1..5-char-cut prefixes of
-// >= 3 bytes, as GTKG qrp_add_file).
-func (n *Node) ourQRP() *protocol.QRPTable {
-	if q, ok := any(n.lib).(interface{ QRPTable() *protocol.QRPTable }); ok {
-		return q.QRPTable()
+// ourQRP is the library's QRP table.
+func (n *Node) ourQRP() *protocol.QRPTable { return n.lib.QRPTable() }
+
+// sendTable sends t as QRP RESET + PATCHes on c.
+func sendTable(c *conn, t *protocol.QRPTable) {
+	if t == nil {
+		return
 	}
-	files := n.lib.Files()
+	reset, patches := t.Messages(0, true)
+	c.send(protocol.AppendMessage(nil, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypeQRP, TTL: 1}, &reset), true)
+	for i := range patches {
+		c.send(protocol.AppendMessage(nil, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypeQRP, TTL: 1}, &patches[i]), true)
+	}
+}
+
+// upTable is what an ultrapeer tells its ultrapeer neighbours for last-hop
+// QRP (GNUTELLA.md 7.4): its own table OR'ed with every complete table of
+// its leaves (a leaf without a table gets no queries, so it adds nothing).
+func (n *Node) upTable() *protocol.QRPTable {
+	tables := []*protocol.QRPTable{n.ourQRP()}
 	bits := uint(16)
-	for words := len(files) * 4; words > (1<<bits)/100 && bits < 21; bits++ {
-	}
-	t := protocol.NewQRPTable(bits)
-	for _, f := range files {
-		for _, w := range protocol.Keywords(f.Name) {
-			t.AddWord(w)
-			r := []rune(w)
-			for cut := 1; cut <= 5 && len(r)-cut > 0; cut++ {
-				p := string(r[:len(r)-cut])
-				if len(p) < 3 {
-					break
-				}
-				t.AddWord(p)
-			}
-		}
-		if !f.SHA1.IsZero() {
-			t.AddWord(f.SHA1.URN())
+	for _, c := range n.snap.Load().leaves {
+		if t := c.qrt.Load().Table(); t != nil {
+			tables = append(tables, t)
 		}
 	}
-	return t
+	for _, t := range tables {
+		if t != nil {
+			bits = max(bits, t.Bits())
+		}
+	}
+	return routing.Merge(min(bits, 21), tables...)
+}
+
+// refreshUpTable recomputes the last-hop table when something changed and
+// sends it to the ultrapeers that asked for QRP (X-Ultrapeer-Query-Routing).
+func (n *Node) refreshUpTable() {
+	if !n.ultrapeer || !n.upTableDirty.Swap(false) {
+		return
+	}
+	t := n.upTable()
+	if old := n.upTableSent.Load(); old != nil && old.Equal(t) {
+		return
+	}
+	n.upTableSent.Store(t)
+	for _, c := range n.snap.Load().ups {
+		if c.upQRP {
+			sendTable(c, t)
+		}
+	}
 }
