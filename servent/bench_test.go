@@ -1,8 +1,11 @@
 package servent
 
 import (
+	"bufio"
+	"compress/zlib"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -24,7 +27,13 @@ import (
 // ultrapeers that read and count them. One iteration is one query in (4
 // copies out). cpu-us/query is the CPU time of the whole process (node
 // and load generators) per query routed: an upper bound for the node.
-func BenchmarkRouteQueries(b *testing.B) {
+func BenchmarkRouteQueries(b *testing.B) { benchRoute(b, false) }
+
+// BenchmarkRouteQueriesDeflate is the same with every link compressed
+// both ways, as gtk-gnutella's are.
+func BenchmarkRouteQueriesDeflate(b *testing.B) { benchRoute(b, true) }
+
+func benchRoute(b *testing.B, deflate bool) {
 	const flooders, receivers, batch = 4, 4, 256
 	cfg := testConfig(b, ModeUltrapeer)
 	cfg.QueueBytes = 1 << 20
@@ -32,7 +41,7 @@ func BenchmarkRouteQueries(b *testing.B) {
 	var received atomic.Int64
 	var wg sync.WaitGroup
 	for range receivers {
-		p := connectRawTB(b, n, true)
+		p := connectRawTB(b, n, true, deflate)
 		_ = p.conn.SetDeadline(time.Time{})
 		wg.Add(1)
 		go func() {
@@ -50,7 +59,7 @@ func BenchmarkRouteQueries(b *testing.B) {
 	}
 	var floods []*rawPeer
 	for range flooders {
-		p := connectRawTB(b, n, false)
+		p := connectRawTB(b, n, false, deflate)
 		_ = p.conn.SetDeadline(time.Time{})
 		floods = append(floods, p)
 	}
@@ -86,6 +95,11 @@ func BenchmarkRouteQueries(b *testing.B) {
 			fw.Add(1)
 			go func() {
 				defer fw.Done()
+				if p.zw != nil {
+					_, _ = p.zw.Write(buf)
+					_ = p.zw.Flush()
+					return
+				}
 				_, _ = p.conn.Write(buf)
 			}()
 		}
@@ -138,27 +152,34 @@ func BenchmarkRouteQueries(b *testing.B) {
 	wg.Wait()
 }
 
-func connectRawTB(b *testing.B, n *Node, up bool) *rawPeer {
-	t := &testing.T{}
-	_ = t
-	ip := nextIP()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+func connectRawTB(b *testing.B, n *Node, up, deflate bool) *rawPeer {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(nextIP())}, Timeout: 5 * time.Second}
 	c, err := d.Dial("tcp", addrOf(n))
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = c.Close() })
-	role := "False"
+	role, enc, ack := "False", "", ""
 	if up {
 		role = "True"
 	}
-	_, err = c.Write([]byte("GNUTELLA CONNECT/0.6\r\nUser-Agent: raw/1\r\nX-Ultrapeer: " + role + "\r\n\r\n"))
+	if deflate {
+		enc, ack = "Accept-Encoding: deflate\r\n", "Content-Encoding: deflate\r\n"
+	}
+	_, err = c.Write([]byte("GNUTELLA CONNECT/0.6\r\nUser-Agent: raw/1\r\nX-Ultrapeer: " + role + "\r\n" + enc + "\r\n"))
 	require.NoError(b, err)
 	br := newBR(c)
 	resp, err := protocol.ReadHandshake(br)
 	require.NoError(b, err)
 	require.Equal(b, 200, resp.Code)
-	_, err = c.Write([]byte("GNUTELLA/0.6 200 OK\r\n\r\n"))
+	_, err = c.Write([]byte("GNUTELLA/0.6 200 OK\r\n" + ack + "\r\n"))
 	require.NoError(b, err)
-	return &rawPeer{conn: c, br: br, dec: protocol.NewDecoder(br)}
+	p := &rawPeer{conn: c, br: br}
+	var r io.Reader = br
+	if deflate {
+		r = bufio.NewReader(protocol.NewInflateReader(br, 0))
+		p.zw = zlib.NewWriter(c)
+	}
+	p.dec = protocol.NewDecoder(r)
+	return p
 }
 
 // TestIdleMemory32 reports the memory an idle node holds for 32 peer

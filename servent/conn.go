@@ -121,7 +121,7 @@ func (c *conn) send(b []byte, keep bool) bool {
 	ok, overflow := c.q.enqueue(newOutMsg(b, keep))
 	if overflow {
 		c.n.stats.queueOverflows.Add(1)
-		go c.bye(502, "Send queue full")
+		c.bye(502, "Send queue full") // never blocks
 	}
 	return ok
 }
