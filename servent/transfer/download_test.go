@@ -472,3 +472,26 @@ func TestUnexpectedGIV(t *testing.T) {
 	_, err = c.Read(make([]byte, 1))
 	require.ErrorIs(t, err, io.EOF)
 }
+
+// TestDownloadSlowSource: a source trickling at 4 KiB/s holds a run of
+// chunks; the fast source takes them over in the end game and the
+// download completes without waiting for the slow one (which would need
+// over a minute for its run).
+func TestDownloadSlowSource(t *testing.T) {
+	content := randomBytes(t, 4<<20)
+	slow := serveFile(t, "127.0.0.91", "s.bin", content, 4<<10, false)
+	fast := serveFile(t, "127.0.0.92", "s.bin", content, 0, false)
+	d := newDirs(t)
+	// A stall timeout longer than the test: only the end game can help.
+	m := openManager(t, d, func(c *ManagerConfig) { c.StallTimeout = 5 * time.Minute })
+	sha := protocol.SHA1(sha1.Sum(content))
+	_, err := m.Start(sha, "s.bin", int64(len(content)), []Source{slow.src, fast.src})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	in, err := m.Wait(ctx, sha)
+	require.NoError(t, err)
+	requireOnlyFile(t, d, in, content)
+	require.Positive(t, slow.up.BytesSent())
+	require.Less(t, slow.up.BytesSent(), uint64(1<<20))
+}

@@ -273,22 +273,30 @@ func (d *download) run() {
 	stopHasher = startHasher()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// Workers run under wctx, cancelled once every chunk is in: a slow
+	// source still reading a chunk an end-game duplicate already brought
+	// must not hold the download up.
+	newRound := func() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }
+	wctx, wcancel := newRound()
+	defer func() { wcancel() }()
 	for {
 		var next time.Time
 		complete := false
 		if d.sizeKnown() {
-			next, complete = d.plan(ctx, &workers)
+			next, complete = d.plan(wctx, &workers)
 		} else if !d.probeSize(ctx) {
 			next = d.m.cfg.Now().Add(d.m.cfg.RetryBackoff)
 		} else {
 			continue
 		}
 		if complete {
-			workers.Wait() // end-game duplicates still reading
+			wcancel()
+			workers.Wait()
 			stopHasher()
-			if d.verify(ctx) {
-				return
+			if d.verify(ctx) || ctx.Err() != nil {
+				return // done, failed, or closing (verify gave up half-way)
 			}
+			wctx, wcancel = newRound()
 			stopHasher = startHasher()
 			continue
 		}
