@@ -139,21 +139,25 @@ func TestDownloadSwarmSourceVanishes(t *testing.T) {
 	content := randomBytes(t, 8<<20)
 	var srcs []*testSource
 	for _, ip := range []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"} {
-		srcs = append(srcs, serveFile(t, ip, "swarm.bin", content, 4<<20, false))
+		srcs = append(srcs, serveFile(t, ip, "swarm.bin", content, 2<<20, false))
 	}
 	d := newDirs(t)
 	m := openManager(t, d, nil)
 	sha := protocol.SHA1(sha1.Sum(content))
 	_, err := m.Start(sha, "swarm.bin", int64(len(content)), []Source{srcs[0].src, srcs[1].src, srcs[2].src})
 	require.NoError(t, err)
+	var atClose int64
 	require.Eventually(t, func() bool {
 		in, _ := m.Get(sha)
-		return in.Done >= 4<<20
+		if in.Done < 4<<20 {
+			return false
+		}
+		srcs[2].srv.Close() // the third source vanishes, connections and all
+		atClose = in.Done
+		return true
 	}, 30*time.Second, time.Millisecond)
-	in, _ := m.Get(sha)
-	require.Less(t, in.Done, int64(len(content)), "finished before the source could vanish")
-	srcs[2].srv.Close()
-	in = waitDone(t, m, sha)
+	require.Less(t, atClose, int64(len(content)), "finished before the source could vanish")
+	in := waitDone(t, m, sha)
 	requireOnlyFile(t, d, in, content)
 	for i, s := range srcs {
 		require.Positive(t, s.up.BytesSent(), "source %d served nothing", i)
