@@ -135,9 +135,9 @@ func (u *Uploader) ServeConn(ctx context.Context, conn net.Conn, br *bufio.Reade
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrHeaderTooLarge):
-				c.writeStatus(nil, 413, "Request Entity Too Large", false)
+				c.writeStatus(413, "Request Entity Too Large", false)
 			case errors.Is(err, ErrMalformed):
-				c.writeStatus(nil, 400, "Bad Request", false)
+				c.writeStatus(400, "Bad Request", false)
 			}
 			u.log.Debug("upload: request", "peer", conn.RemoteAddr(), "err", err)
 			return
@@ -196,22 +196,22 @@ func (c *upConn) serve(req *request) bool {
 	keep := req.keepAlive()
 	head := req.method == "HEAD"
 	if req.method != "GET" && !head {
-		c.writeStatus(req, 501, "Not Implemented", false)
+		c.writeStatus(501, "Not Implemented", false)
 		return false
 	}
 	if cl := req.header.Get("Content-Length"); req.header.Has("Transfer-Encoding") || (cl != "" && cl != "0") {
 		// A body we would have to skip to stay in step: refuse and close.
-		c.writeStatus(req, 400, "Bad Request", false)
+		c.writeStatus(400, "Bad Request", false)
 		return false
 	}
 	f, code, reason := c.lookup(req.target)
 	if code != 200 {
 		// Error answers have an empty body, so the connection stays usable.
-		return c.writeStatus(req, code, reason, keep) && keep
+		return c.writeStatus(code, reason, keep) && keep
 	}
 	if claimed := req.header.Get("X-Gnutella-Content-URN"); claimed != "" && !f.SHA1.IsZero() {
 		if s, err := protocol.ParseSHA1URN(strings.TrimSpace(strings.SplitN(claimed, ",", 2)[0])); err == nil && s != f.SHA1 {
-			return c.writeStatus(req, 404, "URN mismatch", keep) && keep
+			return c.writeStatus(404, "URN mismatch", keep) && keep
 		}
 	}
 	rng, partial := byteRange{0, f.Size - 1}, false
@@ -219,19 +219,19 @@ func (c *upConn) serve(req *request) bool {
 		r, ok, err := parseRange(v, f.Size)
 		switch {
 		case errors.Is(err, errUnsatisfiable):
-			b := c.startResponse(req, 416, "Requested Range Not Satisfiable", keep)
+			b := c.startResponse(416, "Requested Range Not Satisfiable", keep)
 			b = fmt.Appendf(b, "Content-Range: bytes */%d\r\n", f.Size)
 			b = c.fileHeaders(b, f)
 			b = append(b, "Content-Length: 0\r\n\r\n"...)
 			return c.write(b) && keep
 		case err != nil:
-			return c.writeStatus(req, 400, "Malformed Range", false)
+			return c.writeStatus(400, "Malformed Range", false)
 		case ok:
 			rng, partial = r, true
 		}
 	}
 	if !head && !c.acquireSlot() {
-		b := c.startResponse(req, 503, "Busy", false)
+		b := c.startResponse(503, "Busy", false)
 		b = fmt.Appendf(b, "Retry-After: %d\r\n", int(c.u.cfg.RetryAfter/time.Second))
 		b = c.fileHeaders(b, f)
 		b = append(b, "Content-Length: 0\r\n\r\n"...)
@@ -243,21 +243,21 @@ func (c *upConn) serve(req *request) bool {
 		var err error
 		if fh, err = os.Open(f.Path); err != nil {
 			c.u.log.Warn("upload: open", "path", f.Path, "err", err)
-			return c.writeStatus(req, 500, "Internal Server Error", false)
+			return c.writeStatus(500, "Internal Server Error", false)
 		}
 		defer fh.Close()
 		if st, err := fh.Stat(); err != nil || st.Size() < rng.last+1 || !st.Mode().IsRegular() {
 			// The file changed under the index: do not send short bodies.
-			return c.writeStatus(req, 500, "File changed", false)
+			return c.writeStatus(500, "File changed", false)
 		}
 	}
 	var b []byte
 	n := rng.length()
 	if partial {
-		b = c.startResponse(req, 206, "Partial Content", keep)
+		b = c.startResponse(206, "Partial Content", keep)
 		b = fmt.Appendf(b, "Content-Range: bytes %d-%d/%d\r\n", rng.first, rng.last, f.Size)
 	} else {
-		b = c.startResponse(req, 200, "OK", keep)
+		b = c.startResponse(200, "OK", keep)
 	}
 	if f.Size == 0 {
 		n = 0
@@ -384,7 +384,7 @@ func (c *upConn) lookup(target string) (File, int, string) {
 
 // startResponse appends the status line and the headers every response
 // carries, in gtk-gnutella's order.
-func (c *upConn) startResponse(req *request, code int, reason string, keep bool) []byte {
+func (c *upConn) startResponse(code int, reason string, keep bool) []byte {
 	b := c.buf[:0]
 	b = fmt.Appendf(b, "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: ", code, reason, c.u.cfg.ServerName)
 	b = c.u.cfg.Now().UTC().AppendFormat(b, httpTime)
@@ -432,8 +432,8 @@ func (c *upConn) fileHeaders(b []byte, f File) []byte {
 
 // writeStatus writes a response without a body; it returns false when the
 // write failed.
-func (c *upConn) writeStatus(req *request, code int, reason string, keep bool) bool {
-	b := c.startResponse(req, code, reason, keep)
+func (c *upConn) writeStatus(code int, reason string, keep bool) bool {
+	b := c.startResponse(code, reason, keep)
 	b = append(b, "Content-Length: 0\r\n\r\n"...)
 	return c.write(b)
 }
