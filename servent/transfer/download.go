@@ -313,6 +313,12 @@ func (m *Manager) Cancel(sha1 protocol.SHA1) error {
 		return ErrUnknown
 	}
 	d.stop(true)
+	// Wait until its files are gone, so that a Start for the same urn right
+	// after cannot share (and lose) the partial file.
+	select {
+	case <-d.finished:
+	case <-m.ctx.Done():
+	}
 	return nil
 }
 

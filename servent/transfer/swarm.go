@@ -928,8 +928,8 @@ func (d *download) finish() {
 			os.Remove(d.partPath)
 		}
 		os.Remove(d.statePath)
-		close(d.finished)
 		d.m.forget(d)
+		close(d.finished)
 	case StateFailed:
 		d.closeFile()
 		os.Remove(d.partPath)
