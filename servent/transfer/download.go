@@ -44,8 +44,10 @@ type ManagerConfig struct {
 	RetryBackoff      time.Duration
 	MaxSourceFailures int
 	UserAgent         string // default "servent/0.1"
-	Now               func() time.Time
-	Logger            *slog.Logger
+	// Now schedules retries and state saves; socket deadlines always use
+	// the real clock.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // DownloadState is where a download stands.

@@ -496,3 +496,22 @@ func TestDownloadSlowSource(t *testing.T) {
 	require.Positive(t, slow.up.BytesSent())
 	require.Less(t, slow.up.BytesSent(), uint64(1<<20))
 }
+
+// TestFrozenClock: a Now far in the past (a node test's fake clock, or
+// gtk-gnutella's lab clock) sets the Date header but never the socket
+// deadlines.
+func TestFrozenClock(t *testing.T) {
+	past := func() time.Time { return time.Date(2024, 10, 26, 11, 34, 43, 0, time.UTC) }
+	content := randomBytes(t, 600<<10)
+	f := shareFile(t, t.TempDir(), 1, "clock.bin", content)
+	up := NewUploader(UploaderConfig{Files: newMemFiles(f), Now: past})
+	srv := startServer(t, "127.0.0.93", up, nil)
+	resp, _ := splitResponse(t, exchange(t, "127.0.0.1", srv.addr, []byte("HEAD /get/1/clock.bin HTTP/1.1\r\nConnection: close\r\n\r\n")))
+	require.Equal(t, "Sat, 26 Oct 2024 11:34:43 GMT", resp.header.Get("Date"))
+	d := newDirs(t)
+	m := openManager(t, d, func(c *ManagerConfig) { c.Now = past })
+	sha := protocol.SHA1(sha1.Sum(content))
+	_, err := m.Start(sha, "clock.bin", int64(len(content)), []Source{{Addr: srv.addr}})
+	require.NoError(t, err)
+	requireOnlyFile(t, d, waitDone(t, m, sha), content)
+}

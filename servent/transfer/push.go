@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/servent/servent/protocol"
 )
@@ -86,7 +87,7 @@ func ServeGIV(ctx context.Context, dial func(ctx context.Context, network, addr 
 	if err != nil {
 		return fmt.Errorf("giv: dial %s: %w", addr, err)
 	}
-	_ = conn.SetWriteDeadline(up.cfg.Now().Add(up.cfg.WriteTimeout))
+	_ = conn.SetWriteDeadline(time.Now().Add(up.cfg.WriteTimeout))
 	if _, err := conn.Write(AppendGIV(nil, index, guid, name)); err != nil {
 		conn.Close()
 		return fmt.Errorf("giv: write: %w", err)

@@ -385,7 +385,7 @@ func (d *download) head(ctx context.Context, src Source) (int64, error) {
 	b = append(b, "\r\nUser-Agent: "...)
 	b = append(b, d.m.cfg.UserAgent...)
 	b = append(b, "\r\nConnection: close\r\n\r\n"...)
-	_ = conn.SetDeadline(d.m.cfg.Now().Add(d.m.cfg.StallTimeout))
+	_ = conn.SetDeadline(time.Now().Add(d.m.cfg.StallTimeout))
 	if _, err := conn.Write(b); err != nil {
 		return 0, err
 	}
@@ -711,7 +711,7 @@ func (d *download) requestRun(conn net.Conn, br *bufio.Reader, s *srcState, c, c
 	last := int64(c+cnt-1)*d.chunkSize + d.chunkLen(c+cnt-1) - 1
 	for attempt := 0; attempt < 2; attempt++ {
 		req := d.appendRequest(nil, s, first, last)
-		_ = conn.SetDeadline(d.m.cfg.Now().Add(d.m.cfg.StallTimeout))
+		_ = conn.SetDeadline(time.Now().Add(d.m.cfg.StallTimeout))
 		if _, err := conn.Write(req); err != nil {
 			return false, 0, fmt.Errorf("send request: %w", err)
 		}
@@ -824,7 +824,7 @@ func (d *download) altsFor(except string) []netip.AddrPort {
 // arrive: only a stalled source times out, not a slow big chunk.
 func readFull(conn net.Conn, br *bufio.Reader, p []byte, cfg ManagerConfig) error {
 	for len(p) > 0 {
-		_ = conn.SetReadDeadline(cfg.Now().Add(cfg.StallTimeout))
+		_ = conn.SetReadDeadline(time.Now().Add(cfg.StallTimeout))
 		n, err := br.Read(p[:min(len(p), 256<<10)])
 		p = p[n:]
 		if err != nil {

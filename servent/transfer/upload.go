@@ -51,8 +51,9 @@ type UploaderConfig struct {
 	// Features is the X-Features value of the first response on a
 	// connection; empty = not sent (we advertise nothing we do not do).
 	Features string
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Now gives the Date header (deadlines always use the real clock).
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Uploader serves shared files over HTTP/1.1 on connections the node hands
@@ -130,7 +131,7 @@ func (u *Uploader) ServeConn(ctx context.Context, conn net.Conn, br *bufio.Reade
 	}
 	defer c.releaseSlot()
 	for {
-		_ = conn.SetReadDeadline(u.cfg.Now().Add(u.cfg.IdleTimeout))
+		_ = conn.SetReadDeadline(time.Now().Add(u.cfg.IdleTimeout))
 		req, err := readRequest(br)
 		if err != nil {
 			switch {
@@ -303,7 +304,7 @@ func (c *upConn) sendBody(fh *os.File, n int64) error {
 	if u.limiter == nil {
 		for n > 0 {
 			seg := min(n, sendSegment)
-			_ = c.conn.SetWriteDeadline(u.cfg.Now().Add(u.cfg.WriteTimeout))
+			_ = c.conn.SetWriteDeadline(time.Now().Add(u.cfg.WriteTimeout))
 			w, err := io.Copy(c.conn, &io.LimitedReader{R: fh, N: seg})
 			u.sent.Add(uint64(w))
 			n -= w
@@ -325,7 +326,7 @@ func (c *upConn) sendBody(fh *os.File, n int64) error {
 		if err := u.limiter.WaitN(c.ctx, len(chunk)); err != nil {
 			return fmt.Errorf("rate: %w", err)
 		}
-		_ = c.conn.SetWriteDeadline(u.cfg.Now().Add(u.cfg.WriteTimeout))
+		_ = c.conn.SetWriteDeadline(time.Now().Add(u.cfg.WriteTimeout))
 		w, err := c.conn.Write(chunk)
 		u.sent.Add(uint64(w))
 		if err != nil {
@@ -440,7 +441,7 @@ func (c *upConn) writeStatus(code int, reason string, keep bool) bool {
 
 func (c *upConn) write(b []byte) bool {
 	c.buf = b[:0]
-	_ = c.conn.SetWriteDeadline(c.u.cfg.Now().Add(c.u.cfg.WriteTimeout))
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.u.cfg.WriteTimeout))
 	_, err := c.conn.Write(b)
 	return err == nil
 }
