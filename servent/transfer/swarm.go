@@ -285,7 +285,7 @@ func (d *download) run() {
 		if d.sizeKnown() {
 			next, complete = d.plan(wctx, &workers)
 		} else if !d.probeSize(ctx) {
-			next = d.m.cfg.Now().Add(d.m.cfg.RetryBackoff)
+			next = time.Now().Add(d.m.cfg.RetryBackoff)
 		} else {
 			continue
 		}
@@ -301,7 +301,7 @@ func (d *download) run() {
 			continue
 		}
 		if !next.IsZero() {
-			timer.Reset(max(next.Sub(d.m.cfg.Now()), time.Millisecond))
+			timer.Reset(max(next.Sub(time.Now()), time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():
@@ -412,7 +412,7 @@ func (d *download) plan(ctx context.Context, workers *sync.WaitGroup) (next time
 	if d.doneN == len(d.chunks) {
 		return time.Time{}, true
 	}
-	now := d.m.cfg.Now()
+	now := time.Now()
 	running, usable := 0, 0
 	for _, k := range d.srcOrder {
 		if d.sources[k].running {
@@ -488,14 +488,14 @@ func (d *download) worker(ctx context.Context, s *srcState) {
 	default:
 		var be *busyError
 		if errors.As(err, &be) {
-			s.nextTry = d.m.cfg.Now().Add(be.retry)
+			s.nextTry = time.Now().Add(be.retry)
 			break
 		}
 		s.failures++
 		if s.failures >= d.m.cfg.MaxSourceFailures {
 			s.dead = true
 		}
-		s.nextTry = d.m.cfg.Now().Add(min(d.m.cfg.RetryBackoff<<(s.failures-1), maxBackoff))
+		s.nextTry = time.Now().Add(min(d.m.cfg.RetryBackoff<<(s.failures-1), maxBackoff))
 	}
 	d.mu.Unlock()
 	if err != nil && ctx.Err() == nil && !errors.Is(err, errNoWork) {
@@ -654,7 +654,7 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 	ch.done, ch.owner = true, key
 	d.doneN++
 	d.doneB += int64(len(data))
-	saveNow := d.m.cfg.Now().Sub(d.lastSave) >= saveInterval
+	saveNow := time.Now().Sub(d.lastSave) >= saveInterval
 	all := d.doneN == len(d.chunks)
 	d.mu.Unlock()
 	select {
@@ -891,7 +891,7 @@ func (d *download) save(force bool) error {
 	d.saveMu.Lock()
 	defer d.saveMu.Unlock()
 	d.mu.Lock()
-	if !force && d.m.cfg.Now().Sub(d.lastSave) < saveInterval {
+	if !force && time.Now().Sub(d.lastSave) < saveInterval {
 		d.mu.Unlock()
 		return nil
 	}
@@ -900,7 +900,7 @@ func (d *download) save(force bool) error {
 		return nil
 	}
 	b, err := d.snapshotLocked()
-	d.lastSave = d.m.cfg.Now()
+	d.lastSave = time.Now()
 	d.mu.Unlock()
 	if err != nil {
 		return err
