@@ -44,8 +44,9 @@ type ManagerConfig struct {
 	RetryBackoff      time.Duration
 	MaxSourceFailures int
 	UserAgent         string // default "servent/0.1"
-	// Now schedules retries and state saves; socket deadlines always use
-	// the real clock.
+	// Now is accepted for symmetry with the node's config but not used:
+	// retries, saves and deadlines run on the real clock (a frozen test
+	// clock would stop retries).
 	Now    func() time.Time
 	Logger *slog.Logger
 }
