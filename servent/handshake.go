@@ -185,6 +185,10 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 		code, reason = 403, "Normal nodes refused"
 	case hello.guid == n.guid:
 		code, reason = 409, "Connected to self"
+	case hello.listen.IsValid() && n.listening(hello.listen):
+		// Already connected to the host listening there, which dials
+		// from another source address (GnutellaBun does).
+		code, reason = 409, "Already connected"
 	default:
 		slot, code, reason = n.reserve(ip, hello.guid, hello.up, false)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -280,4 +281,20 @@ func TestHandshakeTimeoutAndCaps(t *testing.T) {
 	_, err = c2.Read(make([]byte, 1))
 	require.Error(t, err)
 	require.Empty(t, n.Peers())
+}
+
+// TestNoDuplicateViaListenIP: a peer we are connected to that dials us
+// again from another source address, announcing the same Listen-IP, gets
+// 409 (GnutellaBun dials from 127.0.0.1 while listening elsewhere).
+func TestNoDuplicateViaListenIP(t *testing.T) {
+	n := startNode(t, ModeUltrapeer)
+	p := dialFrom(t, addrOf(n))
+	p.write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: True\r\nListen-IP: 192.0.2.5:6346\r\n\r\n"))
+	require.Equal(t, 200, p.readHandshake().Code)
+	p.write([]byte("GNUTELLA/0.6 200 OK\r\n\r\n"))
+	waitPeers(t, n, 1, 0)
+	require.True(t, n.listening(netip.MustParseAddrPort("192.0.2.5:6346")))
+	p2 := dialFrom(t, addrOf(n))
+	p2.write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: True\r\nListen-IP: 192.0.2.5:6346\r\n\r\n"))
+	require.Equal(t, 409, p2.readHandshake().Code)
 }

@@ -14,7 +14,11 @@ import (
 const (
 	maxParallelDials = 4
 	hostSaveEvery    = time.Minute
-	discoveryEvery   = 30 * time.Second // TTL>1 ping to ultrapeers, refreshing the pong cache
+	// A TTL>1 ping to our ultrapeers refreshes the pong cache. GTKG takes
+	// one ping every 3 s from an ultrapeer but every 60 s from a leaf
+	// (PING_REG_THROTTLE; it drops the others as "Message throttle").
+	discoveryUP   = 30 * time.Second
+	discoveryLeaf = 130 * time.Second
 )
 
 // maintainLoop keeps MaxPeers connections, sends keep-alives, closes idle
@@ -42,7 +46,11 @@ func (n *Node) maintainLoop() {
 					n.log.Warn("host cache not saved", "err", err)
 				}
 			}
-			if now.Sub(lastDiscovery) >= discoveryEvery {
+			every := discoveryUP
+			if !n.ultrapeer {
+				every = discoveryLeaf
+			}
+			if now.Sub(lastDiscovery) >= every {
 				lastDiscovery = now
 				for _, c := range n.snap.Load().ups {
 					n.sendPing(c, n.cfg.MaxTTL)
@@ -167,7 +175,7 @@ func (n *Node) connectMore() {
 			defer n.mu.Unlock()
 			_, busy := n.slots[a.Addr()]
 			until, banned := n.bans[a.Addr()]
-			return busy || n.dialing[a.String()] || (banned && now.Before(until)) || n.isSelf(a)
+			return busy || n.dialing[a.String()] || (banned && now.Before(until)) || n.isSelf(a) || n.listening(a)
 		}
 		for _, ap := range n.hosts.candidates(want, skip) {
 			n.mu.Lock()
@@ -183,6 +191,18 @@ func (n *Node) connectMore() {
 			n.dial(t.key, t.ap, t.user, false)
 		}()
 	}
+}
+
+// listening reports whether a connected peer listens on a: a peer that
+// dialled us from another source IP (its Listen-IP says where it listens)
+// must not be dialled a second time.
+func (n *Node) listening(a netip.AddrPort) bool {
+	for _, c := range n.snap.Load().byID {
+		if c.listen == a {
+			return true
+		}
+	}
+	return false
 }
 
 // dialsPending counts dials that hold no reservation yet. Called with mu.
