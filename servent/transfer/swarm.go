@@ -91,6 +91,7 @@ type srcState struct {
 	nextTry  time.Time
 	useGet   bool  // the source does not know N2R: use /get/<index>/<name>
 	maxRun   int   // chunks per request; lowered when it serves shorter ranges (0 = default)
+	idle     bool  // found no chunk to fetch: not restarted until a chunk is released
 	served   int64 // bytes received from it
 }
 
@@ -428,7 +429,7 @@ func (d *download) plan(ctx context.Context, workers *sync.WaitGroup) (next time
 			continue
 		}
 		usable++
-		if s.running {
+		if s.running || s.idle {
 			continue
 		}
 		if s.nextTry.After(now) {
@@ -480,6 +481,8 @@ func (d *download) worker(ctx context.Context, s *srcState) {
 		if ctx.Err() == nil {
 			s.failures = 0
 		}
+		// Restarting it now would find nothing again and spin.
+		s.idle = errors.Is(err, errNoWork)
 	case errors.Is(err, errBadSource):
 		d.banned[k] = true
 		d.log.Info("download: source banned", "source", k, "err", err)
@@ -619,13 +622,25 @@ func (d *download) pick(key string, maxRun int) (int, int) {
 	return -1, 0
 }
 
-// releaseRun gives back chunks [c, c+n) that will not be completed.
+// releaseRun gives back chunks [c, c+n) that will not be completed, and
+// wakes the sources that had found nothing to do.
 func (d *download) releaseRun(c, n int) {
+	if n <= 0 {
+		return
+	}
 	d.mu.Lock()
 	for i := c; i < c+n; i++ {
 		d.chunks[i].busy--
 	}
+	d.wakeIdleLocked()
 	d.mu.Unlock()
+	d.poke()
+}
+
+func (d *download) wakeIdleLocked() {
+	for _, s := range d.sources {
+		s.idle = false
+	}
 }
 
 // complete stores a fetched chunk unless another fetcher was faster.
@@ -1095,6 +1110,7 @@ func (d *download) blame(f *os.File) bool {
 	if pick == "" { // nobody left to suspect: start over with everyone
 		clear(d.tried)
 	}
+	d.wakeIdleLocked()
 	d.state = StateActive
 	d.mu.Unlock()
 	if err := d.save(true); err != nil {
