@@ -133,6 +133,10 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort) {
 // run starts the writer and runs the reader of an established connection
 // in the calling goroutine until the connection ends.
 func (n *Node) run(c *conn) {
+	// A connection set up while Close was already saying Bye to the others
+	// still ends with the node.
+	stop := context.AfterFunc(n.ctx, func() { c.close(errors.New("node closed")) })
+	defer stop()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
