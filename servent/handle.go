@@ -122,12 +122,21 @@ func (c *conn) bad(why string) {
 	c.n.stats.bad.Add(1)
 }
 
+// arenaChunk is the size of the reader's arena chunks. A chunk lives as
+// long as its last queued message, so a queue that keeps one message in
+// every chunk pins a chunk per message: 16 KiB bounds that at 16 KiB per
+// queued descriptor while still sharing one allocation among ~250 queries.
+const arenaChunk = 16 << 10
+
 // alloc carves n bytes out of the reader's arena: forwarded descriptors
 // are built once and shared by every queue they go to, and the arena saves
-// an allocation per message. A chunk is freed when its last message is.
+// an allocation per message. Large descriptors get their own allocation.
 func (c *conn) alloc(size int) []byte {
+	if size > arenaChunk/8 {
+		return make([]byte, size)
+	}
 	if cap(c.arena)-len(c.arena) < size {
-		c.arena = make([]byte, 0, max(64<<10, size))
+		c.arena = make([]byte, 0, arenaChunk)
 	}
 	l := len(c.arena)
 	c.arena = c.arena[:l+size]
