@@ -48,11 +48,7 @@ type peerHello struct {
 func (n *Node) ourHeaders(remote netip.Addr) protocol.Headers {
 	var h protocol.Headers
 	h.Add("User-Agent", n.cfg.UserAgent)
-	if n.ultrapeer {
-		h.Add("X-Ultrapeer", "True")
-	} else {
-		h.Add("X-Ultrapeer", "False")
-	}
+	h.Add("X-Ultrapeer", boolHeader(n.ultrapeer))
 	h.Add("X-Query-Routing", "0.1")
 	if n.ultrapeer {
 		h.Add("X-Ultrapeer-Query-Routing", "0.1")
@@ -141,7 +137,7 @@ func (n *Node) refuse(c net.Conn, remote netip.Addr, code int, reason string) {
 		resp.Headers.Add("Remote-IP", remote.String())
 	}
 	if code < 400 || code >= 500 {
-		resp.Headers.Add("X-Ultrapeer", strconv.FormatBool(n.ultrapeer))
+		resp.Headers.Add("X-Ultrapeer", boolHeader(n.ultrapeer))
 	}
 	if code == 503 || code == 409 {
 		if try := n.tryHosts(); try != "" {
@@ -206,7 +202,7 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 
 	resp := &protocol.Handshake{Code: 200, Reason: "OK", Headers: n.ourHeaders(ip)}
 	if n.ultrapeer {
-		resp.Headers.Add("X-Ultrapeer-Needed", strconv.FormatBool(n.upSlotsFree()))
+		resp.Headers.Add("X-Ultrapeer-Needed", boolHeader(n.upSlotsFree()))
 	}
 	if req.Headers.Has("Accept") {
 		resp.Headers.Add("Content-Type", "application/x-gnutella-packets")
@@ -281,4 +277,12 @@ func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (
 	hello.listen = remote // we dialled its listening address
 	_ = nc.SetDeadline(time.Time{})
 	return n.newConn(nc, br, remote, true, hello, slot), nil
+}
+
+// boolHeader spells booleans as GTKG does.
+func boolHeader(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
 }

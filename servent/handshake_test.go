@@ -327,3 +327,28 @@ func TestLeafToLeafAndUltrapeerPair(t *testing.T) {
 	require.Empty(t, l1.Peers())
 	require.Empty(t, l2.Peers())
 }
+
+// TestXTryUltrapeers: 200 and 503 both carry X-Try-Ultrapeers with the
+// ultrapeers we know.
+func TestXTryUltrapeers(t *testing.T) {
+	cfg := testConfig(t, ModeUltrapeer)
+	cfg.MaxPeers = 1
+	n := startConfig(t, cfg)
+	a := startNode(t, ModeUltrapeer, withPeers(addrOf(n)))
+	waitPeers(t, n, 1, 0)
+	require.Eventually(t, func() bool { return len(n.Hosts()) > 0 }, waitFor, tick)
+
+	full := dialFrom(t, addrOf(n))
+	full.write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: True\r\n\r\n"))
+	r := full.readHandshake()
+	require.Equal(t, 503, r.Code)
+	require.Contains(t, protocol.ParseTryHosts(r.Headers.Get("X-Try-Ultrapeers")), a.Addr())
+	require.Equal(t, "True", r.Headers.Get("X-Ultrapeer"))
+
+	leaf := dialFrom(t, addrOf(n))
+	leaf.write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: False\r\n\r\n"))
+	r = leaf.readHandshake()
+	require.Equal(t, 200, r.Code)
+	require.Contains(t, protocol.ParseTryHosts(r.Headers.Get("X-Try-Ultrapeers")), a.Addr())
+	require.Equal(t, "False", r.Headers.Get("X-Ultrapeer-Needed"))
+}
