@@ -1,6 +1,8 @@
 package servent
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -55,4 +57,21 @@ func TestAddDropPeer(t *testing.T) {
 	require.Equal(t, "leaf", st.Mode)
 	require.Equal(t, addrOf(l), st.Listen)
 	require.Eventually(t, func() bool { return l.Status().BytesIn > 0 }, waitFor, tick, "%+v %+v", l.Status(), l.Peers())
+}
+
+// TestCloseSaysBye: Close sends Bye 200 to every peer that understands it,
+// saves the host cache and returns with no goroutine left (goleak checks
+// the last part for the whole package).
+func TestCloseSaysBye(t *testing.T) {
+	cfg := testConfig(t, ModeUltrapeer)
+	n := startConfig(t, cfg)
+	p := connectRaw(t, n, true, "")
+	p2 := connectRaw(t, n, false, "")
+	waitPeers(t, n, 1, 1)
+	require.NoError(t, n.Close())
+	require.EqualValues(t, 200, p.expectByeThenEOF())
+	require.EqualValues(t, 200, p2.expectByeThenEOF())
+	_, err := os.Stat(filepath.Join(cfg.DataDir, hostFile))
+	require.NoError(t, err)
+	require.NoError(t, n.Close(), "Close twice is fine")
 }
