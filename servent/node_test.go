@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/protocol"
 )
 
 func TestTwoTierSearch(t *testing.T) {
@@ -74,4 +76,24 @@ func TestCloseSaysBye(t *testing.T) {
 	_, err := os.Stat(filepath.Join(cfg.DataDir, hostFile))
 	require.NoError(t, err)
 	require.NoError(t, n.Close(), "Close twice is fine")
+}
+
+// TestURNSearch: a search by urn:sha1 alone finds the file whatever its
+// name.
+func TestURNSearch(t *testing.T) {
+	a := startNode(t, ModeUltrapeer, withFiles("some name.bin"))
+	b := startNode(t, ModeUltrapeer, withPeers(addrOf(a)))
+	waitPeers(t, b, 1, 0)
+	files := a.Library().Files()
+	require.Len(t, files, 1)
+	s := b.Search("", []protocol.SHA1{files[0].SHA1})
+	require.Eventually(t, func() bool { return len(s.Results()) == 1 }, waitFor, tick)
+	require.Equal(t, files[0].SHA1, s.Results()[0].SHA1)
+	require.Equal(t, "some name.bin", s.Results()[0].Name)
+	got, ok := b.SearchByID(s.ID)
+	require.True(t, ok)
+	require.Same(t, s, got)
+	require.Len(t, b.Searches(), 1)
+	s.Stop()
+	require.True(t, s.Stopped())
 }
