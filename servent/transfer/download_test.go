@@ -515,3 +515,41 @@ func TestFrozenClock(t *testing.T) {
 	require.NoError(t, err)
 	requireOnlyFile(t, d, waitDone(t, m, sha), content)
 }
+
+// TestDownloadBusySource: a source answering 503 is retried after its
+// Retry-After (here without one, as gtk-gnutella while it hashes its
+// library: after RetryBackoff) and the download then completes.
+func TestDownloadBusySource(t *testing.T) {
+	content := randomBytes(t, 300<<10)
+	f := shareFile(t, t.TempDir(), 1, "busy.bin", content)
+	up := NewUploader(UploaderConfig{Files: newMemFiles(f)})
+	ln, err := net.Listen("tcp", "127.0.0.94:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for first := true; ; first = false {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			br := bufio.NewReader(c)
+			if first {
+				if _, err := readRequest(br); err == nil {
+					_, _ = io.WriteString(c, "HTTP/1.1 503 Library being rebuilt\r\nConnection: close\r\n\r\n")
+				}
+				c.Close()
+				continue
+			}
+			up.ServeConn(context.Background(), c, br)
+		}
+	}()
+	d := newDirs(t)
+	m := openManager(t, d, nil)
+	sha := protocol.SHA1(sha1.Sum(content))
+	_, err = m.Start(sha, "busy.bin", int64(len(content)), []Source{{Addr: netipMust(ln.Addr().String())}})
+	require.NoError(t, err)
+	requireOnlyFile(t, d, waitDone(t, m, sha), content)
+}

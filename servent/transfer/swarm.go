@@ -772,7 +772,13 @@ func (d *download) requestRun(conn net.Conn, br *bufio.Reader, s *srcState, c, c
 				return false, 0, errors.New("source ignores Range")
 			}
 		case 503:
-			return false, 0, &busyError{retry: time.Duration(parseRetryAfter(resp.header.Get("Retry-After"), 60)) * time.Second}
+			// gtk-gnutella sends "503 Library being rebuilt" without
+			// Retry-After while it hashes at start: retry soon then.
+			retry := d.m.cfg.RetryBackoff
+			if v := resp.header.Get("Retry-After"); v != "" {
+				retry = time.Duration(parseRetryAfter(v, 60)) * time.Second
+			}
+			return false, 0, &busyError{retry: retry}
 		case 404, 410:
 			if err := drain(br, bodyLen, keep); err != nil || !keep {
 				keep = false
