@@ -76,7 +76,7 @@ func (n *Node) handle(c *conn, h protocol.Header, payload []byte, now time.Time)
 	case protocol.TypeQRP:
 		return n.handleQRP(c, payload)
 	case protocol.TypeVendor, protocol.TypeStdVendor:
-		n.handleVendor(c, payload)
+		n.handleVendor(c, h, payload)
 	case protocol.TypeBye:
 		var b protocol.Bye
 		_ = b.Decode(payload)
@@ -510,7 +510,7 @@ func (n *Node) handleQRP(c *conn, payload []byte) error {
 	return nil
 }
 
-func (n *Node) handleVendor(c *conn, payload []byte) {
+func (n *Node) handleVendor(c *conn, h protocol.Header, payload []byte) {
 	var v protocol.Vendor
 	if err := v.Decode(payload); err != nil {
 		c.bad("vendor")
@@ -521,6 +521,13 @@ func (n *Node) handleVendor(c *conn, payload []byte) {
 		if hf, err := protocol.DecodeHopsFlow(v.Data); err == nil {
 			c.hopsFlow.Store(uint32(hf.MaxHops)) // 0: no queries at all
 		}
+	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && n.ultrapeer && !c.up && !n.cfg.Firewalled:
+		// A leaf asks us to be its push proxy; the header GUID is its
+		// servent GUID (GNUTELLA.md 4.8). Pushes for it come to us.
+		n.pushes.Add(h.GUID, c.id)
+		ip, port := n.hitAddr(c)
+		ack := protocol.PushProxyAck{Addr: netip.AddrPortFrom(ip, port)}.Vendor()
+		c.send(protocol.AppendMessage(nil, protocol.Header{GUID: h.GUID, Type: protocol.TypeVendor, TTL: 1}, &ack), true)
 	case v.Is(protocol.VendorNull, protocol.SelMessagesSupported):
 		// Nothing to adapt: we only send what everyone understands.
 	}

@@ -91,6 +91,8 @@ func (n *Node) greet(c *conn) {
 	if c.vendorOK {
 		ms := protocol.MessagesSupported{Entries: []protocol.VendorEntry{
 			{Vendor: protocol.VendorBEAR, Selector: protocol.SelHopsFlow, Version: 1},
+			{Vendor: protocol.VendorLIME, Selector: protocol.SelPushProxyReq, Version: 1},
+			{Vendor: protocol.VendorLIME, Selector: protocol.SelPushProxyReq, Version: 2},
 		}}
 		v := ms.Vendor()
 		// GTKG sends these with an all-zero GUID and TTL 1.

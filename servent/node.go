@@ -580,6 +580,9 @@ func (n *Node) newConn(nc net.Conn, br *bufio.Reader, remote netip.AddrPort, out
 	n.conns[c.id] = c
 	n.rebuildSnapLocked()
 	n.mu.Unlock()
+	if !c.up && !c.guid.IsZero() {
+		n.pushes.Add(c.guid, c.id) // Pushes for our leaf come through us (7.3)
+	}
 	if c.listen.IsValid() {
 		if outbound {
 			n.hosts.succeeded(c.listen, c.up)

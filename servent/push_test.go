@@ -3,11 +3,13 @@ package servent
 import (
 	"bufio"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/servent/transfer"
 )
 
@@ -72,4 +74,36 @@ func TestHTTPDispatch(t *testing.T) {
 		p.write([]byte(req))
 		require.Equal(t, strings.SplitAfter(req, "\n")[0], <-got)
 	}
+}
+
+// TestPushProxy: a leaf's Push Proxy Request gets an Ack with our address,
+// and a Push for that leaf's GUID is routed to it without any QueryHit seen.
+func TestPushProxy(t *testing.T) {
+	up := startNode(t, ModeUltrapeer)
+	leaf := connectRaw(t, up, false, "")
+	waitPeers(t, up, 0, 1)
+	leafGUID := protocol.NewGUID()
+	req := protocol.PushProxyRequest{}.Vendor()
+	leaf.write(protocol.AppendMessage(nil, protocol.Header{GUID: leafGUID, Type: protocol.TypeVendor, TTL: 1}, &req))
+	h, b := leaf.nextOf(protocol.TypeVendor)
+	for {
+		var v protocol.Vendor
+		require.NoError(t, v.Decode(b))
+		if v.Is(protocol.VendorLIME, protocol.SelPushProxyAck) {
+			ack, err := protocol.DecodePushProxyAck(v.Version, v.Data)
+			require.NoError(t, err)
+			require.Equal(t, up.Addr(), ack.Addr)
+			require.Equal(t, leafGUID, h.GUID)
+			break
+		}
+		h, b = leaf.nextOf(protocol.TypeVendor)
+	}
+	other := connectRaw(t, up, true, "")
+	waitPeers(t, up, 1, 1)
+	push := &protocol.Push{ServentGUID: leafGUID, Index: 7, IP: netip.MustParseAddr("192.0.2.1"), Port: 6346}
+	other.write(protocol.AppendMessage(nil, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypePush, TTL: 3}, push))
+	_, b = leaf.nextOf(protocol.TypePush)
+	var got protocol.Push
+	require.NoError(t, got.Decode(b))
+	require.Equal(t, uint32(7), got.Index)
 }
