@@ -24,9 +24,12 @@ type HostInfo struct {
 }
 
 const (
-	hostCacheMax   = 2000
-	hostFile       = "hosts.txt"
-	backoffBase    = 2 * time.Second
+	hostCacheMax = 2000
+	hostFile     = "hosts.txt"
+	// GTKG bans an IP that opens more than 2 Gnet connections in 60 s
+	// (ban.c: 429 "Banned for 5m"), so retries to one address start at
+	// 30-60 s: never more than two tries a minute.
+	backoffBase    = 60 * time.Second
 	backoffMax     = 30 * time.Minute
 	hostCacheFresh = 10 // X-Try-Ultrapeers entries we hand out
 )

@@ -120,3 +120,31 @@ func TestHostCacheBackoffUnit(t *testing.T) {
 	require.NoError(t, hc2.load(dir))
 	require.Equal(t, hc.list()[0].Addr, hc2.list()[0].Addr)
 }
+
+func TestParseBannedFor(t *testing.T) {
+	cases := []struct {
+		code   int
+		reason string
+		want   time.Duration
+	}{
+		{429, "Banned for 5m 0s", 5 * time.Minute},
+		{429, "Banned for 1h 2m 3s", backoffMax}, // capped
+		{429, "Banned for 30s", 30 * time.Second},
+		{429, "Too frequent connections", 5 * time.Minute},
+		{503, "Banned for 5m 0s", 0},
+		{200, "OK", 0},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.want, parseBannedFor(&handshakeError{Code: c.code, Reason: c.reason}), c.reason)
+	}
+}
+
+// GTKG bans an IP that opens a third Gnet connection within 60 s: no two
+// retries of one address may come closer than 30 s.
+func TestBackoffNeverTwiceInHalfAMinute(t *testing.T) {
+	for failures := 1; failures < 20; failures++ {
+		d := backoff(failures)
+		require.GreaterOrEqual(t, d, 30*time.Second, "failures=%d", failures)
+		require.LessOrEqual(t, d, backoffMax)
+	}
+}

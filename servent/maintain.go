@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/servent/servent/protocol"
@@ -226,6 +228,7 @@ func (n *Node) dialsPending() int {
 // dial connects to one peer and runs the connection until it ends.
 func (n *Node) dial(key string, ap netip.AddrPort, user, force bool) {
 	succeeded := false
+	var bannedFor time.Duration // from a 429 "Banned for 5m 0s" refusal
 	defer func() {
 		n.mu.Lock()
 		delete(n.dialing, key)
@@ -236,7 +239,7 @@ func (n *Node) dial(key string, ap netip.AddrPort, user, force bool) {
 				n.peerNext[key] = n.cfg.Now().Add(backoff(1))
 			} else {
 				n.peerFail[key]++
-				n.peerNext[key] = n.cfg.Now().Add(backoff(n.peerFail[key]))
+				n.peerNext[key] = n.cfg.Now().Add(max(backoff(n.peerFail[key]), bannedFor))
 			}
 		}
 		n.mu.Unlock()
@@ -283,6 +286,9 @@ func (n *Node) dial(key string, ap netip.AddrPort, user, force bool) {
 		n.release(slot)
 		_ = nc.Close()
 		var he *handshakeError
+		if errors.As(err, &he) && !he.ours {
+			bannedFor = parseBannedFor(he)
+		}
 		if errors.As(err, &he) && !he.ours && he.Code >= 400 && he.Code < 500 {
 			n.hosts.remove(ap) // refused for good (GTKG purges such hosts)
 		} else {
@@ -303,4 +309,24 @@ func (n *Node) userPeer(key string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return slices.Contains(n.cfg.Peers, key)
+}
+
+// bannedRe reads the duration of a GTKG ban refusal: "429 Banned for 5m 0s"
+// (also "1h 2m", "30s").
+var bannedRe = regexp.MustCompile(`(?i)banned for\s+((?:\d+[hms]\s*)+)`)
+
+// parseBannedFor returns how long a 429 refusal asks us to stay away, or 0.
+func parseBannedFor(he *handshakeError) time.Duration {
+	if he.Code != 429 {
+		return 0
+	}
+	m := bannedRe.FindStringSubmatch(he.Reason)
+	if m == nil {
+		return 5 * time.Minute // GTKG's default ban
+	}
+	d, err := time.ParseDuration(strings.ReplaceAll(m[1], " ", ""))
+	if err != nil || d <= 0 {
+		return 5 * time.Minute
+	}
+	return min(d, backoffMax)
 }

@@ -25,7 +25,7 @@ func runCommand() *cli.Command {
 			dataFlag(),
 			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)", EnvVars: []string{"SERVENT_PEER"}},
 			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto", EnvVars: []string{"SERVENT_MODE"}},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log connections and routing events"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log connections and routing events", EnvVars: []string{"SERVENT_VERBOSE"}},
 		}, runAPIFlags()...),
 		Action: runAction,
 	}
@@ -51,9 +51,9 @@ func runAction(c *cli.Context) error {
 		_ = n.Close()
 		return err
 	}
-	defer srv.Close()
 	<-ctx.Done()
 	fmt.Fprintln(c.App.Writer, "shutting down")
+	_ = srv.Close() // no API request may reach a closing node
 	return n.Close()
 }
 
