@@ -11,19 +11,28 @@ import (
 // the stream cannot be resynchronised. The header is returned even then so
 // the caller can log it. The per-type limit is MaxPayload's business.
 func ParseHeader(b []byte) (h Header, err error) {
+	err = h.Decode(b)
+	return h, err
+}
+
+// Decode is ParseHeader into h. On hot paths it is the cheaper form: a
+// returned Header travels through memory (arrays are never
+// register-assigned), and reading its fields back right after the callee
+// wrote them byte by byte stalls store forwarding.
+func (h *Header) Decode(b []byte) error {
 	if len(b) < HeaderLen {
-		return h, errShortHeader(len(b))
+		return errShortHeader(len(b))
 	}
 	h.GUID = GUID(b[:16])
 	h.Type, h.TTL, h.Hops = PayloadType(b[16]), b[17], b[18]
 	h.Length = binary.LittleEndian.Uint32(b[19:23])
 	if h.Length > MaxPayloadLen {
-		err = errLengthTooLarge(h.Length)
+		return errLengthTooLarge(h.Length)
 	}
-	return h, err
+	return nil
 }
 
-// The error constructors stay out of line so that ParseHeader inlines.
+// The error constructors stay out of line to keep the slow path small.
 
 //go:noinline
 func errShortHeader(n int) error {

@@ -66,8 +66,8 @@ func (d *Decoder) Next() (Header, []byte, error) {
 		}
 		return Header{}, nil, err
 	}
-	h, err := ParseHeader(d.hdr[:])
-	if err != nil {
+	var h Header
+	if err := h.Decode(d.hdr[:]); err != nil {
 		return h, nil, err
 	}
 	if limit := MaxPayload(h.Type); h.Length > limit {
