@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const descInteropDir = "../../shared/interop"
+const descInteropDir = "../testdata/interop"
 
 type recorded struct {
 	file string

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const interopDir = "../../shared/interop"
+const interopDir = "../testdata/interop"
 
 func readHS(t testing.TB, s string) (*Handshake, error) {
 	t.Helper()

@@ -18,7 +18,7 @@ import (
 	"github.com/servent/servent/protocol"
 )
 
-const interop = "../../shared/interop"
+const interop = "../testdata/interop"
 
 func readInterop(t *testing.T, name string) []byte {
 	t.Helper()

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/servent/servent/protocol"
 )
 
 // Limits on an HTTP header block we read, request or response. gtk-gnutella
@@ -27,35 +29,9 @@ var (
 	ErrMalformed = errors.New("transfer: malformed HTTP")
 )
 
-type field struct{ name, value string }
-
-// headers is an HTTP header block in wire order.
-type headers []field
-
-// Get returns the values of name (case-insensitive) joined by ", ".
-func (h headers) Get(name string) string {
-	var out string
-	found := false
-	for _, f := range h {
-		if strings.EqualFold(f.name, name) {
-			if found {
-				out += ", " + f.value
-			} else {
-				out, found = f.value, true
-			}
-		}
-	}
-	return out
-}
-
-func (h headers) Has(name string) bool {
-	for _, f := range h {
-		if strings.EqualFold(f.name, name) {
-			return true
-		}
-	}
-	return false
-}
+// headers is an HTTP header block in wire order: the same case-insensitive,
+// repeat-joining lookup as a Gnutella handshake block.
+type headers = protocol.Headers
 
 // lineReader reads bounded lines from br and keeps the block budget.
 type lineReader struct {
@@ -108,7 +84,7 @@ func (lr *lineReader) readHeaders() (headers, error) {
 			if len(h) == 0 {
 				return nil, fmt.Errorf("%w: continuation line first", ErrMalformed)
 			}
-			h[len(h)-1].value += " " + strings.TrimSpace(l)
+			h[len(h)-1].Value += " " + strings.TrimSpace(l)
 			continue
 		}
 		if len(h) >= maxHeaderLines {
@@ -118,7 +94,7 @@ func (lr *lineReader) readHeaders() (headers, error) {
 		if !ok || name == "" || strings.ContainsAny(name, " \t") {
 			return nil, fmt.Errorf("%w: header line %.40q", ErrMalformed, l)
 		}
-		h = append(h, field{name, strings.TrimSpace(value)})
+		h = append(h, protocol.HeaderField{Name: name, Value: strings.TrimSpace(value)})
 	}
 }
 
