@@ -14,8 +14,9 @@ import (
 // Mode is the role a node plays in the two-tier network.
 type Mode string
 
-// Modes. ModeAuto currently runs as a leaf: GTKG's advice for a servent with
-// little uptime or behind NAT (GNUTELLA.md 1); promotion is future work.
+// Modes. ModeAuto starts as a leaf (GTKG's advice for a servent with little
+// uptime or behind NAT, GNUTELLA.md 1) and becomes an ultrapeer once it is
+// reachable and has been up for PromoteAfter (promote.go).
 const (
 	ModeLeaf      Mode = "leaf"
 	ModeUltrapeer Mode = "ultrapeer"
@@ -40,6 +41,10 @@ type Config struct {
 	MaxLeaves  int  // leaves an ultrapeer accepts
 	Firewalled bool // do not accept inbound Gnet/HTTP; serve by push (tests)
 	Logger     *slog.Logger
+
+	// PromoteAfter is the uptime after which a ModeAuto node that accepted
+	// an inbound connection becomes an ultrapeer, default 10 min.
+	PromoteAfter time.Duration
 
 	// HTTPHandler gets inbound connections starting with "GET " or "HEAD ";
 	// br holds the peeked bytes. It owns conn. Nil: the node's uploader.
@@ -69,6 +74,10 @@ type Config struct {
 	// step of dynamic querying (default 4 s; tests shorten it).
 	dqWait time.Duration
 
+	// upMaxPeers is MaxPeers once an auto node is promoted: the ultrapeer
+	// default when MaxPeers was left at zero.
+	upMaxPeers int
+
 	// fixedPeers: dial only Peers, never the host cache (tests that need
 	// an exact topology).
 	fixedPeers bool
@@ -89,6 +98,7 @@ func DefaultConfig() Config {
 		BanDuration:      10 * time.Minute,
 		MaxTTL:           4,
 		MaintainInterval: time.Second,
+		PromoteAfter:     10 * time.Minute,
 	}
 }
 
@@ -162,14 +172,19 @@ func (c *Config) fillDefaults() {
 	if c.MaintainInterval <= 0 {
 		c.MaintainInterval = d.MaintainInterval
 	}
+	if c.PromoteAfter <= 0 {
+		c.PromoteAfter = d.PromoteAfter
+	}
+	c.upMaxPeers = c.MaxPeers
 	if c.MaxPeers == 0 {
+		c.upMaxPeers = 32
 		if c.Mode == ModeUltrapeer {
 			c.MaxPeers = 32
 		} else {
 			c.MaxPeers = 3
 		}
 	}
-	if c.MaxLeaves == 0 && c.Mode == ModeUltrapeer {
+	if c.MaxLeaves == 0 && (c.Mode == ModeUltrapeer || c.Mode == ModeAuto) {
 		c.MaxLeaves = 64
 	}
 	if c.dqWait <= 0 {
@@ -177,5 +192,8 @@ func (c *Config) fillDefaults() {
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = c.MaxPeers + c.MaxLeaves + 32
+		if c.Mode == ModeAuto {
+			c.MaxConns = max(c.MaxPeers, c.upMaxPeers) + c.MaxLeaves + 32
+		}
 	}
 }

@@ -49,6 +49,8 @@ type conn struct {
 	vendorOK              bool  // peer announced Vendor-Message
 	maxTTL                uint8 // peer's X-Max-TTL
 	upQRP                 bool  // peer announced X-Ultrapeer-Query-Routing
+	weLeaf                bool  // we handshook as a leaf (the role cannot change on a live link)
+	upNotNeeded           bool  // the ultrapeer said X-Ultrapeer-Needed: False
 
 	slot *reservation
 

@@ -164,7 +164,7 @@ func (n *Node) handleQuery(c *conn, h protocol.Header, payload []byte) {
 	}
 	fttl, fhops, fok := routing.ForwardTTL(h, n.cfg.MaxTTL)
 	leafQuery := false
-	if !n.ultrapeer {
+	if !n.ultrapeer.Load() {
 		fok = false
 	} else if !c.up {
 		// A query of one of our leaves: we query on its behalf, whatever
@@ -191,7 +191,7 @@ func (n *Node) handleQuery(c *conn, h protocol.Header, payload []byte) {
 		return
 	}
 	q := &c.query
-	if q.Flags == 0 && n.ultrapeer {
+	if q.Flags == 0 && n.ultrapeer.Load() {
 		// GTKG drops "ancient" queries with a zero flags word; so do we,
 		// not to relay what the rest of the network refuses.
 		return
@@ -205,7 +205,7 @@ func (n *Node) handleQuery(c *conn, h protocol.Header, payload []byte) {
 			n.answer(c, h, q)
 		}
 	}
-	if !n.ultrapeer {
+	if !n.ultrapeer.Load() {
 		return
 	}
 	n.forwardQuery(c, h, payload, q, fttl, fhops, fok, true)
@@ -439,7 +439,7 @@ func (n *Node) ownPong(c *conn) *protocol.Pong {
 	files, kb := n.lib.Stats()
 	p := &protocol.Pong{Port: port, IP: ip, Files: uint32(files), KB: uint32(min(kb, 1<<32-1))}
 	p.GGEP = append(p.GGEP, protocol.Extension{ID: "VC", Data: []byte{'S', 'R', 'V', 'T', ourVersion}})
-	if n.ultrapeer {
+	if n.ultrapeer.Load() {
 		leaves, ups := n.freeSlots()
 		p.GGEP = append(p.GGEP, protocol.Extension{ID: "UP", Data: []byte{2, byte(min(leaves, 255)), byte(min(ups, 255))}})
 	}
@@ -492,7 +492,7 @@ func (n *Node) handlePong(c *conn, h protocol.Header, payload []byte) {
 func (n *Node) handleQRP(c *conn, payload []byte) error {
 	// Tables come from leaves (to an ultrapeer) and from ultrapeers that
 	// do last-hop QRP; a leaf has no use for one.
-	if !n.ultrapeer {
+	if !n.ultrapeer.Load() {
 		return nil
 	}
 	t, err := c.qrpRecv.HandlePayload(payload)
@@ -521,7 +521,7 @@ func (n *Node) handleVendor(c *conn, h protocol.Header, payload []byte) {
 		if hf, err := protocol.DecodeHopsFlow(v.Data); err == nil {
 			c.hopsFlow.Store(uint32(hf.MaxHops)) // 0: no queries at all
 		}
-	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && n.ultrapeer && !c.up && !n.cfg.Firewalled:
+	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && n.ultrapeer.Load() && !c.up && !n.cfg.Firewalled:
 		// A leaf asks us to be its push proxy; the header GUID is its
 		// servent GUID (GNUTELLA.md 4.8). Pushes for it come to us.
 		n.pushes.Add(h.GUID, c.id)

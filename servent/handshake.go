@@ -40,17 +40,22 @@ type peerHello struct {
 	vendorOK   bool
 	maxTTL     uint8
 	upQRP      bool
+	weLeaf     bool // our role in this handshake was leaf
+	// upNotNeeded: an ultrapeer said "X-Ultrapeer-Needed: False" (GTKG's
+	// hint that it has enough ultrapeers): an auto node then stays leaf.
+	upNotNeeded bool
 }
 
 // ourHeaders is the header set we send in step 1 and step 2 (GNUTELLA.md
 // 2.3 and the GTKG requirements: X-Ultrapeer always; X-Degree and
-// X-Dynamic-Querying as ultrapeer or a GTKG leaf refuses us).
-func (n *Node) ourHeaders(remote netip.Addr) protocol.Headers {
+// X-Dynamic-Querying as ultrapeer or a GTKG leaf refuses us). up is our role
+// for this handshake, read once so one handshake never mixes roles.
+func (n *Node) ourHeaders(remote netip.Addr, up bool) protocol.Headers {
 	var h protocol.Headers
 	h.Add("User-Agent", n.cfg.UserAgent)
-	h.Add("X-Ultrapeer", boolHeader(n.ultrapeer))
+	h.Add("X-Ultrapeer", boolHeader(up))
 	h.Add("X-Query-Routing", "0.1")
-	if n.ultrapeer {
+	if up {
 		h.Add("X-Ultrapeer-Query-Routing", "0.1")
 		h.Add("X-Degree", strconv.Itoa(max(n.cfg.MaxPeers, 32)))
 		h.Add("X-Max-TTL", strconv.Itoa(int(n.cfg.MaxTTL)))
@@ -81,6 +86,7 @@ func (n *Node) parseHello(h protocol.Headers) peerHello {
 		vendorOK: h.Has("Vendor-Message"),
 		upQRP:    h.Has("X-Ultrapeer-Query-Routing"),
 	}
+	p.upNotNeeded = p.up && h.Has("X-Ultrapeer-Needed") && !h.Bool("X-Ultrapeer-Needed")
 	if g, err := protocol.ParseGUID(strings.TrimSpace(h.Get("GUID"))); err == nil {
 		p.guid = g
 	}
@@ -137,7 +143,7 @@ func (n *Node) refuse(c net.Conn, remote netip.Addr, code int, reason string) {
 		resp.Headers.Add("Remote-IP", remote.String())
 	}
 	if code < 400 || code >= 500 {
-		resp.Headers.Add("X-Ultrapeer", boolHeader(n.ultrapeer))
+		resp.Headers.Add("X-Ultrapeer", boolHeader(n.ultrapeer.Load()))
 	}
 	if code == 503 || code == 409 {
 		if try := n.tryHosts(); try != "" {
@@ -169,6 +175,8 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 	hello := n.parseHello(req.Headers)
 	n.harvest(req.Headers)
 	ip := remote.Addr()
+	up := n.ultrapeer.Load()
+	hello.weLeaf = !up
 
 	code, reason := 200, "OK"
 	var slot *reservation
@@ -200,8 +208,8 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 		}
 	}()
 
-	resp := &protocol.Handshake{Code: 200, Reason: "OK", Headers: n.ourHeaders(ip)}
-	if n.ultrapeer {
+	resp := &protocol.Handshake{Code: 200, Reason: "OK", Headers: n.ourHeaders(ip, up)}
+	if up {
 		resp.Headers.Add("X-Ultrapeer-Needed", boolHeader(n.upSlotsFree()))
 	}
 	if req.Headers.Has("Accept") {
@@ -232,7 +240,8 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 // initiate runs the initiator side on a fresh outgoing socket.
 func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (*conn, error) {
 	_ = nc.SetDeadline(n.cfg.Now().Add(n.cfg.HandshakeTimeout))
-	req := &protocol.Handshake{Connect: true, Headers: n.ourHeaders(remote.Addr())}
+	up := n.ultrapeer.Load()
+	req := &protocol.Handshake{Connect: true, Headers: n.ourHeaders(remote.Addr(), up)}
 	if err := writeHandshake(nc, req); err != nil {
 		return nil, fmt.Errorf("write request: %w", err)
 	}
@@ -249,13 +258,14 @@ func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (
 		return nil, &handshakeError{Code: resp.Code, Reason: resp.Reason}
 	}
 	hello := n.parseHello(resp.Headers)
+	hello.weLeaf = !up
 	// Judge the acceptor: a leaf takes only ultrapeers; an ultrapeer takes
 	// an ultrapeer, or a leaf that accepted us as its ultrapeer.
 	code, reason := 200, "OK"
 	switch {
 	case !resp.Headers.Has("X-Ultrapeer"):
 		code, reason = 403, "Normal nodes refused"
-	case !n.ultrapeer && !hello.up:
+	case !up && !hello.up:
 		code, reason = 403, "Leaf to leaf refused"
 	case hello.guid == n.guid:
 		code, reason = 409, "Connected to self"

@@ -123,6 +123,16 @@ func (c *hostCache) succeeded(a netip.AddrPort, ultrapeer bool) {
 	}
 }
 
+// hold keeps a host from being tried before until, without counting a
+// failure (a link we dropped ourselves).
+func (c *hostCache) hold(a netip.AddrPort, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.hosts[a]; ok && until.After(e.nextTry) {
+		e.nextTry = until
+	}
+}
+
 // remove forgets a host (it refused us for good, or is ourselves).
 func (c *hostCache) remove(a netip.AddrPort) {
 	c.mu.Lock()

@@ -94,6 +94,14 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort) {
 		_ = nc.Close()
 		return
 	}
+	switch string(head) {
+	case "GET ", "HEAD", "GIV ", "GNUT":
+		// Someone reached our listening socket: what an auto node needs
+		// to see before it may become an ultrapeer.
+		if !n.cfg.Firewalled {
+			n.inbound.Store(true)
+		}
+	}
 	switch {
 	case bytes.Equal(head, []byte("GET ")) || bytes.Equal(head, []byte("HEAD")):
 		_ = nc.SetReadDeadline(time.Time{})

@@ -38,7 +38,8 @@ func (n *Node) maintainLoop() {
 		case <-t.C:
 			now := n.cfg.Now()
 			n.checkAlive(now)
-			if n.ultrapeer {
+			n.autoPromote(now)
+			if n.ultrapeer.Load() {
 				n.dqStep(now)
 				n.refreshUpTable()
 			}
@@ -49,7 +50,7 @@ func (n *Node) maintainLoop() {
 				}
 			}
 			every := discoveryUP
-			if !n.ultrapeer {
+			if !n.ultrapeer.Load() {
 				every = discoveryLeaf
 			}
 			if now.Sub(lastDiscovery) >= every {
@@ -101,9 +102,9 @@ func (n *Node) greet(c *conn) {
 		c.send(protocol.AppendMessage(nil, protocol.Header{Type: protocol.TypeVendor, TTL: 1}, &v), true)
 	}
 	switch {
-	case !n.ultrapeer && c.up:
+	case c.weLeaf && c.up:
 		n.sendQRP(c)
-	case n.ultrapeer && c.up && c.upQRP:
+	case !c.weLeaf && c.up && c.upQRP:
 		t := n.upTableSent.Load()
 		if t == nil {
 			n.upTableDirty.Store(true)
@@ -126,7 +127,7 @@ func (n *Node) libraryLoop() {
 		case <-n.ctx.Done():
 			return
 		case <-n.lib.Changed():
-			if n.ultrapeer {
+			if n.ultrapeer.Load() {
 				n.upTableDirty.Store(true)
 				continue
 			}
@@ -145,7 +146,7 @@ func (n *Node) connectMore() {
 	}
 	now := n.cfg.Now()
 	n.mu.Lock()
-	need := n.cfg.MaxPeers - n.upUsed - n.dialsPending()
+	need := n.maxPeers() - n.upUsed - n.dialsPending()
 	budget := maxParallelDials - len(n.dialing)
 	type target struct {
 		key  string

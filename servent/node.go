@@ -70,7 +70,8 @@ type Node struct {
 	cfg       Config
 	log       *slog.Logger
 	guid      protocol.GUID
-	ultrapeer bool
+	ultrapeer atomic.Bool // our role; an auto node turns it on once (promote.go)
+	inbound   atomic.Bool // an inbound TCP connection reached us: we are reachable
 	lib       *sharedir.Library
 	hosts     *hostCache
 	routes    *routing.Table
@@ -125,19 +126,19 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		ultrapeer: cfg.Mode == ModeUltrapeer,
-		slots:     map[netip.Addr]*reservation{},
-		guids:     map[protocol.GUID]bool{},
-		conns:     map[routing.ConnID]*conn{},
-		raw:       map[netip.Addr]int{},
-		bans:      map[netip.Addr]time.Time{},
-		dialing:   map[string]bool{},
-		peerNext:  map[string]time.Time{},
-		peerFail:  map[string]int{},
-		kick:      make(chan struct{}, 1),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		slots:    map[netip.Addr]*reservation{},
+		guids:    map[protocol.GUID]bool{},
+		conns:    map[routing.ConnID]*conn{},
+		raw:      map[netip.Addr]int{},
+		bans:     map[netip.Addr]time.Time{},
+		dialing:  map[string]bool{},
+		peerNext: map[string]time.Time{},
+		peerFail: map[string]int{},
+		kick:     make(chan struct{}, 1),
 	}
+	n.ultrapeer.Store(cfg.Mode == ModeUltrapeer)
 	n.snap.Store(&connSnap{byID: map[routing.ConnID]*conn{}})
 	if n.cfg.Dial == nil {
 		d := &net.Dialer{Timeout: n.cfg.HandshakeTimeout}
@@ -172,7 +173,7 @@ func New(cfg Config) (*Node, error) {
 	alive := func(id routing.ConnID) bool { _, ok := n.snap.Load().byID[id]; return ok }
 	n.routes = routing.NewTable(0, 0, cfg.Now, routing.WithStats(&n.rstats), routing.WithAlive(alive))
 	n.pushes = routing.NewPushTable(0, 0, cfg.Now, routing.WithStats(&n.rstats), routing.WithAlive(alive))
-	n.pongs = newPongCache(cfg.Now, n.ultrapeer)
+	n.pongs = newPongCache(cfg.Now, n.ultrapeer.Load())
 	lib, err := sharedir.Open(sharedir.Config{Dir: cfg.ShareDir, DataDir: cfg.DataDir, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("servent: %w", err)
@@ -305,7 +306,7 @@ func (n *Node) GUID() protocol.GUID { return n.guid }
 func (n *Node) Library() *sharedir.Library { return n.lib }
 
 func (n *Node) modeName() string {
-	if n.ultrapeer {
+	if n.ultrapeer.Load() {
 		return string(ModeUltrapeer)
 	}
 	return string(ModeLeaf)
@@ -469,15 +470,15 @@ func (n *Node) reserveForce(ip netip.Addr, guid protocol.GUID, up, outbound, for
 	switch {
 	case up || outbound:
 		r.up = true
-		if n.upUsed >= n.cfg.MaxPeers && !force {
-			if n.ultrapeer {
-				return nil, 503, fmt.Sprintf("Too many ultra connections (%d max)", n.cfg.MaxPeers)
+		if n.upUsed >= n.maxPeers() && !force {
+			if n.ultrapeer.Load() {
+				return nil, 503, fmt.Sprintf("Too many ultra connections (%d max)", n.maxPeers())
 			}
-			return nil, 503, fmt.Sprintf("Shielded leaf node (%d ultrapeers max)", n.cfg.MaxPeers)
+			return nil, 503, fmt.Sprintf("Shielded leaf node (%d ultrapeers max)", n.maxPeers())
 		}
 		n.upUsed++
-	case !n.ultrapeer:
-		return nil, 503, fmt.Sprintf("Shielded leaf node (%d ultrapeers max)", n.cfg.MaxPeers)
+	case !n.ultrapeer.Load():
+		return nil, 503, fmt.Sprintf("Shielded leaf node (%d ultrapeers max)", n.maxPeers())
 	default:
 		if n.leafUsed >= n.cfg.MaxLeaves {
 			return nil, 503, fmt.Sprintf("Too many leaf connections (%d max)", n.cfg.MaxLeaves)
@@ -544,13 +545,13 @@ func (n *Node) release(r *reservation) {
 func (n *Node) upSlotsFree() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.upUsed < n.cfg.MaxPeers
+	return n.upUsed < n.maxPeers()
 }
 
 func (n *Node) freeSlots() (leaves, ups int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return max(n.cfg.MaxLeaves-n.leafUsed, 0), max(n.cfg.MaxPeers-n.upUsed, 0)
+	return max(n.cfg.MaxLeaves-n.leafUsed, 0), max(n.maxPeers()-n.upUsed, 0)
 }
 
 // connectedTo reports whether ip holds (or is handshaking for) a slot.
@@ -568,7 +569,7 @@ func (n *Node) newConn(nc net.Conn, br *bufio.Reader, remote netip.AddrPort, out
 		n: n, id: routing.ConnID(n.nextID.Add(1)), addr: remote, listen: h.listen,
 		outbound: outbound, up: h.up, agent: h.agent, guid: h.guid, since: n.cfg.Now(),
 		deflateIn: h.deflateIn, deflateOut: h.deflateOut, byeOK: h.byeOK, vendorOK: h.vendorOK,
-		maxTTL: h.maxTTL, upQRP: h.upQRP,
+		maxTTL: h.maxTTL, upQRP: h.upQRP, weLeaf: h.weLeaf, upNotNeeded: h.upNotNeeded,
 		q: newSendQueue(n.cfg.QueueBytes), closed: make(chan struct{}), writerOut: make(chan struct{}),
 		slot: slot,
 	}

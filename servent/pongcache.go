@@ -30,7 +30,7 @@ type pongCache struct {
 	mu      sync.Mutex
 	entries map[netip.AddrPort]*pongEntry // guarded by mu
 	now     func() time.Time
-	life    time.Duration
+	life    time.Duration // guarded by mu: it shortens when an auto node is promoted
 }
 
 func newPongCache(now func() time.Time, ultrapeer bool) *pongCache {
@@ -39,6 +39,16 @@ func newPongCache(now func() time.Time, ultrapeer bool) *pongCache {
 		life = pongLifeUP
 	}
 	return &pongCache{entries: map[netip.AddrPort]*pongEntry{}, now: now, life: life}
+}
+
+// setUltrapeer switches to the lifetime of the new role.
+func (pc *pongCache) setUltrapeer(up bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.life = pongLifeLeaf
+	if up {
+		pc.life = pongLifeUP
+	}
 }
 
 func (pc *pongCache) add(addr netip.AddrPort, payload []byte, hops uint8, from routing.ConnID, up bool) {

@@ -47,7 +47,7 @@ func (n *Node) upTable() *protocol.QRPTable {
 // refreshUpTable recomputes the last-hop table when something changed and
 // sends it to the ultrapeers that asked for QRP (X-Ultrapeer-Query-Routing).
 func (n *Node) refreshUpTable() {
-	if !n.ultrapeer || !n.upTableDirty.Swap(false) {
+	if !n.ultrapeer.Load() || !n.upTableDirty.Swap(false) {
 		return
 	}
 	t := n.upTable()

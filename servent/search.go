@@ -152,7 +152,7 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 	payload := q.Append(nil)
 	n.routes.Add(g, protocol.TypeQuery, 0)
 	h := protocol.Header{GUID: g, Type: protocol.TypeQuery, TTL: n.cfg.MaxTTL}
-	if n.ultrapeer {
+	if n.ultrapeer.Load() {
 		// Forwarding our own query is forwarding one that arrived with one
 		// more TTL and one less hop.
 		fh := h

@@ -109,7 +109,7 @@ func (n *Node) sendPush(src transfer.Source) error {
 			return nil
 		}
 	}
-	if n.ultrapeer || len(s.ups) == 0 {
+	if n.ultrapeer.Load() || len(s.ups) == 0 {
 		return errNoPushRoute
 	}
 	for _, c := range s.ups {

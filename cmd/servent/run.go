@@ -24,7 +24,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "share", Usage: "shared `DIR` (default: ~/Servent/Shared)", EnvVars: []string{"SERVENT_SHARE"}},
 			dataFlag(),
 			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)", EnvVars: []string{"SERVENT_PEER"}},
-			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto", EnvVars: []string{"SERVENT_MODE"}},
+			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto (starts as leaf, becomes ultrapeer once reachable and up 10 min)", EnvVars: []string{"SERVENT_MODE"}},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log connections and routing events", EnvVars: []string{"SERVENT_VERBOSE"}},
 		}, runAPIFlags()...),
 		Action: runAction,
