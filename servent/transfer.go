@@ -2,11 +2,14 @@ package servent
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
@@ -17,6 +20,8 @@ import (
 type transferHooks struct {
 	uploader *transfer.Uploader
 	manager  *transfer.Manager
+	// pushConnects counts the connect-backs in flight.
+	pushConnects atomic.Int32
 }
 
 func (n *Node) initTransfer() error {
@@ -65,6 +70,13 @@ func (n *Node) serveGIV(nc net.Conn, br *bufio.Reader, line string) {
 	n.transfer.manager.HandleGIV(nc, br, line)
 }
 
+// maxPushConnects bounds the connect-backs (GIV + upload) in flight: every
+// Push to us names an address of the sender's choosing.
+const maxPushConnects = 8
+
+// pushDialTimeout bounds the connect of a connect-back.
+const pushDialTimeout = 10 * time.Second
+
 // pushed handles a Push addressed to us: connect back and serve the file.
 func (n *Node) pushed(index uint32, addr netip.AddrPort) {
 	if n.cfg.PushHandler != nil {
@@ -75,10 +87,23 @@ func (n *Node) pushed(index uint32, addr netip.AddrPort) {
 	if !ok || !addr.IsValid() {
 		return
 	}
+	if n.transfer.pushConnects.Add(1) > maxPushConnects {
+		n.transfer.pushConnects.Add(-1)
+		n.log.Debug("push: too many connect-backs, dropped", "addr", addr)
+		return
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := transfer.ServeGIV(n.ctx, n.cfg.Dial, addr.String(), index, n.guid, f.Name, n.transfer.uploader); err != nil {
+		defer n.transfer.pushConnects.Add(-1)
+		// The dial gets its own timeout: the default dialer has none and
+		// the address is the Push sender's choice.
+		dial := func(ctx context.Context, network, a string) (net.Conn, error) {
+			dctx, cancel := context.WithTimeout(ctx, pushDialTimeout)
+			defer cancel()
+			return n.cfg.Dial(dctx, network, a)
+		}
+		if err := transfer.ServeGIV(n.ctx, dial, addr.String(), index, n.guid, f.Name, n.transfer.uploader); err != nil {
 			n.log.Debug("push: connect back failed", "addr", addr, "err", err)
 		}
 	}()
