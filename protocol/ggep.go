@@ -32,8 +32,9 @@ const (
 	// MaxGGEPLen is the largest data length a 3-byte GGEP length field holds
 	// (GTKG refuses more).
 	MaxGGEPLen = 262143
-	// MaxGGEPInflate caps what deflated extensions of one block may inflate
-	// to, together; more is an error wrapping ErrTooLarge (deflate bombs).
+	// MaxGGEPInflate caps what deflated extensions of one block, and of all
+	// the blocks of one Query or QueryHit, may inflate to, together; more is
+	// an error wrapping ErrTooLarge (deflate bombs).
 	MaxGGEPInflate = 64 << 10
 	// maxGGEPEncode is the largest raw data Append writes: a descriptor
 	// cannot carry more, and COBS or deflate of it still fits MaxGGEPLen.
@@ -71,6 +72,16 @@ func ParseGGEP(b []byte) (GGEP, int, error) {
 // parseGGEP appends the extensions of the block at the start of b to dst.
 // On error dst is returned cut back to its original length.
 func parseGGEP(dst GGEP, b []byte) (GGEP, int, error) {
+	budget := MaxGGEPInflate
+	return parseGGEPBudget(dst, b, &budget)
+}
+
+// parseGGEPBudget is parseGGEP taking what deflated extensions inflate to
+// from *budget, which a decoder shares between all the blocks of one
+// descriptor (a QueryHit has one per result): a per-block cap alone lets a
+// 30 KB hit inflate to 16 MB. Spent budget is not given back when the block
+// turns out bad: the inflating was done.
+func parseGGEPBudget(dst GGEP, b []byte, budget *int) (GGEP, int, error) {
 	start := len(dst)
 	fail := func(err error) (GGEP, int, error) {
 		clear(dst[start:])
@@ -85,7 +96,6 @@ func parseGGEP(dst GGEP, b []byte) (GGEP, int, error) {
 	if dst == nil {
 		dst = make(GGEP, 0, 4) // most blocks hold 1 to 5 extensions
 	}
-	inflated := 0
 	i := 1
 	for {
 		if i >= len(b) {
@@ -125,10 +135,10 @@ func parseGGEP(dst GGEP, b []byte) (GGEP, int, error) {
 			}
 		}
 		if ext.Deflate {
-			if data, err = inflateCapped(data, MaxGGEPInflate-inflated); err != nil {
+			if data, err = inflateCapped(data, *budget); err != nil {
 				return fail(fmt.Errorf("ggep %q: %w", id, err))
 			}
-			inflated += len(data)
+			*budget -= len(data)
 		}
 		if len(data) > 0 {
 			ext.Data = data

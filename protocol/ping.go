@@ -5,12 +5,19 @@ package protocol
 // without error: GNUTELLA.md 5 says to keep a descriptor whose fixed part is
 // valid. It returns nil rather than an empty slice when nothing was kept.
 func trailingGGEP(dst GGEP, b []byte) GGEP {
+	budget := MaxGGEPInflate
+	return trailingGGEPBudget(dst, b, &budget)
+}
+
+// trailingGGEPBudget is trailingGGEP with a shared inflate budget (see
+// parseGGEPBudget).
+func trailingGGEPBudget(dst GGEP, b []byte, budget *int) GGEP {
 	clear(dst)
 	dst = dst[:0]
 	if len(b) == 0 || b[0] != ggepMagic {
 		return nilIfEmpty(dst)
 	}
-	dst, _, _ = parseGGEP(dst, b)
+	dst, _, _ = parseGGEPBudget(dst, b, budget)
 	return nilIfEmpty(dst)
 }
 

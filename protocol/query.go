@@ -77,6 +77,7 @@ func (m *Query) decode(payload []byte, shared bool) error {
 	m.GGEP = m.GGEP[:0]
 
 	ext := rest[nul+1:]
+	budget := MaxGGEPInflate // for all the GGEP blocks of the query
 	for i := 0; i < len(ext); {
 		c := ext[i]
 		if c == 0 || c == extSep {
@@ -85,7 +86,7 @@ func (m *Query) decode(payload []byte, shared bool) error {
 		}
 		if c == ggepMagic {
 			before := len(m.GGEP)
-			g, n, err := parseGGEP(m.GGEP, ext[i:])
+			g, n, err := parseGGEPBudget(m.GGEP, ext[i:], &budget)
 			m.GGEP = g
 			if err == nil {
 				for k := before; k < len(m.GGEP); k++ {

@@ -83,6 +83,7 @@ func (m *QueryHit) decode(payload []byte, shared bool) error {
 		m.Results = append(m.Results[:cap(m.Results)], make([]Result, n-cap(m.Results))...)
 	}
 	pos := QueryHitHeaderLen
+	budget := MaxGGEPInflate // for all the GGEP blocks of the hit
 	for k := range m.Results {
 		r := &m.Results[k]
 		if end-pos < minResultLen {
@@ -101,13 +102,13 @@ func (m *QueryHit) decode(payload []byte, shared bool) error {
 		if extLen < 0 {
 			return fmt.Errorf("%w: queryhit result %d: extensions not NUL-terminated", ErrMalformed, k+1)
 		}
-		r.decodeExt(payload[pos:pos+extLen], str, pos-QueryHitHeaderLen)
+		r.decodeExt(payload[pos:pos+extLen], str, pos-QueryHitHeaderLen, &budget)
 		pos += extLen + 1
 	}
 	if !shared {
 		m.copyStrings()
 	}
-	return m.decodeTrailer(payload[pos:end])
+	return m.decodeTrailer(payload[pos:end], &budget)
 }
 
 // copyStrings replaces the names and urns, which alias the payload, by
@@ -147,8 +148,9 @@ func (m *QueryHit) copyStrings() {
 }
 
 // decodeExt parses a result's extension area ext, which starts at offset
-// off in str (the hit's shared string).
-func (r *Result) decodeExt(ext []byte, str string, off int) {
+// off in str (the hit's shared string). Inflated GGEP data comes out of
+// *budget.
+func (r *Result) decodeExt(ext []byte, str string, off int, budget *int) {
 	r.SHA1 = SHA1{}
 	clear(r.URNs)
 	r.URNs = r.URNs[:0]
@@ -161,7 +163,7 @@ func (r *Result) decodeExt(ext []byte, str string, off int) {
 			continue
 		}
 		if c == ggepMagic {
-			if g, n, err := parseGGEP(r.GGEP, ext[i:]); err == nil {
+			if g, n, err := parseGGEPBudget(r.GGEP, ext[i:], budget); err == nil {
 				r.GGEP = g
 				i += n
 				continue
@@ -211,7 +213,7 @@ func (r *Result) decodeExt(ext []byte, str string, off int) {
 	}
 }
 
-func (m *QueryHit) decodeTrailer(t []byte) error {
+func (m *QueryHit) decodeTrailer(t []byte, budget *int) error {
 	m.Vendor = [4]byte{}
 	m.Push, m.Busy, m.Uploaded, m.Measured = false, false, false, false
 	clear(m.GGEP)
@@ -243,7 +245,7 @@ func (m *QueryHit) decodeTrailer(t []byte) error {
 	case size == 1:
 		m.Push = t[5]&qhdPush != 0
 	}
-	m.GGEP = trailingGGEP(m.GGEP, t[5+size:])
+	m.GGEP = trailingGGEPBudget(m.GGEP, t[5+size:], budget)
 	return nil
 }
 
