@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,6 +95,10 @@ type srcState struct {
 	idle     bool  // found no chunk to fetch: not restarted until a chunk is released
 	served   int64 // bytes received from it
 }
+
+// maxSourcesPerFile bounds the sources one download keeps: X-Alt headers
+// and query hits add them, and a hostile source can send new ones forever.
+const maxSourcesPerFile = 256
 
 const (
 	maxBackoff      = 10 * time.Minute
@@ -223,9 +228,25 @@ func (d *download) addSourceLocked(s Source) bool {
 		}
 		return false
 	}
+	if len(d.sources) >= maxSourcesPerFile && !d.evictDeadLocked() {
+		return false
+	}
 	d.sources[k] = &srcState{src: s}
 	d.srcOrder = append(d.srcOrder, k)
 	return true
+}
+
+// evictDeadLocked forgets the oldest dead source not running; false if
+// there is none.
+func (d *download) evictDeadLocked() bool {
+	for i, k := range d.srcOrder {
+		if s := d.sources[k]; s.dead && !s.running {
+			delete(d.sources, k)
+			d.srcOrder = slices.Delete(d.srcOrder, i, i+1)
+			return true
+		}
+	}
+	return false
 }
 
 // stop ends the download; with remove, its files go too.
