@@ -110,6 +110,10 @@ var (
 	ErrUnknown = errors.New("transfer: no such download")
 )
 
+// MaxFileSize is the largest file we download: sizes come from the network
+// (GGEP LF, Content-Length) and the chunk table is allocated from them.
+const MaxFileSize = 1 << 40
+
 const (
 	partialDir  = "partial"
 	stateSuffix = ".state"
@@ -221,7 +225,7 @@ func (m *Manager) Start(sha1 protocol.SHA1, name string, size int64, sources []S
 	if sha1.IsZero() {
 		return Info{}, errors.New("transfer: download needs a sha1")
 	}
-	if size < -1 {
+	if size < -1 || size > MaxFileSize {
 		return Info{}, fmt.Errorf("transfer: bad size %d", size)
 	}
 	m.mu.Lock()

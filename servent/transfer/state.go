@@ -105,7 +105,7 @@ func readState(path string) (*persisted, error) {
 	if base := filepath.Base(path); base != sha.Base32()+stateSuffix {
 		return nil, errors.New("transfer: state file name does not match its urn")
 	}
-	if st.Size < -1 || st.ChunkSize <= 0 || (len(st.Owners) != 0 && (st.Size < 0 || len(st.Owners) != numChunks(st.Size, st.ChunkSize))) {
+	if st.Size < -1 || st.Size > MaxFileSize || st.ChunkSize <= 0 || (len(st.Owners) != 0 && (st.Size < 0 || len(st.Owners) != numChunks(st.Size, st.ChunkSize))) {
 		return nil, errors.New("transfer: inconsistent state file")
 	}
 	return st, nil

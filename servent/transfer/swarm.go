@@ -376,6 +376,11 @@ func (d *download) probeSize(ctx context.Context) bool {
 			continue
 		}
 		d.mu.Lock()
+		if size > MaxFileSize {
+			s.dead = true // an absurd size: the source is lying or broken
+			d.mu.Unlock()
+			continue
+		}
 		if err := d.file.Truncate(size); err != nil {
 			d.mu.Unlock()
 			return false
