@@ -16,6 +16,10 @@ const (
 	maxSearchResults  = 1000 // distinct files per search
 	maxResultSources  = 50   // sources per file
 	searchQueryMaxLen = 200  // criteria bytes; the query must stay <= 256 (3.2)
+	// maxSearchBytes bounds the names one search keeps (results and
+	// sources): hits can carry long names, and the counts above alone
+	// let one search hold tens of MB.
+	maxSearchBytes = 1 << 20
 )
 
 // SearchResult is one file found by a search, with every source seen.
@@ -39,6 +43,7 @@ type Search struct {
 	sources map[string]bool          // guarded by mu: result key + source
 	stopped bool                     // guarded by mu
 	hits    int                      // guarded by mu: QueryHit messages received
+	bytes   int                      // guarded by mu: name bytes held (maxSearchBytes)
 }
 
 // Results returns a copy of the results so far.
@@ -83,21 +88,28 @@ func (s *Search) add(hit *protocol.QueryHit) {
 		}
 		res, ok := s.byKey[key]
 		if !ok {
-			if len(s.results) >= maxSearchResults {
+			// The name is held twice: by the result and by its source.
+			if len(s.results) >= maxSearchResults || s.bytes+2*len(r.Name)+len(key) > maxSearchBytes {
 				continue
 			}
 			res = &SearchResult{SHA1: r.SHA1, Name: strings.Clone(r.Name), Size: r.Size}
 			s.byKey[key] = res
 			s.results = append(s.results, res)
+			s.bytes += len(res.Name) + len(key)
 		}
-		src := transfer.Source{Addr: addr, Index: r.Index, Name: strings.Clone(r.Name), ServentGUID: hit.ServentGUID, Push: hit.Push}
 		skey := key + "|" + addr.String()
 		if hit.Push {
 			skey = key + "|push:" + hit.ServentGUID.String()
 		}
-		if s.sources[skey] || len(res.Sources) >= maxResultSources {
+		if s.sources[skey] || len(res.Sources) >= maxResultSources || s.bytes+len(r.Name)+len(skey) > maxSearchBytes {
 			continue
 		}
+		name := res.Name
+		if r.Name != name {
+			name = strings.Clone(r.Name)
+		}
+		src := transfer.Source{Addr: addr, Index: r.Index, Name: name, ServentGUID: hit.ServentGUID, Push: hit.Push}
+		s.bytes += len(name) + len(skey)
 		s.sources[skey] = true
 		res.Sources = append(res.Sources, src)
 	}
