@@ -242,7 +242,7 @@ func (c *upConn) serve(req *request) bool {
 	var fh *os.File
 	if !head && f.Size > 0 {
 		var err error
-		if fh, err = os.Open(f.Path); err != nil {
+		if fh, err = c.u.open(f); err != nil {
 			c.u.log.Warn("upload: open", "path", f.Path, "err", err)
 			return c.writeStatus(500, "Internal Server Error", false)
 		}
@@ -335,6 +335,21 @@ func (c *upConn) sendBody(fh *os.File, n int64) error {
 		n -= int64(w)
 	}
 	return nil
+}
+
+// fileOpener is implemented by a Files view (a *sharedir.Library) that
+// opens its files safely: through os.Root, refusing a file swapped for a
+// symlink leading out of the shared folder since the scan.
+type fileOpener interface {
+	OpenFile(f File) (*os.File, error)
+}
+
+// open opens f for serving, through the Files view when it can.
+func (u *Uploader) open(f File) (*os.File, error) {
+	if o, ok := u.cfg.Files.(fileOpener); ok {
+		return o.OpenFile(f)
+	}
+	return os.Open(f.Path)
 }
 
 // lookup maps a request target to a shared file. Only files from the
