@@ -51,6 +51,14 @@ func TestPushRouting(t *testing.T) {
 	require.Equal(t, leaf.GUID(), guid)
 	require.Equal(t, "hidden treasure.txt", name)
 
+	// gtk-gnutella pushes index 0 for a download by urn: answered too, with
+	// its literal name "file"; the GET that follows names the urn.
+	byURN := src
+	byURN.Index = 0
+	require.NoError(t, searcher.sendPush(byURN))
+	line = <-giv
+	require.Equal(t, "GIV 0:"+leaf.GUID().String()+"/file", strings.TrimRight(line, "\r\n"))
+
 	// A firewalled node does not take inbound Gnet connections.
 	p := dialFrom(t, addrOf(leaf))
 	p.write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: True\r\n\r\n"))

@@ -78,14 +78,24 @@ const maxPushConnects = 8
 const pushDialTimeout = 10 * time.Second
 
 // pushed handles a Push addressed to us: connect back and serve the file.
+// rudpPushIndex is the file index of GTKG's firewall-to-firewall pushes.
+const rudpPushIndex = 0x7FFFFFFD
+
 func (n *Node) pushed(index uint32, addr netip.AddrPort) {
 	if n.cfg.PushHandler != nil {
 		n.cfg.PushHandler(index, addr)
 		return
 	}
-	f, ok := n.lib.ByIndex(index)
-	if !ok || !addr.IsValid() {
+	// gtk-gnutella pushes index 0 for a download by urn (its magnets) and
+	// lets the GET that follows name the file, so an unknown index is
+	// still answered, with GTKG's literal name "file". 0x7FFFFFFD asks
+	// for a firewall-to-firewall (RUDP) transfer, which we do not do.
+	if !addr.IsValid() || index == rudpPushIndex {
 		return
+	}
+	name := "file"
+	if f, ok := n.lib.ByIndex(index); ok {
+		name = f.Name
 	}
 	if n.transfer.pushConnects.Add(1) > maxPushConnects {
 		n.transfer.pushConnects.Add(-1)
@@ -103,7 +113,7 @@ func (n *Node) pushed(index uint32, addr netip.AddrPort) {
 			defer cancel()
 			return n.cfg.Dial(dctx, network, a)
 		}
-		if err := transfer.ServeGIV(n.ctx, dial, addr.String(), index, n.guid, f.Name, n.transfer.uploader); err != nil {
+		if err := transfer.ServeGIV(n.ctx, dial, addr.String(), index, n.guid, name, n.transfer.uploader); err != nil {
 			n.log.Debug("push: connect back failed", "addr", addr, "err", err)
 		}
 	}()
