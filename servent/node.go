@@ -436,11 +436,23 @@ func (n *Node) banned(ip netip.Addr) bool {
 	return ok
 }
 
+// maxBans is the ban list size past which expired bans are swept (an
+// entry is otherwise only dropped when its IP comes back).
+const maxBans = 1024
+
 // ban closes c with a Bye and refuses its IP for BanDuration.
 func (n *Node) ban(c *conn, code uint16, reason string) {
 	n.stats.banned.Add(1)
 	n.mu.Lock()
-	n.bans[c.addr.Addr()] = n.cfg.Now().Add(n.cfg.BanDuration)
+	now := n.cfg.Now()
+	if len(n.bans) >= maxBans {
+		for ip, until := range n.bans {
+			if !now.Before(until) {
+				delete(n.bans, ip)
+			}
+		}
+	}
+	n.bans[c.addr.Addr()] = now.Add(n.cfg.BanDuration)
 	n.mu.Unlock()
 	n.log.Debug("peer banned", "peer", c.addr, "code", code, "reason", reason)
 	c.bye(code, reason)
