@@ -1,6 +1,9 @@
 package protocol
 
-import "unicode/utf8"
+import (
+	"encoding/base32"
+	"unicode/utf8"
+)
 
 // QRP hash (GNUTELLA.md 4.9): only the low byte of each UTF-16 code unit
 // enters the hash, as in LimeWire's charAt(i) & 0xFF. The caller
@@ -40,4 +43,24 @@ func QRPHashCode(word string) uint32 {
 // bits must be in 1..32.
 func QRPHash(word string, bits uint) uint32 {
 	return QRPHashCode(word) >> (32 - bits)
+}
+
+// QRPURNCode is the QRP hashcode of a sha1 urn as LimeWire puts it in its
+// table: LimeWire's HashFunction lower-cases every character it hashes, so
+// the string is "urn:sha1:" plus lower-case base32. (GTKG and GnutellaBun
+// put no urns in their tables.)
+func QRPURNCode(s SHA1) uint32 {
+	var buf [len(sha1URNPrefix) + sha1Base32Len]byte
+	copy(buf[:], sha1URNPrefix)
+	base32.StdEncoding.Encode(buf[len(sha1URNPrefix):], s[:])
+	var x uint32
+	var j uint
+	for _, c := range buf {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		x ^= uint32(c) << j
+		j = (j + 8) & 24
+	}
+	return x * qrpGoldenRatio
 }

@@ -47,3 +47,13 @@ func BenchmarkQRPHash(b *testing.B) {
 		_ = QRPHash(word, 16)
 	}
 }
+
+// LimeWire's HashFunction lower-cases what it hashes: a sha1 urn enters its
+// table as the lower-case string.
+func TestQRPURNCode(t *testing.T) {
+	hello, err := ParseSHA1URN("urn:sha1:EJMWGY5T3ZALA34YD64F3ARRF2GA5VIR")
+	require.NoError(t, err)
+	require.Equal(t, QRPHashCode("urn:sha1:ejmwgy5t3zala34yd64f3arrf2ga5vir"), QRPURNCode(hello))
+	require.NotEqual(t, QRPHashCode(hello.URN()), QRPURNCode(hello))
+	require.Zero(t, testing.AllocsPerRun(10, func() { _ = QRPURNCode(hello) }))
+}

@@ -1,9 +1,6 @@
 package routing
 
 import (
-	"encoding/base32"
-	"unsafe"
-
 	"github.com/servent/servent/protocol"
 )
 
@@ -87,10 +84,7 @@ func (h *QueryHashes) Reset(q *protocol.Query) {
 		if h.nURNs == MaxQueryURNs {
 			break
 		}
-		var buf [len("urn:sha1:") + 32]byte
-		copy(buf[:], "urn:sha1:")
-		base32.StdEncoding.Encode(buf[len("urn:sha1:"):], s[:])
-		h.urns[h.nURNs] = protocol.QRPHashCode(unsafe.String(&buf[0], len(buf)))
+		h.urns[h.nURNs] = protocol.QRPURNCode(s)
 		h.nURNs++
 	}
 	h.addCriteria(q.Criteria)

@@ -437,7 +437,7 @@ func TestQRPTable(t *testing.T) {
 	waitHashed(t, l)
 	f := byName(t, l, "Metallica - Enter Sandman.mp3")
 	require.Eventually(t, func() bool {
-		return l.QRPTable().HasWord(f.SHA1.URN())
+		return l.QRPTable().HasHashCode(protocol.QRPURNCode(f.SHA1))
 	}, 5*time.Second, time.Millisecond)
 	require.True(t, routing.NewQueryRouteTable(l.QRPTable()).MayMatch(&protocol.Query{SHA1s: []protocol.SHA1{f.SHA1}}))
 	select {

@@ -31,9 +31,9 @@ func qrpCodes(words []string, urnCodes []uint32) []uint32 {
 	return slices.Compact(codes)
 }
 
-// urnCode is the QRP hashcode of "urn:sha1:<BASE32>", the string LimeWire
-// puts in its table and routing.QueryHashes hashes for urn queries.
-func urnCode(s protocol.SHA1) uint32 { return protocol.QRPHashCode(s.URN()) }
+// urnCode is the QRP hashcode of the urn as LimeWire puts it in its table;
+// routing.QueryHashes hashes urn queries the same way.
+func urnCode(s protocol.SHA1) uint32 { return protocol.QRPURNCode(s) }
 
 // appendPrefixCodes adds word and its prefixes as GTKG's unique_substr():
 // cut one character at a time, at most qrpMaxCut times, keeping only
