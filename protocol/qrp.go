@@ -448,7 +448,16 @@ func (r *QRPReceiver) Handle(reset *QRPReset, patch *QRPPatch) (*QRPTable, error
 func (r *QRPReceiver) abort() {
 	r.work, r.next, r.slot = nil, 0, 0
 	r.zdata = r.zdata[:0]
+	if cap(r.zdata) > qrpKeepZData {
+		// Tables change rarely: do not hold a large sequence's buffer
+		// (up to ~2.3 MB for 2^21 8-bit slots) for the life of the link.
+		r.zdata = nil
+	}
 }
+
+// qrpKeepZData is the compressed-sequence buffer a receiver keeps between
+// sequences.
+const qrpKeepZData = 64 << 10
 
 func (r *QRPReceiver) handlePatch(p *QRPPatch) (*QRPTable, error) {
 	if r.next == 0 { // first PATCH of a sequence

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -608,4 +609,30 @@ func BenchmarkQRPTableResize(b *testing.B) {
 	for b.Loop() {
 		_ = tb.Resize(21)
 	}
+}
+
+// A receiver does not keep a large compressed sequence's buffer once the
+// table is complete.
+func TestQRPReceiverReleasesLargeBuffer(t *testing.T) {
+	tb := NewQRPTable(21)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		tb.Set(rng.Uint32N(uint32(tb.Len())))
+	}
+	reset, patches := tb.Messages(2, true)
+	size := 0
+	for _, p := range patches {
+		size += len(p.Data)
+	}
+	require.Greater(t, size, qrpKeepZData)
+	var r QRPReceiver
+	_, err := r.Handle(&reset, nil)
+	require.NoError(t, err)
+	var got *QRPTable
+	for i := range patches {
+		got, err = r.Handle(nil, &patches[i])
+		require.NoError(t, err)
+	}
+	require.True(t, got.Equal(tb))
+	require.LessOrEqual(t, cap(r.zdata), qrpKeepZData)
 }
