@@ -247,12 +247,26 @@ func (m *Manager) Start(sha1 protocol.SHA1, name string, size int64, sources []S
 		m.mu.Unlock()
 		return Info{}, err
 	}
-	if _, ok := m.downloads[sha1]; !ok {
+	prev, hadPrev := m.downloads[sha1]
+	if !hadPrev {
 		m.order = append(m.order, sha1)
 	}
 	m.downloads[sha1] = d
 	m.mu.Unlock()
 	if err := d.save(true); err != nil {
+		// Undo: a download left in the list would never run.
+		m.mu.Lock()
+		if m.downloads[sha1] == d {
+			if hadPrev {
+				m.downloads[sha1] = prev
+			} else {
+				delete(m.downloads, sha1)
+				m.order = slices.DeleteFunc(m.order, func(s protocol.SHA1) bool { return s == sha1 })
+			}
+		}
+		m.mu.Unlock()
+		d.closeFile()
+		os.Remove(d.partPath)
 		return Info{}, err
 	}
 	m.launch(d)
