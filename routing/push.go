@@ -1,10 +1,7 @@
 package routing
 
 import (
-	"sync"
 	"time"
-
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/servent/servent/protocol"
 )
@@ -19,34 +16,13 @@ type pushRoute struct {
 // itself). Bounded by count and age like Table; the latest Add wins and
 // refreshes the age. Safe for concurrent use.
 type PushTable struct {
-	mu    sync.Mutex
-	lru   *simplelru.LRU[protocol.GUID, pushRoute]
-	clock clock
-	stats *Stats
-	alive func(ConnID) bool
+	lruTable[protocol.GUID, pushRoute]
 }
 
 // NewPushTable makes a PushTable; the arguments are those of NewTable.
 func NewPushTable(size int, maxAge time.Duration, now func() time.Time, opts ...Option) *PushTable {
-	if size <= 0 {
-		size = DefaultSize
-	}
-	var o options
-	for _, f := range opts {
-		f(&o)
-	}
-	if o.stats == nil {
-		o.stats = new(Stats)
-	}
-	l, err := simplelru.NewLRU[protocol.GUID, pushRoute](size, nil)
-	if err != nil {
-		panic(err)
-	}
-	return &PushTable{lru: l, clock: newClock(now, maxAge), stats: o.stats, alive: o.alive}
+	return &PushTable{newLRUTable[protocol.GUID, pushRoute](size, maxAge, now, opts)}
 }
-
-// Stats is the counter set this table adds to.
-func (p *PushTable) Stats() *Stats { return p.stats }
 
 // Add records that servent is reached through conn, replacing any older
 // route for it.

@@ -119,17 +119,21 @@ const sweepPerAdd = 2
 // entry older than maxAge is absent). Safe for concurrent use: one mutex,
 // held for a few map operations, no allocation beyond golang-lru's entry.
 type Table struct {
+	lruTable[routeKey, route]
+}
+
+// lruTable is what Table and PushTable share: an LRU bounded by count under
+// one mutex, the clock of the age bound, the counters and the liveness
+// check of connections.
+type lruTable[K comparable, V any] struct {
 	mu    sync.Mutex
-	lru   *simplelru.LRU[routeKey, route]
+	lru   *simplelru.LRU[K, V]
 	clock clock
 	stats *Stats
 	alive func(ConnID) bool
 }
 
-// NewTable makes a Table of at most size entries (size <= 0: DefaultSize)
-// that forgets entries older than maxAge (<= 0: DefaultMaxAge). now is the
-// clock (nil: time.Now).
-func NewTable(size int, maxAge time.Duration, now func() time.Time, opts ...Option) *Table {
+func newLRUTable[K comparable, V any](size int, maxAge time.Duration, now func() time.Time, opts []Option) lruTable[K, V] {
 	if size <= 0 {
 		size = DefaultSize
 	}
@@ -140,15 +144,22 @@ func NewTable(size int, maxAge time.Duration, now func() time.Time, opts ...Opti
 	if o.stats == nil {
 		o.stats = new(Stats)
 	}
-	l, err := simplelru.NewLRU[routeKey, route](size, nil)
+	l, err := simplelru.NewLRU[K, V](size, nil)
 	if err != nil { // size > 0 is checked above
 		panic(err)
 	}
-	return &Table{lru: l, clock: newClock(now, maxAge), stats: o.stats, alive: o.alive}
+	return lruTable[K, V]{lru: l, clock: newClock(now, maxAge), stats: o.stats, alive: o.alive}
 }
 
 // Stats is the counter set this table adds to.
-func (t *Table) Stats() *Stats { return t.stats }
+func (t *lruTable[K, V]) Stats() *Stats { return t.stats }
+
+// NewTable makes a Table of at most size entries (size <= 0: DefaultSize)
+// that forgets entries older than maxAge (<= 0: DefaultMaxAge). now is the
+// clock (nil: time.Now).
+func NewTable(size int, maxAge time.Duration, now func() time.Time, opts ...Option) *Table {
+	return &Table{newLRUTable[routeKey, route](size, maxAge, now, opts)}
+}
 
 // Add records that the message (guid, typ) came from conn, unless it was
 // already known: then it reports dup and changes nothing. It is AddTTL with
