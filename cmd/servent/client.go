@@ -423,23 +423,14 @@ func peersCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, peers)
-	}
-	if len(peers) == 0 {
-		fmt.Fprintln(c.App.Writer, "no peers connected (add one with `servent peers add HOST:PORT`)")
-		return nil
-	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-	for _, p := range peers {
+	return printList(c, peers, "no peers connected (add one with `servent peers add HOST:PORT`)", "", func(p api.Peer) string {
 		dir := "inbound"
 		if p.Outbound {
 			dir = "outbound"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\tup %s\tin %s\tout %s\t%s\n", p.Addr, p.Mode, dir,
+		return fmt.Sprintf("%s\t%s\t%s\tup %s\tin %s\tout %s\t%s", p.Addr, p.Mode, dir,
 			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), p.UserAgent)
-	}
-	return tw.Flush()
+	})
 }
 
 // peerArg is the HOST:PORT argument of peers add/drop.
@@ -503,23 +494,13 @@ func sharesCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, files)
-	}
-	if len(files) == 0 {
-		fmt.Fprintln(c.App.Writer, "no shared files (put some in the shared folder, then `servent shares rescan`)")
-		return nil
-	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "INDEX\tSIZE\tURN\tPATH")
-	for _, f := range files {
+	return printList(c, files, "no shared files (put some in the shared folder, then `servent shares rescan`)", "INDEX\tSIZE\tURN\tPATH", func(f api.SharedFile) string {
 		urn := f.URN
 		if urn == "" {
 			urn = "(hashing)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", f.Index, humanBytes(uint64(max(f.Size, 0))), urn, f.Path)
-	}
-	return tw.Flush()
+		return fmt.Sprintf("%d\t%s\t%s\t%s", f.Index, humanBytes(uint64(max(f.Size, 0))), urn, f.Path)
+	})
 }
 
 func rescanCmd(c *cli.Context) error {
@@ -550,16 +531,7 @@ func downloadsCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, ds)
-	}
-	if len(ds) == 0 {
-		fmt.Fprintln(c.App.Writer, "no downloads (start one with `servent get N` after `servent search`)")
-		return nil
-	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tDONE\tSIZE\tSOURCES\tNAME")
-	for _, d := range ds {
+	return printList(c, ds, "no downloads (start one with `servent get N` after `servent search`)", "ID\tSTATE\tDONE\tSIZE\tSOURCES\tNAME", func(d api.Download) string {
 		pct := 0
 		if d.Size > 0 {
 			pct = int(d.Done * 100 / d.Size)
@@ -568,9 +540,8 @@ func downloadsCmd(c *cli.Context) error {
 		if d.Error != "" {
 			state += ": " + d.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d%%\t%s\t%d/%d\t%s\n", d.ID, state, pct, humanBytes(d.Size), d.ActiveSources, d.Sources, d.Name)
-	}
-	return tw.Flush()
+		return fmt.Sprintf("%s\t%s\t%d%%\t%s\t%d/%d\t%s", d.ID, state, pct, humanBytes(d.Size), d.ActiveSources, d.Sources, d.Name)
+	})
 }
 
 func cancelCmd(c *cli.Context) error {
@@ -601,16 +572,7 @@ func hostsCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, hosts)
-	}
-	if len(hosts) == 0 {
-		fmt.Fprintln(c.App.Writer, "the host cache is empty")
-		return nil
-	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tKIND\tLAST SEEN\tFAILURES")
-	for _, h := range hosts {
+	return printList(c, hosts, "the host cache is empty", "ADDRESS\tKIND\tLAST SEEN\tFAILURES", func(h api.Host) string {
 		kind := "leaf"
 		if h.Ultrapeer {
 			kind = "ultrapeer"
@@ -619,7 +581,26 @@ func hostsCmd(c *cli.Context) error {
 		if !h.LastSeen.IsZero() {
 			seen = humanDuration(time.Since(h.LastSeen)) + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", h.Addr, kind, seen, h.Failures)
+		return fmt.Sprintf("%s\t%s\t%s\t%d", h.Addr, kind, seen, h.Failures)
+	})
+}
+
+// printList prints items as JSON with --json; otherwise as a table under
+// header (none when empty), or the empty message when there are none.
+func printList[T any](c *cli.Context, items []T, empty, header string, row func(T) string) error {
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, items)
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(c.App.Writer, empty)
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+	if header != "" {
+		fmt.Fprintln(tw, header)
+	}
+	for _, it := range items {
+		fmt.Fprintln(tw, row(it))
 	}
 	return tw.Flush()
 }
