@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/servent/servent/internal/atomicfile"
 )
 
 // HostInfo is one entry of the host cache.
@@ -242,7 +244,7 @@ func (c *hostCache) save(dir string) error {
 		}
 		fmt.Fprintf(&buf, "%s %d %d %d\n", h.Addr, up, h.LastSeen.Unix(), h.Failures)
 	}
-	return writeFileAtomic(filepath.Join(dir, hostFile), buf.Bytes())
+	return atomicfile.Write(filepath.Join(dir, hostFile), buf.Bytes(), 0o600)
 }
 
 // load merges the saved cache; a missing file is not an error, bad lines
@@ -286,31 +288,6 @@ func (c *hostCache) load(dir string) error {
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("host cache: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to path via a temporary file in the same
-// directory, synced and renamed, so a crash never leaves half a file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		_ = os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

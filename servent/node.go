@@ -19,6 +19,8 @@ import (
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
 	"github.com/servent/servent/sharedir"
+
+	"github.com/servent/servent/internal/atomicfile"
 )
 
 // Status is a snapshot of the node for the control API.
@@ -201,7 +203,7 @@ func loadGUID(dir string) (protocol.GUID, error) {
 		}
 	}
 	g := protocol.NewGUID()
-	if err := writeFileAtomic(path, []byte(g.String()+"\n")); err != nil {
+	if err := atomicfile.Write(path, []byte(g.String()+"\n"), 0o600); err != nil {
 		return g, fmt.Errorf("servent: save guid: %w", err)
 	}
 	return g, nil

@@ -8,9 +8,10 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/servent/servent/protocol"
+
+	"github.com/servent/servent/internal/atomicfile"
 )
 
 // The hash cache remembers, per shared file, the index it was given and its
@@ -205,23 +206,7 @@ func readCache(path string) (cacheState, error) {
 // writeCache replaces path atomically: a crash leaves the old file or the
 // new one, never a mix.
 func writeCache(path string, st cacheState) error {
-	b := encodeCache(st)
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".sharedir.cache.*")
-	if err != nil {
-		return fmt.Errorf("write hash cache: %w", err)
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(path, encodeCache(st), 0o600); err != nil {
 		return fmt.Errorf("write hash cache: %w", err)
 	}
 	return nil

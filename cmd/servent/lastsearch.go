@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/servent/servent/servent/api"
+
+	"github.com/servent/servent/internal/atomicfile"
 )
 
 // lastSearchFile keeps the numbering of the most recent `servent search`
@@ -30,19 +32,10 @@ func saveLastSearch(dataDir string, ls lastSearch) error {
 		return fmt.Errorf("data folder: %w", err)
 	}
 	path := filepath.Join(dataDir, lastSearchFile)
-	tmp, err := os.CreateTemp(dataDir, "."+lastSearchFile+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("saving the search numbering: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("saving the search numbering: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("saving the search numbering: %w", err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 func loadLastSearch(dataDir string) (lastSearch, error) {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/servent/servent/internal/atomicfile"
 )
 
 // File names in the data folder.
@@ -47,7 +49,7 @@ func LoadOrCreateKey(dataDir string) (key, path string, err error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", "", fmt.Errorf("data folder: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(key+"\n")); err != nil {
+	if err := atomicfile.Write(path, []byte(key+"\n"), 0o600); err != nil {
 		return "", "", fmt.Errorf("writing API key: %w", err)
 	}
 	return key, path, nil
@@ -78,7 +80,7 @@ func WriteInfo(dataDir string, info Info) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dataDir, InfoFileName)
-	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return "", fmt.Errorf("writing API address file: %w", err)
 	}
 	return path, nil
@@ -122,26 +124,4 @@ func ClientAddr(listen string) string {
 		return net.JoinHostPort("127.0.0.1", port)
 	}
 	return listen
-}
-
-// writeFileAtomic writes data to a 0600 temporary file and renames it over
-// path, so a reader never sees half a file.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -18,9 +18,9 @@ func TestStartSaveFails(t *testing.T) {
 	d := newDirs(t)
 	m := openManager(t, d, nil)
 	sha := protocol.SHA1{7, 8, 9}
-	// The temp name of the state file is taken by a folder: the save fails.
-	block := filepath.Join(d.data, partialDir, sha.Base32()+stateSuffix+".tmp")
-	require.NoError(t, os.MkdirAll(block, 0o755))
+	// A non-empty folder stands where the state file goes: the save fails.
+	block := filepath.Join(d.data, partialDir, sha.Base32()+stateSuffix)
+	require.NoError(t, os.MkdirAll(filepath.Join(block, "x"), 0o755))
 	src := []Source{{Addr: netip.MustParseAddrPort("127.0.0.94:1")}}
 	_, err := m.Start(sha, "x.bin", 10, src)
 	require.Error(t, err)

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
+
+	"github.com/servent/servent/internal/atomicfile"
 )
 
 // download is one file being fetched. mu guards every field below it;
@@ -952,7 +954,7 @@ func (d *download) save(force bool) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(d.statePath, b); err != nil {
+	if err := atomicfile.Write(d.statePath, b, 0o644); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil
