@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -245,7 +244,7 @@ func searchCmd(c *cli.Context) error {
 						fmt.Fprintf(out, "%4s  %s  %9s  %3s  %s\n", "N", padRight("NAME", 40), "SIZE", "SRC", "URN")
 						header = true
 					}
-					fmt.Fprintf(out, "%4d  %s  %9s  %3d  %s\n", r.N, padRight(truncate(r.Name, 40), 40), humanBytes(r.Size), r.Sources, r.URN)
+					fmt.Fprintf(out, "%4d  %s  %9s  %3d  %s\n", r.N, padRight(truncate(safe(r.Name), 40), 40), humanBytes(r.Size), r.Sources, safe(r.URN))
 				}
 				after = max(after, r.N)
 			}
@@ -336,7 +335,7 @@ func getCmd(c *cli.Context) error {
 		if c.Bool("json") {
 			return printJSON(out, d)
 		}
-		fmt.Fprintf(out, "downloading %s (%s) as %s; follow it with `servent downloads`\n", d.Name, humanBytes(d.Size), d.ID)
+		fmt.Fprintf(out, "downloading %s (%s) as %s; follow it with `servent downloads`\n", safe(d.Name), humanBytes(d.Size), safe(d.ID))
 		return nil
 	}
 	bar := newProgressBar(errOut)
@@ -373,17 +372,17 @@ func getCmd(c *cli.Context) error {
 	switch d.State {
 	case api.StateComplete:
 		if !c.Bool("json") {
-			fmt.Fprintf(out, "downloaded %s (%s), verified %s\n", d.Path, humanBytes(d.Size), d.URN)
+			fmt.Fprintf(out, "downloaded %s (%s), verified %s\n", safe(d.Path), humanBytes(d.Size), safe(d.URN))
 		}
 		return nil
 	case api.StateCancelled:
-		return fmt.Errorf("download of %s was cancelled", d.Name)
+		return fmt.Errorf("download of %s was cancelled", safe(d.Name))
 	}
 	msg := d.Error
 	if msg == "" {
 		msg = "no source could deliver it"
 	}
-	return fmt.Errorf("download of %s failed: %s", d.Name, msg)
+	return fmt.Errorf("download of %s failed: %s", safe(d.Name), safe(msg))
 }
 
 func statusCmd(c *cli.Context) error {
@@ -399,7 +398,7 @@ func statusCmd(c *cli.Context) error {
 		return printJSON(c.App.Writer, st)
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "servent %s, %s, up %s, listening on %s\n", st.Version, st.Mode, humanDuration(time.Duration(st.UptimeSeconds)*time.Second), st.Listen)
+	fmt.Fprintf(w, "servent %s, %s, up %s, listening on %s\n", safe(st.Version), safe(st.Mode), humanDuration(time.Duration(st.UptimeSeconds)*time.Second), safe(st.Listen))
 	fmt.Fprintf(w, "peers:     %d", st.Peers)
 	if st.Leaves > 0 || st.Mode == "ultrapeer" {
 		fmt.Fprintf(w, " (+%d leaves)", st.Leaves)
@@ -429,7 +428,7 @@ func peersCmd(c *cli.Context) error {
 			dir = "outbound"
 		}
 		return fmt.Sprintf("%s\t%s\t%s\tup %s\tin %s\tout %s\t%s", p.Addr, p.Mode, dir,
-			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), p.UserAgent)
+			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), safe(p.UserAgent))
 	})
 }
 
@@ -499,7 +498,7 @@ func sharesCmd(c *cli.Context) error {
 		if urn == "" {
 			urn = "(hashing)"
 		}
-		return fmt.Sprintf("%d\t%s\t%s\t%s", f.Index, humanBytes(uint64(max(f.Size, 0))), urn, f.Path)
+		return fmt.Sprintf("%d\t%s\t%s\t%s", f.Index, humanBytes(uint64(max(f.Size, 0))), safe(urn), safe(f.Path))
 	})
 }
 
@@ -536,11 +535,11 @@ func downloadsCmd(c *cli.Context) error {
 		if d.Size > 0 {
 			pct = int(d.Done * 100 / d.Size)
 		}
-		state := d.State
+		state := safe(d.State)
 		if d.Error != "" {
-			state += ": " + d.Error
+			state += ": " + safe(d.Error)
 		}
-		return fmt.Sprintf("%s\t%s\t%d%%\t%s\t%d/%d\t%s", d.ID, state, pct, humanBytes(d.Size), d.ActiveSources, d.Sources, d.Name)
+		return fmt.Sprintf("%s\t%s\t%d%%\t%s\t%d/%d\t%s", safe(d.ID), state, pct, humanBytes(d.Size), d.ActiveSources, d.Sources, safe(d.Name))
 	})
 }
 
@@ -585,8 +584,11 @@ func hostsCmd(c *cli.Context) error {
 	})
 }
 
-// printList prints items as JSON with --json; otherwise as a table under
-// header (none when empty), or the empty message when there are none.
+// printList prints items as JSON with --json, exact; otherwise as a table
+// under header (none when empty), or the empty message when there are none.
+// Rows are tab-separated cells; writeTable makes each cell terminal-safe, but
+// a network string should still go through safe() in row so that a tab in
+// it cannot split its cell.
 func printList[T any](c *cli.Context, items []T, empty, header string, row func(T) string) error {
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, items)
@@ -595,12 +597,12 @@ func printList[T any](c *cli.Context, items []T, empty, header string, row func(
 		fmt.Fprintln(c.App.Writer, empty)
 		return nil
 	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+	rows := make([]string, 0, len(items)+1)
 	if header != "" {
-		fmt.Fprintln(tw, header)
+		rows = append(rows, header)
 	}
 	for _, it := range items {
-		fmt.Fprintln(tw, row(it))
+		rows = append(rows, row(it))
 	}
-	return tw.Flush()
+	return writeTable(c.App.Writer, rows)
 }
