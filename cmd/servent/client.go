@@ -8,14 +8,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/servent/api"
 )
 
@@ -288,18 +286,17 @@ func getCmd(c *cli.Context) error {
 	if len(as) != 1 {
 		return usagef("give one result number of the last `servent search`, or an urn:sha1:...")
 	}
-	arg := as[0]
+	target, err := parseGetArg(as[0])
+	if err != nil {
+		return err
+	}
 	cl, dataDir, err := connect(c)
 	if err != nil {
 		return err
 	}
 	var req api.DownloadRequest
-	if strings.HasPrefix(strings.ToLower(arg), "urn:") {
-		sha, err := protocol.ParseSHA1URN(arg)
-		if err != nil {
-			return usagef("%q is not an urn:sha1: (32 base32 characters after urn:sha1:)", arg)
-		}
-		req.URN = sha.URN()
+	if !target.sha.IsZero() {
+		req.URN = target.sha.URN()
 		// The last search may know where to get it.
 		if ls, err := loadLastSearch(dataDir); err == nil {
 			for _, r := range ls.Results {
@@ -310,10 +307,7 @@ func getCmd(c *cli.Context) error {
 			}
 		}
 	} else {
-		n, err := strconv.Atoi(arg)
-		if err != nil || n < 1 {
-			return usagef("%q is neither a result number nor an urn:sha1:...", arg)
-		}
+		n := target.n
 		ls, err := loadLastSearch(dataDir)
 		if err != nil {
 			return err
@@ -349,8 +343,7 @@ func getCmd(c *cli.Context) error {
 		select {
 		case <-ctx.Done():
 			bar.finish()
-			fmt.Fprintf(errOut, "detached: the download goes on in the servent (see `servent downloads`)\n")
-			return nil
+			return interrupted(d)
 		case <-tick.C:
 		}
 		nd, err := cl.Download(ctx, d.ID)

@@ -119,6 +119,9 @@ func finishApp(app *cli.App) *cli.App {
 }
 
 func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
+	if e, ok := getUsageError(c, err); ok {
+		return e
+	}
 	return usagef("%s (see `%s --help`)", strings.TrimSpace(err.Error()), commandPath(c))
 }
 

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/servent/api"
+)
+
+// TestGetArgErrors: a bad argument to `servent get` says what a good one
+// looks like, before looking for a servent, with exit code 2.
+func TestGetArgErrors(t *testing.T) {
+	dir := t.TempDir() // no servent: the argument is checked first
+	for _, tc := range []struct{ arg, want string }{
+		{"-1", "result numbers start at 1, -1 is not one: use a number `servent search` printed, or an urn:sha1:..."},
+		{"0", "result numbers start at 1, 0 is not one: use a number `servent search` printed, or an urn:sha1:..."},
+		{"urn:sha1:XYZ", "urn:sha1:XYZ: an urn:sha1 has 32 characters A-Z and 2-7 after urn:sha1:, this one has 3"},
+		{"urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPF1", "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPF1: '1' is not a base32 character (an urn:sha1 has 32 characters A-Z and 2-7 after urn:sha1:)"},
+		{"urn:md5:abc", "urn:md5:abc: only urn:sha1: urns can be downloaded, as `servent search` shows them"},
+		{"song", `"song" is neither a result number of the last search nor an urn:sha1:...`},
+	} {
+		_, _, err := runCLI(t, "get", "--data", dir, tc.arg)
+		require.Error(t, err, tc.arg)
+		require.Equal(t, tc.want, oneLine(err), tc.arg)
+		require.Equal(t, exitUsage, exitCode(err), tc.arg)
+	}
+	// "--" lets a dash through to the same check.
+	_, _, err := runCLI(t, "get", "--data", dir, "--", "-1")
+	require.Equal(t, "result numbers start at 1, -1 is not one: use a number `servent search` printed, or an urn:sha1:...", oneLine(err))
+}
+
+// TestGetInterrupted: Ctrl-C while `servent get` follows a download exits
+// 130, as shells do, and says the download goes on.
+func TestGetInterrupted(t *testing.T) {
+	f := newFake()
+	f.DownloadSteps = []api.Download{{State: api.StateDownloading, Done: 1 << 20, ActiveSources: 1}} // never ends
+	dir := startDaemon(t, f)
+	cmd := exec.Command(os.Args[0], "get", "--data", dir, urn1)
+	cmd.Env = append(os.Environ(), "SERVENT_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	r := bufio.NewReader(stderr)
+	line, err := r.ReadString('\n') // the first progress line: the download is followed
+	require.NoError(t, err)
+	require.Contains(t, line, "a song.ogg [")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	var rest strings.Builder
+	_, _ = bufio.NewReader(r).WriteTo(&rest)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "%v", err)
+	require.Equal(t, 130, ee.ExitCode())
+	require.Contains(t, rest.String(), "servent: interrupted: the download of a song.ogg goes on in the servent (follow it with `servent downloads`, stop it with `servent downloads cancel d1`)\n")
+}
