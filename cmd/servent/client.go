@@ -267,14 +267,14 @@ func searchCmd(c *cli.Context) error {
 	if asJSON {
 		return printJSON(out, api.SearchResults{Search: si, Results: ls.Results})
 	}
-	switch n := len(ls.Results); n {
-	case 0:
-		fmt.Fprintln(errOut, "no results yet (is the servent connected? see `servent status`)")
-	case 1:
-		fmt.Fprintln(errOut, "1 result; download it with `servent get 1`")
-	default:
-		fmt.Fprintf(errOut, "%d results; download one with `servent get N`\n", n)
+	peers := -1
+	if len(ls.Results) == 0 {
+		// Peers may have come or gone during the wait: ask again.
+		if st, err := cl.Status(c.Context); err == nil {
+			peers = st.Peers
+		}
 	}
+	fmt.Fprintln(errOut, safe(searchSummary(c, len(ls.Results), peers, c.Duration("wait"))))
 	return nil
 }
 

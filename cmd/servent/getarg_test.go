@@ -60,3 +60,48 @@ func TestGetInterrupted(t *testing.T) {
 	require.Equal(t, 130, ee.ExitCode())
 	require.Contains(t, rest.String(), "servent: interrupted: the download of a song.ogg goes on in the servent (follow it with `servent downloads`, stop it with `servent downloads cancel d1`)\n")
 }
+
+// TestSearchHintNamesTheServent: the `servent get` hint that search prints
+// works as typed: it carries --data when the search was given one, so it
+// reaches the same servent (the two-servent tour's hint failed without it).
+func TestSearchHintNamesTheServent(t *testing.T) {
+	f := newFake()
+	dir := startDaemon(t, f)
+	_, errOut, err := runCLI(t, "search", "--data", dir, "--wait", "10ms", "song")
+	require.NoError(t, err)
+	require.Contains(t, errOut, "2 results; download one with `servent get --data "+dir+" N`")
+
+	f.Results = f.Results[:1]
+	_, errOut, err = runCLI(t, "--data", dir, "search", "--wait", "10ms", "song")
+	require.NoError(t, err)
+	require.Contains(t, errOut, "1 result; download it with `servent get --data "+dir+" 1`")
+
+	// From the environment, the next command sees it too.
+	t.Setenv("SERVENT_DATA", dir)
+	_, errOut, err = runCLI(t, "search", "--wait", "10ms", "song")
+	require.NoError(t, err)
+	require.Contains(t, errOut, "1 result; download it with `servent get 1`")
+
+	require.Equal(t, `'/tmp/a b/it'\''s'`, shellQuote("/tmp/a b/it's"))
+	require.Equal(t, "/tmp/bob/data", shellQuote("/tmp/bob/data"))
+
+}
+
+// TestSearchNoResultsWhileConnected: with peers and no results, search says
+// so instead of asking whether the servent is connected.
+func TestSearchNoResultsWhileConnected(t *testing.T) {
+	f := newFake()
+	f.Results = nil
+	dir := startDaemon(t, f)
+	_, errOut, err := runCLI(t, "search", "--data", dir, "--wait", "10ms", "zzz")
+	require.NoError(t, err)
+	require.NotContains(t, errOut, "connected?")
+	require.Contains(t, errOut, "no results in 10ms from the 2 connected peers (try other words, or a longer --wait)")
+
+	f.Lock()
+	f.StatusV.Peers = 0
+	f.Unlock()
+	_, errOut, err = runCLI(t, "search", "--data", dir, "--wait", "10ms", "zzz")
+	require.NoError(t, err)
+	require.Contains(t, errOut, "no results: the servent is not connected to any peer (add one with `servent peers add HOST:PORT`)")
+}
