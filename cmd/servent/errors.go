@@ -122,6 +122,9 @@ func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
 	if e, ok := getUsageError(c, err); ok {
 		return e
 	}
+	if e, ok := verboseUsageError(c, err); ok {
+		return e
+	}
 	return usagef("%s (see `%s --help`)", strings.TrimSpace(err.Error()), commandPath(c))
 }
 

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v2"
 
 	"github.com/servent/servent/servent/api"
 )
@@ -104,4 +106,28 @@ func TestSearchNoResultsWhileConnected(t *testing.T) {
 	_, errOut, err = runCLI(t, "search", "--data", dir, "--wait", "10ms", "zzz")
 	require.NoError(t, err)
 	require.Contains(t, errOut, "no results: the servent is not connected to any peer (add one with `servent peers add HOST:PORT`)")
+}
+
+// TestVersionAndVerbose: -v means one thing, the version; `servent run`
+// logs more with --verbose only, and `run -v` says so instead of guessing.
+func TestVersionAndVerbose(t *testing.T) {
+	for _, args := range [][]string{{"-v"}, {"--version"}} {
+		out, _, err := runCLI(t, args...)
+		require.NoError(t, err, args)
+		require.Equal(t, "servent version "+version+"\n", out, args)
+	}
+	dir := t.TempDir()
+	_, _, err := runCLI(t, "run", "-v", "--listen", "127.0.0.1:notaport", "--data", dir, "--share", dir, "--downloads", dir)
+	require.Error(t, err)
+	require.Equal(t, "-v is not a flag of `servent run`: use --verbose for verbose logs (`servent -v` prints the version)", oneLine(err))
+	require.Equal(t, exitUsage, exitCode(err))
+
+	var verbose cli.Flag
+	for _, f := range runCommand().Flags {
+		if slices.Contains(f.Names(), "verbose") {
+			verbose = f
+		}
+	}
+	require.NotNil(t, verbose)
+	require.Equal(t, []string{"verbose"}, verbose.Names())
 }

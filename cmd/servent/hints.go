@@ -54,3 +54,13 @@ func searchSummary(c *cli.Context, results, peers int, wait time.Duration) strin
 	}
 	return "no results (see `servent status`)"
 }
+
+// verboseUsageError answers `servent run -v`: -v used to mean verbose there
+// and the version everywhere else; now it is only the version, and run says
+// which flag to use instead of failing on an unknown flag.
+func verboseUsageError(c *cli.Context, err error) (error, bool) {
+	if c.Command == nil || c.Command.Name != "run" || strings.TrimSpace(err.Error()) != "flag provided but not defined: -v" {
+		return nil, false
+	}
+	return usagef("-v is not a flag of `servent run`: use --verbose for verbose logs (`servent -v` prints the version)"), true
+}
