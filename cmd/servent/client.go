@@ -421,7 +421,7 @@ func peersCmd(c *cli.Context) error {
 			dir = "outbound"
 		}
 		return fmt.Sprintf("%s\t%s\t%s\tup %s\tin %s\tout %s\t%s", p.Addr, p.Mode, dir,
-			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), safe(p.UserAgent))
+			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), truncate(safe(p.UserAgent), maxNameWidth))
 	})
 }
 
@@ -532,7 +532,7 @@ func downloadsCmd(c *cli.Context) error {
 		if d.Error != "" {
 			state += ": " + safe(d.Error)
 		}
-		return fmt.Sprintf("%s\t%s\t%d%%\t%s\t%d/%d\t%s", safe(d.ID), state, pct, humanBytes(d.Size), d.ActiveSources, d.Sources, safe(d.Name))
+		return fmt.Sprintf("%s\t%s\t%d%%\t%s\t%d/%d\t%s", safe(d.ID), state, pct, humanBytes(d.Size), d.ActiveSources, d.Sources, truncate(safe(d.Name), maxNameWidth))
 	})
 }
 

@@ -52,6 +52,10 @@ func humanDuration(d time.Duration) string {
 // API, goes through it before it reaches the user; --json output does not.
 func safe(s string) string { return termsafe.String(s) }
 
+// maxNameWidth bounds the terminal columns of a name or user agent from the
+// network in a table: hits carry names of kilobytes (--json has them whole).
+const maxNameWidth = 80
+
 // truncate shortens s to at most n terminal columns, marking the cut with
 // "…" (CJK and emoji take two columns).
 func truncate(s string, n int) string { return termsafe.Truncate(s, n) }

@@ -179,3 +179,29 @@ func TestCJKTableAligns(t *testing.T) {
 	require.Equal(t, col(lines[0], "URN"), col(lines[2], "y"))
 	require.Equal(t, col(lines[0], "SIZE"), col(lines[1], "4 MiB"))
 }
+
+// TestLongNetworkNamesCut: a name or user agent of thousands of characters
+// from the network does not flood the terminal; --json keeps it whole.
+func TestLongNetworkNamesCut(t *testing.T) {
+	f := newFake()
+	long := strings.Repeat("長い名前", 500) + ".mp3"
+	f.Results = []api.Result{{N: 1, Name: long, Size: 1, URN: urn1, Sources: 1}}
+	f.PeersV[0].UserAgent = strings.Repeat("x", 4000)
+	dir := startDaemon(t, f)
+	_, _, err := runCLI(t, "get", "--data", dir, "--detach", urn1)
+	require.NoError(t, err)
+	out, _, err := runCLI(t, "downloads", "--data", dir)
+	require.NoError(t, err)
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		require.LessOrEqual(t, termsafe.Width(l), 160, l)
+	}
+	require.Contains(t, out, "…")
+	out, _, err = runCLI(t, "peers", "--data", dir)
+	require.NoError(t, err)
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		require.LessOrEqual(t, termsafe.Width(l), 160, l)
+	}
+	out, _, err = runCLI(t, "downloads", "--data", dir, "--json")
+	require.NoError(t, err)
+	require.Contains(t, out, long)
+}
