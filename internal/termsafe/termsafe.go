@@ -21,7 +21,6 @@
 package termsafe
 
 import (
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -44,7 +43,7 @@ func String(s string) string {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
+			writeEscape(&b, `\x`, rune(s[i]), 2)
 		case !needsEscape(r):
 			b.WriteString(s[i : i+size])
 		case r == '\t':
@@ -54,15 +53,24 @@ func String(s string) string {
 		case r == '\r':
 			b.WriteString(`\r`)
 		case r < 0x80:
-			fmt.Fprintf(&b, `\x%02x`, r)
+			writeEscape(&b, `\x`, r, 2)
 		case r <= 0xffff:
-			fmt.Fprintf(&b, `\u%04x`, r)
+			writeEscape(&b, `\u`, r, 4)
 		default:
-			fmt.Fprintf(&b, `\U%08x`, r)
+			writeEscape(&b, `\U`, r, 8)
 		}
 		i += size
 	}
 	return b.String()
+}
+
+// writeEscape writes prefix and r in digits lower-case hex digits.
+func writeEscape(b *strings.Builder, prefix string, r rune, digits int) {
+	const hex = "0123456789abcdef"
+	b.WriteString(prefix)
+	for shift := 4 * (digits - 1); shift >= 0; shift -= 4 {
+		b.WriteByte(hex[(r>>shift)&0xf])
+	}
 }
 
 // firstUnsafe is the byte offset of the first rune String must escape, or

@@ -137,3 +137,29 @@ func countZeroWidth(s string) int {
 	}
 	return n
 }
+
+// BenchmarkString: a clean name (the common case, no allocation) and a
+// hostile one.
+func BenchmarkString(b *testing.B) {
+	for _, bc := range []struct{ name, in string }{
+		{"clean", "Free Software Song - 日本語の歌 (live).ogg"},
+		{"hostile", "\x1b]0;title\x07\x1b[2J\u202e3pm.exe\r\n"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.in)))
+			for b.Loop() {
+				_ = String(bc.in)
+			}
+		})
+	}
+}
+
+func BenchmarkWidth(b *testing.B) {
+	s := "Free Software Song - 日本語の歌 (live) 🎉.ogg"
+	b.ReportAllocs()
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		_ = Width(s)
+	}
+}
