@@ -44,8 +44,15 @@ func TestReadmeFirstCommands(t *testing.T) {
 	lines := strings.Split(strings.TrimRight(first, "\n"), "\n")
 	require.Len(t, lines, 2, first)
 	cmd := func(l string) string { c, _, _ := strings.Cut(l, "#"); return strings.TrimSpace(c) }
-	require.Equal(t, "go build -o servent ./cmd/servent && ./servent run", cmd(lines[0]))
+	require.Equal(t, "go build -o bin/servent ./cmd/servent && bin/servent run", cmd(lines[0]))
 	require.Equal(t, "go test -race ./...", cmd(lines[1]))
+	// go build -o NAME writes into NAME when it is a folder: "-o servent"
+	// built servent/servent, and ./servent was the package folder.
+	fi, err := os.Stat("../../bin/servent")
+	require.True(t, err != nil || !fi.IsDir(), "bin/servent is a folder")
+	ignore, err := os.ReadFile("../../.gitignore")
+	require.NoError(t, err)
+	require.Contains(t, strings.Split(string(ignore), "\n"), "/bin/", "the built binary is not committed by mistake")
 }
 
 var flagToken = regexp.MustCompile("`([^`]+)`")
