@@ -207,7 +207,7 @@ func searchCmd(c *cli.Context) error {
 	if st, err := cl.Status(ctx); err != nil {
 		return err
 	} else if st.Peers == 0 && !asJSON {
-		fmt.Fprintln(c.App.ErrWriter, "warning: not connected to any peer yet, the search reaches no one (add a peer with `servent peers add HOST:PORT`)")
+		fmt.Fprintf(c.App.ErrWriter, "warning: not connected to any peer yet, the search reaches no one (add a peer with `%s`)\n", safe(command(c, "peers add", "HOST:PORT")))
 	}
 	si, err := cl.StartSearch(ctx, criteria)
 	if err != nil {
@@ -329,7 +329,7 @@ func getCmd(c *cli.Context) error {
 		if c.Bool("json") {
 			return printJSON(out, d)
 		}
-		fmt.Fprintf(out, "downloading %s (%s) as %s; follow it with `servent downloads`\n", safe(d.Name), humanBytes(d.Size), safe(d.ID))
+		fmt.Fprintf(out, "downloading %s (%s) as %s; follow it with `%s`\n", safe(d.Name), humanBytes(d.Size), safe(d.ID), safe(command(c, "downloads")))
 		return nil
 	}
 	bar := newProgressBar(errOut)
@@ -343,7 +343,7 @@ func getCmd(c *cli.Context) error {
 		select {
 		case <-ctx.Done():
 			bar.finish()
-			return interrupted(d)
+			return interrupted(c, d)
 		case <-tick.C:
 		}
 		nd, err := cl.Download(ctx, d.ID)

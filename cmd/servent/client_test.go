@@ -165,7 +165,7 @@ func TestGetByURNDetached(t *testing.T) {
 
 	out, _, err = runCLI(t, "get", "--data", dir, "--detach", urn1)
 	require.NoError(t, err)
-	require.Equal(t, "downloading a song.ogg (4.0 MiB) as d2; follow it with `servent downloads`\n", out)
+	require.Equal(t, "downloading a song.ogg (4.0 MiB) as d2; follow it with `servent downloads --data "+dir+"`\n", out)
 }
 
 func TestGetFails(t *testing.T) {

@@ -77,7 +77,7 @@ func getUsageError(c *cli.Context, err error) (error, bool) {
 
 // interrupted is the error `servent get` ends with on Ctrl-C: the servent
 // goes on downloading d, and the exit code says the command did not finish.
-func interrupted(d api.Download) error {
-	return cli.Exit(fmt.Sprintf("interrupted: the download of %s goes on in the servent (follow it with `servent downloads`, stop it with `servent downloads cancel %s`)",
-		safe(d.Name), safe(d.ID)), exitInterrupted)
+func interrupted(c *cli.Context, d api.Download) error {
+	return cli.Exit(fmt.Sprintf("interrupted: the download of %s goes on in the servent (follow it with `%s`, stop it with `%s`)",
+		safe(d.Name), command(c, "downloads"), command(c, "downloads cancel", safe(d.ID))), exitInterrupted)
 }

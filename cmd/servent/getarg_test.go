@@ -60,7 +60,7 @@ func TestGetInterrupted(t *testing.T) {
 	var ee *exec.ExitError
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 130, ee.ExitCode())
-	require.Contains(t, rest.String(), "servent: interrupted: the download of a song.ogg goes on in the servent (follow it with `servent downloads`, stop it with `servent downloads cancel d1`)\n")
+	require.Contains(t, rest.String(), "servent: interrupted: the download of a song.ogg goes on in the servent (follow it with `servent downloads --data "+dir+"`, stop it with `servent downloads cancel --data "+dir+" d1`)\n")
 }
 
 // TestSearchHintNamesTheServent: the `servent get` hint that search prints
@@ -105,7 +105,8 @@ func TestSearchNoResultsWhileConnected(t *testing.T) {
 	f.Unlock()
 	_, errOut, err = runCLI(t, "search", "--data", dir, "--wait", "10ms", "zzz")
 	require.NoError(t, err)
-	require.Contains(t, errOut, "no results: the servent is not connected to any peer (add one with `servent peers add HOST:PORT`)")
+	require.Contains(t, errOut, "warning: not connected to any peer yet, the search reaches no one (add a peer with `servent peers add --data "+dir+" HOST:PORT`)")
+	require.Contains(t, errOut, "no results: the servent is not connected to any peer (add one with `servent peers add --data "+dir+" HOST:PORT`)")
 }
 
 // TestVersionAndVerbose: -v means one thing, the version; `servent run`

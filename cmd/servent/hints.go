@@ -28,6 +28,12 @@ func sameServentFlags(c *cli.Context) string {
 	return b.String()
 }
 
+// command is a command line to suggest to the user: `servent NAME` with the
+// flags that reach the same servent as c, then args.
+func command(c *cli.Context, name string, args ...string) string {
+	return strings.Join(append([]string{"servent " + name + sameServentFlags(c)}, args...), " ")
+}
+
 // shellQuote is s as one shell word.
 func shellQuote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./~+-:@%,=") == "" {
@@ -39,14 +45,13 @@ func shellQuote(s string) string {
 // searchSummary is the line search ends with: how to download what it
 // found, or why it found nothing (peers is -1 when unknown).
 func searchSummary(c *cli.Context, results, peers int, wait time.Duration) string {
-	get := "servent get" + sameServentFlags(c)
 	switch {
 	case results == 1:
-		return fmt.Sprintf("1 result; download it with `%s 1`", get)
+		return fmt.Sprintf("1 result; download it with `%s`", command(c, "get", "1"))
 	case results > 1:
-		return fmt.Sprintf("%d results; download one with `%s N`", results, get)
+		return fmt.Sprintf("%d results; download one with `%s`", results, command(c, "get", "N"))
 	case peers == 0:
-		return "no results: the servent is not connected to any peer (add one with `servent peers add HOST:PORT`)"
+		return fmt.Sprintf("no results: the servent is not connected to any peer (add one with `%s`)", command(c, "peers add", "HOST:PORT"))
 	case peers == 1:
 		return fmt.Sprintf("no results in %s from the 1 connected peer (try other words, or a longer --wait)", wait)
 	case peers > 1:
