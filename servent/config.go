@@ -85,6 +85,10 @@ type Config struct {
 	// default when MaxPeers was left at zero.
 	upMaxPeers int
 
+	// noFloodLimits: no message budgets (load generators in benchmarks
+	// that flood one link on purpose).
+	noFloodLimits bool
+
 	// fixedPeers: dial only Peers, never the host cache (tests that need
 	// an exact topology).
 	fixedPeers bool

@@ -593,7 +593,7 @@ func (n *Node) newConn(nc net.Conn, br *bufio.Reader, remote netip.AddrPort, out
 		deflateIn: h.deflateIn, deflateOut: h.deflateOut, byeOK: h.byeOK, vendorOK: h.vendorOK,
 		maxTTL: h.maxTTL, upQRP: h.upQRP, weLeaf: h.weLeaf, upNotNeeded: h.upNotNeeded,
 		q: newSendQueue(n.cfg.QueueBytes), closed: make(chan struct{}), writerOut: make(chan struct{}),
-		slot: slot,
+		slot: slot, meter: n.floodMeter(h.up),
 	}
 	c.br = br
 	c.nc = countingConn{Conn: nc, c: c}
