@@ -70,9 +70,9 @@ func TestInboundLockout(t *testing.T) {
 		}
 	}
 	k := 0
-	for net := range 32 { // 32 /24s, 4 addresses each: the whole table
+	for group := range 32 { // 32 /24s, 4 addresses each: the whole table
 		for host := range 4 {
-			hold(fmt.Sprintf("127.61.%d.%d", net, host+1), k)
+			hold(fmt.Sprintf("127.61.%d.%d", group, host+1), k)
 			k++
 		}
 	}
@@ -81,12 +81,20 @@ func TestInboundLockout(t *testing.T) {
 		hold(fmt.Sprintf("127.62.0.%d", host+1), k+1)
 		k += 2
 	}
-	require.Eventually(t, func() bool { return inboundSockets(n) == n.cfg.MaxConns }, waitFor, tick)
+	require.Eventually(t, func() bool {
+		st := n.Status().Inbound
+		return st.Admitted+st.RefusedNetCap+st.RefusedFull == uint64(k)
+	}, waitFor, tick)
+	st := n.Status().Inbound
+	require.Equal(t, n.cfg.MaxConns, st.Open)
+	require.Equal(t, n.cfg.MaxConns, st.Handshaking)
+	// The one /24 got its 4 sockets (evicting 4 older ones), no more.
+	require.EqualValues(t, 4, st.Evicted)
+	require.EqualValues(t, 120-4, st.RefusedNetCap)
 
 	// A servent and a downloader from fresh networks get through.
-	p := connectRaw(t, n, true, "127.63.0.1")
+	connectRaw(t, n, true, "127.63.0.1")
 	waitPeers(t, n, 1, 0)
-	_ = p
 
 	c := holdSocket(t, n, "127.64.0.1")
 	_ = c.SetDeadline(time.Now().Add(waitFor))
@@ -97,9 +105,9 @@ func TestInboundLockout(t *testing.T) {
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
-	st := n.Status()
-	require.Positive(t, st.Inbound.Evicted)
-	require.Positive(t, st.Inbound.RefusedNetCap, "the /24 with 60 sources is capped")
+	st = n.Status().Inbound
+	require.EqualValues(t, 4+2, st.Evicted, "each newcomer evicted a half-open socket")
+	require.Zero(t, st.RefusedFull)
 }
 
 // TestHandshakeDeadlineNotExtended: a peer that trickles its handshake or
@@ -131,6 +139,8 @@ func TestHandshakeDeadlineNotExtended(t *testing.T) {
 			requireClosedByPeer(t, c)
 		})
 	}
+	// Each was closed by its deadline, not for another reason.
+	require.Eventually(t, func() bool { return n.Status().Inbound.HandshakeTimeouts == uint64(len(heads)) }, waitFor, tick)
 }
 
 func inboundSockets(n *Node) int { return n.Status().Inbound.Open }
