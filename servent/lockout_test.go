@@ -2,12 +2,15 @@ package servent
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +55,8 @@ func TestInboundLockout(t *testing.T) {
 	cfg.HandshakeTimeout = time.Minute
 	cfg.FirstByteTimeout = time.Minute
 	cfg.MaxConnsPerNet = 4
+	warns := &countingHandler{level: slog.LevelWarn}
+	cfg.Logger = slog.New(warns)
 	n := startConfig(t, cfg)
 	require.Equal(t, 128, n.cfg.MaxConns)
 
@@ -108,6 +113,9 @@ func TestInboundLockout(t *testing.T) {
 	st = n.Status().Inbound
 	require.EqualValues(t, 4+2, st.Evicted, "each newcomer evicted a half-open socket")
 	require.Zero(t, st.RefusedFull)
+	// 122 evictions and refusals, logged, but not once each.
+	require.Positive(t, warns.n.Load())
+	require.LessOrEqual(t, warns.n.Load(), int64(3))
 }
 
 // TestHandshakeDeadlineNotExtended: a peer that trickles its handshake or
@@ -153,3 +161,17 @@ func requireClosedByPeer(t *testing.T, c net.Conn) {
 	var ne net.Error
 	require.False(t, errors.As(err, &ne) && ne.Timeout(), "not closed by the node: %v", err)
 }
+
+// countingHandler counts log records at level or above.
+type countingHandler struct {
+	level slog.Level
+	n     atomic.Int64
+}
+
+func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+func (h *countingHandler) Handle(context.Context, slog.Record) error {
+	h.n.Add(1)
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
