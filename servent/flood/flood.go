@@ -66,9 +66,11 @@ type Budgets [numKinds]Budget
 // The budgets follow gtk-gnutella where it has a number (src/core):
 //   - pings: it answers one ping per PING_REG_THROTTLE (3 s, nodes.h) from
 //     a peer and drops the rest as "Message throttle" (pcache.c
-//     pcache_ping_accept); it sends its own alive pings every 20 s
-//     (ALIVE_PERIOD, nodes.c). One per 3 s with a burst of 20 is far
-//     above what any servent sends and far below a flood.
+//     pcache_ping_accept); it pings its neighbours itself when its pong
+//     cache expires, every CACHE_UP_LIFESPAN (20 s; 120 s as a leaf,
+//     pcache.c), and sends alive pings every ALIVE_PERIOD (20 s, nodes.c).
+//     One per 3 s with a burst of 20 is far above what a servent sends
+//     and far below a flood.
 //   - pongs: at most MAX_PONGS (10, pcache.c) per accepted ping, i.e. 10 per
 //     3 s, plus CONNECT_PONGS_COUNT (10, nodes.c) at connect: burst 100.
 //   - queries from a leaf: gtk-gnutella spaces the queries it sends on a
