@@ -12,6 +12,7 @@ import (
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
+	"github.com/servent/servent/servent/flood"
 )
 
 // PeerInfo describes one Gnutella connection.
@@ -71,6 +72,7 @@ type conn struct {
 	writerOut chan struct{} // closed when the writer goroutine returned
 
 	// reader-owned state
+	meter    flood.Meter // message budgets by descriptor type
 	qrpRecv  protocol.QRPReceiver
 	lastPing time.Time
 	winStart time.Time
