@@ -38,15 +38,25 @@ func (g GUID) String() string { return hex.EncodeToString(g[:]) }
 func (g GUID) IsZero() bool { return g == GUID{} }
 
 // ParseGUID reads 32 hex digits, either case.
+// A refusal returns the zero GUID, never a half-decoded one.
 func ParseGUID(s string) (GUID, error) {
 	var g GUID
 	if len(s) != 32 {
-		return g, fmt.Errorf("%w: guid %q is not 32 hex digits", ErrMalformed, s)
+		return GUID{}, fmt.Errorf("%w: guid %q is not 32 hex digits", ErrMalformed, clip(s, 40))
 	}
 	if _, err := hex.Decode(g[:], []byte(s)); err != nil {
-		return g, fmt.Errorf("%w: guid %q: %v", ErrMalformed, s, err)
+		return GUID{}, fmt.Errorf("%w: guid %q: %v", ErrMalformed, s, err)
 	}
 	return g, nil
+}
+
+// clip bounds a peer's string quoted in an error message: the message must
+// not grow with what the peer sent.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 // Errors every decoder may wrap; test with errors.Is.
