@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,9 +25,10 @@ type Client struct {
 // NewClient returns a client for the API at addr (host:port or an http URL)
 // authenticating with key.
 func NewClient(addr, key string) *Client {
-	base := addr
-	if u, err := url.Parse(addr); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		base = "http://" + addr
+	base := "http://" + addr
+	// A URL has a host; "http:6347" is the host "http" and its port.
+	if u, err := url.Parse(addr); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		base = strings.TrimSuffix(addr, "/")
 	}
 	return &Client{
 		base: base,
