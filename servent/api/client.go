@@ -17,9 +17,10 @@ import (
 
 // Client talks to a running servent's control API.
 type Client struct {
-	base string // "http://host:port"
-	key  string
-	http *http.Client
+	base      string // "http://host:port"
+	key       string
+	http      *http.Client
+	maxAnswer int64 // bytes read of one answer; more is an error
 }
 
 // NewClient returns a client for the API at addr (host:port or an http URL)
@@ -31,9 +32,10 @@ func NewClient(addr, key string) *Client {
 		base = strings.TrimSuffix(addr, "/")
 	}
 	return &Client{
-		base: base,
-		key:  key,
-		http: &http.Client{Timeout: 30 * time.Second},
+		base:      base,
+		key:       key,
+		http:      &http.Client{Timeout: 30 * time.Second},
+		maxAnswer: maxResponse,
 	}
 }
 
@@ -89,9 +91,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("control API: %w", err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxAnswer+1))
 	if err != nil {
 		return fmt.Errorf("control API: reading answer: %w", err)
+	}
+	if int64(len(b)) > c.maxAnswer {
+		// Cut, it could still be valid JSON that says less than was sent.
+		return fmt.Errorf("control API: answer to %s %s larger than %d bytes", method, path, c.maxAnswer)
 	}
 	if resp.StatusCode >= 300 {
 		var e Error
