@@ -42,21 +42,12 @@ func (g GUID) IsZero() bool { return g == GUID{} }
 func ParseGUID(s string) (GUID, error) {
 	var g GUID
 	if len(s) != 32 {
-		return GUID{}, fmt.Errorf("%w: guid %q is not 32 hex digits", ErrMalformed, clip(s, 40))
+		return GUID{}, fmt.Errorf("%w: guid %.40q is not 32 hex digits", ErrMalformed, s) // clipped: not the peer's whole string
 	}
 	if _, err := hex.Decode(g[:], []byte(s)); err != nil {
 		return GUID{}, fmt.Errorf("%w: guid %q: %v", ErrMalformed, s, err)
 	}
 	return g, nil
-}
-
-// clip bounds a peer's string quoted in an error message: the message must
-// not grow with what the peer sent.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
 
 // Errors every decoder may wrap; test with errors.Is.
