@@ -99,3 +99,22 @@ func helloBlock(p peerHello) []byte {
 	}
 	return hs.Append(nil)
 }
+
+// FuzzParseBannedFor reads a refusal's status as the dialler does: only a
+// 429 keeps us away, and never for nothing or past the longest backoff.
+func FuzzParseBannedFor(f *testing.F) {
+	f.Add(429, "Banned for 5m 0s") // gtk-gnutella, seen in the lab
+	f.Add(429, "Too frequent connections")
+	f.Add(429, "banned FOR\t1h\t2m 3s")
+	f.Add(429, "Banned for 0s")
+	f.Add(429, "Banned for 99999999999999999999h")
+	f.Add(503, "Banned for 5m 0s")
+	f.Fuzz(func(t *testing.T, code int, reason string) {
+		d := parseBannedFor(&handshakeError{Code: code, Reason: reason})
+		if code != 429 {
+			require.Zero(t, d)
+			return
+		}
+		require.True(t, d > 0 && d <= backoffMax, "%d %q: %v", code, reason, d)
+	})
+}
