@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,20 +44,12 @@ func saveLastSearch(dataDir string, ls lastSearch) error {
 
 func loadLastSearch(dataDir string) (lastSearch, error) {
 	path := filepath.Join(dataDir, lastSearchFile)
-	f, err := os.Open(path)
+	b, err := atomicfile.Read(path, maxLastSearch)
 	if errors.Is(err, fs.ErrNotExist) {
 		return lastSearch{}, errors.New("no recent search: run `servent search KEYWORDS...` first, or give an urn:sha1:...")
 	}
 	if err != nil {
-		return lastSearch{}, fmt.Errorf("reading the last search: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxLastSearch+1))
-	if err != nil {
-		return lastSearch{}, fmt.Errorf("reading the last search: %w", err)
-	}
-	if len(b) > maxLastSearch {
-		return lastSearch{}, fmt.Errorf("the last search in %s is larger than %d bytes: run `servent search` again", path, maxLastSearch)
+		return lastSearch{}, fmt.Errorf("reading the last search (run `servent search` again): %w", err)
 	}
 	ls, err := parseLastSearch(b)
 	if err != nil {

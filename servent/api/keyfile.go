@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -35,7 +34,7 @@ type Info struct {
 // so scripts that copied it keep working; delete the file to rotate it.
 func LoadOrCreateKey(dataDir string) (key, path string, err error) {
 	path = filepath.Join(dataDir, KeyFileName)
-	if b, err := readSmall(path); err == nil {
+	if b, err := atomicfile.Read(path, maxSmallFile); err == nil {
 		if k, ok := parseKey(b); ok {
 			// Tighten a key file someone loosened.
 			if err := os.Chmod(path, 0o600); err != nil {
@@ -60,23 +59,6 @@ func LoadOrCreateKey(dataDir string) (key, path string, err error) {
 
 // maxSmallFile bounds what is read of api.json and api-key: a line each.
 const maxSmallFile = 4 << 10
-
-// readSmall reads a file of the data folder that holds one line.
-func readSmall(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSmallFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxSmallFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxSmallFile)
-	}
-	return b, nil
-}
 
 // parseKey reads the key file's content: the key, surrounding space
 // ignored. ok is false when it is no key we would accept.
@@ -125,7 +107,7 @@ func RemoveInfo(path string) { os.Remove(path) }
 // dataDir. The error wraps ErrNoDaemon when no servent announced itself.
 func Discover(dataDir string) (addr, key string, err error) {
 	infoPath := filepath.Join(dataDir, InfoFileName)
-	b, err := readSmall(infoPath)
+	b, err := atomicfile.Read(infoPath, maxSmallFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", "", ErrNoDaemon
 	}
@@ -137,7 +119,7 @@ func Discover(dataDir string) (addr, key string, err error) {
 		return "", "", fmt.Errorf("API address file %s is damaged: %w", infoPath, err)
 	}
 	keyPath := filepath.Join(dataDir, KeyFileName)
-	kb, err := readSmall(keyPath)
+	kb, err := atomicfile.Read(keyPath, maxSmallFile)
 	if err != nil {
 		return "", "", fmt.Errorf("reading API key: %w", err)
 	}
