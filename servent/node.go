@@ -203,7 +203,8 @@ func loadGUID(dir string) (protocol.GUID, error) {
 		return protocol.NewGUID(), nil
 	}
 	path := filepath.Join(dir, guidFile)
-	if b, err := os.ReadFile(path); err == nil {
+	// Bounded: a damaged or hostile file of any size only costs a new GUID.
+	if b, err := atomicfile.Read(path, 1<<10); err == nil {
 		if g, err := protocol.ParseGUID(strings.TrimSpace(string(b))); err == nil && !g.IsZero() {
 			return g, nil
 		}
