@@ -49,6 +49,8 @@ type ManagerConfig struct {
 	// clock would stop retries).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// FS makes the download path's writes (default: the os package).
+	FS FS
 }
 
 // DownloadState is where a download stands.
@@ -156,6 +158,9 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.FS == nil {
+		cfg.FS = osFS{}
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -23,8 +23,6 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
-
-	"github.com/servent/servent/internal/atomicfile"
 )
 
 // download is one file being fetched. mu guards every field below it;
@@ -142,7 +140,7 @@ func (m *Manager) newDownload(st *persisted) (*download, error) {
 	}
 	if fi.Size() != st.Size && st.Size >= 0 {
 		// Sparse: the size is reserved without writing zeros.
-		if err := f.Truncate(st.Size); err != nil {
+		if err := m.cfg.FS.Truncate(f, st.Size); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("transfer: partial file: %w", err)
 		}
@@ -383,7 +381,7 @@ func (d *download) probeSize(ctx context.Context) bool {
 			d.mu.Unlock()
 			continue
 		}
-		if err := d.file.Truncate(size); err != nil {
+		if err := d.m.cfg.FS.Truncate(d.file, size); err != nil {
 			d.mu.Unlock()
 			return false
 		}
@@ -684,7 +682,7 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 	}
 	// Writing under the lock keeps two end-game fetchers of one chunk
 	// from interleaving; a pwrite of one chunk into the page cache is short.
-	if _, err := d.file.WriteAt(data, int64(c)*d.chunkSize); err != nil {
+	if _, err := d.m.cfg.FS.WriteAt(d.file, data, int64(c)*d.chunkSize); err != nil {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: %w", errWrite, err)
 	}
@@ -954,7 +952,7 @@ func (d *download) save(force bool) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(d.statePath, b, 0o644); err != nil {
+	if err := d.m.cfg.FS.WriteFile(d.statePath, b, 0o644); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil
@@ -1168,7 +1166,7 @@ func (d *download) moveIntoPlace() bool {
 	d.mu.Lock()
 	f := d.file
 	d.mu.Unlock()
-	if err := f.Sync(); err != nil {
+	if err := d.m.cfg.FS.Sync(f); err != nil {
 		return d.fail(fmt.Sprintf("sync: %v", err))
 	}
 	d.closeFile()
@@ -1195,7 +1193,7 @@ func (d *download) place() (string, error) {
 		}
 		dst := filepath.Join(d.m.cfg.DownloadDir, cand)
 		// Link, not rename: it fails instead of replacing an existing file.
-		err := os.Link(d.partPath, dst)
+		err := d.m.cfg.FS.Link(d.partPath, dst)
 		if err == nil {
 			os.Remove(d.partPath)
 			return dst, nil
@@ -1224,12 +1222,12 @@ func (d *download) copyInto(dst string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, src); err != nil {
+	if _, err := io.Copy(&fsWriter{fs: d.m.cfg.FS, f: out}, src); err != nil {
 		out.Close()
 		os.Remove(tmp)
 		return err
 	}
-	if err := out.Sync(); err != nil {
+	if err := d.m.cfg.FS.Sync(out); err != nil {
 		out.Close()
 		os.Remove(tmp)
 		return err
@@ -1242,7 +1240,7 @@ func (d *download) copyInto(dst string) error {
 		os.Remove(tmp)
 		return os.ErrExist
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := d.m.cfg.FS.Rename(tmp, dst); err != nil {
 		os.Remove(tmp)
 		return err
 	}
