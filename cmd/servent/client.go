@@ -344,7 +344,7 @@ func getCmd(c *cli.Context) error {
 	defer tick.Stop()
 	for {
 		bar.update(d, time.Now())
-		if d.Finished() {
+		if d.Finished() || d.Stuck() {
 			break
 		}
 		select {
@@ -376,8 +376,12 @@ func getCmd(c *cli.Context) error {
 			fmt.Fprintf(out, "downloaded %s (%s), verified %s\n", d.Path, humanBytes(d.Size), d.URN)
 		}
 		return nil
-	case api.StateCancelled:
-		return fmt.Errorf("download of %s was cancelled", d.Name)
+	case api.StateGone:
+		return fmt.Errorf("%s: %s; to fetch it again: `servent downloads cancel %s`, then get it again", d.Name, d.Error, d.ID)
+	case api.StateStalled:
+		return fmt.Errorf("download of %s stalled: %s (it stays in `servent downloads`)", d.Name, d.Error)
+	case api.StateDiskError:
+		return fmt.Errorf("download of %s paused: %s (it resumes by itself; see `servent downloads`)", d.Name, d.Error)
 	}
 	msg := d.Error
 	if msg == "" {
