@@ -244,6 +244,7 @@ func (d *download) addSourceLocked(s Source) bool {
 	if len(d.sources) >= maxSourcesPerFile && !d.evictDeadLocked() {
 		return false
 	}
+	s.Name = strings.Clone(s.Name) // it may point into a QueryHit's buffer
 	d.sources[k] = &srcState{src: s}
 	d.srcOrder = append(d.srcOrder, k)
 	return true
