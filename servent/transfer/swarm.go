@@ -373,7 +373,7 @@ func (d *download) probeSize(ctx context.Context) bool {
 		}
 	}
 	if len(srcs) == 0 {
-		d.state = StateWaiting
+		d.state, d.err = StateStalled, d.noSourceLocked()
 	}
 	d.mu.Unlock()
 	for _, s := range srcs {
@@ -385,19 +385,20 @@ func (d *download) probeSize(ctx context.Context) bool {
 			d.log.Debug("download: size probe", "source", s.src.key(), "err", err)
 			d.mu.Lock()
 			s.failures++
-			if s.failures >= d.m.cfg.MaxSourceFailures {
-				s.dead = true
+			if s.failures >= d.m.cfg.MaxSourceFailures || errors.Is(err, errBadSource) {
+				s.dead, s.why = true, err.Error()
 			}
 			d.mu.Unlock()
 			continue
 		}
 		d.mu.Lock()
 		if size > MaxFileSize {
-			s.dead = true // an absurd size: the source is lying or broken
+			s.dead, s.why = true, fmt.Sprintf("size %d is absurd", size) // the source is lying or broken
 			d.mu.Unlock()
 			continue
 		}
 		if err := d.m.cfg.FS.Truncate(d.file, size); err != nil {
+			d.diskFailedLocked(fmt.Errorf("%w: %w", errWrite, err))
 			d.mu.Unlock()
 			return false
 		}
