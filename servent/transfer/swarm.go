@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"encoding/json"
@@ -503,10 +504,11 @@ func (d *download) plan(ctx context.Context, workers *sync.WaitGroup) (next time
 	}
 	switch {
 	case usable == 0:
+		why := d.noSourceLocked()
 		if d.state != StateStalled {
-			stalled = d.noSourceLocked()
+			stalled = why // logged once, when it stalls
 		}
-		d.state, d.err = StateStalled, d.noSourceLocked()
+		d.state, d.err = StateStalled, why
 	case running == 0:
 		d.state, d.err = StateWaiting, ""
 	default:
@@ -524,22 +526,15 @@ func (d *download) noSourceLocked() string {
 		switch {
 		case d.banned[k]:
 			banned++
-			whyBanned = cmpOr(s.why, whyBanned)
+			whyBanned = cmp.Or(s.why, whyBanned)
 		case s.dead:
 			dropped++
-			whyDropped = cmpOr(s.why, whyDropped)
+			whyDropped = cmp.Or(s.why, whyDropped)
 		default:
 			unusable++ // firewalled, and we cannot send a Push
 		}
 	}
 	return noSourceReason(banned, dropped, unusable, whyBanned, whyDropped)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // noSourceReason is the error of a stalled download.
@@ -1080,10 +1075,10 @@ func (d *download) finish() {
 		}
 		os.Remove(d.statePath)
 		d.m.forget(d)
-		close(d.finished)
 		if st == StateComplete {
-			d.m.saveCompleted()
+			d.m.saveCompleted() // before Wait returns: listed after a restart
 		}
+		close(d.finished)
 	case StateFailed:
 		d.closeFile()
 		os.Remove(d.partPath)
