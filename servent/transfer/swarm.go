@@ -182,6 +182,9 @@ func (d *download) restartable() bool {
 func (d *download) info() Info {
 	d.mu.Lock()
 	in := Info{SHA1: d.sha1, Name: d.name, Size: d.size, Done: d.doneB, State: d.state, Path: d.path, Err: d.err, Banned: len(d.banned)}
+	if in.State == StateDiskError {
+		in.Err += fmt.Sprintf(", next try in %s", max(time.Until(d.diskRetry), 0).Round(time.Second))
+	}
 	for k, s := range d.sources {
 		if s.running {
 			in.Active++
@@ -570,7 +573,7 @@ func (d *download) diskFailedLocked(err error) {
 	wait := min(d.m.cfg.DiskRetry<<min(d.diskErrs-1, 16), maxDiskRetry)
 	d.diskRetry = time.Now().Add(wait)
 	d.state = StateDiskError
-	d.err = fmt.Sprintf("%v; the data already downloaded is kept, next try in %s", err, wait.Round(time.Millisecond))
+	d.err = fmt.Sprintf("%v; the data already downloaded is kept", err) // info adds when it retries
 }
 
 // Errors a worker ends with; they decide what happens to the source.
