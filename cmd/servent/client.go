@@ -377,7 +377,7 @@ func getCmd(c *cli.Context) error {
 		}
 		return nil
 	case api.StateGone:
-		return fmt.Errorf("%s: %s; to fetch it again: `servent downloads cancel %s`, then get it again", d.Name, d.Error, d.ID)
+		return fmt.Errorf("%s is gone: %s; to fetch it again: `servent downloads cancel %s`, then `servent get` again", d.Name, d.Error, d.ID)
 	case api.StateStalled:
 		return fmt.Errorf("download of %s stalled: %s (it stays in `servent downloads`)", d.Name, d.Error)
 	case api.StateDiskError:

@@ -58,11 +58,11 @@ func TestGetStuck(t *testing.T) {
 func TestGetGone(t *testing.T) {
 	f := newFake()
 	f.DownloadSteps = []api.Download{{State: api.StateGone, Done: 4 << 20, Path: "/dl/a song.ogg",
-		Error: "it was downloaded to /dl/a song.ogg, but that file is gone (moved or deleted)"}}
+		Error: "downloaded to /dl/a song.ogg, but moved or deleted since"}}
 	dir := startDaemon(t, f)
 	out, _, err := getWithin(t, "--data", dir, urn1)
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "a song.ogg: it was downloaded to /dl/a song.ogg, but that file is gone (moved or deleted)")
+	require.Contains(t, err.Error(), "a song.ogg is gone: downloaded to /dl/a song.ogg, but moved or deleted since")
 	require.Contains(t, err.Error(), "servent downloads cancel d1")
 	require.Equal(t, exitFailure, exitCode(err))
 	require.NotContains(t, out, "downloaded /dl")

@@ -198,7 +198,7 @@ func (d *download) info() Info {
 		// The user may move or delete it: say so rather than report success.
 		if _, err := os.Lstat(in.Path); errors.Is(err, os.ErrNotExist) {
 			in.State = StateGone
-			in.Err = fmt.Sprintf("it was downloaded to %s, but that file is gone (moved or deleted)", in.Path)
+			in.Err = fmt.Sprintf("downloaded to %s, but moved or deleted since", in.Path)
 		}
 	}
 	return in
