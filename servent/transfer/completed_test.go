@@ -1,11 +1,18 @@
 package transfer
 
 import (
+	"crypto/sha1"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/protocol"
 )
 
 // FuzzCompleted: completed.json from the data folder never panics, and
@@ -57,4 +64,39 @@ func TestNoSourceReason(t *testing.T) {
 	require.Equal(t, "no usable source left: 2 dropped (last: dial 127.0.0.1:1: connection refused), 1 firewalled and unreachable; it resumes when a search finds a new source",
 		noSourceReason(0, 2, 1, "", "dial 127.0.0.1:1: connection refused"))
 	require.Contains(t, noSourceReason(0, 0, 0, "", ""), "none known")
+}
+
+// TestCompletedCapped: with maxCompleted remembered, one more completion
+// forgets the oldest, in the list and in completed.json.
+func TestCompletedCapped(t *testing.T) {
+	d := newDirs(t)
+	require.NoError(t, os.MkdirAll(d.data, 0o755))
+	var recs []completedRec
+	at := time.Now().Add(-time.Hour)
+	for i := range maxCompleted {
+		var sha protocol.SHA1
+		binary.BigEndian.PutUint32(sha[:], uint32(i+1))
+		recs = append(recs, completedRec{SHA1: sha.Base32(), Name: fmt.Sprint(i), Size: 1, Path: filepath.Join(d.dl, fmt.Sprint(i)), At: at.Add(time.Duration(i) * time.Second)})
+	}
+	b, err := json.Marshal(recs)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(d.data, completedFile), b, 0o644))
+
+	content := randomBytes(t, 1000)
+	s := serveFile(t, "127.0.0.67", "new.bin", content, 0, false)
+	m := openManager(t, d, nil)
+	require.Len(t, m.List(), maxCompleted)
+	sha := protocol.SHA1(sha1.Sum(content))
+	_, err = m.Start(sha, "new.bin", int64(len(content)), []Source{s.src})
+	require.NoError(t, err)
+	require.Equal(t, StateComplete, waitDone(t, m, sha).State)
+	list := m.List()
+	require.Len(t, list, maxCompleted)
+	require.Equal(t, "1", list[0].Name, "the oldest is forgotten")
+	require.Equal(t, "new.bin", list[len(list)-1].Name)
+	saved, err := readCompleted(filepath.Join(d.data, completedFile))
+	require.NoError(t, err)
+	require.Len(t, saved, maxCompleted)
+	require.Equal(t, recs[1].SHA1, saved[0].SHA1)
+	require.Equal(t, sha.Base32(), saved[len(saved)-1].SHA1)
 }
