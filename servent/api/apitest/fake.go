@@ -36,6 +36,7 @@ type Fake struct {
 
 	searches  []*fakeSearch
 	downloads []*fakeDownload
+	started   int // downloads ever started: IDs stay unique after a cancel
 }
 
 type fakeSearch struct {
@@ -166,9 +167,10 @@ func (f *Fake) StartDownload(req api.DownloadRequest) (api.Download, error) {
 		return api.Download{}, api.Errorf(api.ErrNotFound, "no such result")
 	}
 	d := api.Download{
-		ID: fmt.Sprintf("d%d", len(f.downloads)+1), URN: r.URN, Name: r.Name, Size: r.Size,
+		ID: fmt.Sprintf("d%d", f.started+1), URN: r.URN, Name: r.Name, Size: r.Size,
 		State: api.StateWaiting, Sources: r.Sources,
 	}
+	f.started++
 	f.downloads = append(f.downloads, &fakeDownload{d: d})
 	return d, nil
 }
