@@ -211,5 +211,6 @@ func (n *Node) deliverHit(h protocol.Header, hit *protocol.QueryHit) {
 	n.searchMu.Unlock()
 	if s != nil {
 		s.add(hit)
+		n.offerSources(hit)
 	}
 }

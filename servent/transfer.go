@@ -51,6 +51,20 @@ func (n *Node) startTransfer() {}
 
 func (n *Node) closeTransfer() error { return n.transfer.manager.Close() }
 
+// offerSources gives the sources in a QueryHit for one of our searches to
+// the downloads of the same files: a stalled download resumes when a
+// search finds its file again.
+func (n *Node) offerSources(hit *protocol.QueryHit) {
+	addr := netip.AddrPortFrom(hit.IP.Unmap(), hit.Port)
+	for i := range hit.Results {
+		r := &hit.Results[i]
+		if !r.SHA1.IsZero() {
+			n.transfer.manager.AddSources(r.SHA1, transfer.Source{Addr: addr, Index: r.Index, Name: r.Name,
+				ServentGUID: hit.ServentGUID, Push: hit.Push})
+		}
+	}
+}
+
 // Downloads is the download manager.
 func (n *Node) Downloads() *transfer.Manager { return n.transfer.manager }
 

@@ -223,9 +223,10 @@ func (b nodeBackend) StartDownload(req api.DownloadRequest) (api.Download, error
 	if sha.IsZero() {
 		return api.Download{}, api.Errorf(api.ErrInvalid, "give a search result or an urn:sha1")
 	}
-	// A finished download is not fetched again; `servent downloads cancel`
-	// removes it from the list first if that is what the user wants.
-	if info, ok := m.Get(sha); ok && info.State == transfer.StateComplete {
+	// A finished download is not fetched again, even when its file is gone
+	// (the answer says so); `servent downloads cancel` removes it from the
+	// list first if that is what the user wants.
+	if info, ok := m.Get(sha); ok && (info.State == transfer.StateComplete || info.State == transfer.StateGone) {
 		return toAPIDownload(info), nil
 	}
 	n, sz, srcs := b.sourcesOf(sha)
@@ -258,14 +259,18 @@ func toAPIDownload(i transfer.Info) api.Download {
 		d.State = api.StateDownloading
 	case transfer.StateWaiting:
 		d.State = api.StateWaiting
+	case transfer.StateStalled:
+		d.State = api.StateStalled
+	case transfer.StateDiskError:
+		d.State = api.StateDiskError
 	case transfer.StateVerifying:
 		d.State = api.StateVerifying
 	case transfer.StateComplete:
 		d.State = api.StateComplete
+	case transfer.StateGone:
+		d.State = api.StateGone
 	case transfer.StateFailed:
 		d.State = api.StateFailed
-	case transfer.StateCancelled:
-		d.State = api.StateCancelled
 	default:
 		d.State = string(i.State)
 	}

@@ -337,7 +337,7 @@ func getCmd(c *cli.Context) error {
 	defer tick.Stop()
 	for {
 		bar.update(d, time.Now())
-		if d.Finished() {
+		if d.Finished() || d.Stuck() {
 			break
 		}
 		select {
@@ -368,8 +368,12 @@ func getCmd(c *cli.Context) error {
 			fmt.Fprintf(out, "downloaded %s (%s), verified %s\n", safe(d.Path), humanBytes(d.Size), safe(d.URN))
 		}
 		return nil
-	case api.StateCancelled:
-		return fmt.Errorf("download of %s was cancelled", safe(d.Name))
+	case api.StateGone:
+		return fmt.Errorf("%s is gone: %s; to fetch it again: `%s`, then `servent get` again", safe(d.Name), safe(d.Error), safe(command(c, "downloads cancel", d.ID)))
+	case api.StateStalled:
+		return fmt.Errorf("download of %s stalled: %s (it stays in `%s`)", safe(d.Name), safe(d.Error), safe(command(c, "downloads")))
+	case api.StateDiskError:
+		return fmt.Errorf("download of %s paused: %s (it resumes by itself; see `%s`)", safe(d.Name), safe(d.Error), safe(command(c, "downloads")))
 	}
 	msg := d.Error
 	if msg == "" {

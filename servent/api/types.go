@@ -139,16 +139,26 @@ type DownloadRequest struct {
 	Size     uint64 `json:"size,omitempty"`
 }
 
-// Download states.
+// Download states (docs/api.md lists them). Error says why for stalled,
+// disk-error, gone and failed.
 const (
-	StateQueued      = "queued"
-	StateWaiting     = "waiting" // for a usable source
 	StateDownloading = "downloading"
-	StateVerifying   = "verifying"
-	StateComplete    = "complete"
-	StateFailed      = "failed"
-	StateCancelled   = "cancelled"
+	StateWaiting     = "waiting" // every source is busy or backing off after a failure
+	// StateStalled: no usable source left (dropped or banned); a search
+	// that finds a new source, or `servent get` again, resumes it.
+	StateStalled = "stalled"
+	// StateDiskError: writing to the servent's disk failed (full disk);
+	// the data is kept and the write is retried by itself.
+	StateDiskError = "disk-error"
+	StateVerifying = "verifying"
+	StateComplete  = "complete"
+	StateGone      = "gone" // completed, but the file is no longer at Path
+	StateFailed    = "failed"
 )
+
+// DownloadStates lists every state a Download can be in.
+var DownloadStates = []string{StateDownloading, StateWaiting, StateStalled, StateDiskError, StateVerifying,
+	StateComplete, StateGone, StateFailed}
 
 // Download is one download with its progress (GET /api/downloads).
 type Download struct {
@@ -168,10 +178,16 @@ type Download struct {
 // Finished reports whether the download reached a final state.
 func (d Download) Finished() bool {
 	switch d.State {
-	case StateComplete, StateFailed, StateCancelled:
+	case StateComplete, StateGone, StateFailed:
 		return true
 	}
 	return false
+}
+
+// Stuck reports whether the download waits for something only time or
+// the user can change (a new source, disk space); it resumes by itself.
+func (d Download) Stuck() bool {
+	return d.State == StateStalled || d.State == StateDiskError
 }
 
 // Host is one entry of the host cache (GET /api/hosts).

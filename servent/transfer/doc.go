@@ -64,7 +64,17 @@
 // what they replace); the suspect whose removal makes the hash match stays
 // banned. Nothing reaches DownloadDir before the hash matches.
 //
+// A failed write to our own disk (a full disk, for a chunk, the state
+// file or the move into DownloadDir) is not blamed on the source: the
+// download pauses in StateDiskError with the OS error, keeps its chunks
+// and sources, and retries after DiskRetry (backing off). When every
+// source is dropped or banned it is StateStalled, the error says why, and
+// a new source resumes it. A completed file that was moved or deleted
+// since is listed as StateGone.
+//
 // The state file (JSON: urn, name, size, chunk owners, sources, bans) is
 // rewritten atomically at most once a second and on Close; a new Manager
-// on the same DataDir resumes from the chunks it lists.
+// on the same DataDir resumes from the chunks it lists. Completed
+// downloads are listed in DataDir/completed.json (the newest 100, none
+// older than 30 days) and shown again after a restart.
 package transfer

@@ -43,25 +43,41 @@ type ManagerConfig struct {
 	// MaxSourceFailures consecutive failures (default 5).
 	RetryBackoff      time.Duration
 	MaxSourceFailures int
-	UserAgent         string // default "servent/0.1"
+	// DiskRetry is the first delay after a write to our disk failed (full
+	// disk, read-only folder): the download pauses in StateDiskError,
+	// keeps its data and sources, and tries again after it (doubled per
+	// failure, capped at 5 min); default 10s.
+	DiskRetry time.Duration
+	UserAgent string // default "servent/0.1"
 	// Now is accepted for symmetry with the node's config but not used:
 	// retries, saves and deadlines run on the real clock (a frozen test
 	// clock would stop retries).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// FS makes the download path's writes (default: the os package).
+	FS FS
 }
 
 // DownloadState is where a download stands.
 type DownloadState string
 
-// Download states.
+// Download states. Info.Err says why for StateStalled, StateDiskError,
+// StateGone and StateFailed.
 const (
-	StateActive    DownloadState = "active"    // fetching
-	StateWaiting   DownloadState = "waiting"   // no usable source right now
+	StateActive  DownloadState = "active"  // fetching
+	StateWaiting DownloadState = "waiting" // every source is busy or backing off after a failure
+	// StateStalled: no usable source is left (all dropped or banned); a new
+	// source (AddSources, Start) resumes it.
+	StateStalled DownloadState = "stalled"
+	// StateDiskError: a write to our disk failed; the data and sources are
+	// kept and the write is retried after DiskRetry (backing off).
+	StateDiskError DownloadState = "disk-error"
 	StateVerifying DownloadState = "verifying" // hashing the whole file
 	StateComplete  DownloadState = "complete"  // verified, in DownloadDir
-	StateFailed    DownloadState = "failed"
-	StateCancelled DownloadState = "cancelled"
+	// StateGone: it completed, but the file is no longer at Path.
+	StateGone      DownloadState = "gone"
+	StateFailed    DownloadState = "failed"    // given up (every combination of sources fails the SHA-1)
+	StateCancelled DownloadState = "cancelled" // being removed; never listed
 )
 
 // Info is a snapshot of one download.
@@ -91,6 +107,8 @@ type Manager struct {
 	order     []protocol.SHA1
 	pushWait  map[pushKey]chan givConn
 	closed    bool
+
+	completedMu sync.Mutex // serialises writes of completed.json
 }
 
 type pushKey struct {
@@ -151,11 +169,17 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 	if cfg.MaxSourceFailures <= 0 {
 		cfg.MaxSourceFailures = 5
 	}
+	if cfg.DiskRetry <= 0 {
+		cfg.DiskRetry = 10 * time.Second
+	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "servent/0.1"
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.FS == nil {
+		cfg.FS = osFS{}
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -184,7 +208,35 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 		m.order = append(m.order, d.sha1)
 		m.launch(d)
 	}
+	m.loadCompleted()
 	return m, nil
+}
+
+// loadCompleted lists the downloads completed before the restart, ahead of
+// the unfinished ones; a partial download of the same file wins.
+func (m *Manager) loadCompleted() {
+	path := filepath.Join(m.cfg.DataDir, completedFile)
+	recs, err := readCompleted(path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			m.log.Warn("download: completed list unreadable, starting a new one", "err", err)
+		}
+		return
+	}
+	kept := keepCompleted(recs, time.Now(), maxCompleted)
+	var order []protocol.SHA1
+	for _, r := range kept {
+		d, ok := m.newCompleted(r)
+		if !ok || m.downloads[d.sha1] != nil {
+			continue
+		}
+		m.downloads[d.sha1] = d
+		order = append(order, d.sha1)
+	}
+	m.order = append(order, m.order...)
+	if len(kept) != len(recs) {
+		m.saveCompleted() // aged out
+	}
 }
 
 // Close stops every download, saves its progress and waits for all
@@ -253,6 +305,9 @@ func (m *Manager) Start(sha1 protocol.SHA1, name string, size int64, sources []S
 	}
 	m.downloads[sha1] = d
 	m.mu.Unlock()
+	if hadPrev {
+		defer m.saveCompleted() // prev may have been listed there
+	}
 	if err := d.save(true); err != nil {
 		// Undo: a download left in the list would never run.
 		m.mu.Lock()
@@ -279,7 +334,7 @@ func (m *Manager) AddSources(sha1 protocol.SHA1, sources ...Source) bool {
 	m.mu.Lock()
 	d, ok := m.downloads[sha1]
 	m.mu.Unlock()
-	if !ok {
+	if !ok || !d.restartable() {
 		return false
 	}
 	d.addSources(sources)
@@ -296,7 +351,9 @@ func (m *Manager) List() []Info {
 	m.mu.Unlock()
 	out := make([]Info, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, d.info())
+		if in := d.info(); in.State != StateCancelled { // going away
+			out = append(out, in)
+		}
 	}
 	return out
 }
@@ -309,7 +366,8 @@ func (m *Manager) Get(sha1 protocol.SHA1) (Info, bool) {
 	if !ok {
 		return Info{}, false
 	}
-	return d.info(), true
+	in := d.info()
+	return in, in.State != StateCancelled
 }
 
 // Cancel stops a download and deletes its partial file and state. A
@@ -324,7 +382,10 @@ func (m *Manager) Cancel(sha1 protocol.SHA1) error {
 			delete(m.downloads, sha1)
 			m.order = slices.DeleteFunc(m.order, func(s protocol.SHA1) bool { return s == sha1 })
 			m.mu.Unlock()
-			os.Remove(d.statePath)
+			if d.statePath != "" {
+				os.Remove(d.statePath)
+			}
+			m.saveCompleted()
 			return nil
 		default:
 		}

@@ -209,7 +209,7 @@ func TestDownloadOnlyLiar(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		in, _ := m.Get(sha)
-		return in.State == StateWaiting && in.Banned == 1
+		return in.State == StateStalled && in.Banned == 1
 	}, 30*time.Second, time.Millisecond)
 	ents, err := os.ReadDir(d.dl)
 	require.NoError(t, err)

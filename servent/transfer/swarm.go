@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"encoding/json"
@@ -23,8 +24,6 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
-
-	"github.com/servent/servent/internal/atomicfile"
 )
 
 // download is one file being fetched. mu guards every field below it;
@@ -47,25 +46,29 @@ type download struct {
 	// the rest downloads so verification only hashes the tail.
 	h        hash.Hash
 	hashed   int64
+	verified bool          // owned by run: the file matched its SHA-1, only the move is left
 	finished chan struct{} // closed on complete, failed or cancelled
 
 	saveMu sync.Mutex // serialises state file writes
 
-	mu       sync.Mutex
-	file     *os.File
-	chunks   []chunk
-	doneN    int   // chunks done
-	doneB    int64 // bytes done
-	sources  map[string]*srcState
-	srcOrder []string
-	banned   map[string]bool
-	state    DownloadState
-	err      string
-	path     string
-	attempts int
-	cancel   context.CancelFunc // of run's context
-	remove   bool               // cancel: delete partial and state
-	lastSave time.Time
+	mu        sync.Mutex
+	file      *os.File
+	chunks    []chunk
+	doneN     int   // chunks done
+	doneB     int64 // bytes done
+	sources   map[string]*srcState
+	srcOrder  []string
+	banned    map[string]bool
+	state     DownloadState
+	err       string
+	path      string
+	attempts  int
+	diskErrs  int                // consecutive failed writes to our disk
+	diskRetry time.Time          // StateDiskError: no write is tried before
+	doneAt    time.Time          // when it completed
+	cancel    context.CancelFunc // of run's context
+	remove    bool               // cancel: delete partial and state
+	lastSave  time.Time
 
 	// Blame bookkeeping after a whole-file mismatch (see verify).
 	suspect  string              // source tentatively banned this round
@@ -92,10 +95,11 @@ type srcState struct {
 	dead     bool // dropped after too many failures or a 404
 	failures int
 	nextTry  time.Time
-	useGet   bool  // the source does not know N2R: use /get/<index>/<name>
-	maxRun   int   // chunks per request; lowered when it serves shorter ranges (0 = default)
-	idle     bool  // found no chunk to fetch: not restarted until a chunk is released
-	served   int64 // bytes received from it
+	useGet   bool   // the source does not know N2R: use /get/<index>/<name>
+	maxRun   int    // chunks per request; lowered when it serves shorter ranges (0 = default)
+	idle     bool   // found no chunk to fetch: not restarted until a chunk is released
+	served   int64  // bytes received from it
+	why      string // why it was dropped or banned, for StateStalled's error
 }
 
 // maxSourcesPerFile bounds the sources one download keeps: X-Alt headers
@@ -104,6 +108,7 @@ const maxSourcesPerFile = 256
 
 const (
 	maxBackoff      = 10 * time.Minute
+	maxDiskRetry    = 5 * time.Minute
 	saveInterval    = time.Second
 	maxVerifyRounds = 8
 )
@@ -142,7 +147,7 @@ func (m *Manager) newDownload(st *persisted) (*download, error) {
 	}
 	if fi.Size() != st.Size && st.Size >= 0 {
 		// Sparse: the size is reserved without writing zeros.
-		if err := f.Truncate(st.Size); err != nil {
+		if err := m.cfg.FS.Truncate(f, st.Size); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("transfer: partial file: %w", err)
 		}
@@ -176,14 +181,24 @@ func (d *download) restartable() bool {
 
 func (d *download) info() Info {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	in := Info{SHA1: d.sha1, Name: d.name, Size: d.size, Done: d.doneB, State: d.state, Path: d.path, Err: d.err, Banned: len(d.banned)}
+	if in.State == StateDiskError {
+		in.Err += fmt.Sprintf(", next try in %s", max(time.Until(d.diskRetry), 0).Round(time.Second))
+	}
 	for k, s := range d.sources {
 		if s.running {
 			in.Active++
 		}
 		if !d.banned[k] && !s.dead {
 			in.Sources++
+		}
+	}
+	d.mu.Unlock()
+	if in.State == StateComplete {
+		// The user may move or delete it: say so rather than report success.
+		if _, err := os.Lstat(in.Path); errors.Is(err, os.ErrNotExist) {
+			in.State = StateGone
+			in.Err = fmt.Sprintf("downloaded to %s, but moved or deleted since", in.Path)
 		}
 	}
 	return in
@@ -204,8 +219,8 @@ func (d *download) addSources(srcs []Source) {
 			n++
 		}
 	}
-	if n > 0 && d.state == StateWaiting {
-		d.state = StateActive
+	if n > 0 && d.state == StateStalled {
+		d.state, d.err = StateActive, ""
 	}
 	d.mu.Unlock()
 	if n > 0 {
@@ -233,6 +248,7 @@ func (d *download) addSourceLocked(s Source) bool {
 	if len(d.sources) >= maxSourcesPerFile && !d.evictDeadLocked() {
 		return false
 	}
+	s.Name = strings.Clone(s.Name) // it may point into a QueryHit's buffer
 	d.sources[k] = &srcState{src: s}
 	d.srcOrder = append(d.srcOrder, k)
 	return true
@@ -321,7 +337,9 @@ func (d *download) run() {
 				return // done, failed, or closing (verify gave up half-way)
 			}
 			wctx, wcancel = newRound()
-			stopHasher = startHasher()
+			if !d.verified { // else only the move into place is retried
+				stopHasher = startHasher()
+			}
 			continue
 		}
 		if !next.IsZero() {
@@ -359,7 +377,7 @@ func (d *download) probeSize(ctx context.Context) bool {
 		}
 	}
 	if len(srcs) == 0 {
-		d.state = StateWaiting
+		d.state, d.err = StateStalled, d.noSourceLocked()
 	}
 	d.mu.Unlock()
 	for _, s := range srcs {
@@ -371,19 +389,20 @@ func (d *download) probeSize(ctx context.Context) bool {
 			d.log.Debug("download: size probe", "source", s.src.key(), "err", err)
 			d.mu.Lock()
 			s.failures++
-			if s.failures >= d.m.cfg.MaxSourceFailures {
-				s.dead = true
+			if s.failures >= d.m.cfg.MaxSourceFailures || errors.Is(err, errBadSource) {
+				s.dead, s.why = true, err.Error()
 			}
 			d.mu.Unlock()
 			continue
 		}
 		d.mu.Lock()
 		if size > MaxFileSize {
-			s.dead = true // an absurd size: the source is lying or broken
+			s.dead, s.why = true, fmt.Sprintf("size %d is absurd", size) // the source is lying or broken
 			d.mu.Unlock()
 			continue
 		}
-		if err := d.file.Truncate(size); err != nil {
+		if err := d.m.cfg.FS.Truncate(d.file, size); err != nil {
+			d.diskFailedLocked(fmt.Errorf("%w: %w", errWrite, err))
 			d.mu.Unlock()
 			return false
 		}
@@ -436,12 +455,21 @@ func (d *download) head(ctx context.Context, src Source) (int64, error) {
 // plan starts workers for the sources that may run now and returns when
 // to look again (zero: only on wake) or that every chunk is in.
 func (d *download) plan(ctx context.Context, workers *sync.WaitGroup) (next time.Time, complete bool) {
+	var stalled string
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer func() {
+		d.mu.Unlock()
+		if stalled != "" {
+			d.log.Warn("download: stalled", "err", stalled)
+		}
+	}()
+	now := time.Now()
+	if d.state == StateDiskError && now.Before(d.diskRetry) {
+		return d.diskRetry, false // nothing can be written before then
+	}
 	if d.doneN == len(d.chunks) {
 		return time.Time{}, true
 	}
-	now := time.Now()
 	running, usable := 0, 0
 	for _, k := range d.srcOrder {
 		if d.sources[k].running {
@@ -477,12 +505,75 @@ func (d *download) plan(ctx context.Context, workers *sync.WaitGroup) (next time
 			d.worker(ctx, s)
 		}()
 	}
-	if usable == 0 {
-		d.state = StateWaiting
-	} else {
-		d.state = StateActive
+	switch {
+	case usable == 0:
+		why := d.noSourceLocked()
+		if d.state != StateStalled {
+			stalled = why // logged once, when it stalls
+		}
+		d.state, d.err = StateStalled, why
+	case running == 0:
+		d.state, d.err = StateWaiting, ""
+	default:
+		d.state, d.err = StateActive, ""
 	}
 	return next, false
+}
+
+// noSourceLocked says in words why no source is usable.
+func (d *download) noSourceLocked() string {
+	var banned, dropped, unusable int
+	var whyBanned, whyDropped string
+	for _, k := range d.srcOrder {
+		s := d.sources[k]
+		switch {
+		case d.banned[k]:
+			banned++
+			whyBanned = cmp.Or(s.why, whyBanned)
+		case s.dead:
+			dropped++
+			whyDropped = cmp.Or(s.why, whyDropped)
+		default:
+			unusable++ // firewalled, and we cannot send a Push
+		}
+	}
+	return noSourceReason(banned, dropped, unusable, whyBanned, whyDropped)
+}
+
+// noSourceReason is the error of a stalled download.
+func noSourceReason(banned, dropped, unusable int, whyBanned, whyDropped string) string {
+	var parts []string
+	if banned > 0 {
+		p := fmt.Sprintf("%d banned", banned)
+		if whyBanned != "" {
+			p += " (" + whyBanned + ")"
+		}
+		parts = append(parts, p)
+	}
+	if dropped > 0 {
+		p := fmt.Sprintf("%d dropped", dropped)
+		if whyDropped != "" {
+			p += " (last: " + whyDropped + ")"
+		}
+		parts = append(parts, p)
+	}
+	if unusable > 0 {
+		parts = append(parts, fmt.Sprintf("%d firewalled and unreachable", unusable))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "none known")
+	}
+	return "no usable source left: " + strings.Join(parts, ", ") + "; it resumes when a search finds a new source"
+}
+
+// diskFailedLocked pauses the download after a failed write to our disk
+// and schedules the next try.
+func (d *download) diskFailedLocked(err error) {
+	d.diskErrs++
+	wait := min(d.m.cfg.DiskRetry<<min(d.diskErrs-1, 16), maxDiskRetry)
+	d.diskRetry = time.Now().Add(wait)
+	d.state = StateDiskError
+	d.err = fmt.Sprintf("%v; the data already downloaded is kept", err) // info adds when it retries
 }
 
 // Errors a worker ends with; they decide what happens to the source.
@@ -490,7 +581,7 @@ var (
 	errBadSource = errors.New("source served a different file") // ban
 	errGone      = errors.New("source does not have the file")  // drop
 	errNoWork    = errors.New("no chunk left for this source")
-	errWrite     = errors.New("write partial file")
+	errWrite     = errors.New("cannot write to disk") // ours, not the source's fault
 )
 
 type busyError struct{ retry time.Duration }
@@ -511,11 +602,15 @@ func (d *download) worker(ctx context.Context, s *srcState) {
 		}
 		// Restarting it now would find nothing again and spin.
 		s.idle = errors.Is(err, errNoWork)
+	case errors.Is(err, errWrite):
+		// Our disk failed, not the source: it keeps its standing.
+		d.diskFailedLocked(err)
 	case errors.Is(err, errBadSource):
 		d.banned[k] = true
+		s.why = err.Error()
 		d.log.Info("download: source banned", "source", k, "err", err)
 	case errors.Is(err, errGone):
-		s.dead = true
+		s.dead, s.why = true, err.Error()
 	default:
 		var be *busyError
 		if errors.As(err, &be) {
@@ -524,12 +619,14 @@ func (d *download) worker(ctx context.Context, s *srcState) {
 		}
 		s.failures++
 		if s.failures >= d.m.cfg.MaxSourceFailures {
-			s.dead = true
+			s.dead, s.why = true, err.Error()
 		}
 		s.nextTry = time.Now().Add(min(d.m.cfg.RetryBackoff<<(s.failures-1), maxBackoff))
 	}
 	d.mu.Unlock()
-	if err != nil && ctx.Err() == nil && !errors.Is(err, errNoWork) {
+	if errors.Is(err, errWrite) && ctx.Err() == nil {
+		d.log.Warn("download: cannot write to disk, paused", "err", err)
+	} else if err != nil && ctx.Err() == nil && !errors.Is(err, errNoWork) {
 		d.log.Debug("download: source stopped", "source", k, "err", err)
 	}
 	d.poke()
@@ -684,7 +781,7 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 	}
 	// Writing under the lock keeps two end-game fetchers of one chunk
 	// from interleaving; a pwrite of one chunk into the page cache is short.
-	if _, err := d.file.WriteAt(data, int64(c)*d.chunkSize); err != nil {
+	if _, err := d.m.cfg.FS.WriteAt(d.file, data, int64(c)*d.chunkSize); err != nil {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: %w", errWrite, err)
 	}
@@ -695,6 +792,7 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 		}
 	}
 	ch.done, ch.owner = true, key
+	d.diskErrs = 0
 	d.doneN++
 	d.doneB += int64(len(data))
 	saveNow := time.Now().Sub(d.lastSave) >= saveInterval
@@ -708,7 +806,9 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 		d.poke()
 	}
 	if saveNow {
-		return d.save(false)
+		if err := d.save(false); err != nil {
+			return fmt.Errorf("%w: %w", errWrite, err)
+		}
 	}
 	return nil
 }
@@ -954,7 +1054,7 @@ func (d *download) save(force bool) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(d.statePath, b, 0o644); err != nil {
+	if err := d.m.cfg.FS.WriteFile(d.statePath, b, 0o644); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil
@@ -978,6 +1078,9 @@ func (d *download) finish() {
 		}
 		os.Remove(d.statePath)
 		d.m.forget(d)
+		if st == StateComplete {
+			d.m.saveCompleted() // before Wait returns: listed after a restart
+		}
 		close(d.finished)
 	case StateFailed:
 		d.closeFile()
@@ -1043,6 +1146,9 @@ func (d *download) hashAhead(ctx context.Context) {
 // into DownloadDir; a mismatch starts the blame procedure. true: run is
 // over (complete or failed).
 func (d *download) verify(ctx context.Context) bool {
+	if d.verified {
+		return d.moveIntoPlace()
+	}
 	d.mu.Lock()
 	d.state = StateVerifying
 	f := d.file
@@ -1059,6 +1165,7 @@ func (d *download) verify(ctx context.Context) bool {
 		return false
 	}
 	if sum == d.sha1 {
+		d.verified = true
 		return d.moveIntoPlace()
 	}
 	return d.blame(f)
@@ -1112,6 +1219,7 @@ func (d *download) blame(f *os.File) bool {
 		}
 		if pick != "" {
 			d.banned[pick] = true // sole author of a wrong file
+			d.setWhyLocked(pick, "its data failed the SHA-1 check")
 			d.log.Info("download: SHA-1 mismatch, single source banned", "source", pick)
 		}
 	} else {
@@ -1128,6 +1236,7 @@ func (d *download) blame(f *os.File) bool {
 			d.tried[pick] = true
 			d.suspect = pick
 			d.banned[pick] = true
+			d.setWhyLocked(pick, "its data failed the SHA-1 check")
 			d.log.Info("download: SHA-1 mismatch, suspecting a source", "source", pick, "disputes", d.disputes[pick])
 		}
 	}
@@ -1153,6 +1262,12 @@ func (d *download) blame(f *os.File) bool {
 	return false
 }
 
+func (d *download) setWhyLocked(key, why string) {
+	if s, ok := d.sources[key]; ok {
+		s.why = why
+	}
+}
+
 func (d *download) fail(msg string) bool {
 	d.mu.Lock()
 	d.state, d.err = StateFailed, msg
@@ -1163,21 +1278,33 @@ func (d *download) fail(msg string) bool {
 
 // moveIntoPlace renames the verified partial file into DownloadDir under
 // a free name. Across filesystems: copy to a temp name in DownloadDir,
-// fsync, rename.
+// fsync, rename. A failure (full disk) keeps the partial file and pauses
+// in StateDiskError until the next try: false.
 func (d *download) moveIntoPlace() bool {
 	d.mu.Lock()
 	f := d.file
 	d.mu.Unlock()
-	if err := f.Sync(); err != nil {
-		return d.fail(fmt.Sprintf("sync: %v", err))
+	err := d.m.cfg.FS.Sync(f)
+	if err != nil {
+		err = fmt.Errorf("sync %s: %w", d.partPath, err)
+	}
+	var dst string
+	if err == nil {
+		if dst, err = d.place(); err != nil {
+			err = fmt.Errorf("move into %s: %w", d.m.cfg.DownloadDir, err)
+		}
+	}
+	if err != nil {
+		d.mu.Lock()
+		d.diskFailedLocked(fmt.Errorf("%w: %w", errWrite, err))
+		d.mu.Unlock()
+		d.log.Warn("download: verified, but cannot move it into place; paused", "err", err)
+		return false
 	}
 	d.closeFile()
-	dst, err := d.place()
-	if err != nil {
-		return d.fail(fmt.Sprintf("move into place: %v", err))
-	}
 	d.mu.Lock()
-	d.state, d.path = StateComplete, dst
+	d.state, d.path, d.doneAt, d.err = StateComplete, dst, time.Now(), ""
+	d.diskErrs = 0
 	d.suspect = "" // confirmed culprit stays banned (in memory)
 	d.mu.Unlock()
 	d.log.Info("download: complete", "path", dst)
@@ -1195,7 +1322,7 @@ func (d *download) place() (string, error) {
 		}
 		dst := filepath.Join(d.m.cfg.DownloadDir, cand)
 		// Link, not rename: it fails instead of replacing an existing file.
-		err := os.Link(d.partPath, dst)
+		err := d.m.cfg.FS.Link(d.partPath, dst)
 		if err == nil {
 			os.Remove(d.partPath)
 			return dst, nil
@@ -1224,12 +1351,12 @@ func (d *download) copyInto(dst string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, src); err != nil {
+	if _, err := io.Copy(&fsWriter{fs: d.m.cfg.FS, f: out}, src); err != nil {
 		out.Close()
 		os.Remove(tmp)
 		return err
 	}
-	if err := out.Sync(); err != nil {
+	if err := d.m.cfg.FS.Sync(out); err != nil {
 		out.Close()
 		os.Remove(tmp)
 		return err
@@ -1242,7 +1369,7 @@ func (d *download) copyInto(dst string) error {
 		os.Remove(tmp)
 		return os.ErrExist
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := d.m.cfg.FS.Rename(tmp, dst); err != nil {
 		os.Remove(tmp)
 		return err
 	}

@@ -36,6 +36,7 @@ type Fake struct {
 
 	searches  []*fakeSearch
 	downloads []*fakeDownload
+	started   int // downloads ever started: IDs stay unique after a cancel
 }
 
 type fakeSearch struct {
@@ -166,9 +167,10 @@ func (f *Fake) StartDownload(req api.DownloadRequest) (api.Download, error) {
 		return api.Download{}, api.Errorf(api.ErrNotFound, "no such result")
 	}
 	d := api.Download{
-		ID: fmt.Sprintf("d%d", len(f.downloads)+1), URN: r.URN, Name: r.Name, Size: r.Size,
-		State: api.StateQueued, Sources: r.Sources,
+		ID: fmt.Sprintf("d%d", f.started+1), URN: r.URN, Name: r.Name, Size: r.Size,
+		State: api.StateWaiting, Sources: r.Sources,
 	}
+	f.started++
 	f.downloads = append(f.downloads, &fakeDownload{d: d})
 	return d, nil
 }
@@ -178,16 +180,14 @@ func (f *Fake) Downloads() []api.Download {
 	defer f.Unlock()
 	out := make([]api.Download, 0, len(f.downloads))
 	for _, fd := range f.downloads {
-		if fd.d.State != api.StateCancelled {
-			steps := f.DownloadSteps
-			if len(steps) == 0 {
-				steps = []api.Download{{State: api.StateComplete, Done: fd.d.Size}}
-			}
-			st := steps[min(fd.step, len(steps)-1)]
-			fd.step++
-			fd.d.State, fd.d.Done, fd.d.Path, fd.d.Error = st.State, st.Done, st.Path, st.Error
-			fd.d.ActiveSources, fd.d.RateBytesPerS = st.ActiveSources, st.RateBytesPerS
+		steps := f.DownloadSteps
+		if len(steps) == 0 {
+			steps = []api.Download{{State: api.StateComplete, Done: fd.d.Size}}
 		}
+		st := steps[min(fd.step, len(steps)-1)]
+		fd.step++
+		fd.d.State, fd.d.Done, fd.d.Path, fd.d.Error = st.State, st.Done, st.Path, st.Error
+		fd.d.ActiveSources, fd.d.RateBytesPerS = st.ActiveSources, st.RateBytesPerS
 		out = append(out, fd.d)
 	}
 	return out
@@ -196,9 +196,9 @@ func (f *Fake) Downloads() []api.Download {
 func (f *Fake) CancelDownload(id string) error {
 	f.Lock()
 	defer f.Unlock()
-	for _, fd := range f.downloads {
-		if fd.d.ID == id {
-			fd.d.State = api.StateCancelled
+	for i, fd := range f.downloads {
+		if fd.d.ID == id { // like the servent: a cancelled download leaves the list
+			f.downloads = slices.Delete(f.downloads, i, i+1)
 			f.Cancelled = append(f.Cancelled, id)
 			return nil
 		}
