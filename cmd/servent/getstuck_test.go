@@ -63,7 +63,7 @@ func TestGetGone(t *testing.T) {
 	out, _, err := getWithin(t, "--data", dir, urn1)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "a song.ogg is gone: downloaded to /dl/a song.ogg, but moved or deleted since")
-	require.Contains(t, err.Error(), "servent downloads cancel d1")
+	require.Contains(t, err.Error(), "`servent downloads cancel --data "+dir+" d1`", "the hint names this servent")
 	require.Equal(t, exitFailure, exitCode(err))
 	require.NotContains(t, out, "downloaded /dl")
 }
