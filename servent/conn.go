@@ -155,6 +155,35 @@ func (c *conn) close(err error) {
 	})
 }
 
+// byeGrace is how long the peer has to close its side after our Bye.
+const byeGrace = 2 * time.Second
+
+// finish half-closes the link after our Bye and gives the peer byeGrace to
+// close its side, as GTKG's node_shutdown_mode() does (BYE_GRACE_DELAY):
+// closing at once with the peer's data unread resets the link, and the
+// reset can destroy the Bye before the peer reads it. False: the socket
+// cannot half-close; close it now.
+func (c *conn) finish() bool {
+	cw, ok := c.nc.(countingConn).Conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return false
+	}
+	return c.nc.SetReadDeadline(time.Now().Add(byeGrace)) == nil
+}
+
+// writeFailed ends a connection that no longer takes writes. A peer that
+// closes right after its Bye resets the link when our data is unread on
+// its side; the Bye may still wait in our receive buffer, so the reader
+// reads to the end (bounded by a short deadline) and closes the link with
+// what it found (run), instead of the writer closing it under the reader.
+func (c *conn) writeFailed(err error) {
+	c.n.log.Debug("write failed", "peer", c.addr, "err", err)
+	c.q.close()
+	if c.nc.SetReadDeadline(time.Now().Add(time.Second)) != nil {
+		c.close(err)
+	}
+}
+
 // writeLoop drains the send queue into a buffered (and maybe deflating)
 // writer, flushing whenever the queue runs empty.
 func (c *conn) writeLoop() {
@@ -192,7 +221,7 @@ func (c *conn) writeLoop() {
 			}
 			for i := range batch {
 				if _, err := w.Write(batch[i].b); err != nil {
-					c.close(err)
+					c.writeFailed(err)
 					return
 				}
 			}
@@ -202,15 +231,15 @@ func (c *conn) writeLoop() {
 			wrote = true
 		}
 		if b := c.byeMsg.Load(); b != nil {
-			if _, err := w.Write(*b); err == nil {
-				_ = flush()
+			if _, err := w.Write(*b); err == nil && flush() == nil && c.finish() {
+				return // the reader reads on to the peer's close; run closes
 			}
 			c.close(errors.New("sent bye"))
 			return
 		}
 		if wrote {
 			if err := flush(); err != nil {
-				c.close(err)
+				c.writeFailed(err)
 				return
 			}
 		}
