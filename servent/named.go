@@ -3,8 +3,11 @@ package servent
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // NamedPeer is a peer the user named (--peer, AddPeer) and how reaching it
@@ -144,7 +147,7 @@ func (p *namedPeers) done(addr string, now time.Time, failed bool, why string, h
 	}
 	e.NextTry = now.Add(max(backoff(fails), hold))
 	if why != "" {
-		e.LastError, e.LastErrorAt = why, now
+		e.LastError, e.LastErrorAt = plainText(why), now
 	}
 }
 
@@ -165,4 +168,24 @@ func (p *namedPeers) list() []NamedPeer {
 		out = append(out, e.NamedPeer)
 	}
 	return out
+}
+
+// maxErrorLen bounds a stored error: a Bye reason may be 4 KiB.
+const maxErrorLen = 200
+
+// plainText makes an error that may quote a peer (a Bye or refusal reason)
+// safe to keep and print: control and bidi-override characters become
+// U+FFFD, and it is cut to maxErrorLen bytes on a rune boundary.
+func plainText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			r = utf8.RuneError
+		}
+		if b.Len()+utf8.RuneLen(r) > maxErrorLen {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

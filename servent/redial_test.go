@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -82,6 +84,7 @@ func TestByeShutdownNotRedialled(t *testing.T) {
 	b.hosts.add(a.Addr(), true)
 	b.kickMaintain()
 	waitPeers(t, b, 1, 0)
+	waitPeers(t, a, 1, 0) // registered on A's side too, or A's Close has no one to say Bye to
 	require.Equal(t, 1, dials.count(addrOf(a)))
 
 	require.NoError(t, a.Close())
@@ -354,6 +357,13 @@ func TestNamedPeersBook(t *testing.T) {
 	require.Len(t, p.list(), 1)
 	_, ok = p.drop("b.example:6346")
 	require.False(t, ok)
+
+	// A reason from the network cannot drive a terminal.
+	p.done("192.0.2.1:6346", now, true, "peer said Bye 200 \x1b]0;owned\x07\u202egpj.exe\n"+strings.Repeat("x", 300), 0)
+	e := p.list()[0].LastError
+	require.True(t, strings.HasPrefix(e, "peer said Bye 200 \uFFFD]0;owned\uFFFD\uFFFDgpj.exe\uFFFDxx"), e)
+	require.LessOrEqual(t, len(e), maxErrorLen)
+	require.True(t, utf8.ValidString(e))
 
 	// Added again: due at once.
 	p.add("192.0.2.1:6346")
