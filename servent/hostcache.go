@@ -116,21 +116,14 @@ func usableHost(a netip.AddrPort) bool {
 
 // add records a host seen now. ultrapeer upgrades an entry, never downgrades.
 func (c *hostCache) add(a netip.AddrPort, ultrapeer bool) {
-	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-	if !usableHost(a) || (c.self != nil && c.self(a)) {
+	a, ok := c.cacheable(a)
+	if !ok {
 		return
 	}
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.hosts[a]
-	if !ok {
-		if len(c.hosts) >= hostCacheMax {
-			c.evictLocked()
-		}
-		e = &hostEntry{HostInfo: HostInfo{Addr: a}}
-		c.hosts[a] = e
-	}
+	e := c.entryLocked(a)
 	e.LastSeen = now
 	e.Ultrapeer = e.Ultrapeer || (ultrapeer && !now.Before(e.leafUntil))
 }
@@ -141,22 +134,15 @@ func (c *hostCache) add(a netip.AddrPort, ultrapeer bool) {
 // loses its ultrapeer mark. A host not cached yet is added, so a pong
 // naming it later does not make it a fresh candidate.
 func (c *hostCache) parted(a netip.AddrPort, p parting, now time.Time) {
-	if p == (parting{}) {
-		return
-	}
-	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-	if !usableHost(a) || (c.self != nil && c.self(a)) {
+	a, ok := c.cacheable(a)
+	if p == (parting{}) || !ok {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.hosts[a]
-	if !ok {
-		if len(c.hosts) >= hostCacheMax {
-			c.evictLocked()
-		}
-		e = &hostEntry{HostInfo: HostInfo{Addr: a, LastSeen: now}}
-		c.hosts[a] = e
+	e := c.entryLocked(a)
+	if e.LastSeen.IsZero() {
+		e.LastSeen = now
 	}
 	e.Failures = max(e.Failures, 1)
 	if until := now.Add(p.hold); until.After(e.nextTry) {
@@ -166,6 +152,26 @@ func (c *hostCache) parted(a netip.AddrPort, p parting, now time.Time) {
 		e.Ultrapeer = false
 		e.leafUntil = now.Add(leafFor)
 	}
+}
+
+// cacheable normalises a and says whether it may enter the cache.
+func (c *hostCache) cacheable(a netip.AddrPort) (netip.AddrPort, bool) {
+	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	return a, usableHost(a) && (c.self == nil || !c.self(a))
+}
+
+// entryLocked returns a's entry, made if new (evicting the worst entry
+// when the cache is full). Called with mu.
+func (c *hostCache) entryLocked(a netip.AddrPort) *hostEntry {
+	e, ok := c.hosts[a]
+	if !ok {
+		if len(c.hosts) >= hostCacheMax {
+			c.evictLocked()
+		}
+		e = &hostEntry{HostInfo: HostInfo{Addr: a}}
+		c.hosts[a] = e
+	}
+	return e
 }
 
 // evictLocked drops the entry with the most failures, then the oldest.
