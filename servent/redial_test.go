@@ -101,6 +101,22 @@ func TestByeShutdownNotRedialled(t *testing.T) {
 	require.Equal(t, 2, dials.count(addrOf(a)), "a candidate again after the hold")
 }
 
+// TestNamedPeerBye: a user-named peer that shuts down is shown with its
+// Bye and waits the long hold, not one backoff step.
+func TestNamedPeerBye(t *testing.T) {
+	clk := &testClock{}
+	u := startNode(t, ModeUltrapeer)
+	l := startConfig(t, drivenConfig(t, ModeLeaf, clk, withPeers(addrOf(u))))
+	waitPeers(t, l, 1, 0)
+	waitPeers(t, u, 0, 1)
+	require.NoError(t, u.Close())
+	var p NamedPeer
+	require.Eventually(t, func() bool { p = l.NamedPeers()[0]; return !p.Dialing }, waitFor, tick)
+	require.Equal(t, "peer said Bye 200 Servent shutdown", p.LastError)
+	require.Equal(t, p.LastErrorAt.Add(goneHold), p.NextTry)
+	require.Zero(t, l.peerBook.failures(addrOf(u)), "a link that worked is no failure")
+}
+
 // shieldedLeaf is a raw listener that refuses every handshake as
 // GnutellaBun's leaf does (shared/interop/gnutella-bun-client/
 // 40-bun-leaf-rejects-leaf.hs2-response.bin), counting the attempts.
