@@ -38,13 +38,14 @@ func (g GUID) String() string { return hex.EncodeToString(g[:]) }
 func (g GUID) IsZero() bool { return g == GUID{} }
 
 // ParseGUID reads 32 hex digits, either case.
+// A refusal returns the zero GUID, never a half-decoded one.
 func ParseGUID(s string) (GUID, error) {
 	var g GUID
 	if len(s) != 32 {
-		return g, fmt.Errorf("%w: guid %q is not 32 hex digits", ErrMalformed, s)
+		return GUID{}, fmt.Errorf("%w: guid %.40q is not 32 hex digits", ErrMalformed, s) // clipped: not the peer's whole string
 	}
 	if _, err := hex.Decode(g[:], []byte(s)); err != nil {
-		return g, fmt.Errorf("%w: guid %q: %v", ErrMalformed, s, err)
+		return GUID{}, fmt.Errorf("%w: guid %q: %v", ErrMalformed, s, err)
 	}
 	return g, nil
 }

@@ -37,6 +37,7 @@ func benchRoute(b *testing.B, deflate bool) {
 	const flooders, receivers, batch = 4, 4, 256
 	cfg := testConfig(b, ModeUltrapeer)
 	cfg.QueueBytes = 1 << 20
+	cfg.noFloodLimits = true // the leaves below flood queries on purpose
 	n := startConfig(b, cfg)
 	var received atomic.Int64
 	var wg sync.WaitGroup

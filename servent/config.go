@@ -56,13 +56,20 @@ type Config struct {
 	// connect back with transfer.ServeGIV.
 	PushHandler func(index uint32, addr netip.AddrPort)
 
-	UserAgent        string        // default "servent/0.1.0"
-	HandshakeTimeout time.Duration // per handshake, default 20 s
+	UserAgent string // default "servent/0.1.0"
+	// HandshakeTimeout bounds a whole handshake (Gnet handshake, HTTP
+	// request head or GIV line), fixed when the socket is accepted or
+	// dialled and never extended, default 30 s. FirstByteTimeout bounds
+	// the wait for an inbound socket's first bytes, default 10 s. (30 s is
+	// the least gtk-gnutella allows for node_connecting_timeout and
+	// incoming_connecting_timeout; 10 s its tcp_defer_accept_timeout.)
+	HandshakeTimeout time.Duration
+	FirstByteTimeout time.Duration
 	KeepAlive        time.Duration // TTL-1 ping after this much silence, default 60 s
 	IdleTimeout      time.Duration // close after this much silence, default 180 s
 	WriteTimeout     time.Duration // one blocked write, default 60 s
-	MaxConnsPerIP    int           // raw inbound sockets per remote IP, default 4
-	MaxConns         int           // raw sockets in total, default MaxPeers+MaxLeaves+32
+	MaxConnsPerNet   int           // inbound sockets per IPv4 /24 or IPv6 /64, default 4
+	MaxConns         int           // inbound sockets in total, default MaxPeers+MaxLeaves+32
 	QueueBytes       int           // per-connection send queue, default 128 KiB
 	BanDuration      time.Duration // how long a misbehaving peer is refused, default 10 min
 	MaxTTL           uint8         // default 4 (GTKG max_ttl)
@@ -78,6 +85,10 @@ type Config struct {
 	// default when MaxPeers was left at zero.
 	upMaxPeers int
 
+	// noFloodLimits: no message budgets (load generators in benchmarks
+	// that flood one link on purpose).
+	noFloodLimits bool
+
 	// fixedPeers: dial only Peers, never the host cache (tests that need
 	// an exact topology).
 	fixedPeers bool
@@ -89,11 +100,12 @@ func DefaultConfig() Config {
 		Listen:           "0.0.0.0:6346",
 		Mode:             ModeLeaf,
 		UserAgent:        "servent/0.1.0",
-		HandshakeTimeout: 20 * time.Second,
+		HandshakeTimeout: 30 * time.Second,
+		FirstByteTimeout: 10 * time.Second,
 		KeepAlive:        60 * time.Second,
 		IdleTimeout:      180 * time.Second,
 		WriteTimeout:     60 * time.Second,
-		MaxConnsPerIP:    4,
+		MaxConnsPerNet:   4,
 		QueueBytes:       128 << 10,
 		BanDuration:      10 * time.Minute,
 		MaxTTL:           4,
@@ -157,8 +169,11 @@ func (c *Config) fillDefaults() {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = d.WriteTimeout
 	}
-	if c.MaxConnsPerIP <= 0 {
-		c.MaxConnsPerIP = d.MaxConnsPerIP
+	if c.FirstByteTimeout <= 0 {
+		c.FirstByteTimeout = d.FirstByteTimeout
+	}
+	if c.MaxConnsPerNet <= 0 {
+		c.MaxConnsPerNet = d.MaxConnsPerNet
 	}
 	if c.QueueBytes <= 0 {
 		c.QueueBytes = d.QueueBytes

@@ -12,6 +12,7 @@ import (
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
+	"github.com/servent/servent/servent/flood"
 )
 
 // PeerInfo describes one Gnutella connection.
@@ -71,6 +72,7 @@ type conn struct {
 	writerOut chan struct{} // closed when the writer goroutine returned
 
 	// reader-owned state
+	meter    flood.Meter // message budgets by descriptor type
 	qrpRecv  protocol.QRPReceiver
 	lastPing time.Time
 	winStart time.Time
@@ -171,19 +173,6 @@ func (c *conn) finish() bool {
 	return c.nc.SetReadDeadline(time.Now().Add(byeGrace)) == nil
 }
 
-// writeFailed ends a connection that no longer takes writes. A peer that
-// closes right after its Bye resets the link when our data is unread on
-// its side; the Bye may still wait in our receive buffer, so the reader
-// reads to the end (bounded by a short deadline) and closes the link with
-// what it found (run), instead of the writer closing it under the reader.
-func (c *conn) writeFailed(err error) {
-	c.n.log.Debug("write failed", "peer", c.addr, "err", err)
-	c.q.close()
-	if c.nc.SetReadDeadline(time.Now().Add(time.Second)) != nil {
-		c.close(err)
-	}
-}
-
 // writeLoop drains the send queue into a buffered (and maybe deflating)
 // writer, flushing whenever the queue runs empty.
 func (c *conn) writeLoop() {
@@ -221,7 +210,7 @@ func (c *conn) writeLoop() {
 			}
 			for i := range batch {
 				if _, err := w.Write(batch[i].b); err != nil {
-					c.writeFailed(err)
+					c.close(err)
 					return
 				}
 			}
@@ -239,7 +228,7 @@ func (c *conn) writeLoop() {
 		}
 		if wrote {
 			if err := flush(); err != nil {
-				c.writeFailed(err)
+				c.close(err)
 				return
 			}
 		}

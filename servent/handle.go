@@ -11,6 +11,7 @@ import (
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
+	"github.com/servent/servent/servent/flood"
 )
 
 // byeError ends a connection whose peer said Bye.
@@ -67,6 +68,10 @@ func (c *conn) readLoop() error {
 // handle processes one descriptor from c. payload is valid only during
 // the call. A returned error closes the connection.
 func (n *Node) handle(c *conn, h protocol.Header, payload []byte, now time.Time) error {
+	if !c.meter.Allow(flood.KindOf(h.Type), now) {
+		// Before anything is decoded or remembered: a flood costs nothing.
+		return n.flooded(c, flood.KindOf(h.Type))
+	}
 	if now.Sub(c.winStart) > abuseWindow {
 		c.winStart, c.winBad, c.winDups = now, 0, 0
 	}
@@ -102,6 +107,28 @@ func (n *Node) handle(c *conn, h protocol.Header, payload []byte, now time.Time)
 		return errors.New("too many duplicates")
 	}
 	return nil
+}
+
+// floodMeter is the message budget of a new connection: a leaf's own
+// traffic is held to what a servent sends, an ultrapeer link carries
+// relayed traffic (servent/flood has the numbers).
+func (n *Node) floodMeter(peerUp bool) flood.Meter {
+	switch {
+	case n.cfg.noFloodLimits:
+		return flood.NewMeter(flood.Unlimited())
+	case peerUp:
+		return flood.NewMeter(flood.ForUltrapeer())
+	}
+	return flood.NewMeter(flood.ForLeaf())
+}
+
+// flooded closes c for a flood of k as gtk-gnutella closes a peer it bans
+// (Bye 412 with ban_record, nodes.c), bans its address and counts it.
+func (n *Node) flooded(c *conn, k flood.Kind) error {
+	n.stats.floods.Add(1)
+	n.log.Debug("flood", "peer", c.addr, "kind", k)
+	n.ban(c, 412, "Flood of "+k.String()+" messages")
+	return fmt.Errorf("%v flood", k)
 }
 
 // countReader counts the bytes read from the connection's reader (the
@@ -420,12 +447,14 @@ func (n *Node) handlePing(c *conn, h protocol.Header, payload []byte, now time.T
 		}
 		return
 	}
+	if !c.lastPing.IsZero() && now.Sub(c.lastPing) < pingEvery {
+		// Throttled, as GTKG PING_REG_THROTTLE, before the route table:
+		// a ping we do not answer need not be remembered.
+		return
+	}
 	if n.routes.Add(h.GUID, protocol.TypePing, c.id) {
 		c.winDups++
 		return
-	}
-	if !c.lastPing.IsZero() && now.Sub(c.lastPing) < pingEvery {
-		return // throttled, as GTKG PING_REG_THROTTLE
 	}
 	c.lastPing = now
 	n.sendOwnPong(c, h)

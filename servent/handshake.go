@@ -158,11 +158,11 @@ func (n *Node) tryHosts() string {
 	return protocol.FormatTryHosts(n.hosts.tryHosts(hostCacheFresh, nil))
 }
 
-// accept runs the acceptor side once "GNUTELLA CONNECT/" was peeked. It
-// returns the established connection or an error (the socket is then
-// closed by the caller).
+// accept runs the acceptor side once "GNUTELLA CONNECT/" was peeked, under
+// the deadline serveInbound fixed at accept time. It returns the
+// established connection or an error (the socket is then closed by the
+// caller).
 func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*conn, error) {
-	_ = nc.SetDeadline(n.cfg.Now().Add(n.cfg.HandshakeTimeout))
 	req, err := protocol.ReadHandshake(br)
 	if err != nil {
 		if errors.Is(err, protocol.ErrTooLarge) {

@@ -61,6 +61,9 @@ func testConfig(t testing.TB, mode Mode, opts ...nodeOpt) Config {
 	cfg.DataDir = t.TempDir()
 	cfg.MaintainInterval = 20 * time.Millisecond
 	cfg.HandshakeTimeout = 5 * time.Second
+	// Test nodes share 127.0.0.0/24 (nextIP): lift the per-network cap,
+	// which tests that need it set back.
+	cfg.MaxConnsPerNet = 1000
 	cfg.fixedPeers = true
 	if testing.Verbose() && os.Getenv("SERVENT_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

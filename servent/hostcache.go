@@ -3,7 +3,9 @@ package servent
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -320,12 +322,17 @@ func (c *hostCache) len() int {
 	return len(c.hosts)
 }
 
-// save writes the cache atomically (temp file + rename): one host a line,
-// "addr ultrapeer(0/1) last-seen-unix failures".
+// save writes the cache atomically (temp file + rename).
 func (c *hostCache) save(dir string) error {
 	if dir == "" {
 		return nil
 	}
+	return atomicfile.Write(filepath.Join(dir, hostFile), c.encode(), 0o600)
+}
+
+// encode is the hosts.txt content: one host a line,
+// "addr ultrapeer(0/1) last-seen-unix failures".
+func (c *hostCache) encode() []byte {
 	var buf bytes.Buffer
 	buf.WriteString("# servent host cache: addr ultrapeer last-seen-unix failures\n")
 	for _, h := range c.list() {
@@ -335,8 +342,15 @@ func (c *hostCache) save(dir string) error {
 		}
 		fmt.Fprintf(&buf, "%s %d %d %d\n", h.Addr, up, h.LastSeen.Unix(), h.Failures)
 	}
-	return atomicfile.Write(filepath.Join(dir, hostFile), buf.Bytes(), 0o600)
+	return buf.Bytes()
 }
+
+// hosts.txt limits: far above what encode writes (hostCacheMax lines of at
+// most ~50 bytes), so only a damaged or foreign file reaches them.
+const (
+	maxHostFile = 1 << 20
+	maxHostLine = 256
+)
 
 // load merges the saved cache; a missing file is not an error, bad lines
 // are skipped.
@@ -344,7 +358,8 @@ func (c *hostCache) load(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	f, err := os.Open(filepath.Join(dir, hostFile))
+	path := filepath.Join(dir, hostFile)
+	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
@@ -352,33 +367,63 @@ func (c *hostCache) load(dir string) error {
 		return fmt.Errorf("host cache: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for sc.Scan() && len(c.hosts) < hostCacheMax {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		fs := strings.Fields(line)
-		if len(fs) != 4 {
-			continue
-		}
-		a, err := netip.ParseAddrPort(fs[0])
-		if err != nil || !usableHost(a) {
-			continue
-		}
-		seen, err1 := strconv.ParseInt(fs[2], 10, 64)
-		fails, err2 := strconv.Atoi(fs[3])
-		if err1 != nil || err2 != nil || fails < 0 {
-			continue
-		}
-		c.hosts[a] = &hostEntry{HostInfo: HostInfo{
-			Addr: a, Ultrapeer: fs[1] == "1", LastSeen: time.Unix(seen, 0), Failures: min(fails, 20),
-		}}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("host cache: %w", err)
+	if err := c.read(f); err != nil {
+		return fmt.Errorf("host cache %s: %w", path, err)
 	}
 	return nil
+}
+
+// read merges hosts.txt content. A line that does not parse, or is longer
+// than any we write, is skipped; past maxHostFile bytes reading stops with
+// an error, keeping the hosts read so far.
+func (c *hostCache) read(r io.Reader) error {
+	lr := &io.LimitedReader{R: r, N: maxHostFile + 1}
+	br := bufio.NewReaderSize(lr, maxHostLine)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.hosts) < hostCacheMax {
+		line, err := br.ReadSlice('\n')
+		long := false
+		for errors.Is(err, bufio.ErrBufferFull) {
+			long = true
+			_, err = br.ReadSlice('\n')
+		}
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if lr.N <= 0 {
+			return fmt.Errorf("larger than %d bytes, only its start was read", maxHostFile)
+		}
+		if !long {
+			c.addLineLocked(string(line))
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+	return nil
+}
+
+// addLineLocked adds the host of one hosts.txt line, if it is one.
+func (c *hostCache) addLineLocked(line string) {
+	line = strings.TrimSpace(line)
+	if line == "" || line[0] == '#' {
+		return
+	}
+	fs := strings.Fields(line)
+	if len(fs) != 4 {
+		return
+	}
+	a, err := netip.ParseAddrPort(fs[0])
+	if err != nil || !usableHost(a) {
+		return
+	}
+	seen, err1 := strconv.ParseInt(fs[2], 10, 64)
+	fails, err2 := strconv.Atoi(fs[3])
+	if err1 != nil || err2 != nil || fails < 0 {
+		return
+	}
+	c.hosts[a] = &hostEntry{HostInfo: HostInfo{
+		Addr: a, Ultrapeer: fs[1] == "1", LastSeen: time.Unix(seen, 0), Failures: min(fails, 20),
+	}}
 }

@@ -247,39 +247,36 @@ func TestLeafRelayedQueryIsBad(t *testing.T) {
 	require.EqualValues(t, 1, n.stats.bad.Load())
 }
 
-// TestHandshakeTimeoutAndCaps: a socket that says nothing is closed after
-// the handshake timeout; a remote IP gets at most MaxConnsPerIP sockets.
+// TestHandshakeTimeoutAndCaps: a socket that says nothing is closed by the
+// first-byte deadline and one that sends half a request by the handshake
+// deadline, both counted as timeouts (not closed for another reason); an
+// address group (here a /24) gets at most MaxConnsPerNet sockets, the next
+// one is closed at once and counted as refused.
 func TestHandshakeTimeoutAndCaps(t *testing.T) {
 	cfg := testConfig(t, ModeUltrapeer)
-	cfg.HandshakeTimeout = 200 * time.Millisecond
-	cfg.MaxConnsPerIP = 2
+	cfg.FirstByteTimeout = 200 * time.Millisecond
+	cfg.HandshakeTimeout = 400 * time.Millisecond
+	cfg.MaxConnsPerNet = 2
 	n := startConfig(t, cfg)
-	ip := nextIP()
-	dial := func() net.Conn {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-		c, err := d.Dial("tcp", addrOf(n))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
+	dial := func(ip string) net.Conn {
+		c := holdSocket(t, n, ip)
 		_ = c.SetDeadline(time.Now().Add(waitFor))
 		return c
 	}
-	c1, c2 := dial(), dial()
+	silent, half := dial("127.65.0.1"), dial("127.65.0.2")
+	require.Eventually(t, func() bool { return n.Status().Inbound.Open == 2 }, waitFor, tick)
+	over := dial("127.65.0.3") // another host of the same /24: over the cap
+	requireClosedByPeer(t, over)
+	require.EqualValues(t, 1, n.Status().Inbound.RefusedNetCap)
+	require.Zero(t, n.Status().Inbound.HandshakeTimeouts)
+
+	_, _ = half.Write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: True\r\n"))
+	requireClosedByPeer(t, silent)
+	requireClosedByPeer(t, half)
 	require.Eventually(t, func() bool {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		return n.raw[netipAddr(ip)] == 2
+		st := n.Status().Inbound
+		return st.HandshakeTimeouts == 2 && st.Open == 0
 	}, waitFor, tick)
-	c3 := dial() // over the per-IP cap: closed at once
-	_, err := c3.Read(make([]byte, 1))
-	require.Error(t, err)
-	start := time.Now()
-	_, err = c1.Read(make([]byte, 1))
-	require.Error(t, err) // silent: closed by the handshake deadline
-	require.GreaterOrEqual(t, time.Since(start)+50*time.Millisecond, cfg.HandshakeTimeout/2)
-	// Half a request is not enough either.
-	_, _ = c2.Write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: True\r\n"))
-	_, err = c2.Read(make([]byte, 1))
-	require.Error(t, err)
 	require.Empty(t, n.Peers())
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
+	"github.com/servent/servent/servent/admit"
 	"github.com/servent/servent/sharedir"
 
 	"github.com/servent/servent/internal/atomicfile"
@@ -36,6 +37,9 @@ type Status struct {
 	MsgsIn      uint64
 	MsgsOut     uint64
 	Listen      string
+	Inbound     InboundStats
+	Floods      uint64 // connections closed (and banned) for a flood
+	Banned      uint64 // addresses banned for misbehaviour
 }
 
 // nodeStats are counters read without locks.
@@ -50,6 +54,8 @@ type nodeStats struct {
 	dropped, bad                    atomic.Uint64
 	refused, banned, queueOverflows atomic.Uint64
 	dqSecondSteps                   atomic.Uint64
+	refusedBanned, hsTimeouts       atomic.Uint64 // inbound sockets (listen.go)
+	floods                          atomic.Uint64 // connections cut for a flood (handle.go)
 }
 
 // reservation is one Gnet slot held from the handshake on.
@@ -92,8 +98,8 @@ type Node struct {
 	upUsed   int                         // guarded by mu
 	leafUsed int                         // guarded by mu
 	conns    map[routing.ConnID]*conn    // guarded by mu
-	raw      map[netip.Addr]int          // guarded by mu: inbound sockets per IP
-	rawTotal int                         // guarded by mu
+	sockets  *admit.Table[net.Conn]      // guarded by mu: inbound sockets (listen.go)
+	admitLog logGate                     // guarded by mu
 	bans     map[netip.Addr]time.Time    // guarded by mu
 	dialing  map[string]bool             // guarded by mu: peers being dialled
 	peerBook *namedPeers                 // the user-named peers (named.go)
@@ -132,7 +138,7 @@ func New(cfg Config) (*Node, error) {
 		slots:    map[netip.Addr]*reservation{},
 		guids:    map[protocol.GUID]bool{},
 		conns:    map[routing.ConnID]*conn{},
-		raw:      map[netip.Addr]int{},
+		sockets:  admit.New[net.Conn](cfg.MaxConns, cfg.MaxConnsPerNet),
 		bans:     map[netip.Addr]time.Time{},
 		dialing:  map[string]bool{},
 		peerBook: newNamedPeers(cfg.Peers),
@@ -203,7 +209,8 @@ func loadGUID(dir string) (protocol.GUID, error) {
 		return protocol.NewGUID(), nil
 	}
 	path := filepath.Join(dir, guidFile)
-	if b, err := os.ReadFile(path); err == nil {
+	// Bounded: a damaged or hostile file of any size only costs a new GUID.
+	if b, err := atomicfile.Read(path, 1<<10); err == nil {
 		if g, err := protocol.ParseGUID(strings.TrimSpace(string(b))); err == nil && !g.IsZero() {
 			return g, nil
 		}
@@ -337,6 +344,8 @@ func (n *Node) Status() Status {
 	}
 	files, kb := n.lib.Stats()
 	st.SharedFiles, st.SharedKB = files, kb
+	st.Inbound = n.inboundStats()
+	st.Floods, st.Banned = n.stats.floods.Load(), n.stats.banned.Load()
 	return st
 }
 
@@ -607,7 +616,7 @@ func (n *Node) newConn(nc net.Conn, br *bufio.Reader, remote netip.AddrPort, out
 		deflateIn: h.deflateIn, deflateOut: h.deflateOut, byeOK: h.byeOK, vendorOK: h.vendorOK,
 		maxTTL: h.maxTTL, upQRP: h.upQRP, weLeaf: h.weLeaf, upNotNeeded: h.upNotNeeded,
 		q: newSendQueue(n.cfg.QueueBytes), closed: make(chan struct{}), writerOut: make(chan struct{}),
-		slot: slot,
+		slot: slot, meter: n.floodMeter(h.up),
 	}
 	c.br = br
 	c.nc = countingConn{Conn: nc, c: c}

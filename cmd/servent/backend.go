@@ -31,7 +31,10 @@ func (b nodeBackend) Status() api.Status {
 		Started: st.Started, Peers: st.Peers, Leaves: st.Leaves,
 		SharedFiles: st.SharedFiles, SharedKB: st.SharedKB,
 		BytesIn: st.BytesIn, BytesOut: st.BytesOut, MsgsIn: st.MsgsIn, MsgsOut: st.MsgsOut,
-		Searches: len(b.n.Searches()),
+		Searches:       len(b.n.Searches()),
+		InboundEvicted: st.Inbound.Evicted,
+		InboundRefused: st.Inbound.RefusedNetCap + st.Inbound.RefusedFull + st.Inbound.RefusedBanned + st.Inbound.RefusedHandshake,
+		Floods:         st.Floods, Banned: st.Banned,
 	}
 	if !st.Started.IsZero() {
 		s.UptimeSeconds = int64(time.Since(st.Started) / time.Second)

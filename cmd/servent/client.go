@@ -8,15 +8,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/servent/api"
 )
 
@@ -210,7 +207,7 @@ func searchCmd(c *cli.Context) error {
 	if st, err := cl.Status(ctx); err != nil {
 		return err
 	} else if st.Peers == 0 && !asJSON {
-		fmt.Fprintln(c.App.ErrWriter, "warning: not connected to any peer yet, the search reaches no one (add a peer with `servent peers add HOST:PORT`)")
+		fmt.Fprintf(c.App.ErrWriter, "warning: not connected to any peer yet, the search reaches no one (add a peer with `%s`)\n", safe(command(c, "peers add", "HOST:PORT")))
 	}
 	si, err := cl.StartSearch(ctx, criteria)
 	if err != nil {
@@ -245,7 +242,7 @@ func searchCmd(c *cli.Context) error {
 						fmt.Fprintf(out, "%4s  %s  %9s  %3s  %s\n", "N", padRight("NAME", 40), "SIZE", "SRC", "URN")
 						header = true
 					}
-					fmt.Fprintf(out, "%4d  %s  %9s  %3d  %s\n", r.N, padRight(truncate(r.Name, 40), 40), humanBytes(r.Size), r.Sources, r.URN)
+					fmt.Fprintf(out, "%4d  %s  %9s  %3d  %s\n", r.N, padRight(truncate(safe(r.Name), 40), 40), humanBytes(r.Size), r.Sources, safe(r.URN))
 				}
 				after = max(after, r.N)
 			}
@@ -270,14 +267,14 @@ func searchCmd(c *cli.Context) error {
 	if asJSON {
 		return printJSON(out, api.SearchResults{Search: si, Results: ls.Results})
 	}
-	switch n := len(ls.Results); n {
-	case 0:
-		fmt.Fprintln(errOut, "no results yet (is the servent connected? see `servent status`)")
-	case 1:
-		fmt.Fprintln(errOut, "1 result; download it with `servent get 1`")
-	default:
-		fmt.Fprintf(errOut, "%d results; download one with `servent get N`\n", n)
+	peers := -1
+	if len(ls.Results) == 0 {
+		// Peers may have come or gone during the wait: ask again.
+		if st, err := cl.Status(c.Context); err == nil {
+			peers = st.Peers
+		}
 	}
+	fmt.Fprintln(errOut, safe(searchSummary(c, len(ls.Results), peers, c.Duration("wait"))))
 	return nil
 }
 
@@ -289,18 +286,17 @@ func getCmd(c *cli.Context) error {
 	if len(as) != 1 {
 		return usagef("give one result number of the last `servent search`, or an urn:sha1:...")
 	}
-	arg := as[0]
+	target, err := parseGetArg(as[0])
+	if err != nil {
+		return err
+	}
 	cl, dataDir, err := connect(c)
 	if err != nil {
 		return err
 	}
 	var req api.DownloadRequest
-	if strings.HasPrefix(strings.ToLower(arg), "urn:") {
-		sha, err := protocol.ParseSHA1URN(arg)
-		if err != nil {
-			return usagef("%q is not an urn:sha1: (32 base32 characters after urn:sha1:)", arg)
-		}
-		req.URN = sha.URN()
+	if !target.sha.IsZero() {
+		req.URN = target.sha.URN()
 		// The last search may know where to get it.
 		if ls, err := loadLastSearch(dataDir); err == nil {
 			for _, r := range ls.Results {
@@ -311,10 +307,7 @@ func getCmd(c *cli.Context) error {
 			}
 		}
 	} else {
-		n, err := strconv.Atoi(arg)
-		if err != nil || n < 1 {
-			return usagef("%q is neither a result number nor an urn:sha1:...", arg)
-		}
+		n := target.n
 		ls, err := loadLastSearch(dataDir)
 		if err != nil {
 			return err
@@ -336,7 +329,7 @@ func getCmd(c *cli.Context) error {
 		if c.Bool("json") {
 			return printJSON(out, d)
 		}
-		fmt.Fprintf(out, "downloading %s (%s) as %s; follow it with `servent downloads`\n", d.Name, humanBytes(d.Size), d.ID)
+		fmt.Fprintf(out, "downloading %s (%s) as %s; follow it with `%s`\n", safe(d.Name), humanBytes(d.Size), safe(d.ID), safe(command(c, "downloads")))
 		return nil
 	}
 	bar := newProgressBar(errOut)
@@ -350,8 +343,7 @@ func getCmd(c *cli.Context) error {
 		select {
 		case <-ctx.Done():
 			bar.finish()
-			fmt.Fprintf(errOut, "detached: the download goes on in the servent (see `servent downloads`)\n")
-			return nil
+			return interrupted(c, d)
 		case <-tick.C:
 		}
 		nd, err := cl.Download(ctx, d.ID)
@@ -373,17 +365,17 @@ func getCmd(c *cli.Context) error {
 	switch d.State {
 	case api.StateComplete:
 		if !c.Bool("json") {
-			fmt.Fprintf(out, "downloaded %s (%s), verified %s\n", d.Path, humanBytes(d.Size), d.URN)
+			fmt.Fprintf(out, "downloaded %s (%s), verified %s\n", safe(d.Path), humanBytes(d.Size), safe(d.URN))
 		}
 		return nil
 	case api.StateCancelled:
-		return fmt.Errorf("download of %s was cancelled", d.Name)
+		return fmt.Errorf("download of %s was cancelled", safe(d.Name))
 	}
 	msg := d.Error
 	if msg == "" {
 		msg = "no source could deliver it"
 	}
-	return fmt.Errorf("download of %s failed: %s", d.Name, msg)
+	return fmt.Errorf("download of %s failed: %s", safe(d.Name), safe(msg))
 }
 
 func statusCmd(c *cli.Context) error {
@@ -399,7 +391,7 @@ func statusCmd(c *cli.Context) error {
 		return printJSON(c.App.Writer, st)
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "servent %s, %s, up %s, listening on %s\n", st.Version, st.Mode, humanDuration(time.Duration(st.UptimeSeconds)*time.Second), st.Listen)
+	fmt.Fprintf(w, "servent %s, %s, up %s, listening on %s\n", safe(st.Version), safe(st.Mode), humanDuration(time.Duration(st.UptimeSeconds)*time.Second), safe(st.Listen))
 	fmt.Fprintf(w, "peers:     %d", st.Peers)
 	if st.Leaves > 0 || st.Mode == "ultrapeer" {
 		fmt.Fprintf(w, " (+%d leaves)", st.Leaves)
@@ -436,7 +428,7 @@ func peersCmd(c *cli.Context) error {
 			dir = "outbound"
 		}
 		return fmt.Sprintf("%s\t%s\t%s\tup %s\tin %s\tout %s\t%s", p.Addr, p.Mode, dir,
-			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), p.UserAgent)
+			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), truncate(safe(p.UserAgent), maxNameWidth))
 	})
 }
 
@@ -506,7 +498,7 @@ func sharesCmd(c *cli.Context) error {
 		if urn == "" {
 			urn = "(hashing)"
 		}
-		return fmt.Sprintf("%d\t%s\t%s\t%s", f.Index, humanBytes(uint64(max(f.Size, 0))), urn, f.Path)
+		return fmt.Sprintf("%d\t%s\t%s\t%s", f.Index, humanBytes(uint64(max(f.Size, 0))), safe(urn), safe(f.Path))
 	})
 }
 
@@ -543,11 +535,11 @@ func downloadsCmd(c *cli.Context) error {
 		if d.Size > 0 {
 			pct = int(d.Done * 100 / d.Size)
 		}
-		state := d.State
+		state := safe(d.State)
 		if d.Error != "" {
-			state += ": " + d.Error
+			state += ": " + safe(d.Error)
 		}
-		return fmt.Sprintf("%s\t%s\t%d%%\t%s\t%d/%d\t%s", d.ID, state, pct, humanBytes(d.Size), d.ActiveSources, d.Sources, d.Name)
+		return fmt.Sprintf("%s\t%s\t%d%%\t%s\t%d/%d\t%s", safe(d.ID), state, pct, humanBytes(d.Size), d.ActiveSources, d.Sources, truncate(safe(d.Name), maxNameWidth))
 	})
 }
 
@@ -592,8 +584,11 @@ func hostsCmd(c *cli.Context) error {
 	})
 }
 
-// printList prints items as JSON with --json; otherwise as a table under
-// header (none when empty), or the empty message when there are none.
+// printList prints items as JSON with --json, exact; otherwise as a table
+// under header (none when empty), or the empty message when there are none.
+// Rows are tab-separated cells; writeTable makes each cell terminal-safe, but
+// a network string should still go through safe() in row so that a tab in
+// it cannot split its cell.
 func printList[T any](c *cli.Context, items []T, empty, header string, row func(T) string) error {
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, items)
@@ -602,12 +597,12 @@ func printList[T any](c *cli.Context, items []T, empty, header string, row func(
 		fmt.Fprintln(c.App.Writer, empty)
 		return nil
 	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+	rows := make([]string, 0, len(items)+1)
 	if header != "" {
-		fmt.Fprintln(tw, header)
+		rows = append(rows, header)
 	}
 	for _, it := range items {
-		fmt.Fprintln(tw, row(it))
+		rows = append(rows, row(it))
 	}
-	return tw.Flush()
+	return writeTable(c.App.Writer, rows)
 }

@@ -85,7 +85,7 @@ func TestSearch(t *testing.T) {
 	require.Regexp(t, `^\s+1\s+a song\.ogg\s+4\.0 MiB\s+3\s+`+urn1+`$`, lines[1])
 	require.Regexp(t, `^\s+2\s+long name .*…\s+100 B\s+1\s+`+urn2+`$`, lines[2])
 	require.Contains(t, errOut, `searching for "a song"`)
-	require.Contains(t, errOut, "2 results; download one with `servent get N`")
+	require.Contains(t, errOut, "2 results; download one with `servent get --data "+dir+" N`")
 
 	ls, err := loadLastSearch(dir)
 	require.NoError(t, err)
@@ -118,7 +118,7 @@ func TestSearchNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, out)
 	require.Contains(t, errOut, "warning: not connected to any peer yet")
-	require.Contains(t, errOut, "no results yet")
+	require.Contains(t, errOut, "no results: the servent is not connected to any peer")
 }
 
 func TestGetByNumber(t *testing.T) {
@@ -165,7 +165,7 @@ func TestGetByURNDetached(t *testing.T) {
 
 	out, _, err = runCLI(t, "get", "--data", dir, "--detach", urn1)
 	require.NoError(t, err)
-	require.Equal(t, "downloading a song.ogg (4.0 MiB) as d2; follow it with `servent downloads`\n", out)
+	require.Equal(t, "downloading a song.ogg (4.0 MiB) as d2; follow it with `servent downloads --data "+dir+"`\n", out)
 }
 
 func TestGetFails(t *testing.T) {

@@ -50,8 +50,13 @@ func exitCode(err error) int {
 
 // oneLine turns any error into the single line the user reads after
 // "servent: ": the known cases get a plain sentence saying what to do, the
-// rest their message with line breaks folded.
+// rest their message with line breaks folded. Errors quote names and
+// messages from the network, so the line is made terminal-safe.
 func oneLine(err error) string {
+	return safe(plainLine(err))
+}
+
+func plainLine(err error) string {
 	if err == nil {
 		return ""
 	}
@@ -114,6 +119,12 @@ func finishApp(app *cli.App) *cli.App {
 }
 
 func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
+	if e, ok := getUsageError(c, err); ok {
+		return e
+	}
+	if e, ok := verboseUsageError(c, err); ok {
+		return e
+	}
 	return usagef("%s (see `%s --help`)", strings.TrimSpace(err.Error()), commandPath(c))
 }
 

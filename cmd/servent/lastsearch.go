@@ -17,6 +17,10 @@ import (
 // in the data folder, so that `servent get N` means what the user saw.
 const lastSearchFile = "last-search.json"
 
+// maxLastSearch bounds what is read of it: a search keeps at most 1000
+// results and 1 MiB of names (servent/search.go), a few MB as JSON.
+const maxLastSearch = 16 << 20
+
 type lastSearch struct {
 	SearchID string       `json:"search_id"`
 	Criteria string       `json:"criteria"`
@@ -39,16 +43,25 @@ func saveLastSearch(dataDir string, ls lastSearch) error {
 }
 
 func loadLastSearch(dataDir string) (lastSearch, error) {
-	var ls lastSearch
-	b, err := os.ReadFile(filepath.Join(dataDir, lastSearchFile))
+	path := filepath.Join(dataDir, lastSearchFile)
+	b, err := atomicfile.Read(path, maxLastSearch)
 	if errors.Is(err, fs.ErrNotExist) {
-		return ls, errors.New("no recent search: run `servent search KEYWORDS...` first, or give an urn:sha1:...")
+		return lastSearch{}, errors.New("no recent search: run `servent search KEYWORDS...` first, or give an urn:sha1:...")
 	}
 	if err != nil {
-		return ls, fmt.Errorf("reading the last search: %w", err)
+		return lastSearch{}, fmt.Errorf("reading the last search (run `servent search` again): %w", err)
 	}
+	ls, err := parseLastSearch(b)
+	if err != nil {
+		return lastSearch{}, fmt.Errorf("the last search in %s is damaged: run `servent search` again", path)
+	}
+	return ls, nil
+}
+
+func parseLastSearch(b []byte) (lastSearch, error) {
+	var ls lastSearch
 	if err := json.Unmarshal(b, &ls); err != nil {
-		return ls, fmt.Errorf("the last search in %s is damaged: run `servent search` again", filepath.Join(dataDir, lastSearchFile))
+		return lastSearch{}, err
 	}
 	return ls, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/servent/servent/internal/termsafe"
 	"github.com/servent/servent/servent/api"
 )
 
@@ -16,7 +17,7 @@ type progressBar struct {
 	w       io.Writer
 	tty     bool
 	width   int // of the bar itself
-	lastLen int
+	lastLen int // columns of the last line drawn
 	lastPct int
 	lastSt  string
 	samples []sample // recent (time, bytes) to compute the rate
@@ -75,10 +76,10 @@ func (p *progressBar) line(d api.Download, now time.Time) string {
 	}
 	state := ""
 	if d.State != api.StateDownloading {
-		state = "  " + d.State
+		state = "  " + safe(d.State)
 	}
 	return fmt.Sprintf("%s [%s] %3d%%  %s/%s  %s/s  ETA %s  %d/%d sources%s",
-		truncate(d.Name, 30), bar, pct, humanBytes(d.Done), humanBytes(d.Size),
+		truncate(safe(d.Name), 30), bar, pct, humanBytes(d.Done), humanBytes(d.Size),
 		humanBytes(uint64(rate)), eta, d.ActiveSources, d.Sources, state)
 }
 
@@ -87,11 +88,12 @@ func (p *progressBar) update(d api.Download, now time.Time) {
 	l := p.line(d, now)
 	if p.tty {
 		pad := ""
-		if n := p.lastLen - len(l); n > 0 {
+		w := termsafe.Width(l) // columns on screen, not bytes
+		if n := p.lastLen - w; n > 0 {
 			pad = strings.Repeat(" ", n)
 		}
 		fmt.Fprintf(p.w, "\r%s%s", l, pad)
-		p.lastLen = len(l)
+		p.lastLen = w
 		return
 	}
 	pct := 0

@@ -25,7 +25,8 @@ func runCommand() *cli.Command {
 			dataFlag(),
 			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)", EnvVars: []string{"SERVENT_PEER"}},
 			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto (starts as leaf, becomes ultrapeer once reachable and up 10 min)", EnvVars: []string{"SERVENT_MODE"}},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log connections and routing events", EnvVars: []string{"SERVENT_VERBOSE"}},
+			// No -v: that is `servent -v`, the version (see verboseUsageError).
+			&cli.BoolFlag{Name: "verbose", Usage: "log connections and routing events", EnvVars: []string{"SERVENT_VERBOSE"}},
 		}, runAPIFlags()...),
 		Action: runAction,
 	}

@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,4 +29,17 @@ func TestWrite(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, entries, 2, "only state and blocked remain")
+}
+
+func TestRead(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state")
+	require.NoError(t, Write(path, []byte("1234"), 0o600))
+	b, err := Read(path, 4)
+	require.NoError(t, err)
+	require.Equal(t, "1234", string(b))
+	_, err = Read(path, 3)
+	require.ErrorContains(t, err, "larger than 3 bytes")
+	_, err = Read(filepath.Join(dir, "missing"), 3)
+	require.ErrorIs(t, err, fs.ErrNotExist)
 }

@@ -11,27 +11,31 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // Client talks to a running servent's control API.
 type Client struct {
-	base string // "http://host:port"
-	key  string
-	http *http.Client
+	base      string // "http://host:port"
+	key       string
+	http      *http.Client
+	maxAnswer int64 // bytes read of one answer; more is an error
 }
 
 // NewClient returns a client for the API at addr (host:port or an http URL)
 // authenticating with key.
 func NewClient(addr, key string) *Client {
-	base := addr
-	if u, err := url.Parse(addr); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		base = "http://" + addr
+	base := "http://" + addr
+	// A URL has a host; "http:6347" is the host "http" and its port.
+	if u, err := url.Parse(addr); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		base = strings.TrimSuffix(addr, "/")
 	}
 	return &Client{
-		base: base,
-		key:  key,
-		http: &http.Client{Timeout: 30 * time.Second},
+		base:      base,
+		key:       key,
+		http:      &http.Client{Timeout: 30 * time.Second},
+		maxAnswer: maxResponse,
 	}
 }
 
@@ -87,9 +91,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("control API: %w", err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxAnswer+1))
 	if err != nil {
 		return fmt.Errorf("control API: reading answer: %w", err)
+	}
+	if int64(len(b)) > c.maxAnswer {
+		// Cut, it could still be valid JSON that says less than was sent.
+		return fmt.Errorf("control API: answer to %s %s larger than %d bytes", method, path, c.maxAnswer)
 	}
 	if resp.StatusCode >= 300 {
 		var e Error

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/servent/servent/internal/atomicfile"
@@ -32,8 +34,8 @@ type Info struct {
 // so scripts that copied it keep working; delete the file to rotate it.
 func LoadOrCreateKey(dataDir string) (key, path string, err error) {
 	path = filepath.Join(dataDir, KeyFileName)
-	if b, err := os.ReadFile(path); err == nil {
-		if k := strings.TrimSpace(string(b)); validKey(k) {
+	if b, err := atomicfile.Read(path, maxSmallFile); err == nil {
+		if k, ok := parseKey(b); ok {
 			// Tighten a key file someone loosened.
 			if err := os.Chmod(path, 0o600); err != nil {
 				return "", "", fmt.Errorf("API key file: %w", err)
@@ -55,6 +57,18 @@ func LoadOrCreateKey(dataDir string) (key, path string, err error) {
 	return key, path, nil
 }
 
+// maxSmallFile bounds what is read of api.json and api-key: a line each.
+const maxSmallFile = 4 << 10
+
+// parseKey reads the key file's content: the key, surrounding space
+// ignored. ok is false when it is no key we would accept.
+func parseKey(b []byte) (key string, ok bool) {
+	k := strings.TrimSpace(string(b))
+	return k, validKey(k)
+}
+
+// validKey: printable ASCII without spaces (it travels in a header), long
+// enough not to be guessed.
 func validKey(k string) bool {
 	if len(k) < 32 || len(k) > 256 {
 		return false
@@ -92,22 +106,62 @@ func RemoveInfo(path string) { os.Remove(path) }
 // Discover finds the address and key of the servent whose data folder is
 // dataDir. The error wraps ErrNoDaemon when no servent announced itself.
 func Discover(dataDir string) (addr, key string, err error) {
-	b, err := os.ReadFile(filepath.Join(dataDir, InfoFileName))
+	infoPath := filepath.Join(dataDir, InfoFileName)
+	b, err := atomicfile.Read(infoPath, maxSmallFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", "", ErrNoDaemon
 	}
 	if err != nil {
 		return "", "", fmt.Errorf("reading API address file: %w", err)
 	}
-	var info Info
-	if err := json.Unmarshal(b, &info); err != nil || info.Addr == "" {
-		return "", "", fmt.Errorf("API address file %s is damaged", filepath.Join(dataDir, InfoFileName))
+	info, err := parseInfo(b)
+	if err != nil {
+		return "", "", fmt.Errorf("API address file %s is damaged: %w", infoPath, err)
 	}
-	kb, err := os.ReadFile(filepath.Join(dataDir, KeyFileName))
+	keyPath := filepath.Join(dataDir, KeyFileName)
+	kb, err := atomicfile.Read(keyPath, maxSmallFile)
 	if err != nil {
 		return "", "", fmt.Errorf("reading API key: %w", err)
 	}
-	return info.Addr, strings.TrimSpace(string(kb)), nil
+	key, ok := parseKey(kb)
+	if !ok {
+		return "", "", fmt.Errorf("API key file %s is damaged: start the servent again to replace it", keyPath)
+	}
+	return info.Addr, key, nil
+}
+
+// parseInfo reads the address file's content. The address must be a
+// host:port that makes a plain http://host:port URL: a client appends
+// paths to it and sends the key there.
+func parseInfo(b []byte) (Info, error) {
+	var info Info
+	if err := json.Unmarshal(b, &info); err != nil {
+		return Info{}, err
+	}
+	if !validAddr(info.Addr) {
+		return Info{}, fmt.Errorf("address %q is not host:port", info.Addr)
+	}
+	return info, nil
+}
+
+// validAddr: an IP address (no zone) or a DNS name, and a port 1-65535.
+func validAddr(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return false
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 || strconv.FormatUint(p, 10) != port {
+		return false
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Zone() == ""
+	}
+	for _, c := range []byte(host) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // ClientAddr turns a listening address into one a client can dial: an

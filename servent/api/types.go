@@ -57,6 +57,14 @@ type Status struct {
 	MsgsOut       uint64    `json:"msgs_out"`
 	Searches      int       `json:"searches"`
 	Downloads     int       `json:"downloads"`
+	// Inbound sockets closed while handshaking to make room, and refused
+	// (address group at its cap, all slots established, banned, or a Gnet
+	// handshake answered with an error code); neighbours cut for a flood;
+	// addresses banned.
+	InboundEvicted uint64 `json:"inbound_evicted"`
+	InboundRefused uint64 `json:"inbound_refused"`
+	Floods         uint64 `json:"floods"`
+	Banned         uint64 `json:"banned"`
 }
 
 // Peer states. A connection is "connected"; a peer the user named (--peer,

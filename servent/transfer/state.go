@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -93,37 +94,59 @@ func readState(path string) (*persisted, error) {
 		return nil, err
 	}
 	defer f.Close()
-	st := &persisted{}
-	dec := json.NewDecoder(&limitedReader{f, maxStateFile})
-	if err := dec.Decode(st); err != nil {
+	st, sha, err := decodeState(f)
+	if err != nil {
 		return nil, fmt.Errorf("transfer: state %s: %w", path, err)
 	}
-	sha, err := protocol.ParseSHA1Base32(st.SHA1)
-	if err != nil {
-		return nil, err
-	}
 	if base := filepath.Base(path); base != sha.Base32()+stateSuffix {
-		return nil, errors.New("transfer: state file name does not match its urn")
-	}
-	if st.Size < -1 || st.Size > MaxFileSize || st.ChunkSize <= 0 || (len(st.Owners) != 0 && (st.Size < 0 || len(st.Owners) != numChunks(st.Size, st.ChunkSize))) {
-		return nil, errors.New("transfer: inconsistent state file")
+		return nil, fmt.Errorf("transfer: state %s: file name does not match its urn", path)
 	}
 	return st, nil
 }
 
+// maxChunks bounds the chunk table of one download: 1 TiB (MaxFileSize) in
+// 256 KiB chunks. The default 512 KiB chunks stay at half of it.
+const maxChunks = 1 << 22
+
+// decodeState reads and checks one state file: at most maxStateFile bytes,
+// a urn, a size we download, and a chunk table that fits in maxChunks
+// whatever size the sources turn out to report.
+func decodeState(r io.Reader) (*persisted, protocol.SHA1, error) {
+	st := &persisted{}
+	dec := json.NewDecoder(&limitedReader{r, maxStateFile})
+	if err := dec.Decode(st); err != nil {
+		return nil, protocol.SHA1{}, err
+	}
+	sha, err := protocol.ParseSHA1Base32(st.SHA1)
+	if err != nil {
+		return nil, protocol.SHA1{}, err
+	}
+	switch {
+	case st.Size < -1 || st.Size > MaxFileSize:
+		return nil, sha, fmt.Errorf("size %d out of range", st.Size)
+	case st.ChunkSize <= 0:
+		return nil, sha, fmt.Errorf("chunk size %d", st.ChunkSize)
+	case numChunks(MaxFileSize, st.ChunkSize) > maxChunks && (st.Size < 0 || numChunks(st.Size, st.ChunkSize) > maxChunks):
+		return nil, sha, fmt.Errorf("chunk size %d makes over %d chunks", st.ChunkSize, maxChunks)
+	case len(st.Owners) != 0 && (st.Size < 0 || len(st.Owners) != numChunks(st.Size, st.ChunkSize)):
+		return nil, sha, errors.New("chunk owners do not match the size")
+	}
+	return st, sha, nil
+}
+
 type limitedReader struct {
-	f *os.File
+	r io.Reader
 	n int64
 }
 
 func (l *limitedReader) Read(p []byte) (int, error) {
 	if l.n <= 0 {
-		return 0, errors.New("transfer: state file too large")
+		return 0, fmt.Errorf("state file larger than %d bytes", maxStateFile)
 	}
 	if int64(len(p)) > l.n {
 		p = p[:l.n]
 	}
-	n, err := l.f.Read(p)
+	n, err := l.r.Read(p)
 	l.n -= int64(n)
 	return n, err
 }
