@@ -163,8 +163,9 @@ const byeGrace = 2 * time.Second
 // finish half-closes the link after our Bye and gives the peer byeGrace to
 // close its side, as GTKG's node_shutdown_mode() does (BYE_GRACE_DELAY):
 // closing at once with the peer's data unread resets the link, and the
-// reset can destroy the Bye before the peer reads it. False: the socket
-// cannot half-close; close it now.
+// reset can end the link on the peer's side (its writer fails and closes)
+// before its reader has read the Bye. False: the socket cannot half-close;
+// close it now.
 func (c *conn) finish() bool {
 	cw, ok := c.nc.(countingConn).Conn.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
