@@ -28,3 +28,13 @@ func (m *Bye) Append(dst []byte) []byte {
 	dst = append(dst, m.Reason...)
 	return append(dst, 0)
 }
+
+// Bye codes that say more than "this link ends" (GNUTELLA.md 4.3; GTKG
+// nodes.c sends 201 "User manual removal", 202 "User going offline" and 203
+// "Becoming an ultra node" / "Becoming a leaf node").
+const (
+	ByeShutdown     uint16 = 200 // the servent is shutting down
+	ByeUserClosed   uint16 = 201 // its user dropped this link
+	ByeGoingOffline uint16 = 202 // its user takes it off the network
+	ByeRoleChange   uint16 = 203 // it switches between leaf and ultrapeer
+)

@@ -160,6 +160,21 @@ type Handshake struct {
 	Headers Headers
 }
 
+// RefusedAsLeaf reports whether a refusal says the peer is a leaf, which
+// takes no peer links: GTKG answers "204 Shielded leaf node (4 peers max)"
+// with X-Ultrapeer: False, GnutellaBun "503 Shielded leaf node (8
+// ultrapeers max)" with no X-Ultrapeer at all.
+func (h *Handshake) RefusedAsLeaf() bool {
+	if h.Connect || h.Code == 200 {
+		return false
+	}
+	if h.Headers.Has("X-Ultrapeer") && !h.Headers.Bool("X-Ultrapeer") {
+		return true
+	}
+	const shielded = "shielded leaf"
+	return len(h.Reason) >= len(shielded) && strings.EqualFold(h.Reason[:len(shielded)], shielded)
+}
+
 // Append writes the status line, the headers and the blank line, all CRLF.
 func (h *Handshake) Append(dst []byte) []byte {
 	v := h.Version

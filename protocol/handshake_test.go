@@ -398,6 +398,31 @@ func TestHandshakeInteropDetails(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotGnutella)
 }
 
+// TestRefusedAsLeaf: the leaf refusals GTKG and GnutellaBun send (bytes of
+// shared/interop 06-gtkg-as-leaf-rejects-leaf and 40-bun-leaf-rejects-leaf)
+// say "leaf"; a busy ultrapeer's 503 and an acceptance do not.
+func TestRefusedAsLeaf(t *testing.T) {
+	cases := []struct {
+		name, block string
+		want        bool
+	}{
+		{"gtkg 204", "GNUTELLA/0.6 204 Shielded leaf node (4 peers max)\r\nUser-Agent: gtk-gnutella/1.2.3\r\n" +
+			"Remote-IP: 127.0.0.51\r\nX-Ultrapeer: False\r\n\r\n", true},
+		{"bun 503", "GNUTELLA/0.6 503 Shielded leaf node (8 ultrapeers max)\r\nRemote-IP: 127.0.0.22\r\n" +
+			"X-Try: 127.0.0.21:6350\r\nX-Try-Ultrapeers: 127.0.0.21:6350\r\n\r\n", true},
+		{"leaf says busy", "GNUTELLA/0.6 409 Already connected\r\nX-Ultrapeer: false\r\n\r\n", true},
+		{"busy ultrapeer", "GNUTELLA/0.6 503 Too many ultra connections (32 max)\r\nX-Ultrapeer: True\r\n\r\n", false},
+		{"no header, other reason", "GNUTELLA/0.6 503 Busy\r\n\r\n", false},
+		{"accepted leaf", "GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: False\r\n\r\n", false},
+		{"request", "GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: False\r\n\r\n", false},
+	}
+	for _, c := range cases {
+		hs, err := readHS(t, c.block)
+		require.NoError(t, err, c.name)
+		require.Equal(t, c.want, hs.RefusedAsLeaf(), c.name)
+	}
+}
+
 func FuzzHandshake(f *testing.F) {
 	f.Add([]byte("GNUTELLA CONNECT/0.6\r\nUser-Agent: x\r\n X\r\nBad Name: y\r\n\r\n"))
 	f.Add([]byte("GNUTELLA/0.6 503 Full\nX-Try: 1.2.3.4:6346, [::1]:6347\n\n"))
@@ -438,6 +463,7 @@ func FuzzHandshake(f *testing.F) {
 			}
 		}
 		_ = ParseTryHosts(hs.Headers.Get("X-Try-Ultrapeers"))
+		_ = hs.RefusedAsLeaf()
 		_, _ = ListenAddr(hs.Headers)
 	})
 }

@@ -157,6 +157,23 @@ func (c *conn) close(err error) {
 	})
 }
 
+// byeGrace is how long the peer has to close its side after our Bye.
+const byeGrace = 2 * time.Second
+
+// finish half-closes the link after our Bye and gives the peer byeGrace to
+// close its side, as GTKG's node_shutdown_mode() does (BYE_GRACE_DELAY):
+// closing at once with the peer's data unread resets the link, and the
+// reset can end the link on the peer's side (its writer fails and closes)
+// before its reader has read the Bye. False: the socket cannot half-close;
+// close it now.
+func (c *conn) finish() bool {
+	cw, ok := c.nc.(countingConn).Conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return false
+	}
+	return c.nc.SetReadDeadline(time.Now().Add(byeGrace)) == nil
+}
+
 // writeLoop drains the send queue into a buffered (and maybe deflating)
 // writer, flushing whenever the queue runs empty.
 func (c *conn) writeLoop() {
@@ -204,8 +221,8 @@ func (c *conn) writeLoop() {
 			wrote = true
 		}
 		if b := c.byeMsg.Load(); b != nil {
-			if _, err := w.Write(*b); err == nil {
-				_ = flush()
+			if _, err := w.Write(*b); err == nil && flush() == nil && c.finish() {
+				return // the reader reads on to the peer's close; run closes
 			}
 			c.close(errors.New("sent bye"))
 			return

@@ -14,7 +14,12 @@ import (
 	"github.com/servent/servent/servent/flood"
 )
 
-var errPeerBye = errors.New("peer sent bye")
+// byeError ends a connection whose peer said Bye.
+type byeError struct{ bye protocol.Bye }
+
+func (e *byeError) Error() string {
+	return fmt.Sprintf("peer said Bye %d %s", e.bye.Code, e.bye.Reason)
+}
 
 // Misbehaviour thresholds per connection and window.
 const (
@@ -43,6 +48,9 @@ func (c *conn) readLoop() error {
 				n.ban(c, 400, "Too large message")
 			}
 			return fmt.Errorf("read: %w", err)
+		}
+		if c.byeMsg.Load() != nil {
+			continue // we said Bye: read on to the peer's close, handle nothing
 		}
 		now := n.cfg.Now()
 		c.lastRead.Store(now.UnixNano())
@@ -84,9 +92,9 @@ func (n *Node) handle(c *conn, h protocol.Header, payload []byte, now time.Time)
 		n.handleVendor(c, h, payload)
 	case protocol.TypeBye:
 		var b protocol.Bye
-		_ = b.Decode(payload)
+		_ = b.Decode(payload) // a short Bye still ends the link, as code 0
 		n.log.Debug("peer said bye", "peer", c.addr, "code", b.Code, "reason", b.Reason)
-		return errPeerBye
+		return &byeError{bye: b}
 	default:
 		c.bad("unknown type")
 	}

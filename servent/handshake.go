@@ -18,6 +18,7 @@ type handshakeError struct {
 	Code   int
 	Reason string
 	ours   bool
+	leaf   bool // it says the peer is a leaf (protocol.Handshake.RefusedAsLeaf)
 }
 
 func (e *handshakeError) Error() string {
@@ -255,18 +256,20 @@ func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (
 	}
 	n.harvest(resp.Headers)
 	if resp.Code != 200 {
-		return nil, &handshakeError{Code: resp.Code, Reason: resp.Reason}
+		return nil, &handshakeError{Code: resp.Code, Reason: resp.Reason, leaf: resp.RefusedAsLeaf()}
 	}
 	hello := n.parseHello(resp.Headers)
 	hello.weLeaf = !up
 	// Judge the acceptor: a leaf takes only ultrapeers; an ultrapeer takes
 	// an ultrapeer, or a leaf that accepted us as its ultrapeer.
 	code, reason := 200, "OK"
+	peerLeaf := false
 	switch {
 	case !resp.Headers.Has("X-Ultrapeer"):
 		code, reason = 403, "Normal nodes refused"
 	case !up && !hello.up:
 		code, reason = 403, "Leaf to leaf refused"
+		peerLeaf = true
 	case hello.guid == n.guid:
 		code, reason = 409, "Connected to self"
 	case !n.setSlotGUID(slot, hello.guid):
@@ -282,7 +285,7 @@ func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (
 		return nil, fmt.Errorf("write ack: %w", err)
 	}
 	if code != 200 {
-		return nil, &handshakeError{Code: code, Reason: reason, ours: true}
+		return nil, &handshakeError{Code: code, Reason: reason, ours: true, leaf: peerLeaf}
 	}
 	hello.listen = remote // we dialled its listening address
 	_ = nc.SetDeadline(time.Time{})

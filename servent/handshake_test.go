@@ -319,11 +319,7 @@ func TestLeafToLeafAndUltrapeerPair(t *testing.T) {
 	// A leaf dialling a leaf is refused and stays unconnected.
 	l1 := startNode(t, ModeLeaf)
 	l2 := startNode(t, ModeLeaf, withPeers(addrOf(l1)))
-	require.Eventually(t, func() bool {
-		l2.mu.Lock()
-		defer l2.mu.Unlock()
-		return l2.peerFail[addrOf(l1)] > 0
-	}, waitFor, tick)
+	require.Eventually(t, func() bool { return l2.peerBook.failures(addrOf(l1)) > 0 }, waitFor, tick)
 	require.Empty(t, l1.Peers())
 	require.Empty(t, l2.Peers())
 }

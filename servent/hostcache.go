@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/internal/atomicfile"
+	"github.com/servent/servent/protocol"
 )
 
 // HostInfo is one entry of the host cache.
@@ -40,7 +41,54 @@ const (
 
 type hostEntry struct {
 	HostInfo
-	nextTry time.Time
+	nextTry   time.Time
+	leafUntil time.Time // it said it is a leaf: no ultrapeer dial before this
+}
+
+// Holds after a peer's parting word, modelled on gtk-gnutella: hcache.c
+// keeps a host that answered 503 (HCACHE_BUSY) or proved unstable out of
+// the connect candidates until HOSTCACHE_EXPIRY (30 min), and nodes.c
+// node_add() skips any host it tried in the last NODE_CONN_ATTEMPT_FREQ
+// (5 min), so a servent that said Bye is not redialled at once.
+const (
+	goneHold = 30 * time.Minute // it said it is going away, or refused us as a leaf
+	// leafFor is how long a host that refused us as a leaf stays one in
+	// our eyes, whatever pongs and X-Try-Ultrapeers claim: an auto
+	// servent may become an ultrapeer, but only after hours of uptime.
+	leafFor = 6 * time.Hour
+)
+
+// parting is what a peer's last word (its Bye, or its refusal of our
+// handshake) tells us about dialling it again. The zero value: nothing
+// beyond the ordinary backoff.
+type parting struct {
+	hold time.Duration // stay away at least this long
+	leaf bool          // it is a leaf: never dial it as an ultrapeer
+}
+
+// byeParting reads a Bye. Going away (200 shutdown, 202 going offline) and
+// 201 "its user dropped us" mean do not come back soon; a 4xx says it
+// judged us misbehaving, and GTKG bans what comes back too fast. 405
+// (inactivity) and 5xx (its own trouble) get the ordinary backoff.
+func byeParting(b protocol.Bye) parting {
+	switch {
+	case b.Code == protocol.ByeShutdown, b.Code == protocol.ByeUserClosed, b.Code == protocol.ByeGoingOffline:
+		return parting{hold: goneHold}
+	case b.Code >= 400 && b.Code < 500 && b.Code != 405:
+		return parting{hold: goneHold}
+	}
+	return parting{}
+}
+
+// refusalParting reads a refusal of our handshake: a leaf ("Shielded leaf
+// node", X-Ultrapeer: False) goes to the back for long, as GTKG's
+// analyse_status() puts a 503 in HCACHE_BUSY; other codes keep the
+// handling of dial (4xx purged, 429 ban honoured, else backoff).
+func refusalParting(he *handshakeError) parting {
+	if he.leaf {
+		return parting{hold: goneHold, leaf: true}
+	}
+	return parting{}
 }
 
 // hostCache holds addresses learnt from pongs, X-Try-Ultrapeers and peers'
@@ -70,13 +118,53 @@ func usableHost(a netip.AddrPort) bool {
 
 // add records a host seen now. ultrapeer upgrades an entry, never downgrades.
 func (c *hostCache) add(a netip.AddrPort, ultrapeer bool) {
-	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-	if !usableHost(a) || (c.self != nil && c.self(a)) {
+	a, ok := c.cacheable(a)
+	if !ok {
 		return
 	}
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	e := c.entryLocked(a)
+	e.LastSeen = now
+	e.Ultrapeer = e.Ultrapeer || (ultrapeer && !now.Before(e.leafUntil))
+}
+
+// parted applies what a peer said on leaving (see parting) at now: the
+// host is not a candidate before now+hold, it sorts after the hosts that
+// never failed and is no longer handed out in X-Try-Ultrapeers; a leaf
+// loses its ultrapeer mark. A host not cached yet is added, so a pong
+// naming it later does not make it a fresh candidate.
+func (c *hostCache) parted(a netip.AddrPort, p parting, now time.Time) {
+	a, ok := c.cacheable(a)
+	if p == (parting{}) || !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entryLocked(a)
+	if e.LastSeen.IsZero() {
+		e.LastSeen = now
+	}
+	e.Failures = max(e.Failures, 1)
+	if until := now.Add(p.hold); until.After(e.nextTry) {
+		e.nextTry = until
+	}
+	if p.leaf {
+		e.Ultrapeer = false
+		e.leafUntil = now.Add(leafFor)
+	}
+}
+
+// cacheable normalises a and says whether it may enter the cache.
+func (c *hostCache) cacheable(a netip.AddrPort) (netip.AddrPort, bool) {
+	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	return a, usableHost(a) && (c.self == nil || !c.self(a))
+}
+
+// entryLocked returns a's entry, made if new (evicting the worst entry
+// when the cache is full). Called with mu.
+func (c *hostCache) entryLocked(a netip.AddrPort) *hostEntry {
 	e, ok := c.hosts[a]
 	if !ok {
 		if len(c.hosts) >= hostCacheMax {
@@ -85,8 +173,7 @@ func (c *hostCache) add(a netip.AddrPort, ultrapeer bool) {
 		e = &hostEntry{HostInfo: HostInfo{Addr: a}}
 		c.hosts[a] = e
 	}
-	e.LastSeen = now
-	e.Ultrapeer = e.Ultrapeer || ultrapeer
+	return e
 }
 
 // evictLocked drops the entry with the most failures, then the oldest.
@@ -124,6 +211,10 @@ func (c *hostCache) succeeded(a netip.AddrPort, ultrapeer bool) {
 	if e, ok := c.hosts[a]; ok {
 		e.Failures = 0
 		e.nextTry = time.Time{}
+		if ultrapeer { // it answered as an ultrapeer: no longer a leaf
+			e.leafUntil = time.Time{}
+			e.Ultrapeer = true
+		}
 	}
 }
 
@@ -160,7 +251,7 @@ func (c *hostCache) candidates(n int, skip func(netip.AddrPort) bool) []netip.Ad
 	c.mu.Lock()
 	list := make([]HostInfo, 0, len(c.hosts))
 	for _, e := range c.hosts {
-		if !e.nextTry.After(now) {
+		if !e.nextTry.After(now) && !e.leafUntil.After(now) {
 			list = append(list, e.HostInfo)
 		}
 	}

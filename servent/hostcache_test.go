@@ -1,11 +1,9 @@
 package servent
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,30 +65,47 @@ func TestPongCachingAndHostCache(t *testing.T) {
 	waitPeers(t, d, 2, 0)
 }
 
-// TestBackoff: a host that refuses connections is retried with growing
-// delays, never in a tight loop.
+// TestBackoff: a user-named host that refuses connections is retried with
+// growing delays, never in a tight loop: maintenance rounds run on a clock
+// the test moves, and none dials before the backoff has passed.
 func TestBackoff(t *testing.T) {
 	ln, err := net.Listen("tcp", nextIP()+":0")
 	require.NoError(t, err)
 	dead := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	var dials atomic.Int64
-	cfg := testConfig(t, ModeLeaf, withPeers(dead))
-	var d net.Dialer
-	cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		dials.Add(1)
-		return d.DialContext(ctx, network, addr)
-	}
+	clk := &testClock{}
+	cfg := drivenConfig(t, ModeLeaf, clk, withPeers(dead))
+	dials := countDials(&cfg)
 	n := startConfig(t, cfg)
-	require.Eventually(t, func() bool { return dials.Load() >= 1 }, waitFor, tick)
-	// 50 maintenance rounds later (20 ms each): one or two attempts only.
-	rounds := 0
-	require.Eventually(t, func() bool { rounds++; return rounds > 50 }, waitFor, 20*time.Millisecond)
-	require.LessOrEqual(t, dials.Load(), int64(2))
-	n.mu.Lock()
-	require.Positive(t, n.peerFail[dead])
-	require.True(t, n.peerNext[dead].After(time.Now()))
-	n.mu.Unlock()
+	failed := func(k int) NamedPeer {
+		t.Helper()
+		require.Eventually(t, func() bool { return n.peerBook.failures(dead) == k }, waitFor, tick)
+		settle(t, n, dead)
+		p := n.NamedPeers()[0]
+		require.Equal(t, "connection refused", p.LastError)
+		require.Equal(t, k, dials.count(dead))
+		return p
+	}
+	p := failed(1) // Start kicks the first round
+	first := p.NextTry.Sub(p.LastErrorAt)
+	require.GreaterOrEqual(t, first, backoffBase/2)
+	require.LessOrEqual(t, first, backoffBase)
+
+	// Rounds up to just before the next try dial nothing.
+	for range 5 {
+		round(t, n, dead)
+	}
+	clk.Advance(p.NextTry.Sub(clk.Now()) - time.Second)
+	round(t, n, dead)
+	require.Equal(t, 1, dials.count(dead), "dialled before the backoff passed")
+
+	// Then one dial, and a longer wait after it.
+	clk.Advance(2 * time.Second)
+	n.connectMore()
+	p = failed(2)
+	second := p.NextTry.Sub(p.LastErrorAt)
+	require.GreaterOrEqual(t, second, backoffBase)
+	require.LessOrEqual(t, second, 2*backoffBase)
 }
 
 func TestHostCacheBackoffUnit(t *testing.T) {

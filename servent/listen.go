@@ -253,8 +253,8 @@ func bufferHTTPHead(br *bufio.Reader) error {
 }
 
 // run starts the writer and runs the reader of an established connection
-// in the calling goroutine until the connection ends.
-func (n *Node) run(c *conn) {
+// in the calling goroutine until the connection ends, and returns why.
+func (n *Node) run(c *conn) error {
 	// A connection set up while Close was already saying Bye to the others
 	// still ends with the node.
 	stop := context.AfterFunc(n.ctx, func() { c.close(errors.New("node closed")) })
@@ -273,6 +273,8 @@ func (n *Node) run(c *conn) {
 		case <-time.After(3 * time.Second):
 		}
 	}
+	n.noteParting(c, err) // before close frees the slot for a redial
 	c.close(err)
 	<-c.writerOut
+	return err
 }

@@ -3,11 +3,15 @@ package servent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/servent/servent/protocol"
@@ -154,11 +158,11 @@ func (n *Node) connectMore() {
 		user bool
 	}
 	var targets []target
-	for _, p := range n.cfg.Peers {
+	for _, p := range n.peerBook.due(now) {
 		if len(targets) >= min(need, budget) {
 			break
 		}
-		if n.dialing[p] || n.peerNext[p].After(now) {
+		if n.dialing[p] {
 			continue
 		}
 		ap, err := netip.ParseAddrPort(p)
@@ -167,6 +171,9 @@ func (n *Node) connectMore() {
 			if _, busy := n.slots[ap.Addr()]; busy {
 				continue
 			}
+		}
+		if !n.peerBook.dialing(p) {
+			continue // dropped since due
 		}
 		n.dialing[p] = true
 		targets = append(targets, target{key: p, ap: ap, user: true})
@@ -226,50 +233,47 @@ func (n *Node) dialsPending() int {
 	return k
 }
 
-// dial connects to one peer and runs the connection until it ends.
+// dial connects to one peer and runs the connection until it ends. For a
+// user-named peer (user) it records the outcome in words and its backoff.
 func (n *Node) dial(key string, ap netip.AddrPort, user, force bool) {
-	succeeded := false
-	var bannedFor time.Duration // from a 429 "Banned for 5m 0s" refusal
+	var (
+		linked bool          // the handshake worked, or we were connected already
+		why    string        // what went wrong, in words, for `servent peers`
+		hold   time.Duration // the peer asked us to stay away this long
+	)
 	defer func() {
+		// The backoff is set before the key leaves dialing, so that
+		// connectMore never sees the peer idle with its old backoff.
+		if user {
+			n.peerBook.done(key, n.cfg.Now(), !linked, why, hold)
+		}
 		n.mu.Lock()
 		delete(n.dialing, key)
-		if user {
-			if succeeded {
-				delete(n.peerFail, key)
-				// Reconnecting after a drop waits a little: never a tight loop.
-				n.peerNext[key] = n.cfg.Now().Add(backoff(1))
-			} else {
-				n.peerFail[key]++
-				n.peerNext[key] = n.cfg.Now().Add(max(backoff(n.peerFail[key]), bannedFor))
-			}
-		}
 		n.mu.Unlock()
 		n.kickMaintain()
 	}()
 	if !ap.IsValid() {
-		host, port, err := net.SplitHostPort(key)
-		if err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
-		cancel()
-		if err != nil || len(ips) == 0 {
+		var err error
+		if ap, err = n.resolvePeer(key); err != nil {
+			why = err.Error()
 			n.log.Debug("resolve peer", "peer", key, "err", err)
 			return
 		}
-		ap, err = netip.ParseAddrPort(net.JoinHostPort(ips[0].Unmap().String(), port))
-		if err != nil {
-			return
-		}
+	}
+	if user {
+		n.peerBook.resolved(key, ap)
 	}
 	if n.isSelf(ap) {
 		n.hosts.remove(ap)
+		why = "that is this servent's own address"
 		return
 	}
-	slot, code, _ := n.reserveForce(ap.Addr(), protocol.GUID{}, true, true, force)
+	slot, code, reason := n.reserveForce(ap.Addr(), protocol.GUID{}, true, true, force)
 	if code != 200 {
-		succeeded = code == 409 // already connected: nothing to back off from
+		linked = code == 409 // already connected: nothing to back off from
+		if !linked {
+			why = fmt.Sprintf("not dialled: %d %s", code, reason)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
@@ -278,6 +282,7 @@ func (n *Node) dial(key string, ap netip.AddrPort, user, force bool) {
 	if err != nil {
 		n.release(slot)
 		n.hosts.failed(ap)
+		why = dialFailure(err)
 		n.log.Debug("dial failed", "peer", ap, "err", err)
 		return
 	}
@@ -286,30 +291,132 @@ func (n *Node) dial(key string, ap netip.AddrPort, user, force bool) {
 	if !stop() || err != nil {
 		n.release(slot)
 		_ = nc.Close()
-		var he *handshakeError
-		if errors.As(err, &he) && !he.ours {
-			bannedFor = parseBannedFor(he)
+		if err == nil {
+			err = errors.New("node closing")
 		}
-		if errors.As(err, &he) && !he.ours && he.Code >= 400 && he.Code < 500 {
-			n.hosts.remove(ap) // refused for good (GTKG purges such hosts)
-		} else {
-			n.hosts.failed(ap)
-		}
+		why, hold = n.refused(ap, err)
 		if c != nil {
 			c.close(errors.New("node closing"))
 		}
 		n.log.Debug("outbound handshake failed", "peer", ap, "err", err)
 		return
 	}
-	succeeded = true
-	n.run(c)
+	linked = true
+	if user {
+		n.peerBook.connected(key)
+	}
+	err = n.run(c)
+	var be *byeError
+	if errors.As(err, &be) {
+		why = be.Error()
+		hold = byeParting(be.bye).hold
+	}
 }
 
-// userPeer reports whether key is among the user-named peers.
-func (n *Node) userPeer(key string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return slices.Contains(n.cfg.Peers, key)
+// refused updates the host cache after a failed handshake with ap and
+// says why in words, with how long the peer asked us to stay away.
+func (n *Node) refused(ap netip.AddrPort, err error) (why string, hold time.Duration) {
+	var he *handshakeError
+	if !errors.As(err, &he) {
+		n.hosts.failed(ap)
+		return "handshake failed: " + err.Error(), 0
+	}
+	p := refusalParting(he)
+	switch {
+	case p != (parting{}):
+		n.hosts.parted(ap, p, n.cfg.Now())
+	case !he.ours && he.Code >= 400 && he.Code < 500:
+		n.hosts.remove(ap) // refused for good (GTKG purges such hosts)
+	default:
+		n.hosts.failed(ap)
+	}
+	if !he.ours {
+		hold = parseBannedFor(he)
+	}
+	why = he.Error()
+	if he.leaf {
+		why += " (it is a leaf)"
+	}
+	return why, max(hold, p.hold)
+}
+
+// noteParting tells the host cache how a link to a peer listening at
+// c.listen ended, before the link's slot is freed: never redialled at once
+// (GTKG's NODE_CONN_ATTEMPT_FREQ spacing), and a Bye that says it is going
+// away keeps it away for long (byeParting).
+func (n *Node) noteParting(c *conn, err error) {
+	if !c.listen.IsValid() {
+		return
+	}
+	now := n.cfg.Now()
+	n.hosts.hold(c.listen, now.Add(backoff(1)))
+	var be *byeError
+	if errors.As(err, &be) {
+		n.hosts.parted(c.listen, byeParting(be.bye), now)
+	}
+}
+
+// dialFailure says in words why a dial failed.
+func dialFailure(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return "no answer (timed out)"
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return "host unreachable"
+	case errors.Is(err, syscall.ENETUNREACH):
+		return "network unreachable"
+	}
+	return "dial failed: " + err.Error()
+}
+
+// resolvePeer turns a user-named HOST:PORT (an IPv4 or IPv6 address, "[::1]:6346",
+// or a host name) into an address to dial; a name with both kinds of address
+// gives its IPv4 one, the network's usual kind.
+func (n *Node) resolvePeer(key string) (netip.AddrPort, error) {
+	host, port, err := splitPeer(key)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return netip.AddrPortFrom(ip.Unmap(), port), nil
+	}
+	// RFC 6761 6.4: names under .invalid never resolve; say so at once.
+	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "invalid" || strings.HasSuffix(h, ".invalid") {
+		return netip.AddrPort{}, fmt.Errorf("cannot resolve %s: no such host", host)
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		var de *net.DNSError
+		if errors.As(err, &de) && de.IsNotFound {
+			return netip.AddrPort{}, fmt.Errorf("cannot resolve %s: no such host", host)
+		}
+		return netip.AddrPort{}, fmt.Errorf("cannot resolve %s: %w", host, err)
+	}
+	if len(ips) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("cannot resolve %s: no address", host)
+	}
+	ip := ips[0]
+	if i := slices.IndexFunc(ips, func(a netip.Addr) bool { return a.Unmap().Is4() }); i >= 0 {
+		ip = ips[i]
+	}
+	return netip.AddrPortFrom(ip.Unmap(), port), nil
+}
+
+// splitPeer checks a user-named HOST:PORT; IPv6 addresses go in brackets.
+func splitPeer(key string) (string, uint16, error) {
+	host, port, err := net.SplitHostPort(key)
+	if err != nil {
+		return "", 0, fmt.Errorf("peer %q: want HOST:PORT ([ADDR]:PORT for IPv6): %w", key, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 || host == "" {
+		return "", 0, fmt.Errorf("peer %q: want HOST:PORT with a port from 1 to 65535", key)
+	}
+	return host, uint16(p), nil
 }
 
 // bannedRe reads the duration of a GTKG ban refusal: "429 Banned for 5m 0s"

@@ -101,9 +101,8 @@ type Node struct {
 	sockets  *admit.Table[net.Conn]      // guarded by mu: inbound sockets (listen.go)
 	admitLog logGate                     // guarded by mu
 	bans     map[netip.Addr]time.Time    // guarded by mu
-	dialing  map[string]bool             // guarded by mu: user peers being dialled
-	peerNext map[string]time.Time        // guarded by mu: backoff of user-named peers
-	peerFail map[string]int              // guarded by mu
+	dialing  map[string]bool             // guarded by mu: peers being dialled
+	peerBook *namedPeers                 // the user-named peers (named.go)
 	snap     atomic.Pointer[connSnap]
 	nextID   atomic.Uint64
 
@@ -142,8 +141,7 @@ func New(cfg Config) (*Node, error) {
 		sockets:  admit.New[net.Conn](cfg.MaxConns, cfg.MaxConnsPerNet),
 		bans:     map[netip.Addr]time.Time{},
 		dialing:  map[string]bool{},
-		peerNext: map[string]time.Time{},
-		peerFail: map[string]int{},
+		peerBook: newNamedPeers(cfg.Peers),
 		kick:     make(chan struct{}, 1),
 	}
 	n.ultrapeer.Store(cfg.Mode == ModeUltrapeer)
@@ -156,12 +154,20 @@ func New(cfg Config) (*Node, error) {
 		} else if ap, err := netip.ParseAddrPort(cfg.Listen); err == nil {
 			ip = ap.Addr().Unmap()
 		}
+		n.cfg.Dial = d.DialContext
 		if ip.IsValid() && !ip.IsUnspecified() {
 			// Dial from our listening IP so peers see one address for us
-			// (the per-IP rules of tests on 127.0.0.x depend on it).
-			d.LocalAddr = &net.TCPAddr{IP: ip.AsSlice()}
+			// (the per-IP rules of tests on 127.0.0.x depend on it), but
+			// not to the other IP family ("[::1]:6346" from 127.0.0.1).
+			bound := *d
+			bound.LocalAddr = &net.TCPAddr{IP: ip.AsSlice()}
+			n.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Unmap().Is4() != ip.Is4() {
+					return d.DialContext(ctx, network, addr)
+				}
+				return bound.DialContext(ctx, network, addr)
+			}
 		}
-		n.cfg.Dial = d.DialContext
 	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -280,11 +286,13 @@ func (n *Node) Close() error {
 	for _, c := range conns {
 		c.bye(200, "Servent shutdown")
 	}
-	// The writers flush the Byes (bounded by a 2 s write deadline).
+	// The writers flush the Byes (bounded by a 2 s write deadline) and the
+	// readers wait for the peers to close (bounded by byeGrace): closing
+	// first would reset links on which the Bye is still unread.
 	deadline := time.After(3 * time.Second)
 	for _, c := range conns {
 		select {
-		case <-c.writerOut:
+		case <-c.closed:
 		case <-deadline:
 		}
 		c.close(errors.New("node closed"))
@@ -355,54 +363,68 @@ func (n *Node) Peers() []PeerInfo {
 // Hosts lists the host cache.
 func (n *Node) Hosts() []HostInfo { return n.hosts.list() }
 
-// AddPeer dials addr now (and keeps it among the user-named peers).
+// NamedPeers lists the user-named peers with the last error of each.
+func (n *Node) NamedPeers() []NamedPeer { return n.peerBook.list() }
+
+// AddPeer dials addr (HOST:PORT, [IPv6]:PORT) now and keeps it among the
+// user-named peers; how the dial went shows in NamedPeers.
 func (n *Node) AddPeer(addr string) error {
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return fmt.Errorf("servent: peer %q: %w", addr, err)
+	if _, _, err := splitPeer(addr); err != nil {
+		return fmt.Errorf("servent: %w", err)
 	}
+	n.peerBook.add(addr)
 	n.mu.Lock()
-	if !slices.Contains(n.cfg.Peers, addr) {
-		n.cfg.Peers = append(n.cfg.Peers, addr)
-	}
-	delete(n.peerNext, addr)
-	delete(n.peerFail, addr)
 	busy := n.dialing[addr] || n.closing.Load() || !n.running.Load()
 	if !busy {
 		n.dialing[addr] = true
+		n.peerBook.dialing(addr)
 	}
 	n.mu.Unlock()
 	if busy {
 		return nil
 	}
 	// The user asked for this one: dial now, even past MaxPeers.
-	var ap netip.AddrPort
-	if a, err := netip.ParseAddrPort(addr); err == nil {
-		ap = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.dial(addr, ap, true, true)
+		n.dial(addr, netip.AddrPort{}, true, true)
 	}()
 	return nil
 }
 
-// DropPeer closes the connection to addr (its listening or socket address)
-// and forgets it as a user-named peer.
+// DropPeer closes the connection to addr (its listening or socket address,
+// or the name it was added by) and forgets it as a user-named peer. Nothing
+// redials it, not even from the host cache, until it is added again or for
+// a long while (goneHold).
 func (n *Node) DropPeer(addr string) error {
-	n.mu.Lock()
-	n.cfg.Peers = slices.DeleteFunc(n.cfg.Peers, func(p string) bool { return p == addr })
-	n.mu.Unlock()
+	resolved, named := n.peerBook.drop(addr)
 	ap, err := netip.ParseAddrPort(addr)
+	if err == nil {
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
 	var found *conn
 	for _, c := range n.snap.Load().byID {
-		if (err == nil && (c.listen == ap || c.addr == ap)) || c.info().Addr.String() == addr {
+		if (err == nil && (c.listen == ap || c.addr == ap)) ||
+			(resolved.IsValid() && (c.listen == resolved || c.addr == resolved)) {
 			found = c
 			break
 		}
 	}
+	stayAway := parting{hold: goneHold}
+	now := n.cfg.Now()
+	for _, a := range []netip.AddrPort{ap, resolved} {
+		if a.IsValid() {
+			n.hosts.parted(a, stayAway, now)
+		}
+	}
 	if found == nil {
+		if named {
+			return nil
+		}
 		return fmt.Errorf("servent: not connected to %s", addr)
+	}
+	if found.listen.IsValid() {
+		n.hosts.parted(found.listen, stayAway, now)
 	}
 	found.bye(201, "User closed")
 	return nil

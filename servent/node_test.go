@@ -10,8 +10,11 @@ import (
 	"github.com/servent/servent/protocol"
 )
 
+// TestTwoTierSearch: leaf - b - a. A query from ultrapeer a reaches the
+// leaf's file through b's QRP table, and the leaf's own query reaches a
+// through b; each hit comes back along the query's path.
 func TestTwoTierSearch(t *testing.T) {
-	a := startNode(t, ModeUltrapeer)
+	a := startNode(t, ModeUltrapeer, withFiles("gamma ray burst.ogg"))
 	b := startNode(t, ModeUltrapeer, withPeers(addrOf(a)))
 	leaf := startNode(t, ModeLeaf, withPeers(addrOf(b)), withFiles("alpha beta.txt", "gamma.mp3"))
 	waitPeers(t, a, 1, 0)
@@ -35,9 +38,18 @@ func TestTwoTierSearch(t *testing.T) {
 	require.Equal(t, leaf.Addr(), r.Sources[0].Addr)
 	require.Equal(t, leaf.GUID(), r.Sources[0].ServentGUID)
 
-	// The leaf searches too: b's other neighbour a has nothing, so nothing.
+	// The leaf searches too: a's file comes back through b; the leaf's own
+	// gamma.mp3 is not a result of its own search.
+	routed := b.stats.hitsRouted.Load()
 	s2 := leaf.Search("gamma", nil)
-	_ = s2
+	require.Eventually(t, func() bool { return len(s2.Results()) == 1 }, waitFor, tick)
+	r = s2.Results()[0]
+	require.Equal(t, "gamma ray burst.ogg", r.Name)
+	require.Len(t, r.Sources, 1)
+	require.Equal(t, a.Addr(), r.Sources[0].Addr)
+	require.Equal(t, a.GUID(), r.Sources[0].ServentGUID)
+	require.Greater(t, b.stats.hitsRouted.Load(), routed, "the hit went through b")
+	require.Equal(t, []string{"gamma ray burst.ogg"}, resultNames(s2))
 }
 
 func TestAddDropPeer(t *testing.T) {

@@ -2,6 +2,8 @@ package servent
 
 import (
 	"time"
+
+	"github.com/servent/servent/protocol"
 )
 
 // Leaf to ultrapeer promotion of a ModeAuto node, in the spirit of GTKG's
@@ -13,7 +15,8 @@ import (
 //
 // The role of a live link was fixed by its handshake (X-Ultrapeer), so it
 // cannot change: promotion only changes the role of NEW connections, and
-// maintenance says Bye 200 "Becoming an ultrapeer" to every link on which
+// maintenance says Bye 203 "Becoming an ultrapeer" (GTKG's role-change code,
+// not 200, which tells the peer we are going away) to every link on which
 // we handshook as a leaf (c.weLeaf), including one that finished its
 // handshake while we were being promoted. Those ultrapeers are not redialled
 // before the usual 30-60 s spacing (one backoff step, not counted as a
@@ -69,7 +72,7 @@ func (n *Node) autoPromote(now time.Time) {
 			continue
 		}
 		n.spaceRedial(c, now)
-		c.bye(200, promoteReason)
+		c.bye(protocol.ByeRoleChange, promoteReason)
 	}
 }
 
@@ -79,6 +82,6 @@ func (n *Node) spaceRedial(c *conn, now time.Time) {
 	if c.listen.IsValid() {
 		n.hosts.hold(c.listen, now.Add(backoff(1)))
 	}
-	// A user-named peer: dial's deferred bookkeeping sets peerNext to one
-	// backoff step after the drop, which is the same spacing.
+	// A user-named peer: dial's deferred bookkeeping (namedPeers.done)
+	// sets its next try one backoff step after the drop, the same spacing.
 }

@@ -55,9 +55,8 @@ func TestAutoPromotion(t *testing.T) {
 	waitPeers(t, u, 0, 0)
 	waitPeers(t, a, 0, 0)
 	require.Eventually(t, func() bool {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.peerNext[addrOf(u)].Sub(clk.Now()) >= backoffBase/2-time.Second && a.peerFail[addrOf(u)] == 0
+		p := a.NamedPeers()[0]
+		return !p.Dialing && p.NextTry.Sub(clk.Now()) >= backoffBase/2-time.Second && a.peerBook.failures(addrOf(u)) == 0
 	}, waitFor, tick, "next dial one backoff step away, no failure counted")
 
 	// Now it takes leaves and answers as an ultrapeer.

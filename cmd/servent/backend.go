@@ -48,13 +48,27 @@ func (b nodeBackend) Status() api.Status {
 func (b nodeBackend) Peers() []api.Peer {
 	ps := b.n.Peers()
 	out := make([]api.Peer, 0, len(ps))
+	up := make(map[string]bool, len(ps))
 	for _, p := range ps {
+		up[p.Addr.String()] = true
 		out = append(out, api.Peer{
 			Addr: p.Addr.String(), Mode: p.Mode, UserAgent: p.UserAgent, Outbound: p.Outbound,
 			Since: p.Since, UptimeSeconds: int64(time.Since(p.Since) / time.Second),
 			BytesIn: p.BytesIn, BytesOut: p.BytesOut, MsgsIn: p.MsgsIn, MsgsOut: p.MsgsOut,
-			Compressed: p.Compressed,
+			Compressed: p.Compressed, State: api.PeerConnected,
 		})
+	}
+	// The user-named peers not connected, with why.
+	for _, np := range b.n.NamedPeers() {
+		if up[np.Addr] || (np.Resolved.IsValid() && up[np.Resolved.String()]) {
+			continue
+		}
+		p := api.Peer{Addr: np.Addr, State: api.PeerWaiting, LastError: np.LastError, LastErrorAt: np.LastErrorAt,
+			NextTry: np.NextTry}
+		if np.Dialing {
+			p.State, p.NextTry = api.PeerConnecting, time.Time{}
+		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -420,6 +420,13 @@ func peersCmd(c *cli.Context) error {
 		return err
 	}
 	return printList(c, peers, "no peers connected (add one with `servent peers add HOST:PORT`)", "", func(p api.Peer) string {
+		if p.State == api.PeerConnecting || p.State == api.PeerWaiting {
+			row := p.Addr + "\tnot connected\t" + p.State
+			if p.LastError != "" {
+				row += fmt.Sprintf("\t%s ago\t%s", humanDuration(time.Since(p.LastErrorAt)), p.LastError)
+			}
+			return row
+		}
 		dir := "inbound"
 		if p.Outbound {
 			dir = "outbound"

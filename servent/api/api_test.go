@@ -26,7 +26,9 @@ func fakeBackend() *apitest.Fake {
 	return &apitest.Fake{
 		StatusV: api.Status{Version: "test", Mode: "leaf", Listen: "127.0.0.1:6346", Peers: 1, SharedFiles: 2, SharedKB: 3, BytesIn: 10, BytesOut: 20},
 		PeersV: []api.Peer{{Addr: "127.0.0.2:6346", Mode: "ultrapeer", UserAgent: "gtk-gnutella/1.2.3", Outbound: true,
-			Since: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), BytesIn: 1000, BytesOut: 2000}},
+			Since: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), BytesIn: 1000, BytesOut: 2000, State: api.PeerConnected},
+			{Addr: "192.0.2.9:6346", State: api.PeerWaiting, LastError: "connection refused",
+				LastErrorAt: time.Date(2026, 11, 25, 12, 1, 0, 0, time.UTC), NextTry: time.Date(2026, 11, 25, 12, 2, 0, 0, time.UTC)}},
 		SharesV: []api.SharedFile{{Index: 1, Name: "a.txt", Path: "/s/a.txt", Size: 5, URN: "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB"}},
 		HostsV:  []api.Host{{Addr: "127.0.0.3:6346", Ultrapeer: true}},
 		Results: []api.Result{
@@ -184,7 +186,9 @@ func TestEndpointsJSON(t *testing.T) {
 		want               string // JSON the answer must equal
 	}{
 		{"GET", "/api/status", "", 200, `{"version":"test","guid":"","mode":"leaf","listen":"127.0.0.1:6346","started":"0001-01-01T00:00:00Z","uptime_seconds":0,"peers":1,"leaves":0,"shared_files":2,"shared_kb":3,"bytes_in":10,"bytes_out":20,"msgs_in":0,"msgs_out":0,"searches":0,"downloads":0,"inbound_evicted":0,"inbound_refused":0,"floods":0,"banned":0}`},
-		{"GET", "/api/peers", "", 200, `[{"addr":"127.0.0.2:6346","mode":"ultrapeer","user_agent":"gtk-gnutella/1.2.3","outbound":true,"since":"2026-11-25T12:00:00Z","uptime_seconds":0,"bytes_in":1000,"bytes_out":2000,"msgs_in":0,"msgs_out":0,"compressed":false}]`},
+		{"GET", "/api/peers", "", 200, `[{"addr":"127.0.0.2:6346","mode":"ultrapeer","user_agent":"gtk-gnutella/1.2.3","outbound":true,"since":"2026-11-25T12:00:00Z","uptime_seconds":0,"bytes_in":1000,"bytes_out":2000,"msgs_in":0,"msgs_out":0,"compressed":false,"state":"connected"},` +
+			`{"addr":"192.0.2.9:6346","mode":"","user_agent":"","outbound":false,"since":"0001-01-01T00:00:00Z","uptime_seconds":0,"bytes_in":0,"bytes_out":0,"msgs_in":0,"msgs_out":0,"compressed":false,` +
+			`"state":"waiting","last_error":"connection refused","last_error_at":"2026-11-25T12:01:00Z","next_try":"2026-11-25T12:02:00Z"}]`},
 		{"POST", "/api/peers", `{"addr":"10.0.0.1:6346"}`, 202, `{"addr":"10.0.0.1:6346"}`},
 		{"POST", "/api/peers", `{"addr":"bad"}`, 400, `{"error":"peer address \"bad\": want HOST:PORT"}`},
 		{"POST", "/api/peers", `{}`, 400, `{"error":"addr is required (HOST:PORT)"}`},

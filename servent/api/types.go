@@ -67,7 +67,17 @@ type Status struct {
 	Banned         uint64 `json:"banned"`
 }
 
-// Peer is one Gnutella connection (GET /api/peers).
+// Peer states. A connection is "connected"; a peer the user named (--peer,
+// peers add) that is not connected is listed too, "connecting" while it is
+// dialled, else "waiting" for NextTry, with the last error in words.
+const (
+	PeerConnected  = "connected"
+	PeerConnecting = "connecting"
+	PeerWaiting    = "waiting"
+)
+
+// Peer is one Gnutella connection, or a user-named peer that is not
+// connected (GET /api/peers).
 type Peer struct {
 	Addr          string    `json:"addr"`
 	Mode          string    `json:"mode"` // "leaf" or "ultrapeer"
@@ -80,6 +90,10 @@ type Peer struct {
 	MsgsIn        uint64    `json:"msgs_in"`
 	MsgsOut       uint64    `json:"msgs_out"`
 	Compressed    bool      `json:"compressed"`
+	State         string    `json:"state"`                  // PeerConnected, PeerConnecting, PeerWaiting
+	LastError     string    `json:"last_error,omitempty"`   // a user-named peer's last failure, in words
+	LastErrorAt   time.Time `json:"last_error_at,omitzero"` // when it happened
+	NextTry       time.Time `json:"next_try,omitzero"`      // a waiting peer's next dial
 }
 
 // PeerRequest is the body of POST and DELETE /api/peers.

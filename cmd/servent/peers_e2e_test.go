@@ -1,0 +1,58 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/servent"
+	"github.com/servent/servent/servent/api"
+)
+
+// TestPeersShowErrors: `peers add` of a peer that refuses and of a name
+// that does not resolve (.invalid: never asked of DNS) used to be silent;
+// `servent peers` and the API now show each with its last error, and
+// `peers drop` forgets a named peer that never connected.
+func TestPeersShowErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.27:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	const unresolvable = "servent-test.invalid:6346"
+
+	tn := startTestNode(t, "127.0.0.26", servent.ModeLeaf)
+	for _, p := range []string{closed, unresolvable} {
+		_, _, err := runCLI(t, "peers", "add", "--data", tn.data, p)
+		require.NoError(t, err)
+	}
+	var peers []api.Peer
+	require.Eventually(t, func() bool {
+		out, _, err := runCLI(t, "peers", "--data", tn.data, "--json")
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal([]byte(out), &peers))
+		return len(peers) == 2 && peers[0].LastError != "" && peers[1].LastError != ""
+	}, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, closed, peers[0].Addr)
+	require.Equal(t, api.PeerWaiting, peers[0].State)
+	require.Equal(t, "connection refused", peers[0].LastError)
+	require.WithinDuration(t, time.Now(), peers[0].LastErrorAt, time.Minute)
+	require.True(t, peers[0].NextTry.After(peers[0].LastErrorAt))
+	require.Equal(t, unresolvable, peers[1].Addr)
+	require.Equal(t, "cannot resolve servent-test.invalid: no such host", peers[1].LastError)
+
+	out, _, err := runCLI(t, "peers", "--data", tn.data)
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^`+regexp.QuoteMeta(closed)+`\s+not connected\s+waiting\s+\d+s ago\s+connection refused$`, out)
+	require.Regexp(t, `(?m)^servent-test\.invalid:6346\s+not connected\s+waiting\s+\d+s ago\s+cannot resolve servent-test\.invalid: no such host$`, out)
+
+	_, _, err = runCLI(t, "peers", "drop", "--data", tn.data, unresolvable)
+	require.NoError(t, err)
+	out, _, err = runCLI(t, "peers", "--data", tn.data)
+	require.NoError(t, err)
+	require.NotContains(t, out, "invalid")
+	require.Contains(t, out, closed)
+}
