@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -97,16 +98,42 @@ func (c *clock) tick() int64 { return int64(c.now().Sub(c.base)) }
 // expired: an entry older than maxAge counts as absent.
 func (c *clock) expired(at, now int64) bool { return now-at > c.maxAge }
 
-type routeKey struct {
-	guid protocol.GUID
-	typ  protocol.PayloadType
+// routeKey is a keyed 64-bit hash of (MUID, payload type). A hash rather
+// than the 17 bytes themselves: simplelru keeps the key in its map and in
+// its entry, and an 8-byte key halves the map's slots (16 bytes instead
+// of 32) and takes the entry from 112 to 80 bytes. Two messages share a
+// key with probability about routes/2^64 per message (2^-46 for a full
+// default table); the seed is random per table, so a peer cannot aim a
+// collision at someone else's message.
+type routeKey uint64
+
+func (t *Table) key(guid protocol.GUID, typ protocol.PayloadType) routeKey {
+	var b [len(guid) + 1]byte
+	copy(b[:], guid[:])
+	b[len(guid)] = byte(typ)
+	return routeKey(maphash.Bytes(t.seed, b[:]))
 }
 
+// route is 16 bytes: the first sighting's clock.tick() and the highest
+// forwardable TTL seen, packed as tick<<ttlBits | ttl, and the connection.
 type route struct {
-	at   int64 // clock.tick() of the first sighting
-	conn ConnID
-	ttl  uint8 // highest forwardable TTL seen
+	stamp int64
+	conn  ConnID
 }
+
+// ttlBits holds a TTL: forwardable TTLs are at most 15 (the hard limit of
+// TTL + hops). tick<<ttlBits still spans 18 years of nanoseconds.
+const (
+	ttlBits = 4
+	ttlMax  = 1<<ttlBits - 1
+)
+
+func newRoute(at int64, conn ConnID, ttl uint8) route {
+	return route{stamp: at<<ttlBits | int64(min(ttl, ttlMax)), conn: conn}
+}
+
+func (r route) at() int64  { return r.stamp >> ttlBits }
+func (r route) ttl() uint8 { return uint8(r.stamp & ttlMax) }
 
 // sweepPerAdd bounds the expired entries dropped from the LRU tail per Add:
 // enough to keep up with the insert rate, never a long pause.
@@ -120,18 +147,32 @@ const sweepPerAdd = 2
 // held for a few map operations, no allocation beyond golang-lru's entry.
 type Table struct {
 	lruTable[routeKey, route]
+	seed maphash.Seed
 }
 
 // lruTable is what Table and PushTable share: an LRU bounded by count under
 // one mutex, the clock of the age bound, the counters and the liveness
 // check of connections.
 type lruTable[K comparable, V any] struct {
-	mu    sync.Mutex
-	lru   *simplelru.LRU[K, V]
-	clock clock
-	stats *Stats
-	alive func(ConnID) bool
+	mu      sync.Mutex
+	lru     *simplelru.LRU[K, V] // guarded by mu
+	size    int
+	removed int // guarded by mu: entries removed since the LRU was built
+	clock   clock
+	stats   *Stats
+	alive   func(ConnID) bool
 }
+
+// compactAfter is how many times its size a table removes entries before
+// it rebuilds its LRU. A Go map does not give back the room of deleted
+// keys, and under the steady churn of a route table (every new MUID
+// evicts one) its swiss tables grow over their tombstones
+// (golang/go#70886): 4 times the room of a fresh map after 200 turnovers
+// with 17-byte keys, 2 times with 8-byte ones. Rebuilding costs one more
+// insert per entry every compactAfter turnovers (a few percent of the
+// table's time) and a pause of tens of milliseconds under the lock for a
+// full default table.
+const compactAfter = 4
 
 func newLRUTable[K comparable, V any](size int, maxAge time.Duration, now func() time.Time, opts []Option) lruTable[K, V] {
 	if size <= 0 {
@@ -148,7 +189,57 @@ func newLRUTable[K comparable, V any](size int, maxAge time.Duration, now func()
 	if err != nil { // size > 0 is checked above
 		panic(err)
 	}
-	return lruTable[K, V]{lru: l, clock: newClock(now, maxAge), stats: o.stats, alive: o.alive}
+	return lruTable[K, V]{lru: l, size: size, clock: newClock(now, maxAge), stats: o.stats, alive: o.alive}
+}
+
+// add is lru.Add, counting an eviction towards the next compaction.
+// Called with mu held.
+func (t *lruTable[K, V]) add(k K, v V) (evicted bool) {
+	evicted = t.lru.Add(k, v)
+	if evicted {
+		t.removedOne()
+	}
+	return evicted
+}
+
+// removeOldest is lru.RemoveOldest, counted likewise. Called with mu held.
+func (t *lruTable[K, V]) removeOldest() {
+	if _, _, ok := t.lru.RemoveOldest(); ok {
+		t.removedOne()
+	}
+}
+
+// remove is lru.Remove, counted likewise. Called with mu held.
+func (t *lruTable[K, V]) remove(k K) {
+	if t.lru.Remove(k) {
+		t.removedOne()
+	}
+}
+
+func (t *lruTable[K, V]) removedOne() {
+	t.removed++
+	if t.removed >= compactAfter*t.size {
+		t.compact()
+	}
+}
+
+// compact moves every entry, oldest first, into a fresh LRU of the same
+// size: same entries, same order, a map sized for them. Called with mu
+// held.
+func (t *lruTable[K, V]) compact() {
+	fresh, err := simplelru.NewLRU[K, V](t.size, nil)
+	if err != nil { // t.size > 0
+		panic(err)
+	}
+	for {
+		k, v, ok := t.lru.RemoveOldest()
+		if !ok {
+			break
+		}
+		fresh.Add(k, v)
+	}
+	t.lru = fresh
+	t.removed = 0
 }
 
 // Stats is the counter set this table adds to.
@@ -158,7 +249,7 @@ func (t *lruTable[K, V]) Stats() *Stats { return t.stats }
 // that forgets entries older than maxAge (<= 0: DefaultMaxAge). now is the
 // clock (nil: time.Now).
 func NewTable(size int, maxAge time.Duration, now func() time.Time, opts ...Option) *Table {
-	return &Table{newLRUTable[routeKey, route](size, maxAge, now, opts)}
+	return &Table{lruTable: newLRUTable[routeKey, route](size, maxAge, now, opts), seed: maphash.MakeSeed()}
 }
 
 // Add records that the message (guid, typ) came from conn, unless it was
@@ -176,13 +267,13 @@ func (t *Table) Add(guid protocol.GUID, typ protocol.PayloadType, from ConnID) (
 // HigherTTL (and that ttl is remembered, so each higher TTL is reported
 // once); otherwise Duplicate. Both count in Stats.Duplicates.
 func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID, ttl uint8) Verdict {
-	k := routeKey{guid, typ}
+	k := t.key(guid, typ)
+	ttl = min(ttl, ttlMax)
 	now := t.clock.tick() // outside the lock: the clock may be slow
 	t.mu.Lock()
-	if r, ok := t.lru.Peek(k); ok && !t.clock.expired(r.at, now) {
-		if ttl > r.ttl {
-			r.ttl = ttl
-			t.lru.Add(k, r) // also moves it to the front: it is active again
+	if r, ok := t.lru.Peek(k); ok && !t.clock.expired(r.at(), now) {
+		if ttl > r.ttl() {
+			t.lru.Add(k, newRoute(r.at(), r.conn, ttl)) // also moves it to the front: it is active again
 			t.mu.Unlock()
 			t.stats.Duplicates.Add(1)
 			t.stats.HigherTTL.Add(1)
@@ -198,12 +289,12 @@ func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID
 	// bound too, and what the count bound then evicts is still live.
 	for range sweepPerAdd {
 		_, r, ok := t.lru.GetOldest()
-		if !ok || !t.clock.expired(r.at, now) {
+		if !ok || !t.clock.expired(r.at(), now) {
 			break
 		}
-		t.lru.RemoveOldest()
+		t.removeOldest()
 	}
-	evicted := t.lru.Add(k, route{at: now, conn: from, ttl: ttl})
+	evicted := t.add(k, newRoute(now, from, ttl))
 	t.mu.Unlock()
 	if evicted {
 		t.stats.Evicted.Add(1)
@@ -219,8 +310,8 @@ func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID
 func (t *Table) Lookup(guid protocol.GUID, typ protocol.PayloadType) (ConnID, bool) {
 	now := t.clock.tick()
 	t.mu.Lock()
-	r, ok := t.lru.Peek(routeKey{guid, typ})
-	if ok && t.clock.expired(r.at, now) {
+	r, ok := t.lru.Peek(t.key(guid, typ))
+	if ok && t.clock.expired(r.at(), now) {
 		ok = false
 	}
 	t.mu.Unlock()
