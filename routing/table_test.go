@@ -335,8 +335,8 @@ func TestTableFullOfExpired(t *testing.T) {
 // 32-byte slot: the route table held 277 B per route after this load, the
 // push table 222 B.
 func TestTableMemoryUnderChurn(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills default-size tables 14 times")
+	if testing.Short() || raceEnabled {
+		t.Skip("fills default-size tables 14 times (40 s under the race detector)")
 	}
 	const churn = 14
 	perEntry := func(fill func(i uint64), size func() int) float64 {
