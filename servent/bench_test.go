@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -296,63 +295,73 @@ func connectRawTB(b *testing.B, addr string, up, deflate bool) *rawPeer {
 	return p
 }
 
-// TestIdleMemory32 reports the memory an idle node holds for 32 peer
-// connections, plain and deflated both ways (heap and stacks, measured in
-// process, the peers' ends are raw sockets with a small reader) and the
-// process RSS. It asserts nothing about the figures; run with -v.
-func TestIdleMemory32(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measurement")
-	}
+// BenchmarkIdleMemory32 reports the memory an idle node holds for 32 peer
+// connections (16 ultrapeers, 16 leaves), plain and deflated both ways:
+// heap and stacks per connection, measured in process (the peers' ends are
+// raw sockets, counted in), and the growth of the process RSS. One
+// iteration is a fresh node with its 32 connections.
+func BenchmarkIdleMemory32(b *testing.B) {
 	for _, deflate := range []bool{false, true} {
-		n := startNode(t, ModeUltrapeer)
-		var m0, m1 runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&m0)
-		rss0 := rssKB()
-		for i := range 32 {
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(nextIP())}}
-			c, err := d.Dial("tcp", addrOf(n))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = c.Close() })
-			role, enc, ack := "False", "", ""
-			if i < 16 {
-				role = "True"
+		b.Run(fmt.Sprintf("deflate=%v", deflate), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				used, rss := idleMemory32(b, deflate)
+				b.ReportMetric(float64(used)/1024/32, "KiB/conn")
+				b.ReportMetric(float64(rss)/32, "RSS-KiB/conn")
 			}
-			if deflate {
-				enc, ack = "Accept-Encoding: deflate\r\n", "Content-Encoding: deflate\r\n"
-			}
-			_, err = c.Write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: " + role + "\r\n" + enc + "\r\n"))
-			require.NoError(t, err)
-			resp, err := protocol.ReadHandshake(newBR(c))
-			require.NoError(t, err)
-			require.Equal(t, 200, resp.Code)
-			_, err = c.Write([]byte("GNUTELLA/0.6 200 OK\r\n" + ack + "\r\n"))
-			require.NoError(t, err)
-		}
-		waitPeers(t, n, 16, 16)
-		runtime.GC()
-		runtime.ReadMemStats(&m1)
-		used := int64(m1.HeapInuse+m1.StackInuse) - int64(m0.HeapInuse+m0.StackInuse)
-		t.Logf("32 idle connections, deflate %v: heap+stack +%d KiB (%d KiB/conn); process RSS %d -> %d KiB",
-			deflate, used>>10, used>>10/32, rss0, rssKB())
-		require.NoError(t, n.Close())
+		})
 	}
 }
 
-func rssKB() int {
-	b, err := os.ReadFile("/proc/self/status")
+// idleMemory32 connects 32 idle peers to a fresh node and gives the heap
+// and stack bytes they added and the RSS growth in KiB.
+func idleMemory32(b *testing.B, deflate bool) (used int64, rssKiB int) {
+	n := startNode(b, ModeUltrapeer)
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	rss0 := selfRSSKB()
+	var peers []net.Conn
+	for i := range 32 {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(nextIP())}, Timeout: rigWait}
+		c, err := d.Dial("tcp", addrOf(n))
+		require.NoError(b, err)
+		peers = append(peers, c)
+		_ = c.SetDeadline(time.Now().Add(rigWait))
+		role, enc, ack := "False", "", ""
+		if i < 16 {
+			role = "True"
+		}
+		if deflate {
+			enc, ack = "Accept-Encoding: deflate\r\n", "Content-Encoding: deflate\r\n"
+		}
+		_, err = c.Write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: " + role + "\r\n" + enc + "\r\n"))
+		require.NoError(b, err)
+		resp, err := protocol.ReadHandshake(newBR(c))
+		require.NoError(b, err)
+		require.Equal(b, 200, resp.Code)
+		_, err = c.Write([]byte("GNUTELLA/0.6 200 OK\r\n" + ack + "\r\n"))
+		require.NoError(b, err)
+	}
+	waitPeers(b, n, 16, 16)
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	used = int64(m1.HeapInuse+m1.StackInuse) - int64(m0.HeapInuse+m0.StackInuse)
+	rssKiB = selfRSSKB() - rss0
+	require.NoError(b, n.Close())
+	for _, c := range peers {
+		_ = c.Close()
+	}
+	return used, rssKiB
+}
+
+// selfRSSKB is this process's VmRSS in KiB.
+func selfRSSKB() int {
+	st, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			var kb int
-			_, _ = fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%d", &kb)
-			return kb
-		}
-	}
-	return 0
+	return statusKB(string(st), "VmRSS:")
 }
 
 // BenchmarkRouteTableEntry reports the bytes one route-table entry costs.
