@@ -43,7 +43,7 @@ func (p *PushTable) Add(servent protocol.GUID, conn ConnID) {
 	// Every Add moves its entry to the front, so the tail is the oldest:
 	// drop expired ones before the count bound evicts a live one.
 	for range sweepPerAdd {
-		_, r, ok := p.lru.GetOldest()
+		r, ok := p.oldest()
 		if !ok || !p.clock.expired(r.at, now) {
 			break
 		}
@@ -63,7 +63,7 @@ func (p *PushTable) Add(servent protocol.GUID, conn ConnID) {
 func (p *PushTable) Lookup(servent protocol.GUID) (ConnID, bool) {
 	now := p.clock.tick()
 	p.mu.Lock()
-	r, ok := p.lru.Peek(p.key(servent))
+	r, ok := p.peek(p.key(servent))
 	if ok && p.clock.expired(r.at, now) {
 		ok = false
 	}
@@ -90,5 +90,5 @@ func (p *PushTable) Remove(servent protocol.GUID) {
 func (p *PushTable) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.lru.Len()
+	return p.len()
 }

@@ -153,25 +153,33 @@ type Table struct {
 // lruTable is what Table and PushTable share: an LRU bounded by count under
 // one mutex, the clock of the age bound, the counters and the liveness
 // check of connections.
+//
+// The LRU is renewed now and then (see compactAfter): a new generation
+// takes every add while the previous one, all of whose entries are less
+// recent, only drains (evicted or expired first, an entry that is used
+// again moves to the new one). Together they are one exact LRU of at most
+// size entries.
 type lruTable[K comparable, V any] struct {
 	mu      sync.Mutex
-	lru     *simplelru.LRU[K, V] // guarded by mu
+	lru     *simplelru.LRU[K, V] // guarded by mu: the current generation
+	old     *simplelru.LRU[K, V] // guarded by mu: the previous one while it drains, else nil
 	size    int
-	removed int // guarded by mu: entries removed since the LRU was built
+	removed int // guarded by mu: entries removed from lru since it was made
 	clock   clock
 	stats   *Stats
 	alive   func(ConnID) bool
 }
 
-// compactAfter is how many times its size a table removes entries before
-// it rebuilds its LRU. A Go map does not give back the room of deleted
-// keys, and under the steady churn of a route table (every new MUID
-// evicts one) its swiss tables grow over their tombstones
+// compactAfter is how many times its size a table removes entries from
+// its LRU before it starts a new generation. A Go map does not give back
+// the room of deleted keys, and under the steady churn of a route table
+// (every new MUID evicts one) its swiss tables grow over their tombstones
 // (golang/go#70886): 4 times the room of a fresh map after 200 turnovers
-// with 17-byte keys, 2 times with 8-byte ones. Rebuilding costs one more
-// insert per entry every compactAfter turnovers (a few percent of the
-// table's time) and a pause of tens of milliseconds under the lock for a
-// full default table.
+// with 17-byte keys, 2 times with 8-byte ones. The new generation's map is
+// sized by the entries it takes; the old one is freed once drained, within
+// one turnover (or maxAge). Nothing is copied: rebuilding the LRU at once
+// allocated a whole table (20 MB of entries and a map for a default one)
+// in a burst, which lifted the process's peak RSS by up to 15 MB.
 const compactAfter = 4
 
 func newLRUTable[K comparable, V any](size int, maxAge time.Duration, now func() time.Time, opts []Option) lruTable[K, V] {
@@ -185,61 +193,100 @@ func newLRUTable[K comparable, V any](size int, maxAge time.Duration, now func()
 	if o.stats == nil {
 		o.stats = new(Stats)
 	}
-	l, err := simplelru.NewLRU[K, V](size, nil)
-	if err != nil { // size > 0 is checked above
-		panic(err)
-	}
-	return lruTable[K, V]{lru: l, size: size, clock: newClock(now, maxAge), stats: o.stats, alive: o.alive}
+	return lruTable[K, V]{lru: newLRU[K, V](size), size: size, clock: newClock(now, maxAge), stats: o.stats, alive: o.alive}
 }
 
-// add is lru.Add, counting an eviction towards the next compaction.
-// Called with mu held.
+func newLRU[K comparable, V any](size int) *simplelru.LRU[K, V] {
+	l, err := simplelru.NewLRU[K, V](size, nil)
+	if err != nil { // size > 0: callers check
+		panic(err)
+	}
+	return l
+}
+
+// peek finds k in either generation. Called with mu held.
+func (t *lruTable[K, V]) peek(k K) (V, bool) {
+	if v, ok := t.lru.Peek(k); ok || t.old == nil {
+		return v, ok
+	}
+	return t.old.Peek(k)
+}
+
+// oldest is the least recent entry. Called with mu held.
+func (t *lruTable[K, V]) oldest() (V, bool) {
+	if t.old != nil {
+		if _, v, ok := t.old.GetOldest(); ok {
+			return v, true
+		}
+	}
+	_, v, ok := t.lru.GetOldest()
+	return v, ok
+}
+
+// add makes k the most recent entry with value v, evicting the least
+// recent one beyond size. Called with mu held.
 func (t *lruTable[K, V]) add(k K, v V) (evicted bool) {
+	if t.old != nil && t.old.Remove(k) {
+		t.dropDrained() // k moves to the current generation
+	}
 	evicted = t.lru.Add(k, v)
 	if evicted {
 		t.removedOne()
 	}
+	if t.old != nil && t.old.Len()+t.lru.Len() > t.size {
+		t.old.RemoveOldest()
+		t.dropDrained()
+		evicted = true
+	}
 	return evicted
 }
 
-// removeOldest is lru.RemoveOldest, counted likewise. Called with mu held.
+// removeOldest drops the least recent entry. Called with mu held.
 func (t *lruTable[K, V]) removeOldest() {
+	if t.old != nil {
+		if _, _, ok := t.old.RemoveOldest(); ok {
+			t.dropDrained()
+			return
+		}
+	}
 	if _, _, ok := t.lru.RemoveOldest(); ok {
 		t.removedOne()
 	}
 }
 
-// remove is lru.Remove, counted likewise. Called with mu held.
+// remove drops k. Called with mu held.
 func (t *lruTable[K, V]) remove(k K) {
 	if t.lru.Remove(k) {
 		t.removedOne()
 	}
+	if t.old != nil && t.old.Remove(k) {
+		t.dropDrained()
+	}
 }
 
+// len counts both generations. Called with mu held.
+func (t *lruTable[K, V]) len() int {
+	n := t.lru.Len()
+	if t.old != nil {
+		n += t.old.Len()
+	}
+	return n
+}
+
+func (t *lruTable[K, V]) dropDrained() {
+	if t.old.Len() == 0 {
+		t.old = nil
+	}
+}
+
+// removedOne counts a removal from the current generation and starts a
+// new one after compactAfter turnovers (once the previous one drained).
 func (t *lruTable[K, V]) removedOne() {
 	t.removed++
-	if t.removed >= compactAfter*t.size {
-		t.compact()
+	if t.removed >= compactAfter*t.size && t.old == nil {
+		t.old, t.lru = t.lru, newLRU[K, V](t.size)
+		t.removed = 0
 	}
-}
-
-// compact moves every entry, oldest first, into a fresh LRU of the same
-// size: same entries, same order, a map sized for them. Called with mu
-// held.
-func (t *lruTable[K, V]) compact() {
-	fresh, err := simplelru.NewLRU[K, V](t.size, nil)
-	if err != nil { // t.size > 0
-		panic(err)
-	}
-	for {
-		k, v, ok := t.lru.RemoveOldest()
-		if !ok {
-			break
-		}
-		fresh.Add(k, v)
-	}
-	t.lru = fresh
-	t.removed = 0
 }
 
 // Stats is the counter set this table adds to.
@@ -271,9 +318,9 @@ func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID
 	ttl = min(ttl, ttlMax)
 	now := t.clock.tick() // outside the lock: the clock may be slow
 	t.mu.Lock()
-	if r, ok := t.lru.Peek(k); ok && !t.clock.expired(r.at(), now) {
+	if r, ok := t.peek(k); ok && !t.clock.expired(r.at(), now) {
 		if ttl > r.ttl() {
-			t.lru.Add(k, newRoute(r.at(), r.conn, ttl)) // also moves it to the front: it is active again
+			t.add(k, newRoute(r.at(), r.conn, ttl)) // also moves it to the front: it is active again
 			t.mu.Unlock()
 			t.stats.Duplicates.Add(1)
 			t.stats.HigherTTL.Add(1)
@@ -288,7 +335,7 @@ func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID
 	// moved up, so the order is nearly by age): memory follows the age
 	// bound too, and what the count bound then evicts is still live.
 	for range sweepPerAdd {
-		_, r, ok := t.lru.GetOldest()
+		r, ok := t.oldest()
 		if !ok || !t.clock.expired(r.at(), now) {
 			break
 		}
@@ -310,7 +357,7 @@ func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID
 func (t *Table) Lookup(guid protocol.GUID, typ protocol.PayloadType) (ConnID, bool) {
 	now := t.clock.tick()
 	t.mu.Lock()
-	r, ok := t.lru.Peek(t.key(guid, typ))
+	r, ok := t.peek(t.key(guid, typ))
 	if ok && t.clock.expired(r.at(), now) {
 		ok = false
 	}
@@ -330,5 +377,5 @@ func (t *Table) Lookup(guid protocol.GUID, typ protocol.PayloadType) (ConnID, bo
 func (t *Table) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.lru.Len()
+	return t.len()
 }

@@ -363,52 +363,71 @@ func TestTableMemoryUnderChurn(t *testing.T) {
 	require.Less(t, pushes, 150.0, "heap per push route")
 }
 
-// TestTableCompactKeepsRoutes: rebuilding the LRU after compactAfter
-// turnovers keeps every route, its TTL and the eviction order.
-func TestTableCompactKeepsRoutes(t *testing.T) {
+// TestTableGenerations: after compactAfter turnovers the table starts a
+// new LRU generation and drains the old one; routes, TTLs and the eviction
+// order are kept throughout, and the old generation is gone after one
+// turnover.
+func TestTableGenerations(t *testing.T) {
 	clk := newFakeClock()
 	const size = 8
 	tb := NewTable(size, time.Hour, clk.Now)
-	for i := range size {
-		tb.AddTTL(guidN(uint64(i)), protocol.TypeQuery, ConnID(i+1), 2)
-	}
-	// Churn until one eviction short of a rebuild.
-	next := uint64(size)
-	for range compactAfter*size - 1 {
+	next := uint64(0)
+	add := func() {
 		tb.AddTTL(guidN(next), protocol.TypeQuery, ConnID(next+1), 2)
 		next++
 	}
-	before := tb.lru
-	// The oldest live route becomes the most recent: it must survive
-	// the rebuild and the evictions after it.
-	oldest := next - size
-	require.Equal(t, HigherTTL, tb.AddTTL(guidN(oldest), protocol.TypeQuery, 99, 3))
-	tb.AddTTL(guidN(next), protocol.TypeQuery, ConnID(next+1), 2) // the rebuild's eviction
-	next++
-	require.NotSame(t, before, tb.lru, "the LRU was rebuilt")
-	require.Zero(t, tb.removed)
+	for range size + compactAfter*size - 1 {
+		add()
+	}
+	require.Nil(t, tb.old, "one eviction short of a new generation")
+	add()
+	require.NotNil(t, tb.old, "a new generation started")
 	require.Equal(t, size, tb.Len())
 
+	// The oldest live route is used again: it moves to the new generation.
+	oldest := next - size
+	require.Equal(t, HigherTTL, tb.AddTTL(guidN(oldest), protocol.TypeQuery, 99, 3))
+	require.Equal(t, size, tb.Len())
 	conn, ok := tb.Lookup(guidN(oldest), protocol.TypeQuery)
 	require.True(t, ok)
 	require.Equal(t, ConnID(oldest+1), conn, "the route is the first copy's")
 	require.Equal(t, Duplicate, tb.AddTTL(guidN(oldest), protocol.TypeQuery, 99, 3), "its TTL was kept")
-	for i := next - size + 1; i < next; i++ {
+	for i := oldest + 1; i < next; i++ {
 		conn, ok := tb.Lookup(guidN(i), protocol.TypeQuery)
-		require.True(t, ok, "route %d", i)
+		require.True(t, ok, "route %d, in the old generation", i)
 		require.Equal(t, ConnID(i+1), conn)
 	}
-	// Order kept (oldest+1 went in the rebuild's eviction): the next adds
-	// evict oldest+2, oldest+3, ... and the re-forwarded one after them.
-	for i := range size - 2 {
-		tb.Add(guidN(next), protocol.TypeQuery, 1)
-		next++
-		_, ok := tb.Lookup(guidN(oldest+2+uint64(i)), protocol.TypeQuery)
+	// Order kept across generations: new routes evict oldest+1,
+	// oldest+2, ... from the old generation, then the re-forwarded one.
+	for i := range uint64(size - 1) {
+		add()
+		require.Equal(t, size, tb.Len())
+		_, ok := tb.Lookup(guidN(oldest+1+i), protocol.TypeQuery)
 		require.False(t, ok, "evicted in order: %d", i)
 		_, ok = tb.Lookup(guidN(oldest), protocol.TypeQuery)
 		require.True(t, ok, "the re-forwarded route outlives older ones (%d)", i)
 	}
-	tb.Add(guidN(next), protocol.TypeQuery, 1)
+	require.Nil(t, tb.old, "the old generation drained and was dropped")
+	add()
 	_, ok = tb.Lookup(guidN(oldest), protocol.TypeQuery)
 	require.False(t, ok, "then it goes")
+	require.Equal(t, uint64(next-size), tb.Stats().Evicted.Load(), "every route pushed out counts once")
+}
+
+// TestTableGenerationsExpire: an old generation also drains by age (a
+// table that stopped taking routes).
+func TestTableGenerationsExpire(t *testing.T) {
+	clk := newFakeClock()
+	const size = 4
+	tb := NewTable(size, time.Minute, clk.Now)
+	for i := range uint64(size + compactAfter*size) {
+		tb.Add(guidN(i), protocol.TypeQuery, 1)
+	}
+	require.NotNil(t, tb.old)
+	clk.Advance(2 * time.Minute)
+	for i := range uint64(size) {
+		tb.Add(guidN(1000+i), protocol.TypeQuery, 1) // each sweeps 2 expired
+	}
+	require.Nil(t, tb.old)
+	require.Equal(t, size, tb.Len())
 }
