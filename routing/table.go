@@ -175,12 +175,15 @@ type lruTable[K comparable, V any] struct {
 // the room of deleted keys, and under the steady churn of a route table
 // (every new MUID evicts one) its swiss tables grow over their tombstones
 // (golang/go#70886): 4 times the room of a fresh map after 200 turnovers
-// with 17-byte keys, 2 times with 8-byte ones. The new generation's map is
+// with 17-byte keys, 2 times with 8-byte ones (for 256k 8-byte keys the
+// growth was not yet measurable after 40). The new generation's map is
 // sized by the entries it takes; the old one is freed once drained, within
-// one turnover (or maxAge). Nothing is copied: rebuilding the LRU at once
-// allocated a whole table (20 MB of entries and a map for a default one)
-// in a burst, which lifted the process's peak RSS by up to 15 MB.
-const compactAfter = 4
+// one turnover (or maxAge), so two maps are held for one turnover in
+// compactAfter+1: rare, since the growth is slow. Nothing is copied:
+// rebuilding the LRU at once allocated a whole table (20 MB of entries
+// and a map for a default one) in a burst, which lifted the process's
+// peak RSS by up to 15 MB.
+const compactAfter = 16
 
 func newLRUTable[K comparable, V any](size int, maxAge time.Duration, now func() time.Time, opts []Option) lruTable[K, V] {
 	if size <= 0 {
