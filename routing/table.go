@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -97,16 +98,42 @@ func (c *clock) tick() int64 { return int64(c.now().Sub(c.base)) }
 // expired: an entry older than maxAge counts as absent.
 func (c *clock) expired(at, now int64) bool { return now-at > c.maxAge }
 
-type routeKey struct {
-	guid protocol.GUID
-	typ  protocol.PayloadType
+// routeKey is a keyed 64-bit hash of (MUID, payload type). A hash rather
+// than the 17 bytes themselves: simplelru keeps the key in its map and in
+// its entry, and an 8-byte key halves the map's slots (16 bytes instead
+// of 32) and takes the entry from 112 to 80 bytes. Two messages share a
+// key with probability about routes/2^64 per message (2^-46 for a full
+// default table); the seed is random per table, so a peer cannot aim a
+// collision at someone else's message.
+type routeKey uint64
+
+func (t *Table) key(guid protocol.GUID, typ protocol.PayloadType) routeKey {
+	var b [len(guid) + 1]byte
+	copy(b[:], guid[:])
+	b[len(guid)] = byte(typ)
+	return routeKey(maphash.Bytes(t.seed, b[:]))
 }
 
+// route is 16 bytes: the first sighting's clock.tick() and the highest
+// forwardable TTL seen, packed as tick<<ttlBits | ttl, and the connection.
 type route struct {
-	at   int64 // clock.tick() of the first sighting
-	conn ConnID
-	ttl  uint8 // highest forwardable TTL seen
+	stamp int64
+	conn  ConnID
 }
+
+// ttlBits holds a TTL: forwardable TTLs are at most 15 (the hard limit of
+// TTL + hops). tick<<ttlBits still spans 18 years of nanoseconds.
+const (
+	ttlBits = 4
+	ttlMax  = 1<<ttlBits - 1
+)
+
+func newRoute(at int64, conn ConnID, ttl uint8) route {
+	return route{stamp: at<<ttlBits | int64(min(ttl, ttlMax)), conn: conn}
+}
+
+func (r route) at() int64  { return r.stamp >> ttlBits }
+func (r route) ttl() uint8 { return uint8(r.stamp & ttlMax) }
 
 // sweepPerAdd bounds the expired entries dropped from the LRU tail per Add:
 // enough to keep up with the insert rate, never a long pause.
@@ -120,18 +147,43 @@ const sweepPerAdd = 2
 // held for a few map operations, no allocation beyond golang-lru's entry.
 type Table struct {
 	lruTable[routeKey, route]
+	seed maphash.Seed
 }
 
 // lruTable is what Table and PushTable share: an LRU bounded by count under
 // one mutex, the clock of the age bound, the counters and the liveness
 // check of connections.
+//
+// The LRU is renewed now and then (see compactAfter): a new generation
+// takes every add while the previous one, all of whose entries are less
+// recent, only drains (evicted or expired first, an entry that is used
+// again moves to the new one). Together they are one exact LRU of at most
+// size entries.
 type lruTable[K comparable, V any] struct {
-	mu    sync.Mutex
-	lru   *simplelru.LRU[K, V]
-	clock clock
-	stats *Stats
-	alive func(ConnID) bool
+	mu      sync.Mutex
+	lru     *simplelru.LRU[K, V] // guarded by mu: the current generation
+	old     *simplelru.LRU[K, V] // guarded by mu: the previous one while it drains, else nil
+	size    int
+	removed int // guarded by mu: entries removed from lru since it was made
+	clock   clock
+	stats   *Stats
+	alive   func(ConnID) bool
 }
+
+// compactAfter is how many times its size a table removes entries from
+// its LRU before it starts a new generation. A Go map does not give back
+// the room of deleted keys, and under the steady churn of a route table
+// (every new MUID evicts one) its swiss tables grow over their tombstones
+// (golang/go#70886): 4 times the room of a fresh map after 200 turnovers
+// with 17-byte keys, 2 times with 8-byte ones (for 256k 8-byte keys the
+// growth was not yet measurable after 40). The new generation's map is
+// sized by the entries it takes; the old one is freed once drained, within
+// one turnover (or maxAge), so two maps are held for one turnover in
+// compactAfter+1: rare, since the growth is slow. Nothing is copied:
+// rebuilding the LRU at once allocated a whole table (20 MB of entries
+// and a map for a default one) in a burst, which lifted the process's
+// peak RSS by up to 15 MB.
+const compactAfter = 16
 
 func newLRUTable[K comparable, V any](size int, maxAge time.Duration, now func() time.Time, opts []Option) lruTable[K, V] {
 	if size <= 0 {
@@ -144,11 +196,100 @@ func newLRUTable[K comparable, V any](size int, maxAge time.Duration, now func()
 	if o.stats == nil {
 		o.stats = new(Stats)
 	}
+	return lruTable[K, V]{lru: newLRU[K, V](size), size: size, clock: newClock(now, maxAge), stats: o.stats, alive: o.alive}
+}
+
+func newLRU[K comparable, V any](size int) *simplelru.LRU[K, V] {
 	l, err := simplelru.NewLRU[K, V](size, nil)
-	if err != nil { // size > 0 is checked above
+	if err != nil { // size > 0: callers check
 		panic(err)
 	}
-	return lruTable[K, V]{lru: l, clock: newClock(now, maxAge), stats: o.stats, alive: o.alive}
+	return l
+}
+
+// peek finds k in either generation. Called with mu held.
+func (t *lruTable[K, V]) peek(k K) (V, bool) {
+	if v, ok := t.lru.Peek(k); ok || t.old == nil {
+		return v, ok
+	}
+	return t.old.Peek(k)
+}
+
+// oldest is the least recent entry. Called with mu held.
+func (t *lruTable[K, V]) oldest() (V, bool) {
+	if t.old != nil {
+		if _, v, ok := t.old.GetOldest(); ok {
+			return v, true
+		}
+	}
+	_, v, ok := t.lru.GetOldest()
+	return v, ok
+}
+
+// add makes k the most recent entry with value v, evicting the least
+// recent one beyond size. Called with mu held.
+func (t *lruTable[K, V]) add(k K, v V) (evicted bool) {
+	if t.old != nil && t.old.Remove(k) {
+		t.dropDrained() // k moves to the current generation
+	}
+	evicted = t.lru.Add(k, v)
+	if evicted {
+		t.removedOne()
+	}
+	if t.old != nil && t.old.Len()+t.lru.Len() > t.size {
+		t.old.RemoveOldest()
+		t.dropDrained()
+		evicted = true
+	}
+	return evicted
+}
+
+// removeOldest drops the least recent entry. Called with mu held.
+func (t *lruTable[K, V]) removeOldest() {
+	if t.old != nil {
+		if _, _, ok := t.old.RemoveOldest(); ok {
+			t.dropDrained()
+			return
+		}
+	}
+	if _, _, ok := t.lru.RemoveOldest(); ok {
+		t.removedOne()
+	}
+}
+
+// remove drops k. Called with mu held.
+func (t *lruTable[K, V]) remove(k K) {
+	if t.lru.Remove(k) {
+		t.removedOne()
+	}
+	if t.old != nil && t.old.Remove(k) {
+		t.dropDrained()
+	}
+}
+
+// len counts both generations. Called with mu held.
+func (t *lruTable[K, V]) len() int {
+	n := t.lru.Len()
+	if t.old != nil {
+		n += t.old.Len()
+	}
+	return n
+}
+
+func (t *lruTable[K, V]) dropDrained() {
+	if t.old.Len() == 0 {
+		t.old = nil
+	}
+}
+
+// removedOne counts a removal from the current generation and starts a
+// new one after compactAfter turnovers (once the previous one drained).
+func (t *lruTable[K, V]) removedOne() {
+	t.removed++
+	if t.removed >= compactAfter*t.size && t.old == nil {
+		t.old, t.lru = t.lru, newLRU[K, V](t.size)
+		t.removed = 0
+	}
 }
 
 // Stats is the counter set this table adds to.
@@ -158,7 +299,7 @@ func (t *lruTable[K, V]) Stats() *Stats { return t.stats }
 // that forgets entries older than maxAge (<= 0: DefaultMaxAge). now is the
 // clock (nil: time.Now).
 func NewTable(size int, maxAge time.Duration, now func() time.Time, opts ...Option) *Table {
-	return &Table{newLRUTable[routeKey, route](size, maxAge, now, opts)}
+	return &Table{lruTable: newLRUTable[routeKey, route](size, maxAge, now, opts), seed: maphash.MakeSeed()}
 }
 
 // Add records that the message (guid, typ) came from conn, unless it was
@@ -176,13 +317,13 @@ func (t *Table) Add(guid protocol.GUID, typ protocol.PayloadType, from ConnID) (
 // HigherTTL (and that ttl is remembered, so each higher TTL is reported
 // once); otherwise Duplicate. Both count in Stats.Duplicates.
 func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID, ttl uint8) Verdict {
-	k := routeKey{guid, typ}
+	k := t.key(guid, typ)
+	ttl = min(ttl, ttlMax)
 	now := t.clock.tick() // outside the lock: the clock may be slow
 	t.mu.Lock()
-	if r, ok := t.lru.Peek(k); ok && !t.clock.expired(r.at, now) {
-		if ttl > r.ttl {
-			r.ttl = ttl
-			t.lru.Add(k, r) // also moves it to the front: it is active again
+	if r, ok := t.peek(k); ok && !t.clock.expired(r.at(), now) {
+		if ttl > r.ttl() {
+			t.add(k, newRoute(r.at(), r.conn, ttl)) // also moves it to the front: it is active again
 			t.mu.Unlock()
 			t.stats.Duplicates.Add(1)
 			t.stats.HigherTTL.Add(1)
@@ -197,13 +338,13 @@ func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID
 	// moved up, so the order is nearly by age): memory follows the age
 	// bound too, and what the count bound then evicts is still live.
 	for range sweepPerAdd {
-		_, r, ok := t.lru.GetOldest()
-		if !ok || !t.clock.expired(r.at, now) {
+		r, ok := t.oldest()
+		if !ok || !t.clock.expired(r.at(), now) {
 			break
 		}
-		t.lru.RemoveOldest()
+		t.removeOldest()
 	}
-	evicted := t.lru.Add(k, route{at: now, conn: from, ttl: ttl})
+	evicted := t.add(k, newRoute(now, from, ttl))
 	t.mu.Unlock()
 	if evicted {
 		t.stats.Evicted.Add(1)
@@ -219,8 +360,8 @@ func (t *Table) AddTTL(guid protocol.GUID, typ protocol.PayloadType, from ConnID
 func (t *Table) Lookup(guid protocol.GUID, typ protocol.PayloadType) (ConnID, bool) {
 	now := t.clock.tick()
 	t.mu.Lock()
-	r, ok := t.lru.Peek(routeKey{guid, typ})
-	if ok && t.clock.expired(r.at, now) {
+	r, ok := t.peek(t.key(guid, typ))
+	if ok && t.clock.expired(r.at(), now) {
 		ok = false
 	}
 	t.mu.Unlock()
@@ -239,5 +380,5 @@ func (t *Table) Lookup(guid protocol.GUID, typ protocol.PayloadType) (ConnID, bo
 func (t *Table) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.lru.Len()
+	return t.len()
 }

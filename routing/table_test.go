@@ -2,6 +2,7 @@ package routing
 
 import (
 	"encoding/binary"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -325,4 +326,108 @@ func TestTableFullOfExpired(t *testing.T) {
 	require.Equal(t, ConnID(2), conn)
 	_, ok = tb.Lookup(guidN(3), protocol.TypeQuery)
 	require.False(t, ok)
+}
+
+// TestTableMemoryUnderChurn: a full default-size table that keeps taking
+// new keys (a busy ultrapeer: 3.6 M queries through 256k routes) holds a
+// bounded heap per route. Go's swiss-table maps leave tombstones behind
+// deletes and grow over them (golang/go#70886), and a 17-byte key costs a
+// 32-byte slot: the route table held 277 B per route after this load, the
+// push table 222 B.
+func TestTableMemoryUnderChurn(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("fills default-size tables 14 times (40 s under the race detector)")
+	}
+	const churn = 14
+	perEntry := func(fill func(i uint64), size func() int) float64 {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		for i := range uint64(churn * DefaultSize) {
+			fill(i)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		require.Equal(t, DefaultSize, size())
+		return float64(m1.HeapInuse-m0.HeapInuse) / float64(size())
+	}
+	tb := NewTable(DefaultSize, time.Hour, time.Now)
+	routes := perEntry(func(i uint64) { tb.Add(benchGUID(i), protocol.TypeQuery, ConnID(i%32+1)) }, tb.Len)
+	runtime.KeepAlive(tb)
+	tb = nil
+	pt := NewPushTable(DefaultSize, time.Hour, time.Now)
+	pushes := perEntry(func(i uint64) { pt.Add(benchGUID(i), ConnID(i%32+1)) }, pt.Len)
+	runtime.KeepAlive(pt)
+	t.Logf("after %dx churn: %.0f B per route, %.0f B per push route", churn, routes, pushes)
+	require.Less(t, routes, 150.0, "heap per route")
+	require.Less(t, pushes, 150.0, "heap per push route")
+}
+
+// TestTableGenerations: after compactAfter turnovers the table starts a
+// new LRU generation and drains the old one; routes, TTLs and the eviction
+// order are kept throughout, and the old generation is gone after one
+// turnover.
+func TestTableGenerations(t *testing.T) {
+	clk := newFakeClock()
+	const size = 8
+	tb := NewTable(size, time.Hour, clk.Now)
+	next := uint64(0)
+	add := func() {
+		tb.AddTTL(guidN(next), protocol.TypeQuery, ConnID(next+1), 2)
+		next++
+	}
+	for range size + compactAfter*size - 1 {
+		add()
+	}
+	require.Nil(t, tb.old, "one eviction short of a new generation")
+	add()
+	require.NotNil(t, tb.old, "a new generation started")
+	require.Equal(t, size, tb.Len())
+
+	// The oldest live route is used again: it moves to the new generation.
+	oldest := next - size
+	require.Equal(t, HigherTTL, tb.AddTTL(guidN(oldest), protocol.TypeQuery, 99, 3))
+	require.Equal(t, size, tb.Len())
+	conn, ok := tb.Lookup(guidN(oldest), protocol.TypeQuery)
+	require.True(t, ok)
+	require.Equal(t, ConnID(oldest+1), conn, "the route is the first copy's")
+	require.Equal(t, Duplicate, tb.AddTTL(guidN(oldest), protocol.TypeQuery, 99, 3), "its TTL was kept")
+	for i := oldest + 1; i < next; i++ {
+		conn, ok := tb.Lookup(guidN(i), protocol.TypeQuery)
+		require.True(t, ok, "route %d, in the old generation", i)
+		require.Equal(t, ConnID(i+1), conn)
+	}
+	// Order kept across generations: new routes evict oldest+1,
+	// oldest+2, ... from the old generation, then the re-forwarded one.
+	for i := range uint64(size - 1) {
+		add()
+		require.Equal(t, size, tb.Len())
+		_, ok := tb.Lookup(guidN(oldest+1+i), protocol.TypeQuery)
+		require.False(t, ok, "evicted in order: %d", i)
+		_, ok = tb.Lookup(guidN(oldest), protocol.TypeQuery)
+		require.True(t, ok, "the re-forwarded route outlives older ones (%d)", i)
+	}
+	require.Nil(t, tb.old, "the old generation drained and was dropped")
+	add()
+	_, ok = tb.Lookup(guidN(oldest), protocol.TypeQuery)
+	require.False(t, ok, "then it goes")
+	require.Equal(t, uint64(next-size), tb.Stats().Evicted.Load(), "every route pushed out counts once")
+}
+
+// TestTableGenerationsExpire: an old generation also drains by age (a
+// table that stopped taking routes).
+func TestTableGenerationsExpire(t *testing.T) {
+	clk := newFakeClock()
+	const size = 4
+	tb := NewTable(size, time.Minute, clk.Now)
+	for i := range uint64(size + compactAfter*size) {
+		tb.Add(guidN(i), protocol.TypeQuery, 1)
+	}
+	require.NotNil(t, tb.old)
+	clk.Advance(2 * time.Minute)
+	for i := range uint64(size) {
+		tb.Add(guidN(1000+i), protocol.TypeQuery, 1) // each sweeps 2 expired
+	}
+	require.Nil(t, tb.old)
+	require.Equal(t, size, tb.Len())
 }

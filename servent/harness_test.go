@@ -17,7 +17,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(loadChildEnv) != "" {
+		os.Exit(runLoadChild()) // a node for BenchmarkRouteLoadMemory, in its own process
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const (
 	waitFor = 10 * time.Second

@@ -92,10 +92,13 @@ func (l *Library) done(e *entry, failed bool) {
 }
 
 func (l *Library) hashWorker(ctx context.Context) {
-	bufs := &[2][]byte{make([]byte, hashBufSize), make([]byte, hashBufSize)}
+	// The read buffers live while there is work: held for the node's
+	// life they were 2 MiB a worker, most of an idle node's heap.
+	var bufs *[2][]byte
 	for {
 		e := l.next()
 		if e == nil {
+			bufs = nil
 			select {
 			case <-ctx.Done():
 				return
@@ -109,6 +112,9 @@ func (l *Library) hashWorker(ctx context.Context) {
 		l.mu.RUnlock()
 		failed := false
 		if !skip {
+			if bufs == nil {
+				bufs = &[2][]byte{make([]byte, hashBufSize), make([]byte, hashBufSize)}
+			}
 			sum, err := l.hashFile(ctx, e, bufs)
 			switch {
 			case err == nil:
