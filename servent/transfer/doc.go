@@ -65,6 +65,8 @@
 // banned. Nothing reaches DownloadDir before the hash matches.
 //
 // The state file (JSON: urn, name, size, chunk owners, sources, bans) is
-// rewritten atomically at most once a second and on Close; a new Manager
-// on the same DataDir resumes from the chunks it lists.
+// rewritten atomically at most once a second and on Close, each time after
+// an fsync of the partial file, so a chunk it lists is on disk even after
+// a power cut; a new Manager on the same DataDir resumes from the chunks
+// it lists (TestCrashResume kills a downloading process to check it).
 package transfer

@@ -49,6 +49,10 @@ type ManagerConfig struct {
 	// clock would stop retries).
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// syncFile makes the partial file durable (tests model a power cut
+	// with it); nil: (*os.File).Sync.
+	syncFile func(*os.File) error
 }
 
 // DownloadState is where a download stands.
@@ -156,6 +160,9 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.syncFile == nil {
+		cfg.syncFile = (*os.File).Sync
 	}
 	log := cfg.Logger
 	if log == nil {
