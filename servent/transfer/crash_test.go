@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha1"
 	"io"
 	"net"
@@ -28,8 +27,7 @@ import (
 // done must be in that copy, or a restart after the cut would trust
 // chunks of zeros (and blame the sources for them).
 func TestStateNeverAheadOfDisk(t *testing.T) {
-	content := make([]byte, 2<<20)
-	_, _ = rand.Read(content)
+	content := randomBytes(t, 2<<20)
 	f := shareFile(t, t.TempDir(), 1, "a.bin", content)
 	// Slow enough to close the manager mid-download.
 	up := NewUploader(UploaderConfig{Files: newMemFiles(f), RateLimit: 512 << 10})
@@ -113,8 +111,7 @@ func TestCrashResume(t *testing.T) {
 	if os.Getenv(crashChildEnv) != "" {
 		t.Skip("in the child")
 	}
-	content := make([]byte, 4<<20)
-	_, _ = rand.Read(content)
+	content := randomBytes(t, 4<<20)
 	f := shareFile(t, t.TempDir(), 1, "crash.bin", content)
 	// Before the crash the source is slow (the child is killed mid-way),
 	// after it fast; one listener so the source keeps its address.
