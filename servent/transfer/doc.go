@@ -73,8 +73,10 @@
 // since is listed as StateGone.
 //
 // The state file (JSON: urn, name, size, chunk owners, sources, bans) is
-// rewritten atomically at most once a second and on Close; a new Manager
-// on the same DataDir resumes from the chunks it lists. Completed
-// downloads are listed in DataDir/completed.json (the newest 100, none
-// older than 30 days) and shown again after a restart.
+// rewritten atomically at most once a second and on Close, each time after
+// an fsync of the partial file, so a chunk it lists is on disk even after
+// a power cut; a new Manager on the same DataDir resumes from the chunks
+// it lists (TestCrashResume kills a downloading process to check it).
+// Completed downloads are listed in DataDir/completed.json (the newest
+// 100, none older than 30 days) and shown again after a restart.
 package transfer

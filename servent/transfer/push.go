@@ -87,7 +87,7 @@ func ServeGIV(ctx context.Context, dial func(ctx context.Context, network, addr 
 	if err != nil {
 		return fmt.Errorf("giv: dial %s: %w", addr, err)
 	}
-	_ = conn.SetWriteDeadline(time.Now().Add(up.cfg.WriteTimeout))
+	_ = conn.SetWriteDeadline(time.Now().Add(up.cfg.StallTimeout))
 	if _, err := conn.Write(AppendGIV(nil, index, guid, name)); err != nil {
 		conn.Close()
 		return fmt.Errorf("giv: write: %w", err)

@@ -796,6 +796,10 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 	d.doneN++
 	d.doneB += int64(len(data))
 	saveNow := time.Now().Sub(d.lastSave) >= saveInterval
+	if saveNow {
+		// Claimed: this fetcher syncs and saves, the others go on.
+		d.lastSave = time.Now()
+	}
 	all := d.doneN == len(d.chunks)
 	d.mu.Unlock()
 	select {
@@ -806,7 +810,7 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 		d.poke()
 	}
 	if saveNow {
-		if err := d.save(false); err != nil {
+		if err := d.save(true); err != nil {
 			return fmt.Errorf("%w: %w", errWrite, err)
 		}
 	}
@@ -1049,10 +1053,19 @@ func (d *download) save(force bool) error {
 		return nil
 	}
 	b, err := d.snapshotLocked()
+	f := d.file
 	d.lastSave = time.Now()
 	d.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	// Every chunk the snapshot calls done was written before it was taken:
+	// make those bytes durable before the state says so, or a power cut
+	// could leave a state trusting chunks the disk never got.
+	if f != nil {
+		if err := d.m.cfg.FS.Sync(f); err != nil {
+			return fmt.Errorf("save state: sync partial: %w", err)
+		}
 	}
 	if err := d.m.cfg.FS.WriteFile(d.statePath, b, 0o644); err != nil {
 		return fmt.Errorf("save state: %w", err)

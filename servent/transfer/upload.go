@@ -42,10 +42,13 @@ type UploaderConfig struct {
 	// bytes/s; 0 = unlimited (and the sendfile path).
 	RateLimit int
 	// IdleTimeout bounds the wait for a request (first or next on a
-	// keep-alive connection); default 60s. WriteTimeout bounds each write
-	// of at most sendSegment bytes; default 60s.
-	IdleTimeout  time.Duration
-	WriteTimeout time.Duration
+	// keep-alive connection, which holds no slot meanwhile); default 60s.
+	IdleTimeout time.Duration
+	// StallTimeout is how long a write may go without a byte accepted by
+	// the client before the connection is dropped and its slot freed;
+	// default 30s, gtk-gnutella's IO_STALLED (src/core/uploads.c). A slow
+	// client that keeps reading is never cut off.
+	StallTimeout time.Duration
 	// ServerName is the Server header; default "servent/0.1".
 	ServerName string
 	// Features is the X-Features value of the first response on a
@@ -84,8 +87,8 @@ func NewUploader(cfg UploaderConfig) *Uploader {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 60 * time.Second
 	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = 60 * time.Second
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = defaultStallTimeout
 	}
 	if cfg.ServerName == "" {
 		cfg.ServerName = "servent/0.1"
@@ -115,7 +118,15 @@ func (u *Uploader) Active() int {
 
 const (
 	rateBurst   = 64 << 10
-	sendSegment = 4 << 20 // sendfile in segments so the write deadline moves
+	sendSegment = 4 << 20 // sendfile in segments so BytesSent moves
+	// defaultStallTimeout is gtk-gnutella's IO_STALLED: after 30 s without
+	// progress it calls an upload stalled. It drops one only after
+	// upload_connected_timeout (180 s), but it queues newcomers (PARQ)
+	// where we answer 503, so a stalled client must not keep its slot.
+	defaultStallTimeout = 30 * time.Second
+	// stallTicks: a blocked write wakes this many times per StallTimeout
+	// to see whether bytes moved, so a stall is seen within 1.25 of it.
+	stallTicks = 4
 )
 
 // ServeConn answers HTTP requests on conn until the client closes, asks to
@@ -144,7 +155,11 @@ func (u *Uploader) ServeConn(ctx context.Context, conn net.Conn, br *bufio.Reade
 			return
 		}
 		_ = conn.SetReadDeadline(time.Time{})
-		if !c.serve(req) {
+		keep := c.serve(req)
+		// Between requests a keep-alive connection is idle: its slot goes
+		// to whoever asks next, and the next request competes for one.
+		c.releaseSlot()
+		if !keep {
 			return
 		}
 	}
@@ -284,10 +299,7 @@ func (c *upConn) serve(req *request) bool {
 	if fh == nil || n == 0 {
 		return keep
 	}
-	if _, err := fh.Seek(rng.first, io.SeekStart); err != nil {
-		return false
-	}
-	if err := c.sendBody(fh, n); err != nil {
+	if err := c.sendBody(fh, rng.first, n); err != nil {
 		c.u.log.Debug("upload: body", "peer", c.conn.RemoteAddr(), "name", f.Name, "err", err)
 		return false
 	}
@@ -295,24 +307,37 @@ func (c *upConn) serve(req *request) bool {
 	return keep
 }
 
-// sendBody copies n bytes of fh to the connection: by sendfile when no
-// rate limit applies (io.Copy to a *net.TCPConn, or any conn exposing
-// ReadFrom, from an *io.LimitedReader around the *os.File), else through
-// the limiter.
-func (c *upConn) sendBody(fh *os.File, n int64) error {
+// sendBody copies n bytes of fh, from offset pos, to the
+// connection: by sendfile when no rate limit applies (io.Copy to a
+// *net.TCPConn, or any conn exposing ReadFrom, from an *io.LimitedReader
+// around the *os.File), else through the limiter. The conn is never
+// wrapped, so sendfile stays; each blocked write has a short deadline and
+// the watch decides whether it moved (carry on) or stalled (give up).
+func (c *upConn) sendBody(fh *os.File, pos, n int64) error {
 	u := c.u
+	if _, err := fh.Seek(pos, io.SeekStart); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	w := stallWatch{limit: u.cfg.StallTimeout, last: time.Now()}
 	if u.limiter == nil {
 		for n > 0 {
 			seg := min(n, sendSegment)
-			_ = c.conn.SetWriteDeadline(time.Now().Add(u.cfg.WriteTimeout))
-			w, err := io.Copy(c.conn, &io.LimitedReader{R: fh, N: seg})
-			u.sent.Add(uint64(w))
-			n -= w
-			if err != nil {
+			_ = c.conn.SetWriteDeadline(w.deadline(time.Now()))
+			m, err := io.Copy(c.conn, &io.LimitedReader{R: fh, N: seg})
+			u.sent.Add(uint64(m))
+			n -= m
+			pos += m
+			if err == nil && m < seg {
+				return fmt.Errorf("send: %w", io.ErrUnexpectedEOF)
+			}
+			if err := w.after(time.Now(), m, err); err != nil {
 				return fmt.Errorf("send: %w", err)
 			}
-			if w < seg {
-				return fmt.Errorf("send: %w", io.ErrUnexpectedEOF)
+			if err != nil {
+				// A userspace copy may have read past what was written.
+				if _, err := fh.Seek(pos, io.SeekStart); err != nil {
+					return fmt.Errorf("send: %w", err)
+				}
 			}
 		}
 		return nil
@@ -326,13 +351,46 @@ func (c *upConn) sendBody(fh *os.File, n int64) error {
 		if err := u.limiter.WaitN(c.ctx, len(chunk)); err != nil {
 			return fmt.Errorf("rate: %w", err)
 		}
-		_ = c.conn.SetWriteDeadline(time.Now().Add(u.cfg.WriteTimeout))
-		w, err := c.conn.Write(chunk)
-		u.sent.Add(uint64(w))
-		if err != nil {
-			return fmt.Errorf("send: %w", err)
+		for len(chunk) > 0 {
+			_ = c.conn.SetWriteDeadline(w.deadline(time.Now()))
+			m, err := c.conn.Write(chunk)
+			u.sent.Add(uint64(m))
+			n -= int64(m)
+			chunk = chunk[m:]
+			if err := w.after(time.Now(), int64(m), err); err != nil {
+				return fmt.Errorf("send: %w", err)
+			}
 		}
-		n -= int64(w)
+	}
+	return nil
+}
+
+// stallWatch tells a slow client from a stalled one. A write gets a
+// deadline of a fraction of limit; when it expires having moved bytes the
+// write is resumed, and only limit without any progress ends it.
+type stallWatch struct {
+	limit time.Duration
+	last  time.Time // the last write that moved bytes
+}
+
+// deadline is the write deadline for a write starting at now.
+func (w *stallWatch) deadline(now time.Time) time.Time { return now.Add(w.limit / stallTicks) }
+
+// after takes the outcome of a write that ended at now having written m
+// bytes: nil to go on (done, or timed out within the stall limit), else
+// the error to end the upload with.
+func (w *stallWatch) after(now time.Time, m int64, err error) error {
+	if m > 0 {
+		w.last = now
+	}
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	if stalled := now.Sub(w.last); stalled >= w.limit {
+		return fmt.Errorf("stalled %v: %w", stalled.Round(time.Millisecond), err)
 	}
 	return nil
 }
@@ -456,7 +514,7 @@ func (c *upConn) writeStatus(code int, reason string, keep bool) bool {
 
 func (c *upConn) write(b []byte) bool {
 	c.buf = b[:0]
-	_ = c.conn.SetWriteDeadline(time.Now().Add(c.u.cfg.WriteTimeout))
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.u.cfg.StallTimeout))
 	_, err := c.conn.Write(b)
 	return err == nil
 }

@@ -328,14 +328,18 @@ func TestRequestLimits(t *testing.T) {
 // TestSlotsFull: with every slot held, a new client gets 503 + Retry-After;
 // once a slot frees, it is served.
 func TestSlotsFull(t *testing.T) {
-	f := shareFile(t, t.TempDir(), 1, "a.txt", []byte("hello"))
-	up := NewUploader(UploaderConfig{Files: newMemFiles(f), MaxUploads: 2, MaxUploadsPerIP: 1, RetryAfter: 42 * time.Second})
+	dir := t.TempDir()
+	f := shareFile(t, dir, 1, "a.txt", []byte("hello"))
+	// A slot is held while a body is going out: a big one the holders
+	// do not read (an idle keep-alive holds none).
+	big := sparseFile(t, dir, 2, "big.bin", 64<<20)
+	up := NewUploader(UploaderConfig{Files: newMemFiles(f, big), MaxUploads: 2, MaxUploadsPerIP: 1, RetryAfter: 42 * time.Second})
 	srv := startServer(t, "127.0.0.1", up, nil)
 	hold := func(local string) net.Conn {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
 		c, err := d.Dial("tcp", srv.addr.String())
 		require.NoError(t, err)
-		_, err = c.Write([]byte("GET /get/1/a.txt HTTP/1.1\r\n\r\n"))
+		_, err = c.Write([]byte("GET /get/2/big.bin HTTP/1.1\r\n\r\n"))
 		require.NoError(t, err)
 		resp, err := readResponse(bufio.NewReader(c))
 		require.NoError(t, err)
