@@ -807,7 +807,7 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 	}
 	if saveNow {
 		if err := d.save(false); err != nil {
-			return fmt.Errorf("%w: %w", errWrite, err)
+			return err // errWrite: pauses in disk-error, the source keeps its standing
 		}
 	}
 	return nil
@@ -1049,13 +1049,23 @@ func (d *download) save(force bool) error {
 		return nil
 	}
 	b, err := d.snapshotLocked()
+	f, anyDone := d.file, d.doneN > 0
 	d.lastSave = time.Now()
 	d.mu.Unlock()
 	if err != nil {
 		return err
 	}
+	// The chunks the state marks done must be on disk before it says so:
+	// after a power cut, a chunk recorded done but lost from the page
+	// cache would be trusted, and the file fail its SHA-1 with no one to
+	// blame. Every chunk in the snapshot was written before it was marked.
+	if anyDone && f != nil {
+		if err := d.m.cfg.FS.Sync(f); err != nil {
+			return fmt.Errorf("%w: sync %s: %w", errWrite, d.partPath, err)
+		}
+	}
 	if err := d.m.cfg.FS.WriteFile(d.statePath, b, 0o644); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return fmt.Errorf("%w: save state: %w", errWrite, err)
 	}
 	return nil
 }
