@@ -19,7 +19,12 @@ import (
 	"github.com/servent/servent/protocol"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		os.Exit(runCrashChild()) // the process TestCrashResume kills
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // memFiles is a Files view over a fixed set of files.
 type memFiles struct {
