@@ -86,7 +86,7 @@ func runCrashChild() int {
 // crashChild is a child process running runCrashChild.
 type crashChild struct {
 	cmd    *exec.Cmd
-	stderr syncBuffer
+	stderr bytes.Buffer  // read only once exited is closed
 	exited chan struct{} // closed once Wait returned; err is then set
 	err    error
 }
@@ -113,104 +113,53 @@ func startCrashChild(t *testing.T, conf crashChildConf) *crashChild {
 	return c
 }
 
-// syncBuffer is a bytes.Buffer the test may read while the child writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// wait returns the child's exit error, failing the test after limit.
+// wait returns the child's exit error; after limit it kills the child
+// and fails the test.
 func (c *crashChild) wait(t *testing.T, limit time.Duration) error {
 	t.Helper()
 	select {
 	case <-c.exited:
 		return c.err
 	case <-time.After(limit):
-		t.Fatalf("child still running after %s; stderr:\n%s", limit, c.stderr.String())
+		c.fatal(t, fmt.Sprintf("still running after %s", limit))
 		return nil
 	}
 }
 
+// fatal kills the child and fails the test with what it wrote.
+func (c *crashChild) fatal(t *testing.T, msg string) {
+	t.Helper()
+	_ = c.cmd.Process.Kill()
+	<-c.exited
+	t.Fatalf("%s (child exit: %v); child stderr:\n%s", msg, c.err, c.stderr.String())
+}
+
 // rangeServer serves one file over HTTP ranges like a Gnutella source
-// and records every range asked. While throttled it sends the body one
-// chunk per permit, so the parent decides how far the download gets.
+// and records every range asked. Until free is closed it sends the body
+// one chunk per permit, so the parent decides how far the download gets.
 type rangeServer struct {
+	*testServer
 	content []byte
 	chunk   int64
-	ln      net.Listener
-	addr    netip.AddrPort
 	permit  chan struct{} // one chunk of body may go out
 	free    chan struct{} // closed: no more throttling
-	wg      sync.WaitGroup
 
-	mu     sync.Mutex
-	asked  []byteRange // ranges requested, in order
-	sent   []byteRange // body pieces written in full
-	conns  map[net.Conn]struct{}
-	closed bool
+	mu    sync.Mutex
+	asked []byteRange // ranges requested, in order
+	sent  []byteRange // body pieces written in full
 }
 
 func startRangeServer(t *testing.T, ip string, content []byte, chunk int64) *rangeServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	require.NoError(t, err)
-	s := &rangeServer{content: content, chunk: chunk, ln: ln, addr: netip.MustParseAddrPort(ln.Addr().String()),
-		permit: make(chan struct{}), free: make(chan struct{}), conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			if s.closed {
-				s.mu.Unlock()
-				c.Close()
-				return
-			}
-			s.conns[c] = struct{}{}
-			s.wg.Add(1)
-			s.mu.Unlock()
-			go func() {
-				defer s.wg.Done()
-				s.serve(c)
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-				c.Close()
-			}()
-		}
-	}()
-	t.Cleanup(s.close)
+	s := &rangeServer{content: content, chunk: chunk, permit: make(chan struct{}), free: make(chan struct{})}
+	s.testServer = startConnServer(t, ip, func(ctx context.Context, c net.Conn) {
+		defer c.Close()
+		s.serve(ctx, c)
+	})
 	return s
 }
 
-func (s *rangeServer) close() {
-	s.mu.Lock()
-	s.closed = true
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.ln.Close()
-	s.wg.Wait()
-}
-
-func (s *rangeServer) serve(c net.Conn) {
+func (s *rangeServer) serve(ctx context.Context, c net.Conn) {
 	br := bufio.NewReader(c)
 	size := int64(len(s.content))
 	for {
@@ -235,6 +184,8 @@ func (s *rangeServer) serve(c net.Conn) {
 			select {
 			case <-s.permit:
 			case <-s.free:
+			case <-ctx.Done(): // the test ends
+				return
 			}
 			if _, err := c.Write(s.content[off:end]); err != nil {
 				return
@@ -291,9 +242,9 @@ func TestCrashResume(t *testing.T) {
 		select {
 		case <-tick.C:
 		case <-child.exited:
-			t.Fatalf("child exited before the kill: %v; stderr:\n%s", child.err, child.stderr.String())
+			child.fatal(t, "exited before the kill")
 		case <-limit:
-			t.Fatalf("no state file with done chunks; stderr:\n%s", child.stderr.String())
+			child.fatal(t, "no state file with done chunks")
 		}
 		if st, err := readState(statePath); err == nil && countDone(st) > 0 {
 			break
@@ -336,7 +287,9 @@ func TestCrashResume(t *testing.T) {
 	close(srv.free)
 	conf.Start = false
 	child = startCrashChild(t, conf)
-	require.NoError(t, child.wait(t, time.Minute), "stderr:\n%s", child.stderr.String())
+	if err := child.wait(t, time.Minute); err != nil {
+		child.fatal(t, "the resumed download failed")
+	}
 
 	var asked int64
 	for _, r := range srv.takeAsked() {

@@ -96,6 +96,25 @@ func (o *orderFS) savesWithDone() int {
 	return o.doneSaves
 }
 
+const slowChunk = 64 << 10
+
+// startSlowDownload downloads 40 chunks at 1 MiB/s (about 2.5 s) from a
+// source on ip through fs: at least one periodic save (every second)
+// happens mid-download.
+func startSlowDownload(t *testing.T, ip string, fs FS, diskRetry time.Duration) (*Manager, dirs, protocol.SHA1) {
+	t.Helper()
+	content := randomBytes(t, 40*slowChunk)
+	s := serveFile(t, ip, "slow.bin", content, 1<<20, false)
+	d := newDirs(t)
+	m, err := Open(ManagerConfig{DataDir: d.data, DownloadDir: d.dl, ChunkSize: slowChunk, FS: fs, DiskRetry: diskRetry})
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	sha := protocol.SHA1(sha1.Sum(content))
+	_, err = m.Start(sha, "slow.bin", int64(len(content)), []Source{s.src})
+	require.NoError(t, err)
+	return m, d, sha
+}
+
 // TestStateRecordsOnlySyncedChunks (issue 9 item 10): a state file marks a
 // chunk done only after the bytes of that chunk were fsynced in the
 // partial file, so that after a power cut the resumed download never
@@ -104,19 +123,8 @@ func (o *orderFS) savesWithDone() int {
 // WriteAt, with no fsync of the partial file (orderFS saw no Sync at all
 // before the move into place).
 func TestStateRecordsOnlySyncedChunks(t *testing.T) {
-	const chunk = 64 << 10
-	content := randomBytes(t, 40*chunk)
-	// About 2.5 s of transfer: at least one periodic save (every second)
-	// happens mid-download.
-	s := serveFile(t, "127.0.0.67", "durable.bin", content, 1<<20, false)
-	d := newDirs(t)
-	fs := newOrderFS(chunk)
-	m, err := Open(ManagerConfig{DataDir: d.data, DownloadDir: d.dl, ChunkSize: chunk, FS: fs})
-	require.NoError(t, err)
-	defer m.Close()
-	sha := protocol.SHA1(sha1.Sum(content))
-	_, err = m.Start(sha, "durable.bin", int64(len(content)), []Source{s.src})
-	require.NoError(t, err)
+	fs := newOrderFS(slowChunk)
+	m, _, sha := startSlowDownload(t, "127.0.0.67", fs, 0)
 	require.Eventually(t, func() bool { return fs.savesWithDone() > 0 }, 30*time.Second, time.Millisecond,
 		"no periodic save with done chunks")
 	in := stateOf(m, sha)
@@ -132,18 +140,9 @@ func TestStateRecordsOnlySyncedChunks(t *testing.T) {
 // download pauses in disk-error (our disk, not the source's fault) and
 // the state file does not record the unsynced chunks.
 func TestStateSyncFailsIsDiskError(t *testing.T) {
-	const chunk = 64 << 10
-	content := randomBytes(t, 40*chunk)
-	s := serveFile(t, "127.0.0.68", "nosync.bin", content, 1<<20, false)
-	d := newDirs(t)
-	fs := newOrderFS(chunk)
+	fs := newOrderFS(slowChunk)
 	fs.failSync = true
-	m, err := Open(ManagerConfig{DataDir: d.data, DownloadDir: d.dl, ChunkSize: chunk, FS: fs, DiskRetry: time.Hour})
-	require.NoError(t, err)
-	defer m.Close()
-	sha := protocol.SHA1(sha1.Sum(content))
-	_, err = m.Start(sha, "nosync.bin", int64(len(content)), []Source{s.src})
-	require.NoError(t, err)
+	m, d, sha := startSlowDownload(t, "127.0.0.68", fs, time.Hour)
 	require.Eventually(t, func() bool { return stateOf(m, sha).State == StateDiskError }, 30*time.Second, time.Millisecond,
 		"state %+v", stateOf(m, sha))
 	in := stateOf(m, sha)
