@@ -158,3 +158,89 @@ func TestStateSyncFailsIsDiskError(t *testing.T) {
 	defer fs.mu.Unlock()
 	require.Empty(t, fs.violations)
 }
+
+// placeFS watches the move into DownloadDir: when DownloadDir is synced,
+// the new name must be there and the partial file not yet removed.
+type placeFS struct {
+	osFS
+	dl, part string
+
+	mu       sync.Mutex
+	linked   bool
+	synced   bool // DownloadDir synced after the link, partial file still there
+	failSync bool
+	exdev    bool // DownloadDir is on another filesystem: copy, fsync, rename
+}
+
+func (p *placeFS) Link(oldname, newname string) error {
+	if p.exdev && filepath.Dir(newname) == p.dl {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: syscall.EXDEV}
+	}
+	err := p.osFS.Link(oldname, newname)
+	p.placed(newname, err)
+	return err
+}
+
+func (p *placeFS) Rename(oldname, newname string) error {
+	err := p.osFS.Rename(oldname, newname)
+	p.placed(newname, err)
+	return err
+}
+
+func (p *placeFS) placed(name string, err error) {
+	if err == nil && filepath.Dir(name) == p.dl {
+		p.mu.Lock()
+		p.linked = true
+		p.mu.Unlock()
+	}
+}
+
+func (p *placeFS) SyncDir(dir string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failSync {
+		return &os.PathError{Op: "sync", Path: dir, Err: syscall.EIO}
+	}
+	if dir == p.dl && p.linked {
+		_, err := os.Stat(p.part)
+		p.synced = p.synced || err == nil
+	}
+	return p.osFS.SyncDir(dir)
+}
+
+// TestPlaceSyncsDownloadDir: the verified file's new name in DownloadDir
+// is fsynced before the partial file (and then the state file) is
+// removed, else a power cut could leave neither. A failed sync undoes the
+// link and pauses in disk-error; the retry makes one file, not "x (1)".
+// Before: DownloadDir was never synced (placeFS saw no SyncDir).
+func TestPlaceSyncsDownloadDir(t *testing.T) {
+	for _, exdev := range []bool{false, true} {
+		t.Run(fmt.Sprintf("exdev=%v", exdev), func(t *testing.T) {
+			content := randomBytes(t, 300<<10)
+			s := serveFile(t, "127.0.0.70", "placed.bin", content, 0, false)
+			d := newDirs(t)
+			sha := protocol.SHA1(sha1.Sum(content))
+			fs := &placeFS{dl: d.dl, part: filepath.Join(d.data, partialDir, sha.Base32()+partSuffix), failSync: true, exdev: exdev}
+			m := openManager(t, d, func(c *ManagerConfig) {
+				c.FS = fs
+				c.DiskRetry = 5 * time.Millisecond
+			})
+			_, err := m.Start(sha, "placed.bin", int64(len(content)), []Source{s.src})
+			require.NoError(t, err)
+			require.Eventually(t, func() bool {
+				st := stateOf(m, sha).State
+				return st == StateDiskError || st == StateComplete
+			}, 30*time.Second, time.Millisecond)
+			in := stateOf(m, sha)
+			require.Equal(t, StateDiskError, in.State, "the move into place ignored the failed sync")
+			require.Contains(t, in.Err, "input/output error")
+			fs.mu.Lock()
+			fs.failSync = false
+			fs.mu.Unlock()
+			requireOnlyFile(t, d, waitDone(t, m, sha), content)
+			fs.mu.Lock()
+			defer fs.mu.Unlock()
+			require.True(t, fs.synced, "DownloadDir not synced between the move and the removal of the partial file")
+		})
+	}
+}

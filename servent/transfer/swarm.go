@@ -1334,6 +1334,9 @@ func (d *download) place() (string, error) {
 		// Link, not rename: it fails instead of replacing an existing file.
 		err := d.m.cfg.FS.Link(d.partPath, dst)
 		if err == nil {
+			if err := d.syncPlaced(dst); err != nil {
+				return "", err
+			}
 			os.Remove(d.partPath)
 			return dst, nil
 		}
@@ -1383,6 +1386,21 @@ func (d *download) copyInto(dst string) error {
 		os.Remove(tmp)
 		return err
 	}
+	if err := d.syncPlaced(dst); err != nil {
+		return err
+	}
 	os.Remove(d.partPath)
+	return nil
+}
+
+// syncPlaced makes dst's name durable before the partial file and the
+// state file go, else a power cut could leave neither. On failure dst is
+// removed: the retry places the file again under the same name.
+func (d *download) syncPlaced(dst string) error {
+	dir := filepath.Dir(dst)
+	if err := d.m.cfg.FS.SyncDir(dir); err != nil {
+		os.Remove(dst)
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
 	return nil
 }
