@@ -17,6 +17,8 @@ type FS interface {
 	Rename(oldname, newname string) error
 	// WriteFile replaces path atomically (temp file, fsync, rename).
 	WriteFile(path string, data []byte, perm os.FileMode) error
+	// SyncDir makes the names created in dir (a link, a rename) durable.
+	SyncDir(dir string) error
 }
 
 // osFS is the real file system.
@@ -29,6 +31,18 @@ func (osFS) Link(oldname, newname string) error                   { return os.Li
 func (osFS) Rename(oldname, newname string) error                 { return os.Rename(oldname, newname) }
 func (osFS) WriteFile(path string, data []byte, perm os.FileMode) error {
 	return atomicfile.Write(path, data, perm)
+}
+
+func (osFS) SyncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // fsWriter writes sequentially through FS.WriteAt (the copy across

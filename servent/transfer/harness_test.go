@@ -19,7 +19,12 @@ import (
 	"github.com/servent/servent/protocol"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		os.Exit(runCrashChild()) // the process TestCrashResume kills
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // memFiles is a Files view over a fixed set of files.
 type memFiles struct {
@@ -77,6 +82,36 @@ type testServer struct {
 
 func startServer(t testing.TB, ip string, up *Uploader, m *Manager) *testServer {
 	t.Helper()
+	return startConnServer(t, ip, func(ctx context.Context, c net.Conn) {
+		br := bufio.NewReader(c)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		p, err := br.Peek(4)
+		if err != nil {
+			c.Close()
+			return
+		}
+		_ = c.SetReadDeadline(time.Time{})
+		if string(p) == "GIV " && m != nil {
+			line, err := ReadGIVLine(br)
+			if err != nil {
+				c.Close()
+				return
+			}
+			m.HandleGIV(c, br, line)
+			return
+		}
+		if up == nil {
+			c.Close()
+			return
+		}
+		up.ServeConn(ctx, c, br)
+	})
+}
+
+// startConnServer accepts on a loopback address and runs handle for each
+// connection; Close (at the end of the test) drops them and waits.
+func startConnServer(t testing.TB, ip string, handle func(ctx context.Context, c net.Conn)) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", ip+":0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -97,28 +132,7 @@ func startServer(t testing.TB, ip string, up *Uploader, m *Manager) *testServer 
 			go func() {
 				defer s.wg.Done()
 				defer s.untrack(c)
-				br := bufio.NewReader(c)
-				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				p, err := br.Peek(4)
-				if err != nil {
-					c.Close()
-					return
-				}
-				_ = c.SetReadDeadline(time.Time{})
-				if string(p) == "GIV " && m != nil {
-					line, err := ReadGIVLine(br)
-					if err != nil {
-						c.Close()
-						return
-					}
-					m.HandleGIV(c, br, line)
-					return
-				}
-				if up == nil {
-					c.Close()
-					return
-				}
-				up.ServeConn(ctx, c, br)
+				handle(ctx, c)
 			}()
 		}
 	}()

@@ -810,8 +810,9 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 		d.poke()
 	}
 	if saveNow {
+		// The save was claimed above (lastSave), so force it.
 		if err := d.save(true); err != nil {
-			return fmt.Errorf("%w: %w", errWrite, err)
+			return err // errWrite: pauses in disk-error, the source keeps its standing
 		}
 	}
 	return nil
@@ -1053,22 +1054,23 @@ func (d *download) save(force bool) error {
 		return nil
 	}
 	b, err := d.snapshotLocked()
-	f := d.file
+	f, anyDone := d.file, d.doneN > 0
 	d.lastSave = time.Now()
 	d.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	// Every chunk the snapshot calls done was written before it was taken:
-	// make those bytes durable before the state says so, or a power cut
-	// could leave a state trusting chunks the disk never got.
-	if f != nil {
+	// The chunks the state marks done must be on disk before it says so:
+	// after a power cut, a chunk recorded done but lost from the page
+	// cache would be trusted, and the file fail its SHA-1 with no one to
+	// blame. Every chunk in the snapshot was written before it was marked.
+	if anyDone && f != nil {
 		if err := d.m.cfg.FS.Sync(f); err != nil {
-			return fmt.Errorf("save state: sync partial: %w", err)
+			return fmt.Errorf("%w: sync %s: %w", errWrite, d.partPath, err)
 		}
 	}
 	if err := d.m.cfg.FS.WriteFile(d.statePath, b, 0o644); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return fmt.Errorf("%w: save state: %w", errWrite, err)
 	}
 	return nil
 }
@@ -1337,6 +1339,9 @@ func (d *download) place() (string, error) {
 		// Link, not rename: it fails instead of replacing an existing file.
 		err := d.m.cfg.FS.Link(d.partPath, dst)
 		if err == nil {
+			if err := d.syncPlaced(dst); err != nil {
+				return "", err
+			}
 			os.Remove(d.partPath)
 			return dst, nil
 		}
@@ -1386,6 +1391,21 @@ func (d *download) copyInto(dst string) error {
 		os.Remove(tmp)
 		return err
 	}
+	if err := d.syncPlaced(dst); err != nil {
+		return err
+	}
 	os.Remove(d.partPath)
+	return nil
+}
+
+// syncPlaced makes dst's name durable before the partial file and the
+// state file go, else a power cut could leave neither. On failure dst is
+// removed: the retry places the file again under the same name.
+func (d *download) syncPlaced(dst string) error {
+	dir := filepath.Dir(dst)
+	if err := d.m.cfg.FS.SyncDir(dir); err != nil {
+		os.Remove(dst)
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
 	return nil
 }
