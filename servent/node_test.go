@@ -10,8 +10,12 @@ import (
 	"github.com/servent/servent/protocol"
 )
 
+// TestTwoTierSearch: a query from one ultrapeer reaches a leaf of the
+// next through its QRP table and the hit comes back; a leaf's query goes
+// through its ultrapeer to the next ultrapeer and that one's hit comes
+// back to the leaf.
 func TestTwoTierSearch(t *testing.T) {
-	a := startNode(t, ModeUltrapeer)
+	a := startNode(t, ModeUltrapeer, withFiles("gamma delta.ogg"))
 	b := startNode(t, ModeUltrapeer, withPeers(addrOf(a)))
 	leaf := startNode(t, ModeLeaf, withPeers(addrOf(b)), withFiles("alpha beta.txt", "gamma.mp3"))
 	waitPeers(t, a, 1, 0)
@@ -35,9 +39,15 @@ func TestTwoTierSearch(t *testing.T) {
 	require.Equal(t, leaf.Addr(), r.Sources[0].Addr)
 	require.Equal(t, leaf.GUID(), r.Sources[0].ServentGUID)
 
-	// The leaf searches too: b's other neighbour a has nothing, so nothing.
+	// The leaf searches too: its own gamma.mp3 is not a result, a's file
+	// is, found two hops away.
 	s2 := leaf.Search("gamma", nil)
-	_ = s2
+	require.Eventually(t, func() bool { return len(s2.Results()) == 1 }, waitFor, tick)
+	r2 := s2.Results()[0]
+	require.Equal(t, "gamma delta.ogg", r2.Name)
+	require.Len(t, r2.Sources, 1)
+	require.Equal(t, a.Addr(), r2.Sources[0].Addr)
+	require.Equal(t, a.GUID(), r2.Sources[0].ServentGUID)
 }
 
 func TestAddDropPeer(t *testing.T) {
