@@ -183,48 +183,55 @@ func connectRawTB(b *testing.B, n *Node, up, deflate bool) *rawPeer {
 	return p
 }
 
-// TestIdleMemory32 reports the memory an idle node holds for 32 peer
+// BenchmarkIdleMemory32 measures the memory an idle node holds for 32 peer
 // connections, plain and deflated both ways (heap and stacks, measured in
 // process, the peers' ends are raw sockets with a small reader) and the
-// process RSS. It asserts nothing about the figures; run with -v.
-func TestIdleMemory32(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measurement")
-	}
+// process RSS. A measurement, not a test: it was TestIdleMemory32, which
+// asserted nothing and ran in the default suite.
+func BenchmarkIdleMemory32(b *testing.B) {
 	for _, deflate := range []bool{false, true} {
-		n := startNode(t, ModeUltrapeer)
-		var m0, m1 runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&m0)
-		rss0 := rssKB()
-		for i := range 32 {
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(nextIP())}}
-			c, err := d.Dial("tcp", addrOf(n))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = c.Close() })
-			role, enc, ack := "False", "", ""
-			if i < 16 {
-				role = "True"
+		b.Run(fmt.Sprintf("deflate=%v", deflate), func(b *testing.B) {
+			for b.Loop() {
+				used, rss := idleMemory32(b, deflate)
+				b.ReportMetric(float64(used>>10)/32, "KiB/conn")
+				b.ReportMetric(float64(rss), "rss-KiB")
 			}
-			if deflate {
-				enc, ack = "Accept-Encoding: deflate\r\n", "Content-Encoding: deflate\r\n"
-			}
-			_, err = c.Write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: " + role + "\r\n" + enc + "\r\n"))
-			require.NoError(t, err)
-			resp, err := protocol.ReadHandshake(newBR(c))
-			require.NoError(t, err)
-			require.Equal(t, 200, resp.Code)
-			_, err = c.Write([]byte("GNUTELLA/0.6 200 OK\r\n" + ack + "\r\n"))
-			require.NoError(t, err)
-		}
-		waitPeers(t, n, 16, 16)
-		runtime.GC()
-		runtime.ReadMemStats(&m1)
-		used := int64(m1.HeapInuse+m1.StackInuse) - int64(m0.HeapInuse+m0.StackInuse)
-		t.Logf("32 idle connections, deflate %v: heap+stack +%d KiB (%d KiB/conn); process RSS %d -> %d KiB",
-			deflate, used>>10, used>>10/32, rss0, rssKB())
-		require.NoError(t, n.Close())
+		})
 	}
+}
+
+// idleMemory32 connects 32 raw peers (16 ultrapeers, 16 leaves) to a new
+// node and returns the heap and stack bytes they added and the process RSS.
+func idleMemory32(b *testing.B, deflate bool) (used int64, rssKiB int) {
+	n := startNode(b, ModeUltrapeer)
+	defer func() { require.NoError(b, n.Close()) }()
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	for i := range 32 {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(nextIP())}}
+		c, err := d.Dial("tcp", addrOf(n))
+		require.NoError(b, err)
+		defer c.Close()
+		role, enc, ack := "False", "", ""
+		if i < 16 {
+			role = "True"
+		}
+		if deflate {
+			enc, ack = "Accept-Encoding: deflate\r\n", "Content-Encoding: deflate\r\n"
+		}
+		_, err = c.Write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: " + role + "\r\n" + enc + "\r\n"))
+		require.NoError(b, err)
+		resp, err := protocol.ReadHandshake(newBR(c))
+		require.NoError(b, err)
+		require.Equal(b, 200, resp.Code)
+		_, err = c.Write([]byte("GNUTELLA/0.6 200 OK\r\n" + ack + "\r\n"))
+		require.NoError(b, err)
+	}
+	waitPeers(b, n, 16, 16)
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	return int64(m1.HeapInuse+m1.StackInuse) - int64(m0.HeapInuse+m0.StackInuse), rssKB()
 }
 
 func rssKB() int {
