@@ -76,8 +76,13 @@ type Budgets [numKinds]Budget
 //     60 is three times LimeWire's rate and still cuts a flood within a
 //     minute; handlePing drops the pings it does not answer before the
 //     route table, so what the budget lets through costs no memory.
-//   - pongs: at most MAX_PONGS (10, pcache.c) per accepted ping, i.e. 10 per
-//     3 s, plus CONNECT_PONGS_COUNT (10, nodes.c) at connect: burst 100.
+//   - pongs: gtk-gnutella returns at most MAX_PONGS (10, pcache.c) per
+//     accepted ping, plus CONNECT_PONGS_COUNT (10, nodes.c) at connect: a
+//     leaf gets a burst of 100 and 3.3/s. An ultrapeer link carries more:
+//     GnutellaBun relays a ping with TTL > 1 to all its peers (at most one
+//     per second per peer, descriptor_routing/ttl.ts shouldRelayPing), so
+//     the TTL-4 discovery ping we send every 30 s comes back as up to 10
+//     pongs from each of its neighbours, and theirs: burst 1000, 100/s.
 //   - queries from a leaf: gtk-gnutella spaces the queries it sends on a
 //     connection by search_queue_spacing (10 s by default and at least,
 //     gnet_props.ag) and drops a leaf's identical query within
@@ -103,7 +108,7 @@ var (
 	}
 	ultrapeer = Budgets{
 		Ping:     {Every: time.Second, Burst: 60},
-		Pong:     {Every: 300 * time.Millisecond, Burst: 100},
+		Pong:     {Every: 10 * time.Millisecond, Burst: 1000},
 		Query:    {Every: 100 * time.Microsecond, Burst: 10000},
 		QueryHit: {Every: 100 * time.Microsecond, Burst: 10000},
 		Push:     {Every: time.Millisecond, Burst: 1000},

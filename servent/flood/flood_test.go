@@ -44,7 +44,8 @@ func TestSustainedRateIsNotAFlood(t *testing.T) {
 // TestRealClientsAreNotFloods replays what real servents send for a day:
 // a LimeWire ultrapeer pings every connection every 3 s (Pinger.java) and
 // adds its keep-alive pings; a gtk-gnutella leaf pushes to each of its
-// max_downloads (100) servers once per DOWNLOAD_PUSH_FREQ (30 s). Arrivals
+// max_downloads (100) servers once per DOWNLOAD_PUSH_FREQ (30 s); a
+// GnutellaBun ultrapeer relays our discovery pings. Arrivals
 // jitter by up to half a second. None of it may be called a flood.
 func TestRealClientsAreNotFloods(t *testing.T) {
 	type sender struct {
@@ -59,6 +60,9 @@ func TestRealClientsAreNotFloods(t *testing.T) {
 		{"LimeWire ultrapeer's Pinger to its leaf", ForLeaf(), Ping, 3 * time.Second, 1},
 		{"gtk-gnutella leaf's pushes", ForLeaf(), Push, 30 * time.Second, 100},
 		{"gtk-gnutella leaf's queries", ForLeaf(), Query, 10 * time.Second, 1},
+		// Our TTL-4 discovery ping every 30 s through a GnutellaBun
+		// ultrapeer, which relays it: 10 pongs from each of 30 hosts.
+		{"pongs relayed by GnutellaBun", ForUltrapeer(), Pong, 30 * time.Second, 300},
 	} {
 		t.Run(s.name, func(t *testing.T) {
 			m := NewMeter(s.b)
