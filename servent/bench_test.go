@@ -64,9 +64,9 @@ func benchRoute(b *testing.B, deflate bool) {
 		_ = p.conn.SetDeadline(time.Time{})
 		floods = append(floods, p)
 	}
-	for n.Status().Peers != receivers || n.Status().Leaves != flooders {
-		time.Sleep(time.Millisecond)
-	}
+	spinUntil(b, "all peers connected", func() bool {
+		return n.Status().Peers == receivers && n.Status().Leaves == flooders
+	})
 	one := query("benchmark query words here", 3, 0)
 	bufs := make([][]byte, flooders)
 	for i := range bufs {
@@ -108,10 +108,10 @@ func benchRoute(b *testing.B, deflate bool) {
 		sent += k
 	}
 	wait := func() {
-		for n.stats.queriesHandled.Load() < uint64(sent) ||
-			received.Load() < int64(n.stats.queriesForwarded.Load()) {
-			time.Sleep(50 * time.Microsecond)
-		}
+		spinUntil(b, "every query handled and forwarded", func() bool {
+			return n.stats.queriesHandled.Load() >= uint64(sent) &&
+				received.Load() >= int64(n.stats.queriesForwarded.Load())
+		})
 	}
 	var ru0, ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
@@ -126,9 +126,9 @@ func benchRoute(b *testing.B, deflate bool) {
 		if pending == batch*flooders {
 			send(pending)
 			pending = 0
-			for uint64(sent)-n.stats.queriesHandled.Load() > window {
-				time.Sleep(50 * time.Microsecond)
-			}
+			spinUntil(b, "the node to catch up", func() bool {
+				return uint64(sent)-n.stats.queriesHandled.Load() <= window
+			})
 		}
 	}
 	if pending > 0 {
@@ -151,6 +151,20 @@ func benchRoute(b *testing.B, deflate bool) {
 	b.ReportMetric(float64(dropped), "dropped")
 	require.NoError(b, n.Close())
 	wg.Wait()
+}
+
+// spinUntil polls cond (50 µs apart: it paces a benchmark's load, so
+// require.Eventually's tick would be too coarse) and fails b after a
+// minute instead of hanging when a message is lost.
+func spinUntil(b *testing.B, what string, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("benchmark stuck: waited a minute for %s", what)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
 }
 
 func connectRawTB(b *testing.B, n *Node, up, deflate bool) *rawPeer {
