@@ -267,13 +267,16 @@ func TestHandshakeTimeoutAndCaps(t *testing.T) {
 		return c
 	}
 	silent, half := dial("127.65.0.1"), dial("127.65.0.2")
+	// Its first bytes at once, so that the handshake deadline, not the
+	// first-byte one, closes it.
+	_, _ = half.Write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: True\r\n"))
 	require.Eventually(t, func() bool { return n.Status().Inbound.Open == 2 }, waitFor, tick)
 	over := dial("127.65.0.3") // another host of the same /24: over the cap
 	requireClosedByPeer(t, over)
+	// Refused, not timed out (no timeout check here: on a loaded machine
+	// silent's 200 ms may already be over).
 	require.EqualValues(t, 1, n.Status().Inbound.RefusedNetCap)
-	require.Zero(t, n.Status().Inbound.HandshakeTimeouts)
 
-	_, _ = half.Write([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: True\r\n"))
 	requireClosedByPeer(t, silent)
 	requireClosedByPeer(t, half)
 	require.Eventually(t, func() bool {

@@ -186,7 +186,7 @@ func (n *Node) connectMore() {
 			n.mu.Lock()
 			defer n.mu.Unlock()
 			_, busy := n.slots[a.Addr()]
-			until, banned := n.bans[a.Addr()]
+			until, banned := n.bans[banKey(a.Addr())]
 			return busy || n.dialing[a.String()] || (banned && now.Before(until)) || n.isSelf(a) || n.listening(a)
 		}
 		for _, ap := range n.hosts.candidates(want, skip) {

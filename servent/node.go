@@ -461,12 +461,25 @@ func (n *Node) isSelf(a netip.AddrPort) bool {
 func (n *Node) banned(ip netip.Addr) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	until, ok := n.bans[ip]
+	key := banKey(ip)
+	until, ok := n.bans[key]
 	if ok && n.cfg.Now().After(until) {
-		delete(n.bans, ip)
+		delete(n.bans, key)
 		return false
 	}
 	return ok
+}
+
+// banKey is what a ban holds: an IPv4 address, or the /64 of an IPv6 one,
+// where one host picks any of 2^64 source addresses (admit.Group counts
+// sockets the same way).
+func banKey(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
 }
 
 // maxBans is the ban list size past which expired bans are swept (an
@@ -485,7 +498,7 @@ func (n *Node) ban(c *conn, code uint16, reason string) {
 			}
 		}
 	}
-	n.bans[c.addr.Addr()] = now.Add(n.cfg.BanDuration)
+	n.bans[banKey(c.addr.Addr())] = now.Add(n.cfg.BanDuration)
 	n.mu.Unlock()
 	n.log.Debug("peer banned", "peer", c.addr, "code", code, "reason", reason)
 	c.bye(code, reason)
@@ -502,7 +515,7 @@ func (n *Node) reserve(ip netip.Addr, guid protocol.GUID, up, outbound bool) (*r
 func (n *Node) reserveForce(ip netip.Addr, guid protocol.GUID, up, outbound, force bool) (*reservation, int, string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if until, ok := n.bans[ip]; ok && n.cfg.Now().Before(until) {
+	if until, ok := n.bans[banKey(ip)]; ok && n.cfg.Now().Before(until) {
 		return nil, 403, "Banned"
 	}
 	if _, ok := n.slots[ip]; ok {

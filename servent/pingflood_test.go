@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/flood"
 )
 
 func ping(ttl uint8) []byte {
@@ -41,14 +42,14 @@ func TestHostilePingFlood(t *testing.T) {
 
 	routes := n.routes.Len()
 	const pings = 20000
-	flood := make([]byte, 0, pings*protocol.HeaderLen)
+	burst := make([]byte, 0, pings*protocol.HeaderLen)
 	for range pings {
-		flood = append(flood, ping(3)...)
+		burst = append(burst, ping(3)...)
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = bad.conn.Write(flood) // fails once the node closes
+		_, _ = bad.conn.Write(burst) // fails once the node closes
 	}()
 	require.EqualValues(t, 412, bad.expectByeThenEOF())
 	<-done
@@ -56,7 +57,7 @@ func TestHostilePingFlood(t *testing.T) {
 	require.EqualValues(t, 1, n.Status().Floods)
 	// Pings cut as a flood are not remembered: the route table grew by
 	// at most the ping burst, not by the flood.
-	require.LessOrEqual(t, n.routes.Len()-routes, 20)
+	require.LessOrEqual(t, n.routes.Len()-routes, flood.ForLeaf()[flood.Ping].Burst)
 
 	waitPeers(t, n, 0, 1)
 	_, ok := n.snap.Load().byID[goodConn.id]

@@ -63,22 +63,35 @@ type Budget struct {
 // Budgets holds a Budget per Kind.
 type Budgets [numKinds]Budget
 
-// The budgets follow gtk-gnutella where it has a number (src/core):
-//   - pings: it answers one ping per PING_REG_THROTTLE (3 s, nodes.h) from
-//     a peer and drops the rest as "Message throttle" (pcache.c
-//     pcache_ping_accept); it pings its neighbours itself when its pong
-//     cache expires, every CACHE_UP_LIFESPAN (20 s; 120 s as a leaf,
-//     pcache.c), and sends alive pings every ALIVE_PERIOD (20 s, nodes.c).
-//     One per 3 s with a burst of 20 is far above what a servent sends
-//     and far below a flood.
-//   - pongs: at most MAX_PONGS (10, pcache.c) per accepted ping, i.e. 10 per
-//     3 s, plus CONNECT_PONGS_COUNT (10, nodes.c) at connect: burst 100.
+// The budgets follow gtk-gnutella and LimeWire where they have a number:
+//   - pings: gtk-gnutella answers one ping per PING_REG_THROTTLE (3 s,
+//     nodes.h) from a peer and drops the rest as "Message throttle"
+//     (pcache.c pcache_ping_accept) without closing; it pings its
+//     neighbours itself when its pong cache expires, every
+//     CACHE_UP_LIFESPAN (20 s; 120 s as a leaf, pcache.c), and sends alive
+//     pings every ALIVE_PERIOD (20 s, nodes.c). A LimeWire ultrapeer's
+//     Pinger pings every connection every 3 s (Pinger.java), on top of its
+//     connect and keep-alive pings: a budget of exactly one per 3 s would
+//     drain its burst and ban it in time. One per second with a burst of
+//     60 is three times LimeWire's rate and still cuts a flood within a
+//     minute; handlePing drops the pings it does not answer before the
+//     route table, so what the budget lets through costs no memory.
+//   - pongs: gtk-gnutella returns at most MAX_PONGS (10, pcache.c) per
+//     accepted ping, plus CONNECT_PONGS_COUNT (10, nodes.c) at connect: a
+//     leaf gets a burst of 100 and 3.3/s. An ultrapeer link carries more:
+//     GnutellaBun relays a ping with TTL > 1 to all its peers (at most one
+//     per second per peer, descriptor_routing/ttl.ts shouldRelayPing), so
+//     the TTL-4 discovery ping we send every 30 s comes back as up to 10
+//     pongs from each of its neighbours, and theirs: burst 1000, 100/s.
 //   - queries from a leaf: gtk-gnutella spaces the queries it sends on a
-//     connection by search_queue_spacing (10 s, gnet_props.ag) and drops a
-//     leaf's identical query within node_requery_threshold (1700 s);
-//     burst 50 covers a client without such a queue.
-//   - pushes from a leaf: it allows one push per server every
-//     DOWNLOAD_PUSH_FREQ (30 s, downloads.c); one per second, burst 100.
+//     connection by search_queue_spacing (10 s by default and at least,
+//     gnet_props.ag) and drops a leaf's identical query within
+//     node_requery_threshold (1700 s); burst 50 covers a client without
+//     such a queue.
+//   - pushes from a leaf: gtk-gnutella sends one push per server every
+//     DOWNLOAD_PUSH_FREQ (30 s, downloads.c) for up to max_downloads (100
+//     by default, gnet_props.ag) downloads at once: 100 pushes at once and
+//     3.3/s sustained. Ten per second, burst 200.
 //
 // Relayed traffic on ultrapeer links (queries, hits, pushes) has no count
 // limit in gtk-gnutella, only its Gnet input bandwidth (bw_gnet_in, 8 KiB/s
@@ -86,16 +99,16 @@ type Budgets [numKinds]Budget
 // 10,000) are sanity bounds far above any real link.
 var (
 	leaf = Budgets{
-		Ping:     {Every: 3 * time.Second, Burst: 20},
+		Ping:     {Every: time.Second, Burst: 60},
 		Pong:     {Every: 300 * time.Millisecond, Burst: 100},
 		Query:    {Every: 10 * time.Second, Burst: 50},
 		QueryHit: {Every: 10 * time.Millisecond, Burst: 1000},
-		Push:     {Every: time.Second, Burst: 100},
+		Push:     {Every: 100 * time.Millisecond, Burst: 200},
 		Other:    {Every: 10 * time.Millisecond, Burst: 1000},
 	}
 	ultrapeer = Budgets{
-		Ping:     {Every: 3 * time.Second, Burst: 20},
-		Pong:     {Every: 300 * time.Millisecond, Burst: 100},
+		Ping:     {Every: time.Second, Burst: 60},
+		Pong:     {Every: 10 * time.Millisecond, Burst: 1000},
 		Query:    {Every: 100 * time.Microsecond, Burst: 10000},
 		QueryHit: {Every: 100 * time.Microsecond, Burst: 10000},
 		Push:     {Every: time.Millisecond, Burst: 1000},

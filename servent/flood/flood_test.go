@@ -41,6 +41,48 @@ func TestSustainedRateIsNotAFlood(t *testing.T) {
 	require.GreaterOrEqual(t, n, b.Burst)
 }
 
+// TestRealClientsAreNotFloods replays what real servents send for a day:
+// a LimeWire ultrapeer pings every connection every 3 s (Pinger.java) and
+// adds its keep-alive pings; a gtk-gnutella leaf pushes to each of its
+// max_downloads (100) servers once per DOWNLOAD_PUSH_FREQ (30 s); a
+// GnutellaBun ultrapeer relays our discovery pings. Arrivals
+// jitter by up to half a second. None of it may be called a flood.
+func TestRealClientsAreNotFloods(t *testing.T) {
+	type sender struct {
+		name  string
+		b     *Budgets
+		k     Kind
+		every time.Duration
+		burst int // messages at each tick
+	}
+	for _, s := range []sender{
+		{"LimeWire ultrapeer's Pinger", ForUltrapeer(), Ping, 3 * time.Second, 1},
+		{"LimeWire ultrapeer's Pinger to its leaf", ForLeaf(), Ping, 3 * time.Second, 1},
+		{"gtk-gnutella leaf's pushes", ForLeaf(), Push, 30 * time.Second, 100},
+		{"gtk-gnutella leaf's queries", ForLeaf(), Query, 10 * time.Second, 1},
+		// Our TTL-4 discovery ping every 30 s through a GnutellaBun
+		// ultrapeer, which relays it: 10 pongs from each of 30 hosts.
+		{"pongs relayed by GnutellaBun", ForUltrapeer(), Pong, 30 * time.Second, 300},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			m := NewMeter(s.b)
+			keepAlive := t0
+			jitter := uint64(12345)
+			for at := t0; at.Before(t0.Add(24 * time.Hour)); at = at.Add(s.every) {
+				jitter = jitter*6364136223846793005 + 1442695040888963407
+				now := at.Add(time.Duration(jitter>>33%1000)*time.Millisecond - 500*time.Millisecond)
+				for i := range s.burst {
+					require.True(t, m.Allow(s.k, now), "message %d at %v", i, now.Sub(t0))
+				}
+				if s.k == Ping && now.Sub(keepAlive) >= 10*time.Second {
+					keepAlive = now // an extra keep-alive ping
+					require.True(t, m.Allow(s.k, now), "keep-alive at %v", now.Sub(t0))
+				}
+			}
+		})
+	}
+}
+
 func TestIdleRefills(t *testing.T) {
 	m := NewMeter(ForUltrapeer())
 	b := ForUltrapeer()[Ping]

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/servent/servent/protocol"
+
+	"github.com/servent/servent/internal/atomicfile"
 )
 
 // Completed downloads are remembered in DataDir/completed.json so that the
@@ -65,14 +65,9 @@ func keepCompleted(recs []completedRec, now time.Time, max int) []completedRec {
 }
 
 func readCompleted(path string) ([]completedRec, error) {
-	f, err := os.Open(path)
+	b, err := atomicfile.Read(path, maxCompletedFile)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxCompletedFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("transfer: %s: %w", path, err)
+		return nil, fmt.Errorf("transfer: %w", err)
 	}
 	return parseCompleted(b)
 }

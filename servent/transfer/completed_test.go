@@ -100,3 +100,45 @@ func TestCompletedCapped(t *testing.T) {
 	require.Equal(t, recs[1].SHA1, saved[0].SHA1)
 	require.Equal(t, sha.Base32(), saved[len(saved)-1].SHA1)
 }
+
+// TestOpenResumesAfterLoadingCompleted: a download resumed at Open whose
+// chunks are all on disk finishes at once (verify, move, forget, save the
+// completed list) while Open is still loading completed.json. Open must
+// load the list before any download runs: under -race this test reported
+// the unlocked writes of loadCompleted against the download's forget.
+// The test touches nothing that takes the Manager's lock until the file
+// is in place, so the race detector sees the two sides unordered.
+func TestOpenResumesAfterLoadingCompleted(t *testing.T) {
+	d := newDirs(t)
+	part := filepath.Join(d.data, partialDir)
+	require.NoError(t, os.MkdirAll(part, 0o755))
+	var recs []completedRec
+	at := time.Now().Add(-time.Hour)
+	for i := range maxCompleted - 1 {
+		var sha protocol.SHA1
+		binary.BigEndian.PutUint32(sha[:], uint32(i+1))
+		recs = append(recs, completedRec{SHA1: sha.Base32(), Name: fmt.Sprint(i), Size: 1, Path: filepath.Join(d.dl, fmt.Sprint(i)), At: at.Add(time.Duration(i) * time.Second)})
+	}
+	b, err := json.Marshal(recs)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(d.data, completedFile), b, 0o644))
+
+	content := randomBytes(t, 1000)
+	sha := protocol.SHA1(sha1.Sum(content))
+	require.NoError(t, os.WriteFile(filepath.Join(part, sha.Base32()+partSuffix), content, 0o644))
+	st, err := json.Marshal(persisted{SHA1: sha.Base32(), Name: "done.bin", Size: int64(len(content)), ChunkSize: 256 << 10,
+		Owners: []string{"127.0.0.1:6346"}, Sources: []persistedSrc{{Addr: "127.0.0.1:6346", Index: 1}}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(part, sha.Base32()+stateSuffix), st, 0o644))
+
+	m := openManager(t, d, nil)
+	dst := filepath.Join(d.dl, "done.bin")
+	require.Eventually(t, func() bool { _, err := os.Stat(dst); return err == nil }, 30*time.Second, time.Millisecond)
+	in := waitDone(t, m, sha)
+	require.Equal(t, StateComplete, in.State, in.Err)
+	require.Len(t, m.List(), maxCompleted)
+	saved, err := readCompleted(filepath.Join(d.data, completedFile))
+	require.NoError(t, err)
+	require.Len(t, saved, maxCompleted)
+	require.Equal(t, sha.Base32(), saved[len(saved)-1].SHA1)
+}

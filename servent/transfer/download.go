@@ -198,6 +198,7 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 		cancel()
 		return nil, err
 	}
+	var resumed []*download
 	for _, st := range states {
 		d, err := m.newDownload(st)
 		if err != nil {
@@ -206,9 +207,15 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 		}
 		m.downloads[d.sha1] = d
 		m.order = append(m.order, d.sha1)
+		resumed = append(resumed, d)
+	}
+	// Before any download runs: loadCompleted fills m.downloads and
+	// m.order without m.mu, and a resumed download that finishes at once
+	// changes them (forget, saveCompleted).
+	m.loadCompleted()
+	for _, d := range resumed {
 		m.launch(d)
 	}
-	m.loadCompleted()
 	return m, nil
 }
 
