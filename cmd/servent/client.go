@@ -100,10 +100,13 @@ func clientCommands() []*cli.Command {
 			Subcommands: []*cli.Command{
 				{
 					Name:      "add",
-					Usage:     "connect to a peer",
+					Usage:     "connect to a peer and wait for the first outcome",
 					ArgsUsage: "HOST:PORT",
-					Flags:     clientFlags(),
-					Action:    peerAddCmd,
+					Flags: clientFlags(
+						&cli.DurationFlag{Name: "wait", Value: 10 * time.Second, Usage: "wait up to `DURATION` for the connection or its failure (0: do not wait)"},
+						&cli.BoolFlag{Name: "detach", Usage: "return at once, as --wait 0"},
+					),
+					Action: peerAddCmd,
 				},
 				{
 					Name:      "drop",
@@ -462,11 +465,103 @@ func peerAddCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	wait := c.Duration("wait")
+	if c.Bool("detach") {
+		wait = 0
+	}
+	// An error older than this add is not its outcome: remember the last one.
+	var before time.Time
+	if wait > 0 {
+		peers, err := cl.Peers(c.Context)
+		if err != nil {
+			return err
+		}
+		if p, ok := findPeer(peers, addr); ok {
+			before = p.LastErrorAt
+		}
+	}
 	if err := cl.AddPeer(c.Context, addr); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "connecting to %s (see `servent peers`)\n", addr)
-	return nil
+	if wait <= 0 {
+		fmt.Fprintf(c.App.Writer, "connecting to %s (see `servent peers`)\n", safe(addr))
+		return nil
+	}
+	p, done, err := waitPeer(c, cl, addr, before, wait)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		if err := printJSON(c.App.Writer, p); err != nil {
+			return err
+		}
+	}
+	switch {
+	case !done:
+		if !c.Bool("json") {
+			fmt.Fprintf(c.App.Writer, "still connecting to %s (see `servent peers`)\n", safe(addr))
+		}
+		return nil
+	case p.State == api.PeerConnected:
+		if !c.Bool("json") {
+			fmt.Fprintf(c.App.Writer, "connected to %s (%s, %s)\n", safe(addr), safe(p.Mode), safe(p.UserAgent))
+		}
+		return nil
+	default:
+		msg := fmt.Sprintf("could not connect to %s: %s", addr, p.LastError)
+		if !p.NextTry.IsZero() {
+			msg += fmt.Sprintf("; retrying in %s", humanDuration(time.Until(p.NextTry).Round(time.Second)))
+		}
+		return cli.Exit(safe(msg+" (see `servent peers`)"), exitFailure)
+	}
+}
+
+// peerPoll is how often `peers add` asks how its dial went.
+const peerPoll = 100 * time.Millisecond
+
+// waitPeer polls the API until addr is connected or has failed since
+// before, or wait passes (done false).
+func waitPeer(c *cli.Context, cl *api.Client, addr string, before time.Time, wait time.Duration) (api.Peer, bool, error) {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(peerPoll)
+	defer tick.Stop()
+	var last api.Peer
+	for {
+		peers, err := cl.Peers(c.Context)
+		if err != nil {
+			return last, false, err
+		}
+		if p, ok := findPeer(peers, addr); ok {
+			last = p
+			if p.State == api.PeerConnected || p.LastErrorAt.After(before) {
+				return p, true, nil
+			}
+		}
+		select {
+		case <-c.Context.Done():
+			return last, false, c.Context.Err()
+		case <-deadline.C:
+			return last, false, nil
+		case <-tick.C:
+		}
+	}
+}
+
+// findPeer is the entry for addr, a connected one first.
+func findPeer(peers []api.Peer, addr string) (api.Peer, bool) {
+	var found api.Peer
+	ok := false
+	for _, p := range peers {
+		if p.Addr != addr {
+			continue
+		}
+		if p.State == api.PeerConnected {
+			return p, true
+		}
+		found, ok = p, true
+	}
+	return found, ok
 }
 
 func peerDropCmd(c *cli.Context) error {

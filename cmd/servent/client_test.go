@@ -213,9 +213,13 @@ func TestPeers(t *testing.T) {
 [::1]:6346      ultrapeer  inbound   up 2h00m  in 0 B      out 5.0 MiB  servent/0.1
 `, out)
 
-	out, _, err = runCLI(t, "peers", "add", "--data", dir, "10.0.0.1:6346")
+	out, _, err = runCLI(t, "peers", "add", "--detach", "--data", dir, "10.0.0.1:6346")
 	require.NoError(t, err)
 	require.Equal(t, "connecting to 10.0.0.1:6346 (see `servent peers`)\n", out)
+	// The fake never reports an outcome: the wait ends first.
+	out, _, err = runCLI(t, "peers", "add", "--wait", "1ms", "--data", dir, "10.0.0.1:6346")
+	require.NoError(t, err)
+	require.Equal(t, "still connecting to 10.0.0.1:6346 (see `servent peers`)\n", out)
 	_, _, err = runCLI(t, "peers", "drop", "--data", dir, "127.0.0.2:6346")
 	require.NoError(t, err)
 	_, _, err = runCLI(t, "peers", "drop", "--data", dir, "127.0.0.9:6346")
@@ -224,7 +228,7 @@ func TestPeers(t *testing.T) {
 	require.EqualError(t, err, `"nohost" is not HOST:PORT`)
 	require.Equal(t, exitUsage, exitCode(err))
 	f.Lock()
-	require.Equal(t, []string{"10.0.0.1:6346"}, f.Added)
+	require.Equal(t, []string{"10.0.0.1:6346", "10.0.0.1:6346"}, f.Added)
 	require.Equal(t, []string{"127.0.0.2:6346"}, f.Dropped)
 	f.Unlock()
 

@@ -26,7 +26,7 @@ func TestPeersShowErrors(t *testing.T) {
 
 	tn := startTestNode(t, "127.0.0.26", servent.ModeLeaf)
 	for _, p := range []string{closed, unresolvable} {
-		_, _, err := runCLI(t, "peers", "add", "--data", tn.data, p)
+		_, _, err := runCLI(t, "peers", "add", "--detach", "--data", tn.data, p)
 		require.NoError(t, err)
 	}
 	var peers []api.Peer
@@ -55,4 +55,34 @@ func TestPeersShowErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, out, "invalid")
 	require.Contains(t, out, closed)
+}
+
+// TestPeersAddWaits: `peers add` used to print "connecting to" and exit 0
+// whatever became of the dial; it now waits for the first outcome.
+func TestPeersAddWaits(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.29:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	tn := startTestNode(t, "127.0.0.28", servent.ModeLeaf)
+
+	_, _, err = runCLI(t, "peers", "add", "--data", tn.data, closed)
+	require.Error(t, err)
+	require.Equal(t, exitFailure, exitCode(err))
+	require.Regexp(t, `^could not connect to `+regexp.QuoteMeta(closed)+`: connection refused; retrying in \d+s \(see `+"`servent peers`"+`\)$`, err.Error())
+
+	_, _, err = runCLI(t, "peers", "add", "--data", tn.data, "servent-test.invalid:6346")
+	require.Error(t, err)
+	require.Equal(t, exitFailure, exitCode(err))
+	require.Contains(t, err.Error(), "could not connect to servent-test.invalid:6346: cannot resolve servent-test.invalid: no such host")
+
+	up := startTestNode(t, "127.0.0.30", servent.ModeUltrapeer)
+	upAddr := up.node.Addr().String()
+	out, _, err := runCLI(t, "peers", "add", "--data", tn.data, upAddr)
+	require.NoError(t, err)
+	require.Regexp(t, `^connected to `+regexp.QuoteMeta(upAddr)+` \(ultrapeer, servent/[^)]*\)\n$`, out)
+
+	out, _, err = runCLI(t, "peers", "add", "--detach", "--data", tn.data, closed)
+	require.NoError(t, err)
+	require.Equal(t, "connecting to "+closed+" (see `servent peers`)\n", out)
 }
