@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -471,12 +475,14 @@ func peerAddCmd(c *cli.Context) error {
 	}
 	// An error older than this add is not its outcome: remember the last one.
 	var before time.Time
+	var aliases []string
 	if wait > 0 {
+		aliases = peerAliases(c.Context, addr)
 		peers, err := cl.Peers(c.Context)
 		if err != nil {
 			return err
 		}
-		if p, ok := findPeer(peers, addr); ok {
+		if p, ok := findPeer(peers, aliases); ok {
 			before = p.LastErrorAt
 		}
 	}
@@ -487,7 +493,7 @@ func peerAddCmd(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "connecting to %s (see `servent peers`)\n", safe(addr))
 		return nil
 	}
-	p, done, err := waitPeer(c, cl, addr, before, wait)
+	p, done, err := waitPeer(c, cl, aliases, before, wait)
 	if err != nil {
 		return err
 	}
@@ -516,12 +522,41 @@ func peerAddCmd(c *cli.Context) error {
 	}
 }
 
+// peerAliases is addr and, for a host name, HOST:PORT for each address it
+// resolves to: the API lists a connected peer by its address, not by the
+// name it was added with. Names under .invalid are never looked up (RFC
+// 6761), as the node does.
+func peerAliases(ctx context.Context, addr string) []string {
+	aliases := []string{addr}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil || strings.HasSuffix(strings.TrimSuffix(host, "."), ".invalid") {
+		return aliases
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return aliases
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return aliases
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return aliases // the node will say why in its last error
+	}
+	for _, ip := range ips {
+		aliases = append(aliases, netip.AddrPortFrom(ip.Unmap(), uint16(port)).String())
+	}
+	return aliases
+}
+
 // peerPoll is how often `peers add` asks how its dial went.
 const peerPoll = 100 * time.Millisecond
 
-// waitPeer polls the API until addr is connected or has failed since
-// before, or wait passes (done false).
-func waitPeer(c *cli.Context, cl *api.Client, addr string, before time.Time, wait time.Duration) (api.Peer, bool, error) {
+// waitPeer polls the API until the peer (any of its aliases) is connected
+// or has failed since before, or wait passes (done false).
+func waitPeer(c *cli.Context, cl *api.Client, aliases []string, before time.Time, wait time.Duration) (api.Peer, bool, error) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	tick := time.NewTicker(peerPoll)
@@ -532,7 +567,7 @@ func waitPeer(c *cli.Context, cl *api.Client, addr string, before time.Time, wai
 		if err != nil {
 			return last, false, err
 		}
-		if p, ok := findPeer(peers, addr); ok {
+		if p, ok := findPeer(peers, aliases); ok {
 			last = p
 			if p.State == api.PeerConnected || p.LastErrorAt.After(before) {
 				return p, true, nil
@@ -549,11 +584,11 @@ func waitPeer(c *cli.Context, cl *api.Client, addr string, before time.Time, wai
 }
 
 // findPeer is the entry for addr, a connected one first.
-func findPeer(peers []api.Peer, addr string) (api.Peer, bool) {
+func findPeer(peers []api.Peer, aliases []string) (api.Peer, bool) {
 	var found api.Peer
 	ok := false
 	for _, p := range peers {
-		if p.Addr != addr {
+		if !slices.Contains(aliases, p.Addr) {
 			continue
 		}
 		if p.State == api.PeerConnected {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"regexp"
 	"testing"
@@ -81,6 +82,14 @@ func TestPeersAddWaits(t *testing.T) {
 	out, _, err := runCLI(t, "peers", "add", "--data", tn.data, upAddr)
 	require.NoError(t, err)
 	require.Regexp(t, `^connected to `+regexp.QuoteMeta(upAddr)+` \(ultrapeer, servent/[^)]*\)\n$`, out)
+
+	// By name: the connected peer is listed by its address, not the name.
+	// localhost is 127.0.0.1 in /etc/hosts on Linux.
+	named := startTestNode(t, "127.0.0.1", servent.ModeUltrapeer)
+	port := named.node.Addr().Port()
+	out, _, err = runCLI(t, "peers", "add", "--wait", "30s", "--data", tn.data, fmt.Sprintf("localhost:%d", port))
+	require.NoError(t, err)
+	require.Regexp(t, fmt.Sprintf(`^connected to localhost:%d \(ultrapeer, servent/[^)]*\)\n$`, port), out)
 
 	out, _, err = runCLI(t, "peers", "add", "--detach", "--data", tn.data, closed)
 	require.NoError(t, err)
