@@ -386,7 +386,7 @@ func TestLateFlags(t *testing.T) {
 	out, _, err = runCLI(t, "get", "1", "--data", dir, "--detach")
 	require.NoError(t, err)
 	require.Contains(t, out, "downloading ")
-	out, _, err = runCLI(t, "peers", "add", "10.0.0.1:6346", "--data", dir)
+	out, _, err = runCLI(t, "peers", "add", "10.0.0.1:6346", "--data", dir, "--detach")
 	require.NoError(t, err)
-	require.Contains(t, out, "connecting to 10.0.0.1:6346")
+	require.Equal(t, "connecting to 10.0.0.1:6346 (see `servent peers`)\n", out)
 }
