@@ -44,24 +44,23 @@ func readDatagrams(t testing.TB, path string) [][]byte {
 
 // txtDatagram is what the transcript says of one datagram.
 type txtDatagram struct {
-	line       int
-	send       bool // "==> UDP SEND" (ours) vs "<== UDP RECV" (gtk-gnutella's)
-	size       int
-	guid       string
-	typ        string
-	ttl, hops  int
-	length     int
-	ggep       []string // top-level GGEP ids of a Ping, Pong or Query
-	pong       []string // port, ip, files, kbytes
-	query      []string // flags, text
-	hit        []string // hits, ip, port, speed
-	names      []string // result names of a QueryHit
-	private    []string // GGEP ids of a QueryHit trailer
-	vendor     []string // vendor, selector, version
-	oobHits    string   // LIME/12 hits=
-	oobFlags   string   // LIME/12 flags=
-	oobWanted  string   // LIME/11 wanted=
-	queryKeyTx string   // "QK = <hex>" comment lines are not per datagram; unused
+	line      int
+	send      bool // "==> UDP SEND" (ours) vs "<== UDP RECV" (gtk-gnutella's)
+	size      int
+	guid      string
+	typ       string
+	ttl, hops int
+	length    int
+	ggep      []string // top-level GGEP ids of a Ping, Pong or Query
+	pong      []string // port, ip, files, kbytes
+	query     []string // flags, text
+	hit       []string // hits, ip, port, speed
+	names     []string // result names of a QueryHit
+	private   []string // GGEP ids of a QueryHit trailer
+	vendor    []string // vendor, selector, version
+	oobHits   string   // LIME/12 hits=
+	oobFlags  string   // LIME/12 flags=
+	oobWanted string   // LIME/11 wanted=
 }
 
 var (
@@ -115,7 +114,8 @@ func readTranscript(t testing.TB, path string) []txtDatagram {
 			inPrivate = true
 			continue
 		}
-		switch m := (func() []string { return nil })(); {
+		var m []string
+		switch {
 		case cur.typ != "QUERYHIT" && reGGEP.MatchString(l):
 			m = reGGEP.FindStringSubmatch(l)
 			cur.ggep = append(cur.ggep, m[1])
