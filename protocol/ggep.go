@@ -312,6 +312,14 @@ func ggepID(b []byte) string {
 		return "QK"
 	case "u":
 		return "u"
+	case "IP":
+		return "IP"
+	case "IPP6":
+		return "IPP6"
+	case "IPP_TLS":
+		return "IPP_TLS"
+	case "DHTIPP":
+		return "DHTIPP"
 	}
 	return string(b)
 }

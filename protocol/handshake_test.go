@@ -308,6 +308,18 @@ func TestHandshakeInteropReplay(t *testing.T) {
 		{"gtk-gnutella/21-gtkg-leaf-connects-to-us.hs3-ack.bin", "GNUTELLA/0.6 200 OK", 1, "", "", "deflate", "", "", ""},
 		{"gtk-gnutella/22-gtkg-leaf-after-rescan.hs1-request.bin", "GNUTELLA CONNECT/0.6", 21, gtkgUA, "False", "", "deflate", "", "127.0.0.34"},
 		{"gtk-gnutella/22-gtkg-leaf-after-rescan.hs3-ack.bin", "GNUTELLA/0.6 200 OK", 1, "", "", "deflate", "", "", ""},
+		// The UDP lab (30-42): the TCP links of its exchanges.
+		{"gtk-gnutella/31-uhc-scp-ipp.up.hs2-response.bin", "GNUTELLA/0.6 200 OK", 21, gtkgUA, "True", "deflate", "deflate", "", "127.0.0.31"},
+		{"gtk-gnutella/35-oob-v3-server.up.hs2-response.bin", "GNUTELLA/0.6 200 OK", 21, gtkgUA, "True", "deflate", "deflate", "", "127.0.0.39"},
+		{"gtk-gnutella/36-oob-v2-server.up.hs2-response.bin", "GNUTELLA/0.6 200 OK", 21, gtkgUA, "True", "deflate", "deflate", "", "127.0.0.40"},
+		{"gtk-gnutella/37-oob-no-ack.up.hs2-response.bin", "GNUTELLA/0.6 200 OK", 21, gtkgUA, "True", "deflate", "deflate", "", "127.0.0.44"},
+		{"gtk-gnutella/38-oob-leaf-query.leaf.hs2-response.bin", "GNUTELLA/0.6 200 OK", 21, gtkgUA, "True", "deflate", "deflate", "", "127.0.0.45"},
+		{"gtk-gnutella/39-oob-proxy.leaf.hs2-response.bin", "GNUTELLA/0.6 200 OK", 21, gtkgUA, "True", "deflate", "deflate", "", "127.0.0.47"},
+		{"gtk-gnutella/39-oob-proxy.up.hs2-response.bin", "GNUTELLA/0.6 200 OK", 21, gtkgUA, "True", "deflate", "deflate", "", "127.0.0.46"},
+		{"gtk-gnutella/40-gtkg-oob-querier.up.hs2-response.bin", "GNUTELLA/0.6 200 OK", 21, gtkgUA, "True", "deflate", "deflate", "", "127.0.0.48"},
+		{"gtk-gnutella/41-connect-back-tcp.leaf.hs2-response.bin", "GNUTELLA/0.6 200 OK", 21, gtkgUA, "True", "deflate", "deflate", "", "127.0.0.49"},
+		{"gtk-gnutella/42-connect-back-udp.leaf.hs2-response.bin", "GNUTELLA/0.6 200 OK", 21, gtkgUA, "True", "deflate", "deflate", "", "127.0.0.50"},
+		{"gtk-gnutella/42-connect-back-udp.leaf2.hs2-response.bin", "GNUTELLA/0.6 200 OK", 21, gtkgUA, "True", "deflate", "deflate", "", "127.0.0.56"},
 	}
 	var files []string
 	for _, d := range []string{"gtk-gnutella", "gnutella-bun-client"} {
