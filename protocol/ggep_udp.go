@@ -193,35 +193,15 @@ func ParsePongInfo(g GGEP) (PongInfo, error) {
 			}
 			p.HasDHT, p.DHT = true, [3]byte(d[:3])
 		case "IPP":
-			h, err := ParseIPP(d)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			p.Hosts = h
+			setParsed(&p.Hosts, &errs)(ParseIPP(d))
 		case "IPP_TLS":
 			p.HostsTLS = d
 		case "IPP6":
-			h, err := ParseIPP6(d)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			p.Hosts6 = h
+			setParsed(&p.Hosts6, &errs)(ParseIPP6(d))
 		case "DHTIPP":
-			h, err := ParseIPP(d)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			p.DHTHosts = h
+			setParsed(&p.DHTHosts, &errs)(ParseIPP(d))
 		case "IP":
-			a, err := parseEchoedAddr(d)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			p.Echoed = a
+			setParsed(&p.Echoed, &errs)(parseEchoedAddr(d))
 		case "QK":
 			if len(d) == 0 || len(d) > MaxQueryKeyLen {
 				bad(e.ID, len(d))
@@ -371,4 +351,16 @@ func appendEchoedAddr(dst []byte, a netip.AddrPort) []byte {
 		return AppendIPP(dst, []netip.AddrPort{netip.AddrPortFrom(ip, a.Port())})
 	}
 	return AppendIPP6(dst, []netip.AddrPort{a})
+}
+
+// setParsed returns a setter for a parser's (value, error): the value goes
+// to *dst, an error to errs and *dst is left as it was.
+func setParsed[T any](dst *T, errs *[]error) func(T, error) {
+	return func(v T, err error) {
+		if err != nil {
+			*errs = append(*errs, err)
+			return
+		}
+		*dst = v
+	}
 }
