@@ -325,3 +325,17 @@ func TestPanicIs500(t *testing.T) {
 	require.Equal(t, 500, code)
 	require.JSONEq(t, `{"error":"internal error in the servent: boom"}`, body)
 }
+
+// TestStartWithDoneContext: a context that is already done stops the server
+// at once; its callback ran while Start was still storing it (a data race
+// the race detector saw in TestRunDefaults).
+func TestStartWithDoneContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	s, err := api.Start(ctx, api.Config{Addr: "127.0.0.1:0", DataDir: dir, Backend: fakeBackend()})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, err = api.NewClient(s.Addr(), s.Key()).Status(context.Background())
+	require.Error(t, err, "the server stopped with its context")
+}

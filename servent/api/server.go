@@ -104,7 +104,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			log.Warn("control API stopped", "err", err)
 		}
 	}()
-	s.stop = context.AfterFunc(ctx, func() { s.Close() })
+	// The callback must not read s.stop: when ctx is already done it runs
+	// at once, racing with this assignment.
+	s.stop = context.AfterFunc(ctx, func() { s.shutdown() })
 	return s, nil
 }
 
@@ -124,8 +126,14 @@ func (s *Server) Close() error {
 	if s == nil {
 		return nil
 	}
+	s.stop()
+	s.shutdown()
+	return nil
+}
+
+// shutdown is Close without unregistering the context callback.
+func (s *Server) shutdown() {
 	s.once.Do(func() {
-		s.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := s.srv.Shutdown(ctx); err != nil {
@@ -136,7 +144,6 @@ func (s *Server) Close() error {
 			RemoveInfo(s.infoFile)
 		}
 	})
-	return nil
 }
 
 // NewHandler serves the API from b, refusing requests without key.
