@@ -1,0 +1,129 @@
+package uhc
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var t0 = time.Date(2026, 12, 5, 2, 0, 0, 0, time.UTC)
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func TestLimiterOnePerIPPerWindow(t *testing.T) {
+	l := NewLimiter(PingWindow, 0)
+	a := netip.MustParseAddr("203.0.113.7")
+	require.True(t, l.Allow(a, t0), "first ping answered")
+	require.False(t, l.Allow(a, t0.Add(time.Second)), "second ping from the same IP (any port) within the window")
+	require.False(t, l.Allow(netip.MustParseAddr("::ffff:203.0.113.7"), t0.Add(59*time.Second)), "the mapped form is the same IP")
+	require.True(t, l.Allow(netip.MustParseAddr("203.0.113.8"), t0.Add(time.Second)), "another IP is answered")
+	require.True(t, l.Allow(a, t0.Add(PingWindow)), "answered again once the window has passed")
+
+	v6 := netip.MustParseAddr("2001:db8:1:2::1")
+	require.True(t, l.Allow(v6, t0))
+	require.False(t, l.Allow(netip.MustParseAddr("2001:db8:1:2::99"), t0.Add(time.Second)), "an IPv6 /64 counts as one source")
+	require.True(t, l.Allow(netip.MustParseAddr("2001:db8:1:3::1"), t0.Add(time.Second)))
+}
+
+// A spoofed flood of sources fills the limiter; then new sources get no
+// answer until the window frees room, and memory stays bounded.
+func TestLimiterBoundedUnderFlood(t *testing.T) {
+	const max = 100
+	l := NewLimiter(PingWindow, max)
+	answered := 0
+	for i := range 10 * max {
+		ip := netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)})
+		if l.Allow(ip, t0.Add(time.Duration(i)*time.Millisecond)) {
+			answered++
+		}
+	}
+	require.Equal(t, max, answered, "no more answers than addresses remembered per window")
+	require.Equal(t, max, l.Len())
+	later := t0.Add(PingWindow + 10*time.Second)
+	require.True(t, l.Allow(netip.MustParseAddr("192.0.2.1"), later), "room again once the window passed")
+	require.Equal(t, 1, l.Len(), "expired sources forgotten")
+	require.LessOrEqual(t, cap(l.queue), 4*max, "the queue does not grow without bound")
+}
+
+func TestListable(t *testing.T) {
+	global := netip.MustParseAddr("203.0.113.9")
+	for _, c := range []struct {
+		host string
+		req  netip.Addr
+		want bool
+	}{
+		{"8.8.8.8:6346", global, true},
+		{"127.0.0.5:6346", global, false},
+		{"127.0.0.5:6346", netip.MustParseAddr("127.0.0.1"), true},
+		{"10.1.2.3:6346", global, false},
+		{"192.168.1.2:6346", netip.MustParseAddr("10.0.0.1"), true},
+		{"192.168.1.2:6346", netip.MustParseAddr("127.0.0.1"), false},
+		{"100.64.1.1:6346", global, false},
+		{"169.254.1.1:6346", netip.MustParseAddr("169.254.1.2"), false},
+		{"0.0.0.0:6346", global, false},
+		{"224.0.0.1:6346", global, false},
+		{"255.255.255.255:6346", global, false},
+		{"8.8.8.8:0", global, false},
+		{"[2001:db8::1]:6346", global, false}, // IPP is IPv4 only
+	} {
+		require.Equal(t, c.want, Listable(ap(c.host), c.req), "%s to %s", c.host, c.req)
+	}
+}
+
+func TestPick(t *testing.T) {
+	req := ap("203.0.113.50:40000")
+	self := ap("203.0.113.1:6346")
+	cached := []netip.AddrPort{
+		ap("198.51.100.1:6346"), // reserved (TEST-NET-2): never listed
+		ap("8.8.4.1:6346"),
+		self,
+		ap("203.0.113.50:6346"), // the requester's IP on its Gnet port
+		ap("10.0.0.1:6346"),     // private, requester is global
+		ap("8.8.4.2:7000"),
+		ap("8.8.4.1:6346"), // twice
+		ap("[::ffff:8.8.4.3]:7001"),
+	}
+	got := Pick(PickInput{Cached: cached, Requester: req, Self: []netip.AddrPort{self}})
+	require.Equal(t, []netip.AddrPort{ap("8.8.4.1:6346"), ap("8.8.4.2:7000"), ap("8.8.4.3:7001")}, got)
+
+	require.Empty(t, Pick(PickInput{Requester: req}), "nothing known: no hosts (the answer has no IPP)")
+}
+
+// As gtk-gnutella's node_fill_ultra: a full list gives its last places to
+// up to 8 connected ultrapeers not already in it.
+func TestPickNeighboursTakeTheTail(t *testing.T) {
+	req := ap("127.0.0.9:5555")
+	var cached, neighbours []netip.AddrPort
+	for i := range 40 {
+		cached = append(cached, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 1, byte(i)}), 7000))
+	}
+	for i := range 10 {
+		neighbours = append(neighbours, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 2, byte(i)}), 7000))
+	}
+	neighbours = append([]netip.AddrPort{cached[0]}, neighbours...) // already listed: not twice
+	got := Pick(PickInput{Cached: cached, Neighbours: neighbours, Requester: req})
+	require.Len(t, got, MaxHosts)
+	require.Equal(t, cached[:MaxHosts-MaxNeighbours], got[:MaxHosts-MaxNeighbours])
+	require.Equal(t, neighbours[1:1+MaxNeighbours], got[MaxHosts-MaxNeighbours:])
+
+	few := Pick(PickInput{Cached: cached[:3], Neighbours: neighbours[1:3], Requester: req, Max: 10})
+	require.Equal(t, append(append([]netip.AddrPort{}, cached[:3]...), neighbours[1:3]...), few, "free places are filled, nothing replaced")
+}
+
+func BenchmarkPick(b *testing.B) {
+	var cached []netip.AddrPort
+	for i := range 100 {
+		cached = append(cached, ap(fmt.Sprintf("8.8.%d.%d:6346", i/200, i%200+1)))
+	}
+	req := ap("203.0.113.50:40000")
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Pick(PickInput{Cached: cached, Requester: req})
+	}
+}
