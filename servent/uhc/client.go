@@ -62,7 +62,8 @@ type Cache struct {
 
 type cacheState struct {
 	Cache
-	next time.Time // not asked before this
+	next       time.Time // not asked before this
+	nextUpdate time.Time // Web: not told our address before this
 }
 
 // Probe is a request the node is to make now: for UDP, resolve Name and
@@ -168,6 +169,25 @@ func (c *Client) Next(now time.Time, need bool) (Probe, bool) {
 		return p, true
 	}
 	return Probe{}, false
+}
+
+// NextUpdate returns the web cache to tell our address now, if serving
+// (we act as a host cache: an ultrapeer others reach): each at most once
+// per GWCRetry, whatever the outcome, as GWebCaches ask. The node sends
+// the update form and need not report back.
+func (c *Client) NextUpdate(now time.Time, serving bool) (string, bool) {
+	if !serving {
+		return "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.caches {
+		if e.Kind == Web && !now.Before(e.nextUpdate) {
+			e.nextUpdate = now.Add(GWCRetry)
+			return e.Name, true
+		}
+	}
+	return "", false
 }
 
 // expireLocked ends a request past its time as a failure and forgets

@@ -156,3 +156,23 @@ func TestClientPendingBounded(t *testing.T) {
 	}
 	require.LessOrEqual(t, len(c.pings), maxPending)
 }
+
+func TestClientNextUpdate(t *testing.T) {
+	c := NewClient([]Cache{{Kind: UDP, Name: "u:1"}, {Kind: Web, Name: "http://a/"}, {Kind: Web, Name: "http://b/"}})
+	_, ok := c.NextUpdate(t0, false)
+	require.False(t, ok, "not serving: no update")
+	var got []string
+	for {
+		name, ok := c.NextUpdate(t0, true)
+		if !ok {
+			break
+		}
+		got = append(got, name)
+	}
+	require.Equal(t, []string{"http://a/", "http://b/"}, got, "each web cache once")
+	_, ok = c.NextUpdate(t0.Add(GWCRetry-time.Second), true)
+	require.False(t, ok)
+	name, ok := c.NextUpdate(t0.Add(GWCRetry), true)
+	require.True(t, ok)
+	require.Equal(t, "http://a/", name)
+}

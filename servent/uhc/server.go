@@ -209,7 +209,7 @@ func Pick(in PickInput) []netip.AddrPort {
 	}
 	var ns []netip.AddrPort
 	for _, h := range in.Neighbours {
-		if len(ns) == MaxNeighbours {
+		if len(ns) == min(MaxNeighbours, limit) {
 			break
 		}
 		if ok(h, out) && !slices.Contains(ns, unmap(h)) {

@@ -127,3 +127,41 @@ func BenchmarkPick(b *testing.B) {
 		_ = Pick(PickInput{Cached: cached, Requester: req})
 	}
 }
+
+// FuzzPick: whatever the inputs, the pick holds its promises.
+func FuzzPick(f *testing.F) {
+	f.Add([]byte{127, 0, 0, 1, 0x1b, 0x5b, 8, 8, 8, 8, 0xca, 0x18}, []byte{127, 0, 0, 1, 0, 80}, uint8(3))
+	f.Add([]byte{10, 0, 0, 1, 1, 1, 203, 0, 113, 9, 1, 1}, []byte{203, 0, 113, 9, 9, 9}, uint8(0))
+	f.Fuzz(func(t *testing.T, hosts, req []byte, split uint8) {
+		list := ippOf(hosts)
+		if len(req) < 6 {
+			return
+		}
+		requester := ippOf(req[:6])[0]
+		k := min(int(split), len(list))
+		self := netip.AddrPortFrom(netip.AddrFrom4([4]byte{8, 8, 8, 8}), 6346)
+		got := Pick(PickInput{Cached: list[:k], Neighbours: list[k:], Requester: requester, Self: []netip.AddrPort{self}, Max: int(split % 40)})
+		limit := int(split % 40)
+		if limit == 0 {
+			limit = MaxHosts
+		}
+		require.LessOrEqual(t, len(got), limit)
+		seen := map[netip.AddrPort]bool{}
+		for _, h := range got {
+			require.True(t, Listable(h, requester.Addr()), "%v to %v", h, requester)
+			require.NotEqual(t, requester.Addr(), h.Addr())
+			require.NotEqual(t, self, h)
+			require.False(t, seen[h], "twice: %v", h)
+			seen[h] = true
+		}
+	})
+}
+
+// ippOf reads 6-byte IPv4+port entries.
+func ippOf(b []byte) []netip.AddrPort {
+	var out []netip.AddrPort
+	for ; len(b) >= 6; b = b[6:] {
+		out = append(out, netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[:4])), uint16(b[4])<<8|uint16(b[5])))
+	}
+	return out
+}
