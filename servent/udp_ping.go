@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
-	"github.com/servent/servent/routing"
 )
 
 // udpPing answers a UDP Ping with our Pong.
@@ -16,7 +15,6 @@ func (n *Node) udpPing(from netip.AddrPort, d protocol.Datagram, now time.Time) 
 
 // udpPong takes a UDP Pong.
 func (n *Node) udpPong(from netip.AddrPort, d protocol.Datagram, now time.Time) {
-	_ = routing.Local
 	n.udp.unused.Add(1)
 }
 
