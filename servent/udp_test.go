@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/udp"
 )
 
 // udpPeer is a bare UDP socket on a fresh loopback address, for talking
@@ -75,4 +76,25 @@ func TestNoUDP(t *testing.T) {
 	st := n.Status().UDP
 	assert.False(t, st.Enabled)
 	assert.Equal(t, "disabled", st.Error)
+}
+
+// TestUDPFloodFromOneSource: a source past its budget is dropped before
+// decoding and counted; with the clock stopped exactly the burst gets
+// through, however many it sends, and the node's memory does not care.
+func TestUDPFloodFromOneSource(t *testing.T) {
+	stopped := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	n := startNode(t, ModeUltrapeer, func(c *Config) { c.Now = func() time.Time { return stopped } })
+	p := newUDPPeer(t)
+	const flood = 300
+	for i := range flood {
+		p.send(n, protocol.Header{GUID: protocol.GUID{byte(i), byte(i >> 8)}, Type: protocol.TypePing, TTL: 1}, nil)
+		// One at a time: the kernel's socket buffer must not be what drops them.
+		require.Eventually(t, func() bool {
+			st := n.Status().UDP
+			return st.Received+st.RateLimited == uint64(i+1)
+		}, waitFor, time.Millisecond)
+	}
+	st := n.Status().UDP
+	assert.Equal(t, uint64(udp.DefaultInPerSource.Burst), st.Received)
+	assert.Equal(t, uint64(flood-udp.DefaultInPerSource.Burst), st.RateLimited)
 }
