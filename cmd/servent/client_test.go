@@ -49,7 +49,7 @@ const (
 func newFake() *apitest.Fake {
 	return &apitest.Fake{
 		StatusV: api.Status{Version: "0.1.0-test", Mode: "leaf", Listen: "0.0.0.0:6346", UptimeSeconds: 3725,
-			UDP: api.UDP{Enabled: true, Addr: "0.0.0.0:6346", Received: 40, BytesIn: 3072, Sent: 38, BytesOut: 2950, Malformed: 1, NotAccepted: 2},
+			UDP:   api.UDP{Enabled: true, Addr: "0.0.0.0:6346", Received: 40, BytesIn: 3072, Sent: 38, BytesOut: 2950, Malformed: 1, NotAccepted: 2},
 			Peers: 2, SharedFiles: 3, SharedKB: 2048, BytesIn: 1536, BytesOut: 3 << 20, MsgsIn: 12, MsgsOut: 34},
 		PeersV: []api.Peer{
 			{Addr: "127.0.0.2:6346", Mode: "ultrapeer", UserAgent: "gtk-gnutella/1.2.3", Outbound: true, UptimeSeconds: 65, BytesIn: 2048, BytesOut: 100},
