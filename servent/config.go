@@ -40,7 +40,10 @@ type Config struct {
 	MaxPeers   int  // ultrapeer links (UP) / ultrapeers (leaf)
 	MaxLeaves  int  // leaves an ultrapeer accepts
 	Firewalled bool // do not accept inbound Gnet/HTTP; serve by push (tests)
-	Logger     *slog.Logger
+	// NoUDP runs without the UDP socket (GNUTELLA-UDP.md: pings, host
+	// caches, GUESS, out-of-band hits, connect-back).
+	NoUDP  bool
+	Logger *slog.Logger
 
 	// PromoteAfter is the uptime after which a ModeAuto node that accepted
 	// an inbound connection becomes an ultrapeer, default 10 min.

@@ -40,6 +40,7 @@ type Status struct {
 	Inbound     InboundStats
 	Floods      uint64 // connections closed (and banned) for a flood
 	Banned      uint64 // addresses banned for misbehaviour
+	UDP         UDPStatus
 }
 
 // nodeStats are counters read without locks.
@@ -121,6 +122,8 @@ type Node struct {
 	closeMu  sync.Mutex
 	closed   bool
 	kick     chan struct{} // wakes connection maintenance
+
+	udp udpSide
 
 	transfer transferHooks
 	hooks    testHooks
@@ -252,6 +255,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("servent: library: %w", err)
 	}
 	n.log.Info("listening", "addr", n.addr, "mode", n.modeName(), "guid", n.guid)
+	n.startUDP()
 	n.wg.Add(3)
 	go n.acceptLoop()
 	go n.maintainLoop()
@@ -277,6 +281,7 @@ func (n *Node) Close() error {
 	if n.ln != nil {
 		_ = n.ln.Close()
 	}
+	n.closeUDP()
 	n.mu.Lock()
 	conns := make([]*conn, 0, len(n.conns))
 	for _, c := range n.conns {
@@ -346,6 +351,7 @@ func (n *Node) Status() Status {
 	st.SharedFiles, st.SharedKB = files, kb
 	st.Inbound = n.inboundStats()
 	st.Floods, st.Banned = n.stats.floods.Load(), n.stats.banned.Load()
+	st.UDP = n.udpStatus()
 	return st
 }
 

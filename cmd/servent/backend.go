@@ -35,6 +35,14 @@ func (b nodeBackend) Status() api.Status {
 		InboundEvicted: st.Inbound.Evicted,
 		InboundRefused: st.Inbound.RefusedNetCap + st.Inbound.RefusedFull + st.Inbound.RefusedBanned + st.Inbound.RefusedHandshake,
 		Floods:         st.Floods, Banned: st.Banned,
+		UDP: api.UDP{
+			Enabled: st.UDP.Enabled, Addr: st.UDP.Addr, Error: st.UDP.Error,
+			Received: st.UDP.Received, BytesIn: st.UDP.BytesIn, Sent: st.UDP.Sent, BytesOut: st.UDP.BytesOut,
+			RateLimited: st.UDP.RateLimited,
+			Malformed:   st.UDP.Malformed + st.UDP.Truncated + st.UDP.TooLarge,
+			NotAccepted: st.UDP.NotAccepted + st.UDP.Unhandled,
+			SendBudget:  st.UDP.SendBudget,
+		},
 	}
 	if !st.Started.IsZero() {
 		s.UptimeSeconds = int64(time.Since(st.Started) / time.Second)

@@ -411,7 +411,19 @@ func statusCmd(c *cli.Context) error {
 	fmt.Fprintf(w, "shared:    %d files, %s\n", st.SharedFiles, humanBytes(st.SharedKB*1024))
 	fmt.Fprintf(w, "traffic:   in %s (%d messages), out %s (%d messages)\n", humanBytes(st.BytesIn), st.MsgsIn, humanBytes(st.BytesOut), st.MsgsOut)
 	fmt.Fprintf(w, "searches:  %d, downloads: %d\n", st.Searches, st.Downloads)
+	printUDP(w, st.UDP)
 	return nil
+}
+
+// printUDP is the status line of the UDP socket.
+func printUDP(w io.Writer, u api.UDP) {
+	if !u.Enabled {
+		fmt.Fprintf(w, "udp:       off (%s)\n", safe(u.Error))
+		return
+	}
+	fmt.Fprintf(w, "udp:       on %s, in %d (%s), out %d (%s), dropped %d rate-limited, %d malformed, %d not taken; %d not sent (budget)\n",
+		safe(u.Addr), u.Received, humanBytes(u.BytesIn), u.Sent, humanBytes(u.BytesOut),
+		u.RateLimited, u.Malformed, u.NotAccepted, u.SendBudget)
 }
 
 func peersCmd(c *cli.Context) error {

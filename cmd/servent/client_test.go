@@ -49,6 +49,7 @@ const (
 func newFake() *apitest.Fake {
 	return &apitest.Fake{
 		StatusV: api.Status{Version: "0.1.0-test", Mode: "leaf", Listen: "0.0.0.0:6346", UptimeSeconds: 3725,
+			UDP:   api.UDP{Enabled: true, Addr: "0.0.0.0:6346", Received: 40, BytesIn: 3072, Sent: 38, BytesOut: 2950, Malformed: 1, NotAccepted: 2},
 			Peers: 2, SharedFiles: 3, SharedKB: 2048, BytesIn: 1536, BytesOut: 3 << 20, MsgsIn: 12, MsgsOut: 34},
 		PeersV: []api.Peer{
 			{Addr: "127.0.0.2:6346", Mode: "ultrapeer", UserAgent: "gtk-gnutella/1.2.3", Outbound: true, UptimeSeconds: 65, BytesIn: 2048, BytesOut: 100},
@@ -194,6 +195,7 @@ peers:     2
 shared:    3 files, 2.0 MiB
 traffic:   in 1.5 KiB (12 messages), out 3.0 MiB (34 messages)
 searches:  0, downloads: 0
+udp:       on 0.0.0.0:6346, in 40 (3.0 KiB), out 38 (2.9 KiB), dropped 0 rate-limited, 1 malformed, 2 not taken; 0 not sent (budget)
 `, out)
 
 	// --data before the command works too.

@@ -24,6 +24,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "share", Usage: "shared `DIR` (default: ~/Servent/Shared)", EnvVars: []string{"SERVENT_SHARE"}},
 			dataFlag(),
 			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)", EnvVars: []string{"SERVENT_PEER"}},
+			&cli.BoolFlag{Name: "no-udp", Usage: "no UDP socket (UDP pings, host caches, GUESS, out-of-band hits, connect-back)", EnvVars: []string{"SERVENT_NO_UDP"}},
 			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto (starts as leaf, becomes ultrapeer once reachable and up 10 min)", EnvVars: []string{"SERVENT_MODE"}},
 			// No -v: that is `servent -v`, the version (see verboseUsageError).
 			&cli.BoolFlag{Name: "verbose", Usage: "log connections and routing events", EnvVars: []string{"SERVENT_VERBOSE"}},
@@ -69,6 +70,7 @@ func runConfig(c *cli.Context) (servent.Config, error) {
 		return cfg, usagef("--mode %q: want leaf, ultrapeer or auto", c.String("mode"))
 	}
 	cfg.Peers = c.StringSlice("peer")
+	cfg.NoUDP = c.Bool("no-udp")
 	share := c.String("share")
 	var err error
 	if share == "" {

@@ -185,7 +185,7 @@ func TestEndpointsJSON(t *testing.T) {
 		code               int
 		want               string // JSON the answer must equal
 	}{
-		{"GET", "/api/status", "", 200, `{"version":"test","guid":"","mode":"leaf","listen":"127.0.0.1:6346","started":"0001-01-01T00:00:00Z","uptime_seconds":0,"peers":1,"leaves":0,"shared_files":2,"shared_kb":3,"bytes_in":10,"bytes_out":20,"msgs_in":0,"msgs_out":0,"searches":0,"downloads":0,"inbound_evicted":0,"inbound_refused":0,"floods":0,"banned":0}`},
+		{"GET", "/api/status", "", 200, `{"version":"test","guid":"","mode":"leaf","listen":"127.0.0.1:6346","started":"0001-01-01T00:00:00Z","uptime_seconds":0,"peers":1,"leaves":0,"shared_files":2,"shared_kb":3,"bytes_in":10,"bytes_out":20,"msgs_in":0,"msgs_out":0,"searches":0,"downloads":0,"inbound_evicted":0,"inbound_refused":0,"floods":0,"banned":0,"udp":{"enabled":false,"received":0,"bytes_in":0,"sent":0,"bytes_out":0,"rate_limited":0,"malformed":0,"not_accepted":0,"send_budget":0}}`},
 		{"GET", "/api/peers", "", 200, `[{"addr":"127.0.0.2:6346","mode":"ultrapeer","user_agent":"gtk-gnutella/1.2.3","outbound":true,"since":"2026-11-25T12:00:00Z","uptime_seconds":0,"bytes_in":1000,"bytes_out":2000,"msgs_in":0,"msgs_out":0,"compressed":false,"state":"connected"},` +
 			`{"addr":"192.0.2.9:6346","mode":"","user_agent":"","outbound":false,"since":"0001-01-01T00:00:00Z","uptime_seconds":0,"bytes_in":0,"bytes_out":0,"msgs_in":0,"msgs_out":0,"compressed":false,` +
 			`"state":"waiting","last_error":"connection refused","last_error_at":"2026-11-25T12:01:00Z","next_try":"2026-11-25T12:02:00Z"}]`},

@@ -65,6 +65,27 @@ type Status struct {
 	InboundRefused uint64 `json:"inbound_refused"`
 	Floods         uint64 `json:"floods"`
 	Banned         uint64 `json:"banned"`
+	UDP            UDP    `json:"udp"`
+}
+
+// UDP is the UDP socket in GET /api/status: whether it runs, on which
+// address, and what became of datagrams.
+type UDP struct {
+	Enabled bool   `json:"enabled"`
+	Addr    string `json:"addr,omitempty"`
+	Error   string `json:"error,omitempty"` // why UDP is off
+	// Datagrams handled and sent, with their bytes.
+	Received uint64 `json:"received"`
+	BytesIn  uint64 `json:"bytes_in"`
+	Sent     uint64 `json:"sent"`
+	BytesOut uint64 `json:"bytes_out"`
+	// Dropped on input: over a budget, not decodable, or of a type not
+	// taken over UDP or not handled here.
+	RateLimited uint64 `json:"rate_limited"`
+	Malformed   uint64 `json:"malformed"`
+	NotAccepted uint64 `json:"not_accepted"`
+	// Not sent: over an output budget.
+	SendBudget uint64 `json:"send_budget"`
 }
 
 // Peer states. A connection is "connected"; a peer the user named (--peer,
