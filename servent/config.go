@@ -49,6 +49,11 @@ type Config struct {
 	// an inbound connection becomes an ultrapeer, default 10 min.
 	PromoteAfter time.Duration
 
+	// UHC and GWC are the host caches the user named: UDP host caches
+	// (HOST:PORT) and GWebCaches (http URLs). They are asked for hosts
+	// when the node has none to connect to, and saved in caches.txt.
+	UHC, GWC []string
+
 	// HTTPHandler gets inbound connections starting with "GET " or "HEAD ";
 	// br holds the peeked bytes. It owns conn. Nil: the node's uploader.
 	HTTPHandler func(conn net.Conn, br *bufio.Reader)
@@ -140,7 +145,7 @@ func (c *Config) Validate() error {
 	if c.MaxTTL > 15 {
 		return fmt.Errorf("servent: MaxTTL %d > 15", c.MaxTTL)
 	}
-	return nil
+	return c.CheckCaches()
 }
 
 func (c *Config) fillDefaults() {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/servent/servent/internal/atomicfile"
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/uhc"
 )
 
 // HostInfo is one entry of the host cache.
@@ -99,6 +100,9 @@ type hostCache struct {
 	hosts map[netip.AddrPort]*hostEntry // guarded by mu
 	now   func() time.Time
 	self  func(netip.AddrPort) bool // our own addresses, never cached
+	// caches are the host caches the user named, saved beside the hosts
+	// (uhc.CachesFile); nil: none kept.
+	caches *uhc.Client
 }
 
 func newHostCache(now func() time.Time) *hostCache {
@@ -305,6 +309,39 @@ func (c *hostCache) tryHosts(n int, skip func(netip.AddrPort) bool) []netip.Addr
 	return out
 }
 
+// freshUltrapeers returns up to k ultrapeers that never failed, most
+// recently seen first, as tryHosts(k, nil) does but without copying and
+// sorting the whole cache: a UDP host-cache answer runs it for anyone
+// who pings (BenchmarkUHCAnswer: 560 us and 150 KB an answer with the
+// full sort of 2000 hosts).
+func (c *hostCache) freshUltrapeers(k int) []netip.AddrPort {
+	type seen struct {
+		addr netip.AddrPort
+		at   time.Time
+	}
+	best := make([]seen, 0, k)
+	c.mu.Lock()
+	for _, e := range c.hosts {
+		if !e.Ultrapeer || e.Failures != 0 || k == 0 {
+			continue
+		}
+		if len(best) == k && !e.LastSeen.After(best[k-1].at) {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(best, e.LastSeen, func(s seen, t time.Time) int { return t.Compare(s.at) })
+		if len(best) == k {
+			best = best[:k-1]
+		}
+		best = slices.Insert(best, i, seen{e.Addr, e.LastSeen})
+	}
+	c.mu.Unlock()
+	out := make([]netip.AddrPort, len(best))
+	for i, s := range best {
+		out[i] = s.addr
+	}
+	return out
+}
+
 func (c *hostCache) list() []HostInfo {
 	c.mu.Lock()
 	out := make([]HostInfo, 0, len(c.hosts))
@@ -322,12 +359,19 @@ func (c *hostCache) len() int {
 	return len(c.hosts)
 }
 
-// save writes the cache atomically (temp file + rename).
+// save writes the cache, and the named host caches beside it, atomically
+// (temp file + rename).
 func (c *hostCache) save(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	return atomicfile.Write(filepath.Join(dir, hostFile), c.encode(), 0o600)
+	if err := atomicfile.Write(filepath.Join(dir, hostFile), c.encode(), 0o600); err != nil {
+		return err
+	}
+	if c.caches == nil {
+		return nil
+	}
+	return atomicfile.Write(filepath.Join(dir, uhc.CachesFile), uhc.EncodeCaches(c.caches.Caches()), 0o600)
 }
 
 // encode is the hosts.txt content: one host a line,
@@ -352,12 +396,40 @@ const (
 	maxHostLine = 256
 )
 
-// load merges the saved cache; a missing file is not an error, bad lines
-// are skipped.
+// load merges the saved cache and the saved host caches; a missing file
+// is not an error, bad lines are skipped.
 func (c *hostCache) load(dir string) error {
 	if dir == "" {
 		return nil
 	}
+	return errors.Join(c.loadHosts(dir), c.loadCaches(dir))
+}
+
+// loadCaches adds the saved host caches to those the user named now.
+func (c *hostCache) loadCaches(dir string) error {
+	if c.caches == nil {
+		return nil
+	}
+	path := filepath.Join(dir, uhc.CachesFile)
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("host caches: %w", err)
+	}
+	defer f.Close()
+	cs, err := uhc.ReadCaches(f)
+	for _, k := range cs {
+		c.caches.Add(k)
+	}
+	if err != nil {
+		return fmt.Errorf("host caches %s: %w", path, err)
+	}
+	return nil
+}
+
+func (c *hostCache) loadHosts(dir string) error {
 	path := filepath.Join(dir, hostFile)
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {

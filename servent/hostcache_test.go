@@ -163,3 +163,19 @@ func TestBackoffNeverTwiceInHalfAMinute(t *testing.T) {
 		require.LessOrEqual(t, d, backoffMax)
 	}
 }
+
+// freshUltrapeers is tryHosts without skip, whatever the cache holds.
+func TestFreshUltrapeersIsTryHosts(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	c := newHostCache(func() time.Time { return now })
+	for i := range 500 {
+		now = now.Add(time.Duration((i*7919)%1000) * time.Second)
+		c.add(netip.AddrPortFrom(netip.AddrFrom4([4]byte{8, 8, byte(i >> 8), byte(i)}), 6346), i%3 != 0)
+		if i%11 == 0 {
+			c.failed(netip.AddrPortFrom(netip.AddrFrom4([4]byte{8, 8, byte(i >> 8), byte(i)}), 6346))
+		}
+	}
+	for _, k := range []int{0, 1, 7, 60, 1000} {
+		require.Equal(t, c.tryHosts(k, nil), c.freshUltrapeers(k), "k=%d", k)
+	}
+}

@@ -181,6 +181,7 @@ func (n *Node) connectMore() {
 	want := min(need, budget) - len(targets)
 	fixed := n.cfg.fixedPeers
 	n.mu.Unlock()
+	starved := false
 	if want > 0 && !fixed {
 		skip := func(a netip.AddrPort) bool {
 			n.mu.Lock()
@@ -189,13 +190,16 @@ func (n *Node) connectMore() {
 			until, banned := n.bans[banKey(a.Addr())]
 			return busy || n.dialing[a.String()] || (banned && now.Before(until)) || n.isSelf(a) || n.listening(a)
 		}
-		for _, ap := range n.hosts.candidates(want, skip) {
+		found := n.hosts.candidates(want, skip)
+		for _, ap := range found {
 			n.mu.Lock()
 			n.dialing[ap.String()] = true
 			n.mu.Unlock()
 			targets = append(targets, target{key: ap.String(), ap: ap})
 		}
+		starved = len(found) < want // too few hosts: ask a host cache
 	}
+	n.bootstrap(now, starved)
 	for _, t := range targets {
 		n.wg.Add(1)
 		go func() {

@@ -19,6 +19,7 @@ import (
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
 	"github.com/servent/servent/servent/admit"
+	"github.com/servent/servent/servent/uhc"
 	"github.com/servent/servent/sharedir"
 
 	"github.com/servent/servent/internal/atomicfile"
@@ -184,6 +185,8 @@ func New(cfg Config) (*Node, error) {
 	n.guid = g
 	n.hosts = newHostCache(cfg.Now)
 	n.hosts.self = n.isSelf
+	n.hosts.caches = uhc.NewClient(cfg.namedCaches())
+	n.udp.caches = newCacheSide()
 	if err := n.hosts.load(cfg.DataDir); err != nil {
 		n.log.Warn("host cache not loaded", "err", err)
 	}

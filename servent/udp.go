@@ -18,6 +18,7 @@ type udpSide struct {
 	sock   *udp.Socket // nil: no UDP (Config.NoUDP, or the bind failed)
 	err    error       // why there is no UDP socket
 	unused atomic.Uint64
+	caches *cacheSide // UDP pings answered, host caches asked (udp_ping.go, bootstrap.go)
 }
 
 // UDPStatus is the UDP socket's state and counters.

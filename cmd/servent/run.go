@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/servent/servent/servent"
+	"github.com/servent/servent/servent/uhc"
 )
 
 // runCommand is `servent run`: start a node from flags and run it until
@@ -28,6 +29,8 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto (starts as leaf, becomes ultrapeer once reachable and up 10 min)", EnvVars: []string{"SERVENT_MODE"}},
 			// No -v: that is `servent -v`, the version (see verboseUsageError).
 			&cli.BoolFlag{Name: "verbose", Usage: "log connections and routing events", EnvVars: []string{"SERVENT_VERBOSE"}},
+			&cli.StringSliceFlag{Name: "uhc", Usage: "UDP host cache `HOST:PORT` to bootstrap from (repeatable, saved)", EnvVars: []string{"SERVENT_UHC"}},
+			&cli.StringSliceFlag{Name: "gwc", Usage: "GWebCache `URL` to bootstrap from (repeatable, saved)", EnvVars: []string{"SERVENT_GWC"}},
 		}, runAPIFlags()...),
 		Action: runAction,
 	}
@@ -90,6 +93,17 @@ func runConfig(c *cli.Context) (servent.Config, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return cfg, fmt.Errorf("data folder: %w", err)
+	}
+	cfg.UHC, cfg.GWC = c.StringSlice("uhc"), c.StringSlice("gwc")
+	for _, s := range cfg.UHC {
+		if uhc.CheckName(uhc.UDP, s) != nil {
+			return cfg, usagef("--uhc %q: want HOST:PORT, e.g. 192.0.2.7:6346", s)
+		}
+	}
+	for _, s := range cfg.GWC {
+		if uhc.CheckName(uhc.Web, s) != nil {
+			return cfg, usagef("--gwc %q: want an http:// or https:// URL", s)
+		}
 	}
 	level := slog.LevelWarn
 	if c.Bool("verbose") {

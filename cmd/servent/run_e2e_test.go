@@ -160,6 +160,8 @@ func TestRunBadInput(t *testing.T) {
 	}{
 		{[]string{"run", "--bogus"}, 2, "flag provided but not defined: -bogus (see `servent run --help`)"},
 		{append(base, "--peer", "nonsense"), 2, `--peer "nonsense": want HOST:PORT, e.g. 192.0.2.7:6346`},
+		{append(base, "--uhc", "nonsense"), 2, `--uhc "nonsense": want HOST:PORT, e.g. 192.0.2.7:6346`},
+		{append(base, "--gwc", "gwc.example/cache.php"), 2, `--gwc "gwc.example/cache.php": want an http:// or https:// URL`},
 		{append(base, "--mode", "boss"), 2, `--mode "boss": want leaf, ultrapeer or auto`},
 		{append(base, "--share", file), 1, "shared folder: mkdir " + file + ": not a directory"},
 		{[]string{"run", "--listen", busy.Addr().String(), "--api", "127.0.0.1:0"}, 1,
