@@ -30,6 +30,7 @@ type cacheSide struct {
 	web     *http.Client
 	stats   struct {
 		pingsAnswered, pingsThrottled, uhcAnswers atomic.Uint64
+		pingsBanned                               atomic.Uint64
 		probes, pongsTaken, pongsUnsolicited      atomic.Uint64
 		hostsLearnt                               atomic.Uint64
 	}
@@ -38,7 +39,7 @@ type cacheSide struct {
 func newCacheSide() *cacheSide {
 	return &cacheSide{
 		limiter: uhc.NewLimiter(uhc.PingWindow, 0),
-		web:     &http.Client{Timeout: gwcTimeout},
+		web:     uhc.GWCHTTPClient(gwcTimeout),
 	}
 }
 
@@ -54,8 +55,8 @@ func (c *Config) namedCaches() []uhc.Cache {
 	return out
 }
 
-// CheckCaches reports a UHC or GWC entry that cannot name a cache.
-func (c *Config) CheckCaches() error {
+// checkCaches reports a UHC or GWC entry that cannot name a cache.
+func (c *Config) checkCaches() error {
 	for _, k := range c.namedCaches() {
 		if err := uhc.CheckName(k.Kind, k.Name); err != nil {
 			return fmt.Errorf("servent: %w", err)

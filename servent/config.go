@@ -145,7 +145,7 @@ func (c *Config) Validate() error {
 	if c.MaxTTL > 15 {
 		return fmt.Errorf("servent: MaxTTL %d > 15", c.MaxTTL)
 	}
-	return c.CheckCaches()
+	return c.checkCaches()
 }
 
 func (c *Config) fillDefaults() {

@@ -19,6 +19,10 @@ func (n *Node) udpPing(from netip.AddrPort, d protocol.Datagram, now time.Time) 
 		return
 	}
 	cs := n.udp.caches
+	if n.banned(from.Addr()) { // GTKG answers no bad node either
+		cs.stats.pingsBanned.Add(1)
+		return
+	}
 	if !cs.limiter.Allow(from.Addr(), now) {
 		cs.stats.pingsThrottled.Add(1)
 		return
@@ -93,6 +97,11 @@ func (n *Node) uhcHosts(requester netip.AddrPort) []netip.AddrPort {
 	})
 }
 
+// maxIPPTaken bounds the hosts read from one answer: a host cache lists
+// 30 (PCACHE_UHC_MAX_IP); the Pong's size alone would allow 10000, each
+// a host-cache insertion on the UDP read goroutine.
+const maxIPPTaken = 100
+
 // udpPong takes a UDP Pong. Only the answer to one of our host-cache
 // pings (its MUID, from the address pinged) is read: its sender and its
 // IPP hosts go to the host cache. Others are counted and dropped, as
@@ -121,6 +130,6 @@ func (n *Node) udpPong(from netip.AddrPort, d protocol.Datagram, now time.Time) 
 		self = from
 	}
 	n.hosts.add(self, info.Ultrapeer)
-	n.learnHosts(info.Hosts)
+	n.learnHosts(info.Hosts[:min(len(info.Hosts), maxIPPTaken)])
 	n.log.Debug("host cache answered", "cache", name, "hosts", len(info.Hosts))
 }

@@ -415,3 +415,15 @@ func BenchmarkUHCAnswer(b *testing.B) {
 		_ = protocol.AppendDatagram(nil, hdr, pong, false)
 	}
 }
+
+// A banned address gets no Pong (GTKG answers no bad node).
+func TestUDPPingFromBannedIgnored(t *testing.T) {
+	n := startNode(t, ModeLeaf)
+	p := newUDPPeer(t)
+	n.mu.Lock()
+	n.bans[banKey(p.local().Addr())] = time.Now().Add(time.Hour)
+	n.mu.Unlock()
+	p.pingWith(n, nil)
+	require.Eventually(t, func() bool { return n.udp.caches.stats.pingsBanned.Load() == 1 }, waitFor, tick)
+	p.silent()
+}

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // GWebCache limits, as gtk-gnutella's ghc.c: at most 500 hosts read and
@@ -158,6 +159,25 @@ func (a *GWCAnswer) host(s string, seen map[netip.AddrPort]bool) {
 	}
 	seen[h] = true
 	a.Hosts = append(a.Hosts, h)
+}
+
+// GWCHTTPClient is an HTTP client for web caches: requests time out, no
+// connection is kept (a cache is asked once an hour at most), and a
+// redirect is followed only on the same host: servent talks to the caches
+// its user named, not to those they point to.
+func GWCHTTPClient(timeout time.Duration) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DisableKeepAlives = true
+	return &http.Client{
+		Timeout:   timeout,
+		Transport: t,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 3 || req.URL.Host != via[0].URL.Host {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
 }
 
 // FetchGWC makes one request (a URL from GWCGetURL or GWCUpdateURL)

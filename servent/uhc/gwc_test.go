@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -149,4 +150,32 @@ func FuzzParseGWC(f *testing.F) {
 		}
 		require.LessOrEqual(t, len(a.Refused), MaxGWCLine)
 	})
+}
+
+// The client follows a redirect on the cache's own host, not to another.
+func TestGWCHTTPClientRedirects(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "H|198.51.100.99:6346|1\n")
+	}))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/moved":
+			http.Redirect(w, r, "/gwc?"+r.URL.RawQuery, http.StatusFound)
+		case "/away":
+			http.Redirect(w, r, other.URL+"/?"+r.URL.RawQuery, http.StatusFound)
+		default:
+			fmt.Fprint(w, "H|198.51.100.7:6346|1\n")
+		}
+	}))
+	defer srv.Close()
+	hc := GWCHTTPClient(5 * time.Second)
+	u, _ := GWCGetURL(srv.URL+"/moved", "0.1.0")
+	a, err := FetchGWC(context.Background(), hc, u, "servent/0.1.0")
+	require.NoError(t, err)
+	require.Equal(t, []netip.AddrPort{ap("198.51.100.7:6346")}, a.Hosts)
+
+	u, _ = GWCGetURL(srv.URL+"/away", "0.1.0")
+	_, err = FetchGWC(context.Background(), hc, u, "servent/0.1.0")
+	require.ErrorContains(t, err, "302", "another host is not asked")
 }
