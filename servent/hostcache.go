@@ -1,7 +1,6 @@
 package servent
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/internal/atomicfile"
+	"github.com/servent/servent/internal/lines"
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/servent/uhc"
 )
@@ -449,31 +449,19 @@ func (c *hostCache) loadHosts(dir string) error {
 // than any we write, is skipped; past maxHostFile bytes reading stops with
 // an error, keeping the hosts read so far.
 func (c *hostCache) read(r io.Reader) error {
-	lr := &io.LimitedReader{R: r, N: maxHostFile + 1}
-	br := bufio.NewReaderSize(lr, maxHostLine)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.hosts) < hostCacheMax {
-		line, err := br.ReadSlice('\n')
-		long := false
-		for errors.Is(err, bufio.ErrBufferFull) {
-			long = true
-			_, err = br.ReadSlice('\n')
-		}
-		if err != nil && err != io.EOF {
-			return err
-		}
-		if lr.N <= 0 {
-			return fmt.Errorf("larger than %d bytes, only its start was read", maxHostFile)
-		}
-		if !long {
-			c.addLineLocked(string(line))
-		}
-		if err == io.EOF {
-			return nil
-		}
+	if len(c.hosts) >= hostCacheMax {
+		return nil
 	}
-	return nil
+	err := lines.Each(r, maxHostLine, maxHostFile, func(line []byte) bool {
+		c.addLineLocked(string(line))
+		return len(c.hosts) < hostCacheMax
+	})
+	if errors.Is(err, lines.ErrTooLarge) {
+		return fmt.Errorf("larger than %d bytes, only its start was read", maxHostFile)
+	}
+	return err
 }
 
 // addLineLocked adds the host of one hosts.txt line, if it is one.

@@ -1,7 +1,6 @@
 package uhc
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/servent/servent/internal/lines"
 )
 
 // CachesFile is the name of the saved cache list, beside hosts.txt.
@@ -46,28 +47,18 @@ func EncodeCaches(cs []Cache) []byte {
 // caches, and with an error past maxCachesFile bytes (keeping what was
 // read).
 func ReadCaches(r io.Reader) ([]Cache, error) {
-	lr := &io.LimitedReader{R: r, N: maxCachesFile + 1}
-	br := bufio.NewReaderSize(lr, maxCacheLine)
 	var out []Cache
-	for len(out) < MaxCaches {
-		line, err := br.ReadSlice('\n')
-		long := false
-		for errors.Is(err, bufio.ErrBufferFull) {
-			long = true
-			_, err = br.ReadSlice('\n')
-		}
-		if err != nil && err != io.EOF {
-			return out, fmt.Errorf("caches: %w", err)
-		}
-		if lr.N <= 0 {
-			return out, fmt.Errorf("caches: larger than %d bytes, only its start was read", maxCachesFile)
-		}
-		if c, ok := parseCacheLine(string(line)); ok && !long {
+	err := lines.Each(r, maxCacheLine, maxCachesFile, func(line []byte) bool {
+		if c, ok := parseCacheLine(string(line)); ok {
 			out = append(out, c)
 		}
-		if err == io.EOF {
-			break
-		}
+		return len(out) < MaxCaches
+	})
+	if errors.Is(err, lines.ErrTooLarge) {
+		return out, fmt.Errorf("caches: larger than %d bytes, only its start was read", maxCachesFile)
+	}
+	if err != nil {
+		return out, fmt.Errorf("caches: %w", err)
 	}
 	return out, nil
 }

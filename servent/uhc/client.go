@@ -194,7 +194,7 @@ func (c *Client) NextUpdate(now time.Time, serving bool) (string, bool) {
 // pings too old to be answered.
 func (c *Client) expireLocked(now time.Time) {
 	if c.busy != "" && !now.Before(c.busyEnd) {
-		c.failLocked(c.busy, now)
+		c.doneLocked(c.busy, now, false)
 	}
 	for g, p := range c.pings {
 		if now.Sub(p.sent) >= LateAnswer {
@@ -209,7 +209,7 @@ func (c *Client) Sent(p Probe, to netip.AddrPort, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.pings) >= maxPending {
-		c.expireLocked(now.Add(LateAnswer)) // forget them all rather than grow
+		clear(c.pings) // forget them all rather than grow
 	}
 	c.pings[p.MUID] = pending{name: p.Name, to: to.Addr().Unmap(), sent: now}
 }
@@ -219,18 +219,26 @@ func (c *Client) Sent(p Probe, to netip.AddrPort, now time.Time) {
 func (c *Client) Failed(name string, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.failLocked(name, now)
+	c.doneLocked(name, now, false)
 }
 
-func (c *Client) failLocked(name string, now time.Time) {
+// doneLocked ends the request to cache name: an answer resets its
+// failures, a failure counts one more; either way it is not asked again
+// before its backoff.
+func (c *Client) doneLocked(name string, now time.Time, answered bool) {
 	if c.busy == name {
 		c.busy = ""
 	}
 	for _, e := range c.caches {
-		if e.Name == name {
-			e.Failures = min(e.Failures+1, 30)
-			e.next = now.Add(retry(e.Kind, e.Failures))
+		if e.Name != name {
+			continue
 		}
+		if answered {
+			e.Failures, e.LastAnswer = 0, now
+		} else {
+			e.Failures = min(e.Failures+1, 30)
+		}
+		e.next = now.Add(retry(e.Kind, e.Failures))
 	}
 }
 
@@ -246,7 +254,7 @@ func (c *Client) Pong(from netip.AddrPort, muid protocol.GUID, now time.Time) (s
 		return "", false
 	}
 	delete(c.pings, muid)
-	c.answeredLocked(p.name, now)
+	c.doneLocked(p.name, now, true)
 	return p.name, true
 }
 
@@ -254,19 +262,7 @@ func (c *Client) Pong(from netip.AddrPort, muid protocol.GUID, now time.Time) (s
 func (c *Client) Answered(name string, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.answeredLocked(name, now)
-}
-
-func (c *Client) answeredLocked(name string, now time.Time) {
-	if c.busy == name {
-		c.busy = ""
-	}
-	for _, e := range c.caches {
-		if e.Name == name {
-			e.Failures, e.LastAnswer = 0, now
-			e.next = now.Add(retry(e.Kind, 0))
-		}
-	}
+	c.doneLocked(name, now, true)
 }
 
 // retry is the wait before asking a cache again after failures failures

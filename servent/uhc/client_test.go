@@ -176,3 +176,17 @@ func TestClientNextUpdate(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "http://a/", name)
 }
+
+// Forgetting old pings when too many are pending does not count a
+// failure against the cache being asked.
+func TestClientPendingOverflowKeepsBusy(t *testing.T) {
+	c := NewClient([]Cache{{Kind: UDP, Name: "a:1"}})
+	p, _ := c.Next(t0, true)
+	for range maxPending + 1 {
+		c.Sent(Probe{Kind: UDP, Name: "a:1", MUID: protocol.NewGUID()}, ap("192.0.2.1:1"), t0)
+	}
+	require.Zero(t, c.Caches()[0].Failures)
+	_, ok := c.Next(t0.Add(time.Second), true)
+	require.False(t, ok, "still asking a:1")
+	_ = p
+}

@@ -1,7 +1,6 @@
 package uhc
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/servent/servent/internal/lines"
 )
 
 // GWebCache limits, as gtk-gnutella's ghc.c: at most 500 hosts read and
@@ -94,24 +95,13 @@ func gwcURL(base, version string, set func(url.Values)) (string, error) {
 // whether they are worth dialling is the host cache's business.
 func ParseGWC(r io.Reader) (GWCAnswer, error) {
 	var a GWCAnswer
-	br := bufio.NewReaderSize(io.LimitReader(r, MaxGWCBody), MaxGWCLine)
 	seen := make(map[netip.AddrPort]bool)
-	for len(a.Hosts) < MaxGWCHosts {
-		line, err := br.ReadSlice('\n')
-		long := false
-		for errors.Is(err, bufio.ErrBufferFull) {
-			long = true
-			_, err = br.ReadSlice('\n')
-		}
-		if err != nil && err != io.EOF {
-			return a, fmt.Errorf("gwc answer: %w", err)
-		}
-		if !long {
-			a.line(line, seen)
-		}
-		if err == io.EOF {
-			break
-		}
+	err := lines.Each(r, MaxGWCLine, MaxGWCBody, func(line []byte) bool {
+		a.line(line, seen)
+		return len(a.Hosts) < MaxGWCHosts
+	})
+	if err != nil && !errors.Is(err, lines.ErrTooLarge) { // a long body is cut, not refused
+		return a, fmt.Errorf("gwc answer: %w", err)
 	}
 	return a, nil
 }
