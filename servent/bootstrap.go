@@ -110,21 +110,33 @@ func (n *Node) async(f func()) {
 	}()
 }
 
-// pingCache resolves a UDP host cache and sends it a Ping with GGEP SCP
-// (flag 01: ultrapeers, as GTKG's udp_send_ping() for a UHC).
+// pingCache resolves a UDP host cache and sends it a UHC Ping.
 func (n *Node) pingCache(p uhc.Probe) error {
 	to, err := n.resolvePeer(p.Name)
 	if err != nil {
 		return err
 	}
-	req := protocol.PingRequest{UHC: true, SCP: protocol.SCPUltrapeers}
-	ping := &protocol.Ping{GGEP: req.GGEP()}
+	ping := &protocol.Ping{GGEP: n.uhcPingGGEP()}
 	h := protocol.Header{GUID: p.MUID, Type: protocol.TypePing, TTL: 1}
 	n.hosts.caches.Sent(p, to, n.cfg.Now()) // before sending: the Pong may beat us back
 	if !n.sendUDP(to, h, ping) {
 		return errors.New("udp ping not sent")
 	}
 	return nil
+}
+
+// uhcPingGGEP is the GGEP of our UHC Ping, as GTKG's build_ping_msg():
+// SCP with its flag byte (01, ultrapeers wanted, when we are one; else
+// 00, hosts with leaf slots), then VC so the cache knows our vendor.
+func (n *Node) uhcPingGGEP() protocol.GGEP {
+	var flags protocol.SCPFlags
+	if n.ultrapeer.Load() {
+		flags = protocol.SCPUltrapeers
+	}
+	return protocol.GGEP{
+		{ID: "SCP", Data: []byte{byte(flags)}},
+		{ID: "VC", Data: []byte{'S', 'R', 'V', 'T', ourVersion}},
+	}
 }
 
 // fetchCache asks a GWebCache for hosts.

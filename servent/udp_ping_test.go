@@ -427,3 +427,53 @@ func TestUDPPingFromBannedIgnored(t *testing.T) {
 	require.Eventually(t, func() bool { return n.udp.caches.stats.pingsBanned.Load() == 1 }, waitFor, tick)
 	p.silent()
 }
+
+// The client side against gtk-gnutella's bytes: our UHC Ping is a
+// gtk-gnutella UHC Ping (TTL 1, hops 0, SCP with its flag byte, VC), and
+// gtk-gnutella's recorded answer (U4 of 31-uhc-scp-ipp, its MUID set to
+// our Ping's) fills the cold node's host cache with the sender and the
+// three IPP hosts.
+func TestUHCClientReadsGTKGAnswer(t *testing.T) {
+	cache := newUDPPeer(t)
+	cold := startNode(t, ModeLeaf, withUHC(cache.local().String()), withHostCache())
+	buf := make([]byte, protocol.MaxDatagramLen)
+	require.NoError(t, cache.conn.SetReadDeadline(time.Now().Add(waitFor)))
+	k, from, err := cache.conn.ReadFromUDPAddrPort(buf)
+	require.NoError(t, err)
+	require.Equal(t, cold.UDPAddr(), from, "sent from the Gnutella port")
+	d, err := protocol.DecodeDatagram(buf[:k], false)
+	require.NoError(t, err)
+	require.Equal(t, protocol.TypePing, d.Header.Type)
+	require.Equal(t, uint8(1), d.Header.TTL)
+	require.Equal(t, uint8(0), d.Header.Hops)
+	var ping protocol.Ping
+	require.NoError(t, ping.Decode(d.Payload))
+	require.Equal(t, []string{"SCP", "VC"}, ggepIDs(ping.GGEP), "GTKG's build_ping_msg() order")
+	req := protocol.ParsePingRequest(ping.GGEP)
+	require.True(t, req.UHC)
+	require.Equal(t, protocol.SCPFlags(0), req.SCP, "a leaf wants hosts with leaf slots")
+
+	var u4 []byte
+	for _, b := range readDatagramFile(t, "31-uhc-scp-ipp.udp-rx.bin") {
+		if len(b) == 93 { // U4: the Pong with IPP to the SCP 01 ping
+			u4 = append([]byte(nil), b...)
+			break
+		}
+	}
+	require.NotNil(t, u4)
+	copy(u4, d.Header.GUID[:])
+	_, err = cache.conn.WriteToUDPAddrPort(u4, from)
+	require.NoError(t, err)
+	want := []string{"127.0.0.43:7003", "127.0.0.42:7002", "127.0.0.31:6399"}
+	require.Eventually(t, func() bool {
+		for _, h := range want {
+			if !hostCached(cold, netip.MustParseAddrPort(h)) {
+				return false
+			}
+		}
+		return true
+	}, waitFor, tick, "the IPP hosts are cached")
+	// the Pong names 127.0.0.1:6346 but came from the cache's address: the
+	// source is what we know to reach it by
+	require.True(t, hostCached(cold, cache.local()))
+}
