@@ -200,3 +200,27 @@ func ourVersionString(ua string) string {
 	}
 	return "0"
 }
+
+// HostCacheStatus is what the node did as and with host caches.
+type HostCacheStatus struct {
+	// As a UDP host cache: Pings answered, refused within the per-IP
+	// minute, refused from banned addresses; answers that listed hosts.
+	PingsAnswered, PingsThrottled, PingsBanned, UHCAnswers uint64
+	// As a client: requests made, Pongs that answered ours, Pongs that
+	// answered nothing of ours (dropped), new hosts learnt.
+	Probes, PongsTaken, PongsUnsolicited, HostsLearnt uint64
+	// Caches are the named caches, in asking order.
+	Caches []uhc.Cache
+}
+
+// HostCaches reports the host-cache counters and the named caches.
+func (n *Node) HostCaches() HostCacheStatus {
+	s := &n.udp.caches.stats
+	return HostCacheStatus{
+		PingsAnswered: s.pingsAnswered.Load(), PingsThrottled: s.pingsThrottled.Load(),
+		PingsBanned: s.pingsBanned.Load(), UHCAnswers: s.uhcAnswers.Load(),
+		Probes: s.probes.Load(), PongsTaken: s.pongsTaken.Load(),
+		PongsUnsolicited: s.pongsUnsolicited.Load(), HostsLearnt: s.hostsLearnt.Load(),
+		Caches: n.hosts.caches.Caches(),
+	}
+}

@@ -162,9 +162,12 @@ func TestUHCBootstrapColdNode(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return cold.udp.caches.stats.pongsTaken.Load() == 1 && hostCached(cold, other.Addr())
 	}, waitFor, tick, "the IPP host is in the cold node's host cache")
-	cs := cold.hosts.caches.Caches()
-	require.Len(t, cs, 1)
-	require.False(t, cs[0].LastAnswer.IsZero(), "the cache answered")
+	st := cold.HostCaches()
+	require.Len(t, st.Caches, 1)
+	require.False(t, st.Caches[0].LastAnswer.IsZero(), "the cache answered")
+	require.Equal(t, uint64(1), st.Probes)
+	require.NotZero(t, st.HostsLearnt)
+	require.Equal(t, uint64(1), up.HostCaches().UHCAnswers)
 }
 
 func hostCached(n *Node, a netip.AddrPort) bool {
