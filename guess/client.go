@@ -139,6 +139,7 @@ type Search struct {
 	pool    []netip.AddrPort // to ask, in order
 	known   map[netip.AddrPort]struct{}
 	pending map[netip.AddrPort]*probe
+	asked   map[netip.AddrPort]struct{} // sent the query, answered or not
 	results int
 	queried int
 	done    bool
@@ -148,7 +149,7 @@ type Search struct {
 // keys as the shared key cache. self is never queried.
 func NewSearch(cfg SearchConfig, keys *KeyCache, hosts []netip.AddrPort, self netip.AddrPort) *Search {
 	cfg.defaults()
-	s := &Search{cfg: cfg, keys: keys, known: make(map[netip.AddrPort]struct{}), pending: make(map[netip.AddrPort]*probe)}
+	s := &Search{cfg: cfg, keys: keys, known: make(map[netip.AddrPort]struct{}), pending: make(map[netip.AddrPort]*probe), asked: make(map[netip.AddrPort]struct{})}
 	if self.IsValid() {
 		s.known[self] = struct{}{}
 	}
@@ -185,6 +186,7 @@ func (s *Search) fill(acts []Action, now time.Time) []Action {
 		if key, ok := s.keys.Get(h, now); ok {
 			p.state = waitAck
 			s.queried++
+			s.asked[h] = struct{}{}
 			acts = append(acts, Action{Kind: SendQuery, To: h, Key: key})
 		} else {
 			p.state = waitKey
@@ -217,6 +219,7 @@ func (s *Search) OnKey(host netip.AddrPort, key []byte, now time.Time) []Action 
 	}
 	p.state, p.deadline = waitAck, now.Add(s.cfg.Timeout)
 	s.queried++
+	s.asked[host] = struct{}{}
 	return []Action{{Kind: SendQuery, To: host, Key: k}}
 }
 

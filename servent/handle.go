@@ -379,6 +379,9 @@ func (n *Node) handleHit(c *conn, h protocol.Header, payload []byte) {
 		return
 	}
 	if to == routing.Local {
+		if n.guessRelayHit(h, payload) {
+			return
+		}
 		if err := c.hit.Decode(payload); err != nil {
 			c.bad("hit")
 			return

@@ -9,12 +9,18 @@ import (
 
 // udpPing answers a UDP Ping with our Pong.
 func (n *Node) udpPing(from netip.AddrPort, d protocol.Datagram, now time.Time) {
+	if n.guessPing(from, d, now) {
+		return
+	}
 	hdr := protocol.Header{GUID: d.Header.GUID, Type: protocol.TypePong, TTL: 1}
 	n.sendUDP(from, hdr, n.udpOwnPong())
 }
 
 // udpPong takes a UDP Pong.
 func (n *Node) udpPong(from netip.AddrPort, d protocol.Datagram, now time.Time) {
+	if n.guessPongIn(from, d, now) {
+		return
+	}
 	n.udp.unused.Add(1)
 }
 
