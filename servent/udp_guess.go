@@ -171,8 +171,15 @@ func (n *Node) udpQuery(from netip.AddrPort, d protocol.Datagram, now time.Time)
 		} else {
 			g.bad.Add(1)
 		}
+		// Address, GUE and QK only: 50 bytes, less than GTKG's 52 to an
+		// address that has not proved it is the sender.
+		a := n.UDPAddr()
+		if adv := n.advertised(); adv.IsValid() {
+			a = adv
+		}
+		p := &protocol.Pong{IP: a.Addr(), Port: a.Port(), GGEP: protocol.GGEP{guess.GUEExtension(), guess.KeyExtension(dec.Key)}}
 		hdr := protocol.Header{GUID: d.Header.GUID, Type: protocol.TypePong, TTL: 1, Hops: 1}
-		n.sendUDP(from, hdr, n.guessPong(&dec.Key, nil))
+		n.sendUDP(from, hdr, p)
 		return
 	}
 	if n.routes.AddTTL(d.Header.GUID, protocol.TypeQuery, routing.Local, 0) != routing.New {
@@ -364,6 +371,9 @@ func (n *Node) startGuess(s *Search, target int) {
 		return
 	}
 	g.init(now)
+	if len(g.runs) >= maxSearches {
+		g.dropRun()
+	}
 	flags := protocol.FlagMark | protocol.FlagGGEPH
 	if n.cfg.Firewalled {
 		flags |= protocol.FlagFirewalled
@@ -460,6 +470,23 @@ func (n *Node) guessPongIn(from netip.AddrPort, d protocol.Datagram, now time.Ti
 	more = append(more, info.Hosts...)
 	n.guessDo(r, r.s.OnAck(from, more, now))
 	return true
+}
+
+// dropRun forgets a finished run, or any when none is; g.mu held.
+func (g *guessSide) dropRun() {
+	var any protocol.GUID
+	for id, r := range g.runs {
+		if r.s.Done() || r.search.Stopped() {
+			delete(g.runs, id)
+			return
+		}
+		any = id
+	}
+	if r := g.runs[any]; r != nil && r.timer != nil {
+		r.timer.Stop()
+		delete(g.timers, r.timer)
+	}
+	delete(g.runs, any)
 }
 
 // learnHost remembers a GUESS host (bounded; a known one moves to the end).

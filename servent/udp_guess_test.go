@@ -244,3 +244,15 @@ func BenchmarkGUESSQueryAnswered(b *testing.B) {
 type rawPayload []byte
 
 func (r rawPayload) Append(dst []byte) []byte { return append(dst, r...) }
+
+// TestGUESSRefusalNoLarger: the Pong refusing a keyless query is no larger
+// than gtk-gnutella's refusal (52 bytes in 34): no amplification towards
+// a spoofed source beyond what gtk-gnutella does.
+func TestGUESSRefusalNoLarger(t *testing.T) {
+	n := startNode(t, ModeUltrapeer, withFiles("alpha beta.txt"))
+	p := newUDPPeer(t)
+	p.send(n, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypeQuery, TTL: 1}, &protocol.Query{Flags: protocol.FlagMark, Criteria: "alpha"})
+	d := p.recv()
+	require.Equal(t, protocol.TypePong, d.Header.Type)
+	assert.LessOrEqual(t, protocol.HeaderLen+len(d.Payload), 52)
+}
