@@ -479,6 +479,7 @@ func (n *Node) ownPong(c *conn) *protocol.Pong {
 	files, kb := n.lib.Stats()
 	p := &protocol.Pong{Port: port, IP: ip, Files: uint32(files), KB: uint32(min(kb, 1<<32-1))}
 	p.GGEP = append(p.GGEP, protocol.Extension{ID: "VC", Data: []byte{'S', 'R', 'V', 'T', ourVersion}})
+	p.GGEP = n.withGUE(p.GGEP)
 	if n.ultrapeer.Load() {
 		leaves, ups := n.freeSlots()
 		p.GGEP = append(p.GGEP, protocol.Extension{ID: "UP", Data: []byte{2, byte(min(leaves, 255)), byte(min(ups, 255))}})

@@ -115,7 +115,9 @@ func (n *Node) guessPeers(not netip.AddrPort, max int) []netip.AddrPort {
 // non-nil (the answer to a QK ping, or a refused query).
 func (n *Node) guessPong(key *guess.Key, hosts []netip.AddrPort) *protocol.Pong {
 	p := n.udpOwnPong()
-	p.GGEP = append(p.GGEP, guess.GUEExtension())
+	if !p.GGEP.Has("GUE") {
+		p.GGEP = append(p.GGEP, guess.GUEExtension())
+	}
 	if len(hosts) > 0 {
 		p.GGEP = append(p.GGEP, protocol.Extension{ID: "IPP", Data: protocol.AppendIPP(nil, hosts)})
 	}
@@ -123,6 +125,15 @@ func (n *Node) guessPong(key *guess.Key, hosts []netip.AddrPort) *protocol.Pong 
 		p.GGEP = append(p.GGEP, guess.KeyExtension(*key))
 	}
 	return p
+}
+
+// withGUE adds GGEP GUE to a Pong of ours when we serve GUESS, after VC
+// as GTKG writes it.
+func (n *Node) withGUE(g protocol.GGEP) protocol.GGEP {
+	if !n.guessServer() {
+		return g
+	}
+	return append(g, guess.GUEExtension())
 }
 
 // guessPing answers a UDP Ping asking for a query key (GGEP QK): our Pong

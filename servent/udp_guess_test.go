@@ -256,3 +256,17 @@ func TestGUESSRefusalNoLarger(t *testing.T) {
 	require.Equal(t, protocol.TypePong, d.Header.Type)
 	assert.LessOrEqual(t, protocol.HeaderLen+len(d.Payload), 52)
 }
+
+// TestGUESSInPongs: an ultrapeer with UDP says GUE in its Pongs (TCP and
+// UDP) and X-Guess in its handshake; a leaf says neither.
+func TestGUESSInPongs(t *testing.T) {
+	up := startNode(t, ModeUltrapeer)
+	leaf := startNode(t, ModeLeaf, withPeers(addrOf(up)))
+	waitPeers(t, up, 0, 1)
+	c := leaf.snap.Load().ups[0]
+	assert.True(t, c.guess, "the ultrapeer announced X-Guess")
+	tcp := up.ownPong(up.snap.Load().leaves[0])
+	assert.Equal(t, []string{"VC", "GUE", "UP"}, ggepIDsOf(tcp.GGEP), "GTKG's order")
+	assert.Equal(t, []string{"VC", "GUE"}, ggepIDsOf(up.udpOwnPong().GGEP))
+	assert.Equal(t, []string{"VC"}, ggepIDsOf(leaf.udpOwnPong().GGEP))
+}

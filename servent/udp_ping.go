@@ -33,5 +33,6 @@ func (n *Node) udpOwnPong() *protocol.Pong {
 	files, kb := n.lib.Stats()
 	p := &protocol.Pong{Port: a.Port(), IP: a.Addr(), Files: uint32(files), KB: uint32(min(kb, 1<<32-1))}
 	p.GGEP = append(p.GGEP, protocol.Extension{ID: "VC", Data: []byte{'S', 'R', 'V', 'T', ourVersion}})
+	p.GGEP = n.withGUE(p.GGEP)
 	return p
 }
