@@ -270,3 +270,45 @@ func TestGUESSInPongs(t *testing.T) {
 	assert.Equal(t, []string{"VC", "GUE"}, ggepIDsOf(up.udpOwnPong().GGEP))
 	assert.Equal(t, []string{"VC"}, ggepIDsOf(leaf.udpOwnPong().GGEP))
 }
+
+// FuzzGUESSDatagram: any datagram an ultrapeer's GUESS side takes (Query,
+// Pong, Ping, QueryHit) is handled or dropped without panicking.
+func FuzzGUESSDatagram(f *testing.F) {
+	for _, name := range []string{"32-guess-qk", "33-guess-query-hit", "34-guess-bad-qk"} {
+		for _, dir := range []string{"tx", "rx"} {
+			b, err := os.ReadFile(filepath.Join(interop, "gtk-gnutella", name+".udp-"+dir+".bin"))
+			if err != nil {
+				f.Fatal(err)
+			}
+			for len(b) >= 4 {
+				k := int(binary.BigEndian.Uint32(b))
+				if 4+k > len(b) {
+					break
+				}
+				f.Add(b[4 : 4+k])
+				b = b[4+k:]
+			}
+		}
+	}
+	n := startNode(f, ModeUltrapeer, withFiles("alpha beta.txt"))
+	s := n.Search("alpha", nil)
+	from := netip.MustParseAddrPort("127.0.0.99:40000")
+	n.startGuess(s, 10) // a run, so that Pongs and hits for it are looked at
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := protocol.DecodeDatagram(b, true)
+		if err != nil {
+			return
+		}
+		now := n.cfg.Now()
+		switch d.Header.Type {
+		case protocol.TypeQuery:
+			n.udpQuery(from, d, now)
+		case protocol.TypePing:
+			n.guessPing(from, d, now)
+		case protocol.TypePong:
+			n.guessPongIn(from, d, now)
+		case protocol.TypeQueryHit:
+			n.guessHit(from, d, now)
+		}
+	})
+}
