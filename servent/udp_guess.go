@@ -184,10 +184,7 @@ func (n *Node) udpQuery(from netip.AddrPort, d protocol.Datagram, now time.Time)
 		}
 		// Address, GUE and QK only: 50 bytes, less than GTKG's 52 to an
 		// address that has not proved it is the sender.
-		a := n.UDPAddr()
-		if adv := n.advertised(); adv.IsValid() {
-			a = adv
-		}
+		a := n.guessAddr()
 		p := &protocol.Pong{IP: a.Addr(), Port: a.Port(), GGEP: protocol.GGEP{guess.GUEExtension(), guess.KeyExtension(dec.Key)}}
 		hdr := protocol.Header{GUID: d.Header.GUID, Type: protocol.TypePong, TTL: 1, Hops: 1}
 		n.sendUDP(from, hdr, p)
@@ -209,10 +206,7 @@ func (n *Node) udpQuery(from netip.AddrPort, d protocol.Datagram, now time.Time)
 func (n *Node) guessAck(to netip.AddrPort, guid protocol.GUID, more bool) {
 	peers := n.guessPeers(to, guessAckHosts)
 	// As GTKG's (U9): the fixed part and GUE only, files and kB zero.
-	a := n.UDPAddr()
-	if adv := n.advertised(); adv.IsValid() {
-		a = adv
-	}
+	a := n.guessAddr()
 	p := &protocol.Pong{IP: a.Addr(), Port: a.Port(), GGEP: protocol.GGEP{guess.GUEExtension()}}
 	if len(peers) > 0 {
 		p.IP, p.Port = peers[0].Addr(), peers[0].Port()
@@ -231,28 +225,16 @@ func (n *Node) guessAnswer(to netip.AddrPort, guid protocol.GUID, q *protocol.Qu
 	if files, _ := n.lib.Stats(); files == 0 {
 		return
 	}
-	files := n.lib.Search(q.Criteria, q.SHA1s, q.Flags.MaxHits())
-	if len(files) == 0 {
-		return
-	}
-	n.stats.queriesAnswered.Add(1)
-	a := n.UDPAddr()
-	if adv := n.advertised(); adv.IsValid() {
-		a = adv
-	}
 	hdr := protocol.Header{GUID: guid, Type: protocol.TypeQueryHit, TTL: guessHitTTL}
-	for len(files) > 0 {
-		k := min(len(files), maxHitBatch)
-		hit := protocol.QueryHit{
-			Port: a.Port(), IP: a.Addr(), Speed: hitSpeed, Vendor: protocol.VendorSRVT,
-			Push: n.cfg.Firewalled, ServentGUID: n.guid, Results: make([]protocol.Result, k),
-		}
-		for i, f := range files[:k] {
-			hit.Results[i] = protocol.Result{Index: f.Index, Size: uint64(f.Size), Name: f.Name, SHA1: f.SHA1}
-		}
-		files = files[k:]
-		n.sendUDP(to, hdr, &hit)
+	n.ourHits(q, n.guessAddr(), func(hit *protocol.QueryHit) { n.sendUDP(to, hdr, hit) })
+}
+
+// guessAddr is the address our GUESS Pongs and hits give.
+func (n *Node) guessAddr() netip.AddrPort {
+	if a := n.advertised(); a.IsValid() {
+		return a
 	}
+	return n.UDPAddr()
 }
 
 // guessToLeaves sends q to the leaves whose QRP table matches, QK and SCP

@@ -271,8 +271,9 @@ func TestGUESSInPongs(t *testing.T) {
 	assert.Equal(t, []string{"VC"}, ggepIDsOf(leaf.udpOwnPong().GGEP))
 }
 
-// FuzzGUESSDatagram: any datagram an ultrapeer's GUESS side takes (Query,
-// Pong, Ping, QueryHit) is handled or dropped without panicking.
+// FuzzGUESSDatagram: any datagram, through the dispatcher to the GUESS
+// server and client paths (Query, Ping, Pong, QueryHit), is handled or
+// dropped without panicking.
 func FuzzGUESSDatagram(f *testing.F) {
 	for _, name := range []string{"32-guess-qk", "33-guess-query-hit", "34-guess-bad-qk"} {
 		for _, dir := range []string{"tx", "rx"} {
@@ -299,16 +300,6 @@ func FuzzGUESSDatagram(f *testing.F) {
 		if err != nil {
 			return
 		}
-		now := n.cfg.Now()
-		switch d.Header.Type {
-		case protocol.TypeQuery:
-			n.udpQuery(from, d, now)
-		case protocol.TypePing:
-			n.guessPing(from, d, now)
-		case protocol.TypePong:
-			n.guessPongIn(from, d, now)
-		case protocol.TypeQueryHit:
-			n.guessHit(from, d, now)
-		}
+		n.handleDatagram(from, d, n.cfg.Now())
 	})
 }
