@@ -3,9 +3,11 @@ package servent
 import (
 	"context"
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,29 +216,41 @@ func TestGUESSSearchThroughALine(t *testing.T) {
 }
 
 // BenchmarkGUESSQueryAnswered: the cost of one GUESS query answered by
-// the node (key check, ack Pong, one hit), datagram decoded to datagrams
-// handed to the socket.
+// the node (datagram decoded, key checked, ack Pong and one hit encoded
+// and written to a loopback socket). The clock moves 100 ms a query so
+// the output budgets never refuse a send: every datagram is written.
 func BenchmarkGUESSQueryAnswered(b *testing.B) {
-	n := startNode(b, ModeUltrapeer, withFiles("alpha beta.txt"))
-	from := netip.MustParseAddrPort("127.0.0.99:40000")
-	now := n.cfg.Now()
-	key := n.udp.guess.serverKeys(now).Key(from, now)
-	q := &protocol.Query{Flags: protocol.FlagMark, Criteria: "alpha", GGEP: protocol.GGEP{{ID: "QK", Data: key[:]}, {ID: "SCP"}}}
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC).UnixNano())
+	n := startNode(b, ModeUltrapeer, withFiles("alpha beta.txt"), func(c *Config) {
+		c.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+	})
+	to := newUDPPeer(b) // receives nothing: the kernel drops what overflows its buffer
+	from := to.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	q := &protocol.Query{Flags: protocol.FlagMark, Criteria: "alpha"}
 	h := protocol.Header{Type: protocol.TypeQuery, TTL: 1}
+	sent := n.Status().UDP.Sent
 	b.ReportAllocs()
 	var i uint64
 	for b.Loop() {
+		now := time.Unix(0, clock.Add(int64(100*time.Millisecond)))
+		if i%10000 == 0 { // keys rotate daily: 10000 queries are 17 min
+			key := n.udp.guess.serverKeys(now).Key(from, now)
+			q.GGEP = protocol.GGEP{{ID: "QK", Data: key[:]}, {ID: "SCP"}}
+		}
 		i++
 		binary.LittleEndian.PutUint64(h.GUID[:], i)
-		raw := protocol.AppendDatagram(nil, h, q, false)
-		d, err := protocol.DecodeDatagram(raw, true)
+		d, err := protocol.DecodeDatagram(protocol.AppendDatagram(nil, h, q, false), true)
 		if err != nil {
 			b.Fatal(err)
 		}
 		n.udpQuery(from, d, now)
 	}
-	if n.Status().UDP.GUESS.Answered == 0 {
-		b.Fatal("nothing answered")
+	if got := n.Status().UDP.GUESS.Answered; got != i {
+		b.Fatalf("answered %d of %d", got, i)
+	}
+	if got := n.Status().UDP.Sent - sent; got != 2*i {
+		b.Fatalf("sent %d datagrams for %d queries", got, i)
 	}
 }
 
