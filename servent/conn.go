@@ -52,6 +52,7 @@ type conn struct {
 	upQRP                 bool  // peer announced X-Ultrapeer-Query-Routing
 	weLeaf                bool  // we handshook as a leaf (the role cannot change on a live link)
 	upNotNeeded           bool  // the ultrapeer said X-Ultrapeer-Needed: False
+	guess                 bool  // the ultrapeer announced X-Guess: a GUESS server
 
 	slot *reservation
 

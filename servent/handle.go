@@ -327,17 +327,25 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 	if files, _ := n.lib.Stats(); files == 0 {
 		return // Search allocates even when nothing can match
 	}
+	ip, port := n.hitAddr(c)
+	hdr := protocol.Header{GUID: h.GUID, Type: protocol.TypeQueryHit, TTL: routing.HitTTL(h.Hops)}
+	n.ourHits(q, netip.AddrPortFrom(ip, port), func(hit *protocol.QueryHit) {
+		c.send(protocol.AppendMessage(nil, hdr, hit), true)
+	})
+}
+
+// ourHits matches q against the library and passes our QueryHits, at
+// most maxHitBatch results each, to send; a names us in them.
+func (n *Node) ourHits(q *protocol.Query, a netip.AddrPort, send func(*protocol.QueryHit)) {
 	files := n.lib.Search(q.Criteria, q.SHA1s, q.Flags.MaxHits())
 	if len(files) == 0 {
 		return
 	}
 	n.stats.queriesAnswered.Add(1)
-	ip, port := n.hitAddr(c)
-	hdr := protocol.Header{GUID: h.GUID, Type: protocol.TypeQueryHit, TTL: routing.HitTTL(h.Hops)}
 	for len(files) > 0 {
 		k := min(len(files), maxHitBatch)
 		hit := protocol.QueryHit{
-			Port: port, IP: ip, Speed: hitSpeed, Vendor: protocol.VendorSRVT,
+			Port: a.Port(), IP: a.Addr(), Speed: hitSpeed, Vendor: protocol.VendorSRVT,
 			Push: n.cfg.Firewalled, ServentGUID: n.guid,
 			Results: make([]protocol.Result, k),
 		}
@@ -345,7 +353,7 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 			hit.Results[i] = protocol.Result{Index: f.Index, Size: uint64(f.Size), Name: f.Name, SHA1: f.SHA1}
 		}
 		files = files[k:]
-		c.send(protocol.AppendMessage(nil, hdr, &hit), true)
+		send(&hit)
 	}
 }
 
@@ -379,6 +387,9 @@ func (n *Node) handleHit(c *conn, h protocol.Header, payload []byte) {
 		return
 	}
 	if to == routing.Local {
+		if n.guessRelayHit(h, payload) {
+			return
+		}
 		if err := c.hit.Decode(payload); err != nil {
 			c.bad("hit")
 			return
@@ -476,6 +487,7 @@ func (n *Node) ownPong(c *conn) *protocol.Pong {
 	files, kb := n.lib.Stats()
 	p := &protocol.Pong{Port: port, IP: ip, Files: uint32(files), KB: uint32(min(kb, 1<<32-1))}
 	p.GGEP = append(p.GGEP, protocol.Extension{ID: "VC", Data: []byte{'S', 'R', 'V', 'T', ourVersion}})
+	p.GGEP = n.withGUE(p.GGEP)
 	if n.ultrapeer.Load() {
 		leaves, ups := n.freeSlots()
 		p.GGEP = append(p.GGEP, protocol.Extension{ID: "UP", Data: []byte{2, byte(min(leaves, 255)), byte(min(ups, 255))}})

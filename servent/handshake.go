@@ -45,6 +45,7 @@ type peerHello struct {
 	// upNotNeeded: an ultrapeer said "X-Ultrapeer-Needed: False" (GTKG's
 	// hint that it has enough ultrapeers): an auto node then stays leaf.
 	upNotNeeded bool
+	guess       bool // X-Guess: the ultrapeer serves GUESS queries
 }
 
 // ourHeaders is the header set we send in step 1 and step 2 (GNUTELLA.md
@@ -60,6 +61,9 @@ func (n *Node) ourHeaders(remote netip.Addr, up bool) protocol.Headers {
 		h.Add("X-Ultrapeer-Query-Routing", "0.1")
 		h.Add("X-Degree", strconv.Itoa(max(n.cfg.MaxPeers, 32)))
 		h.Add("X-Max-TTL", strconv.Itoa(int(n.cfg.MaxTTL)))
+		if n.udp.sock != nil {
+			h.Add(guessHeader, "0.2") // GTKG: as an ultrapeer serving GUESS
+		}
 	}
 	h.Add("X-Dynamic-Querying", "0.1")
 	h.Add("Accept-Encoding", "deflate")
@@ -87,6 +91,7 @@ func (n *Node) parseHello(h protocol.Headers) peerHello {
 		vendorOK: h.Has("Vendor-Message"),
 		upQRP:    h.Has("X-Ultrapeer-Query-Routing"),
 	}
+	p.guess = p.up && h.Has(guessHeader)
 	p.upNotNeeded = p.up && h.Has("X-Ultrapeer-Needed") && !h.Bool("X-Ultrapeer-Needed")
 	if g, err := protocol.ParseGUID(strings.TrimSpace(h.Get("GUID"))); err == nil {
 		p.guid = g

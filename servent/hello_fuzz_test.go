@@ -85,7 +85,7 @@ func helloBlock(p peerHello) []byte {
 	flags := []struct {
 		on   bool
 		name string
-	}{{p.byeOK, "Bye-Packet"}, {p.vendorOK, "Vendor-Message"}, {p.upQRP, "X-Ultrapeer-Query-Routing"}}
+	}{{p.byeOK, "Bye-Packet"}, {p.vendorOK, "Vendor-Message"}, {p.upQRP, "X-Ultrapeer-Query-Routing"}, {p.guess, guessHeader}}
 	for _, fl := range flags {
 		if fl.on {
 			h.Add(fl.name, "0.1")

@@ -636,7 +636,7 @@ func (n *Node) newConn(nc net.Conn, br *bufio.Reader, remote netip.AddrPort, out
 		n: n, id: routing.ConnID(n.nextID.Add(1)), addr: remote, listen: h.listen,
 		outbound: outbound, up: h.up, agent: h.agent, guid: h.guid, since: n.cfg.Now(),
 		deflateIn: h.deflateIn, deflateOut: h.deflateOut, byeOK: h.byeOK, vendorOK: h.vendorOK,
-		maxTTL: h.maxTTL, upQRP: h.upQRP, weLeaf: h.weLeaf, upNotNeeded: h.upNotNeeded,
+		maxTTL: h.maxTTL, upQRP: h.upQRP, weLeaf: h.weLeaf, upNotNeeded: h.upNotNeeded, guess: h.guess,
 		q: newSendQueue(n.cfg.QueueBytes), closed: make(chan struct{}), writerOut: make(chan struct{}),
 		slot: slot, meter: n.floodMeter(h.up),
 	}

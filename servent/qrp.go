@@ -1,13 +1,16 @@
 package servent
 
 import (
+	"time"
+
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
 )
 
 // testHooks let in-package tests observe the node; set before Start.
 type testHooks struct {
-	onQuery func(c *conn, q *protocol.Query) // a new query handled (after dedup)
+	onQuery    func(c *conn, q *protocol.Query) // a new query handled (after dedup)
+	guessAfter time.Duration                    // when a search continues over GUESS (guessAfter)
 }
 
 // ourQRP is the library's QRP table.

@@ -36,6 +36,7 @@ type Search struct {
 	Criteria string
 	Started  time.Time
 	guid     protocol.GUID
+	sha1s    []protocol.SHA1 // asked for, for GUESS (udp_guess.go)
 
 	mu      sync.Mutex
 	results []*SearchResult          // guarded by mu, arrival order
@@ -142,7 +143,7 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 	}
 	g := protocol.NewGUID()
 	s := &Search{
-		ID: g.String(), Criteria: criteria, Started: n.cfg.Now(), guid: g,
+		ID: g.String(), Criteria: criteria, Started: n.cfg.Now(), guid: g, sha1s: slices.Clone(sha1s),
 		byKey: map[string]*SearchResult{}, sources: map[string]bool{},
 	}
 	n.searchMu.Lock()
@@ -176,6 +177,7 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 			c.send(b, true)
 		}
 	}
+	n.guessLater(s)
 	return s
 }
 

@@ -19,6 +19,7 @@ type udpSide struct {
 	err    error       // why there is no UDP socket
 	unused atomic.Uint64
 	caches *cacheSide // UDP pings answered, host caches asked (udp_ping.go, bootstrap.go)
+	guess  guessSide // GUESS server and client (udp_guess.go)
 }
 
 // UDPStatus is the UDP socket's state and counters.
@@ -30,6 +31,7 @@ type UDPStatus struct {
 	// Unhandled counts datagrams that decoded but that nothing here
 	// processes (a vendor message we do not know, a Push not for us).
 	Unhandled uint64
+	GUESS     GUESSStatus // GUESS queries served and refused
 }
 
 // startUDP binds UDP on the TCP listener's address and port (GTKG serves
@@ -60,6 +62,7 @@ func (n *Node) startUDP() {
 func (n *Node) closeUDP() {
 	if n.udp.sock != nil {
 		_ = n.udp.sock.Close()
+		n.closeGuess()
 	}
 }
 
@@ -72,7 +75,7 @@ func (n *Node) UDPAddr() netip.AddrPort {
 }
 
 func (n *Node) udpStatus() UDPStatus {
-	st := UDPStatus{Unhandled: n.udp.unused.Load()}
+	st := UDPStatus{Unhandled: n.udp.unused.Load(), GUESS: n.guessStatus()}
 	if n.udp.sock == nil {
 		if n.udp.err != nil {
 			st.Error = n.udp.err.Error()

@@ -9,6 +9,9 @@ import (
 
 // udpHit takes a QueryHit sent over UDP.
 func (n *Node) udpHit(from netip.AddrPort, d protocol.Datagram, now time.Time) {
+	if n.guessHit(from, d, now) {
+		return
+	}
 	n.udp.unused.Add(1)
 }
 

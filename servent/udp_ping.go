@@ -18,6 +18,9 @@ func (n *Node) udpPing(from netip.AddrPort, d protocol.Datagram, now time.Time) 
 		// unsolicited UDP reaches us, never answered.
 		return
 	}
+	if n.guessPing(from, d, now) {
+		return
+	}
 	cs := n.udp.caches
 	if n.banned(from.Addr()) { // GTKG answers no bad node either
 		cs.stats.pingsBanned.Add(1)
@@ -77,6 +80,9 @@ func (n *Node) udpPongParts(now time.Time) (*protocol.Pong, protocol.PongInfo) {
 		info.FreeLeafSlots, info.FreeUPSlots = uint8(min(leaves, 255)), uint8(min(ups, 255))
 	}
 	// DU: our uptime, capped at a day as GTKG caps its daily average.
+	if n.guessServer() {
+		info.GUESS = protocol.GUESSVersion
+	}
 	info.HasDU, info.DailyUptime = true, uint32(min(max(now.Sub(n.started), 0), 24*time.Hour)/time.Second)
 	return p, info
 }
@@ -108,6 +114,9 @@ const maxIPPTaken = 100
 // GTKG ignores unsolicited pongs (an IPP from anyone could fill our cache
 // with anything).
 func (n *Node) udpPong(from netip.AddrPort, d protocol.Datagram, now time.Time) {
+	if n.guessPongIn(from, d, now) {
+		return
+	}
 	cs := n.udp.caches
 	name, ok := n.hosts.caches.Pong(from, d.Header.GUID, now)
 	if !ok {
