@@ -243,6 +243,9 @@ func (n *Node) handleQuery(c *conn, h protocol.Header, payload []byte) {
 	if !n.ultrapeer.Load() {
 		return
 	}
+	if verdict == routing.New && fok && !c.up {
+		h, payload = n.oobProxyQuery(c, h, payload, q)
+	}
 	n.forwardQuery(c, h, payload, q, fttl, fhops, fok, true)
 }
 
@@ -334,6 +337,10 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 	n.stats.queriesAnswered.Add(1)
 	ip, port := n.hitAddr(c)
 	hdr := protocol.Header{GUID: h.GUID, Type: protocol.TypeQueryHit, TTL: routing.HitTTL(h.Hops)}
+	var held []protocol.QueryHit // OOB: the hits wait for the querier's LIME/11
+	// As GTKG (hops > 1 after its increment on receipt): OOB only for a
+	// querier beyond our neighbour.
+	oobQuery := q.Flags.Has(protocol.FlagOOB) && h.Hops >= 1 && n.canReceiveUDP()
 	for len(files) > 0 {
 		k := min(len(files), maxHitBatch)
 		hit := protocol.QueryHit{
@@ -345,7 +352,16 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 			hit.Results[i] = protocol.Result{Index: f.Index, Size: uint64(f.Size), Name: f.Name, SHA1: f.SHA1}
 		}
 		files = files[k:]
+		if oobQuery {
+			held = append(held, hit)
+			continue
+		}
 		c.send(protocol.AppendMessage(nil, hdr, &hit), true)
+	}
+	if oobQuery && !n.oobAnswer(h, q, held) {
+		for i := range held {
+			c.send(protocol.AppendMessage(nil, hdr, &held[i]), true)
+		}
 	}
 }
 

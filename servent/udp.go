@@ -18,6 +18,7 @@ type udpSide struct {
 	sock   *udp.Socket // nil: no UDP (Config.NoUDP, or the bind failed)
 	err    error       // why there is no UDP socket
 	unused atomic.Uint64
+	oob    lazyOOB // out-of-band hits (udp_oob.go)
 }
 
 // UDPStatus is the UDP socket's state and counters.
