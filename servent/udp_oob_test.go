@@ -15,12 +15,7 @@ import (
 // that address, the leaf claims it with LIME/11 and its token, and the hit
 // arrives over UDP, not over TCP.
 func TestOOBHitsToLeaf(t *testing.T) {
-	up := startNode(t, ModeUltrapeer, withFiles("rare oob file.txt"), withOOB)
-	mid := startNode(t, ModeUltrapeer, withPeers(addrOf(up)), withOOB)
-	waitPeers(t, mid, 1, 0)
-	leaf := startNode(t, ModeLeaf, withPeers(addrOf(mid)), withOOB)
-	waitPeers(t, leaf, 1, 0)
-	waitPeers(t, mid, 1, 1)
+	up, leaf := oobLine(t)
 
 	s := leaf.Search("rare oob", nil)
 	require.Equal(t, leaf.UDPAddr(), protocol.OOBAddr(s.guid), "our UDP address in the MUID")
@@ -37,12 +32,7 @@ func TestOOBHitsToLeaf(t *testing.T) {
 // TestOOBNoAckNoHits: a querier that never sends LIME/11 gets LIME/12 and
 // nothing else; the held hits expire unsent.
 func TestOOBNoAckNoHits(t *testing.T) {
-	up := startNode(t, ModeUltrapeer, withFiles("rare oob file.txt"), withOOB)
-	mid := startNode(t, ModeUltrapeer, withPeers(addrOf(up)), withOOB)
-	waitPeers(t, mid, 1, 0)
-	leaf := startNode(t, ModeLeaf, withPeers(addrOf(mid)), withOOB)
-	waitPeers(t, leaf, 1, 0)
-	waitPeers(t, mid, 1, 1)
+	up, leaf := oobLine(t)
 	peer := newUDPPeer(t)
 
 	// A query from the leaf whose MUID names peer as the OOB return address.
@@ -130,3 +120,15 @@ func TestOOBProxyForLeafWithoutUDP(t *testing.T) {
 }
 
 func withOOB(c *Config) { c.noOOB = false }
+
+// oobLine starts leaf - mid - up with OOB on, up sharing "rare oob file.txt":
+// up sees the leaf's queries at hops 1, beyond its neighbour.
+func oobLine(t *testing.T) (up, leaf *Node) {
+	up = startNode(t, ModeUltrapeer, withFiles("rare oob file.txt"), withOOB)
+	mid := startNode(t, ModeUltrapeer, withPeers(addrOf(up)), withOOB)
+	waitPeers(t, mid, 1, 0)
+	leaf = startNode(t, ModeLeaf, withPeers(addrOf(mid)), withOOB)
+	waitPeers(t, leaf, 1, 0)
+	waitPeers(t, mid, 1, 1)
+	return up, leaf
+}
