@@ -100,6 +100,8 @@ type Config struct {
 	// fixedPeers: dial only Peers, never the host cache (tests that need
 	// an exact topology).
 	fixedPeers bool
+	// noOOB: no out-of-band hits (tests of TCP hit routing).
+	noOOB bool
 }
 
 // DefaultConfig returns the defaults; copy and modify it.

@@ -243,6 +243,9 @@ func (n *Node) handleQuery(c *conn, h protocol.Header, payload []byte) {
 	if !n.ultrapeer.Load() {
 		return
 	}
+	if verdict == routing.New && fok && !c.up {
+		h, payload = n.oobProxyQuery(c, h, payload, q)
+	}
 	n.forwardQuery(c, h, payload, q, fttl, fhops, fok, true)
 }
 
@@ -329,9 +332,22 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 	}
 	ip, port := n.hitAddr(c)
 	hdr := protocol.Header{GUID: h.GUID, Type: protocol.TypeQueryHit, TTL: routing.HitTTL(h.Hops)}
+	var held []protocol.QueryHit // OOB: the hits wait for the querier's LIME/11
+	// As GTKG (hops > 1 after its increment on receipt): OOB only for a
+	// querier beyond our neighbour.
+	oobQuery := q.Flags.Has(protocol.FlagOOB) && h.Hops >= 1 && n.canReceiveUDP()
 	n.ourHits(q, netip.AddrPortFrom(ip, port), func(hit *protocol.QueryHit) {
+		if oobQuery {
+			held = append(held, *hit)
+			return
+		}
 		c.send(protocol.AppendMessage(nil, hdr, hit), true)
 	})
+	if len(held) > 0 && !n.oobAnswer(h, q, held) {
+		for i := range held {
+			c.send(protocol.AppendMessage(nil, hdr, &held[i]), true)
+		}
+	}
 }
 
 // ourHits matches q against the library and passes our QueryHits, at

@@ -70,6 +70,7 @@ func testConfig(t testing.TB, mode Mode, opts ...nodeOpt) Config {
 	// which tests that need it set back.
 	cfg.MaxConnsPerNet = 1000
 	cfg.fixedPeers = true
+	cfg.noOOB = true // the tests of OOB hits turn them on (withOOB)
 	if testing.Verbose() && os.Getenv("SERVENT_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -42,6 +42,7 @@ func (n *Node) maintainLoop() {
 		case <-t.C:
 			now := n.cfg.Now()
 			n.checkAlive(now)
+			n.oobTick(now)
 			n.autoPromote(now)
 			if n.ultrapeer.Load() {
 				n.dqStep(now)

@@ -13,6 +13,7 @@ import (
 
 const (
 	maxSearches       = 100  // searches kept; the oldest stopped ones go first
+	oobWant           = 255  // OOB results a search claims in all
 	maxSearchResults  = 1000 // distinct files per search
 	maxResultSources  = 50   // sources per file
 	searchQueryMaxLen = 200  // criteria bytes; the query must stay <= 256 (3.2)
@@ -141,7 +142,7 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 			criteria = criteria[:len(criteria)-1] // do not cut a UTF-8 sequence
 		}
 	}
-	g := protocol.NewGUID()
+	g, oobFlag := n.oobQueryGUID(protocol.NewGUID(), oobWant)
 	s := &Search{
 		ID: g.String(), Criteria: criteria, Started: n.cfg.Now(), guid: g, sha1s: slices.Clone(sha1s),
 		byKey: map[string]*SearchResult{}, sources: map[string]bool{},
@@ -161,7 +162,12 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 	if n.cfg.Firewalled {
 		flags |= protocol.FlagFirewalled
 	}
+	flags |= oobFlag
 	q := &protocol.Query{Flags: flags, Criteria: criteria, SHA1s: slices.Clone(sha1s)}
+	if flags.Has(protocol.FlagOOB) {
+		// GGEP SO: ask for secure OOB (LIME/12 v3, a token in the hits).
+		q.GGEP = protocol.GGEP{{ID: "SO"}}
+	}
 	payload := q.Append(nil)
 	n.routes.Add(g, protocol.TypeQuery, 0)
 	h := protocol.Header{GUID: g, Type: protocol.TypeQuery, TTL: n.cfg.MaxTTL}
@@ -202,6 +208,9 @@ func (n *Node) SearchByID(id string) (*Search, bool) {
 
 // deliverHit gives a QueryHit for one of our queries to its search.
 func (n *Node) deliverHit(h protocol.Header, hit *protocol.QueryHit) {
+	if n.oobProxiedHit(h, hit) {
+		return
+	}
 	n.searchMu.Lock()
 	var s *Search
 	for _, x := range n.searches {

@@ -19,7 +19,8 @@ type udpSide struct {
 	err    error       // why there is no UDP socket
 	unused atomic.Uint64
 	caches *cacheSide // UDP pings answered, host caches asked (udp_ping.go, bootstrap.go)
-	guess  guessSide // GUESS server and client (udp_guess.go)
+	guess  guessSide  // GUESS server and client (udp_guess.go)
+	oob    lazyOOB    // out-of-band hits (udp_oob.go)
 }
 
 // UDPStatus is the UDP socket's state and counters.
