@@ -110,6 +110,9 @@ func (n *Node) handleDatagram(from netip.AddrPort, d protocol.Datagram, now time
 	}
 	switch d.Header.Type {
 	case protocol.TypePing:
+		if n.reachPing(from, d, now) {
+			return
+		}
 		n.udpPing(from, d, now)
 	case protocol.TypePong:
 		n.udpPong(from, d, now)

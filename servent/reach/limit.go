@@ -18,25 +18,32 @@ const (
 	AskAgain = TCPWindow / 2
 )
 
+// answerKey: TCP and UDP connect-backs are limited apart, so a peer asking
+// both (as gtk-gnutella does on connect) gets both answers.
+type answerKey struct {
+	ip   netip.Addr
+	kind Kind
+}
+
 // Limiter decides which connect-back requests we answer and when we ask
 // ours again. The zero value is ready.
 type Limiter struct {
-	answered map[netip.Addr]time.Time
+	answered map[answerKey]time.Time
 	tokens   float64
 	refilled time.Time
 	asked    [numKinds]time.Time
 }
 
-// Answer tells whether to answer a connect-back request from ip at now,
-// and counts it when so.
-func (l *Limiter) Answer(ip netip.Addr, now time.Time) bool {
-	ip = ip.Unmap()
+// Answer tells whether to answer a connect-back request of kind k (TCP or
+// UDPSolicited) from ip at now, and counts it when so.
+func (l *Limiter) Answer(k Kind, ip netip.Addr, now time.Time) bool {
+	key := answerKey{ip.Unmap(), k}
 	if l.answered == nil {
-		l.answered = make(map[netip.Addr]time.Time)
+		l.answered = make(map[answerKey]time.Time)
 		l.tokens = AnswerBurst
 		l.refilled = now
 	}
-	if t, ok := l.answered[ip]; ok && now.Sub(t) < AnswerPerIP && !now.Before(t) {
+	if t, ok := l.answered[key]; ok && now.Sub(t) < AnswerPerIP && !now.Before(t) {
 		return false
 	}
 	if d := now.Sub(l.refilled); d > 0 {
@@ -53,14 +60,14 @@ func (l *Limiter) Answer(ip netip.Addr, now time.Time) bool {
 		}
 	}
 	l.tokens--
-	l.answered[ip] = now
+	l.answered[key] = now
 	return true
 }
 
 func (l *Limiter) expire(now time.Time) {
-	for ip, t := range l.answered {
+	for key, t := range l.answered {
 		if now.Sub(t) >= AnswerPerIP || now.Before(t) {
-			delete(l.answered, ip)
+			delete(l.answered, key)
 		}
 	}
 }

@@ -34,21 +34,22 @@ func TestUnsolicitedImpliesSolicited(t *testing.T) {
 func TestAnswerPerIPAndGlobal(t *testing.T) {
 	var l Limiter
 	a := netip.MustParseAddr("10.0.0.1")
-	require.True(t, l.Answer(a, t0))
-	require.False(t, l.Answer(a, t0.Add(time.Minute)), "same IP within AnswerPerIP")
-	require.False(t, l.Answer(netip.MustParseAddr("::ffff:10.0.0.1"), t0.Add(time.Minute)), "mapped form is the same IP")
-	require.True(t, l.Answer(a, t0.Add(AnswerPerIP)))
+	require.True(t, l.Answer(TCP, a, t0))
+	require.False(t, l.Answer(TCP, a, t0.Add(time.Minute)), "same IP within AnswerPerIP")
+	require.False(t, l.Answer(TCP, netip.MustParseAddr("::ffff:10.0.0.1"), t0.Add(time.Minute)), "mapped form is the same IP")
+	require.True(t, l.Answer(UDPSolicited, a, t0.Add(time.Minute)), "kinds are limited apart")
+	require.True(t, l.Answer(TCP, a, t0.Add(AnswerPerIP)))
 
 	// Global: a burst of distinct IPs is cut at AnswerBurst.
 	var g Limiter
 	n := 0
 	for i := range 100 {
-		if g.Answer(netip.AddrFrom4([4]byte{10, 1, byte(i), 1}), t0) {
+		if g.Answer(TCP, netip.AddrFrom4([4]byte{10, 1, byte(i), 1}), t0) {
 			n++
 		}
 	}
 	require.Equal(t, AnswerBurst, n)
-	require.True(t, g.Answer(netip.MustParseAddr("10.2.0.1"), t0.Add(AnswerEvery)))
+	require.True(t, g.Answer(TCP, netip.MustParseAddr("10.2.0.1"), t0.Add(AnswerEvery)))
 }
 
 func TestAnswerMemoryBounded(t *testing.T) {
@@ -56,7 +57,7 @@ func TestAnswerMemoryBounded(t *testing.T) {
 	now := t0
 	for i := range 5 * maxTrackedIPs {
 		now = now.Add(AnswerEvery) // refill: only the table limits
-		l.Answer(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), now)
+		l.Answer(TCP, netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), now)
 		require.LessOrEqual(t, len(l.answered), maxTrackedIPs)
 	}
 }
