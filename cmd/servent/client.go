@@ -412,7 +412,22 @@ func statusCmd(c *cli.Context) error {
 	fmt.Fprintf(w, "traffic:   in %s (%d messages), out %s (%d messages)\n", humanBytes(st.BytesIn), st.MsgsIn, humanBytes(st.BytesOut), st.MsgsOut)
 	fmt.Fprintf(w, "searches:  %d, downloads: %d\n", st.Searches, st.Downloads)
 	printUDP(w, st.UDP)
+	printReach(w, st.Reachable)
 	return nil
+}
+
+// printReach is the status line of the reachability facts.
+func printReach(w io.Writer, r api.Reachable) {
+	one := func(name string, p api.ReachProof) string {
+		switch {
+		case p.LastProof == nil:
+			return name + " unknown"
+		case p.Reachable:
+			return fmt.Sprintf("%s yes (%s from %s at %s)", name, safe(p.Source), safe(p.From), p.LastProof.UTC().Format(time.DateTime))
+		}
+		return fmt.Sprintf("%s expired (%s from %s at %s)", name, safe(p.Source), safe(p.From), p.LastProof.UTC().Format(time.DateTime))
+	}
+	fmt.Fprintf(w, "reachable: %s; %s; %s\n", one("tcp", r.TCP), one("udp solicited", r.UDPSolicited), one("udp unsolicited", r.UDPUnsolicited))
 }
 
 // printUDP is the status line of the UDP socket.
