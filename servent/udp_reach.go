@@ -20,6 +20,24 @@ type reachState struct {
 	facts reach.Facts
 	limit reach.Limiter
 	asked map[protocol.GUID]time.Time // bounded: one per AskAgain
+	out   reach.Outgoing
+}
+
+// sentUDP notes a datagram we sent (a hole it may open in our NAT).
+func (r *reachState) sentUDP(to netip.Addr, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.out.Sent(to, now)
+}
+
+// gotUDP takes any datagram: one from a host we did not send to lately
+// proves unsolicited UDP reaches us.
+func (r *reachState) gotUDP(from netip.AddrPort, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.out.Unsolicited(from.Addr(), now) {
+		r.facts.Prove(reach.UDPUnsolicited, from, reach.SourceInbound, now)
+	}
 }
 
 func (r *reachState) prove(k reach.Kind, from netip.AddrPort, src reach.Source, now time.Time) {
@@ -98,7 +116,7 @@ func (r *reachState) status(now time.Time) Reachability {
 // reachPing takes a UDP Ping that answers our GTKG/7 request; true: it was
 // one (and needs no Pong).
 func (n *Node) reachPing(from netip.AddrPort, d protocol.Datagram, now time.Time) bool {
-	if !n.reach.solicited(d.Header.GUID) {
+	if d.Header.Type != protocol.TypePing || !n.reach.solicited(d.Header.GUID) {
 		return false
 	}
 	n.reach.prove(reach.UDPSolicited, from, reach.SourceConnectBack, now)

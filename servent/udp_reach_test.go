@@ -78,3 +78,24 @@ func TestConnectBackAnswersLimited(t *testing.T) {
 	<-done
 	require.Empty(t, accepted)
 }
+
+// TestUnsolicitedUDP: a Ping from a host we never sent to proves
+// unsolicited UDP; one from a host we just sent to does not.
+func TestUnsolicitedUDP(t *testing.T) {
+	u := startNode(t, ModeUltrapeer)
+	p := newUDPPeer(t)
+	from := p.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	require.True(t, u.sendUDP(from, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypePing, TTL: 1}, nil))
+	p.recv()
+	p.send(u, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypePing, TTL: 1}, nil)
+	require.Equal(t, protocol.TypePong, p.recv().Header.Type) // handled: the datagram was judged
+	require.False(t, u.Status().Reach.UDPUnsolicited.Reachable, "we had just sent to it")
+
+	q := newUDPPeer(t)
+	q.send(u, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypePing, TTL: 1}, nil)
+	require.Eventually(t, func() bool { return u.Status().Reach.UDPUnsolicited.Reachable }, waitFor, tick)
+	r := u.Status().Reach
+	require.Equal(t, q.conn.LocalAddr().(*net.UDPAddr).AddrPort(), r.UDPUnsolicited.From)
+	require.Equal(t, string(reach.SourceInbound), r.UDPUnsolicited.Source)
+	require.True(t, r.UDPSolicited.Reachable, "unsolicited implies solicited")
+}

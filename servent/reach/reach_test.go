@@ -72,3 +72,17 @@ func TestAskAgain(t *testing.T) {
 	f.Prove(TCP, netip.MustParseAddrPort("10.0.0.1:1"), SourceConnectBack, t0.Add(AskAgain))
 	require.False(t, l.Ask(TCP, &f, t0.Add(2*AskAgain)), "proven: no need to ask")
 }
+
+func TestOutgoingUnsolicited(t *testing.T) {
+	var o Outgoing
+	a := netip.MustParseAddr("10.0.0.1")
+	require.True(t, o.Unsolicited(a, t0))
+	o.Sent(a, t0)
+	require.False(t, o.Unsolicited(netip.MustParseAddr("::ffff:10.0.0.1"), t0.Add(time.Minute)))
+	require.True(t, o.Unsolicited(a, t0.Add(UDPWindow)))
+	require.True(t, o.Unsolicited(netip.MustParseAddr("10.0.0.2"), t0))
+	for i := range 3 * maxOutgoing {
+		o.Sent(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), t0)
+		require.LessOrEqual(t, len(o.sent), maxOutgoing)
+	}
+}
