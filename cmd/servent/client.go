@@ -419,13 +419,14 @@ func statusCmd(c *cli.Context) error {
 // printReach is the status line of the reachability facts.
 func printReach(w io.Writer, r api.Reachable) {
 	one := func(name string, p api.ReachProof) string {
-		switch {
-		case p.LastProof == nil:
+		if p.LastProof == nil {
 			return name + " unknown"
-		case p.Reachable:
-			return fmt.Sprintf("%s yes (%s from %s at %s)", name, safe(p.Source), safe(p.From), p.LastProof.UTC().Format(time.DateTime))
 		}
-		return fmt.Sprintf("%s expired (%s from %s at %s)", name, safe(p.Source), safe(p.From), p.LastProof.UTC().Format(time.DateTime))
+		state := "expired" // proven once, not within the last 30 min
+		if p.Reachable {
+			state = "yes"
+		}
+		return fmt.Sprintf("%s %s (%s from %s at %s)", name, state, safe(p.Source), safe(p.From), p.LastProof.UTC().Format(time.DateTime))
 	}
 	fmt.Fprintf(w, "reachable: %s; %s; %s\n", one("tcp", r.TCP), one("udp solicited", r.UDPSolicited), one("udp unsolicited", r.UDPUnsolicited))
 }
