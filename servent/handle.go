@@ -581,6 +581,9 @@ func (n *Node) handleVendor(c *conn, h protocol.Header, payload []byte) {
 		c.bad("vendor")
 		return
 	}
+	if n.reachTCPVendor(c, h, &v, n.cfg.Now()) {
+		return
+	}
 	switch {
 	case v.Is(protocol.VendorBEAR, protocol.SelHopsFlow):
 		if hf, err := protocol.DecodeHopsFlow(v.Data); err == nil {
@@ -594,6 +597,9 @@ func (n *Node) handleVendor(c *conn, h protocol.Header, payload []byte) {
 		ack := protocol.PushProxyAck{Addr: netip.AddrPortFrom(ip, port)}.Vendor()
 		c.send(protocol.AppendMessage(nil, protocol.Header{GUID: h.GUID, Type: protocol.TypeVendor, TTL: 1}, &ack), true)
 	case v.Is(protocol.VendorNull, protocol.SelMessagesSupported):
-		// Nothing to adapt: we only send what everyone understands.
+		// Nothing else to adapt: we only send what everyone understands.
+		if ms, err := protocol.DecodeMessagesSupported(v.Data); err == nil {
+			n.reachAsk(c, ms, n.cfg.Now())
+		}
 	}
 }

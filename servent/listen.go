@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/servent/admit"
+	"github.com/servent/servent/servent/reach"
 	"github.com/servent/servent/servent/transfer"
 )
 
@@ -170,6 +171,10 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort, id admit.ID) {
 	_ = nc.SetDeadline(first)
 	br := bufio.NewReaderSize(nc, 16<<10)
 	head, err := br.Peek(4)
+	if err != nil && bytes.HasPrefix(head, []byte("\n\n")) && !n.cfg.Firewalled {
+		// A peer answering our BEAR/7 connect-back: "\n\n" and close.
+		n.reach.prove(reach.TCP, addrPortOf(nc.RemoteAddr()), reach.SourceConnectBack, n.cfg.Now())
+	}
 	if err != nil {
 		n.countTimeout(err)
 		_ = nc.Close()
@@ -181,7 +186,7 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort, id admit.ID) {
 		// Someone reached our listening socket: what an auto node needs
 		// to see before it may become an ultrapeer.
 		if !n.cfg.Firewalled {
-			n.inbound.Store(true)
+			n.reach.prove(reach.TCP, addrPortOf(nc.RemoteAddr()), reach.SourceInbound, n.cfg.Now())
 		}
 	}
 	switch {

@@ -102,6 +102,9 @@ func (n *Node) greet(c *conn) {
 			{Vendor: protocol.VendorLIME, Selector: protocol.SelPushProxyReq, Version: 1},
 			{Vendor: protocol.VendorLIME, Selector: protocol.SelPushProxyReq, Version: 2},
 		}}
+		if n.udp.sock != nil {
+			ms.Entries = append(ms.Entries, protocol.UDPMessagesSupported...)
+		}
 		v := ms.Vendor()
 		// GTKG sends these with an all-zero GUID and TTL 1.
 		c.send(protocol.AppendMessage(nil, protocol.Header{Type: protocol.TypeVendor, TTL: 1}, &v), true)

@@ -42,6 +42,7 @@ type Status struct {
 	Floods      uint64 // connections closed (and banned) for a flood
 	Banned      uint64 // addresses banned for misbehaviour
 	UDP         UDPStatus
+	Reach       Reachability
 }
 
 // nodeStats are counters read without locks.
@@ -81,7 +82,7 @@ type Node struct {
 	log       *slog.Logger
 	guid      protocol.GUID
 	ultrapeer atomic.Bool // our role; an auto node turns it on once (promote.go)
-	inbound   atomic.Bool // an inbound TCP connection reached us: we are reachable
+	reach     reachState  // what proved we are reachable (udp_reach.go)
 	lib       *sharedir.Library
 	hosts     *hostCache
 	routes    *routing.Table
@@ -355,6 +356,7 @@ func (n *Node) Status() Status {
 	st.Inbound = n.inboundStats()
 	st.Floods, st.Banned = n.stats.floods.Load(), n.stats.banned.Load()
 	st.UDP = n.udpStatus()
+	st.Reach = n.reach.status(n.cfg.Now())
 	return st
 }
 

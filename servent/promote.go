@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/reach"
 )
 
 // Leaf to ultrapeer promotion of a ModeAuto node, in the spirit of GTKG's
@@ -39,7 +40,7 @@ func (n *Node) shouldPromote(now time.Time) bool {
 	if n.cfg.Mode != ModeAuto || n.ultrapeer.Load() || n.cfg.Firewalled || n.closing.Load() {
 		return false
 	}
-	if !n.inbound.Load() || now.Sub(n.started) < n.cfg.PromoteAfter {
+	if !n.reach.reachable(reach.TCP, now) || now.Sub(n.started) < n.cfg.PromoteAfter {
 		return false
 	}
 	for _, c := range n.snap.Load().ups {

@@ -3,11 +3,14 @@ package servent
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/servent/reach"
 )
 
 // testClock is real time shifted by what the test advanced it.
@@ -43,7 +46,7 @@ func TestAutoPromotion(t *testing.T) {
 	// A leaf dials it: refused (a leaf takes no leaves) but it proves we
 	// are reachable.
 	require.NoError(t, l.AddPeer(addrOf(a)))
-	require.Eventually(t, a.inbound.Load, waitFor, tick)
+	require.Eventually(t, func() bool { return a.reach.reachable(reach.TCP, time.Now()) }, waitFor, tick)
 	require.Zero(t, l.Status().Peers)
 	require.False(t, a.shouldPromote(clk.Now()), "before PromoteAfter")
 	require.Equal(t, "leaf", a.Status().Mode)
@@ -94,7 +97,7 @@ func TestAutoStaysLeafWhenNotNeeded(t *testing.T) {
 	require.NoError(t, err)
 	_, err = fmt.Fprintf(nc, "HEAD /uri-res/N2R?urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\n\r\n")
 	require.NoError(t, err)
-	require.Eventually(t, a.inbound.Load, waitFor, tick)
+	require.Eventually(t, func() bool { return a.reach.reachable(reach.TCP, time.Now()) }, waitFor, tick)
 	require.NoError(t, nc.Close())
 
 	clk.Advance(after + time.Second)
@@ -107,7 +110,7 @@ func TestAutoStaysLeafWhenNotNeeded(t *testing.T) {
 func TestFirewalledAutoStaysLeaf(t *testing.T) {
 	clk := &testClock{}
 	a := startNode(t, ModeAuto, withClock(clk, time.Minute), func(c *Config) { c.Firewalled = true })
-	a.inbound.Store(true) // cannot happen firewalled; the rule must hold anyway
+	a.reach.prove(reach.TCP, netip.MustParseAddrPort("10.0.0.1:1"), reach.SourceInbound, time.Now()) // cannot happen firewalled; the rule must hold anyway
 	clk.Advance(time.Hour)
 	require.False(t, a.shouldPromote(clk.Now()))
 }

@@ -100,6 +100,7 @@ func (n *Node) sendUDPBytes(to netip.AddrPort, b []byte) bool {
 	if n.udp.sock == nil {
 		return false
 	}
+	n.reach.sentUDP(to.Addr(), n.cfg.Now())
 	if err := n.udp.sock.Send(to, b); err != nil {
 		n.log.Debug("udp not sent", "to", to, "err", err)
 		return false
@@ -113,6 +114,10 @@ func (n *Node) handleDatagram(from netip.AddrPort, d protocol.Datagram, now time
 	if n.closing.Load() {
 		return
 	}
+	if n.reachPing(from, d, now) {
+		return
+	}
+	n.reach.gotUDP(from, now)
 	switch d.Header.Type {
 	case protocol.TypePing:
 		n.udpPing(from, d, now)

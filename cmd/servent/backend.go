@@ -44,6 +44,7 @@ func (b nodeBackend) Status() api.Status {
 			SendBudget:  st.UDP.SendBudget,
 		},
 	}
+	s.Reachable = api.Reachable{TCP: reachProof(st.Reach.TCP), UDPSolicited: reachProof(st.Reach.UDPSolicited), UDPUnsolicited: reachProof(st.Reach.UDPUnsolicited)}
 	if !st.Started.IsZero() {
 		s.UptimeSeconds = int64(time.Since(st.Started) / time.Second)
 	}
@@ -339,4 +340,13 @@ func (b nodeBackend) Hosts() []api.Host {
 		out = append(out, api.Host{Addr: h.Addr.String(), Ultrapeer: h.Ultrapeer, LastSeen: h.LastSeen, Failures: h.Failures})
 	}
 	return out
+}
+
+func reachProof(p servent.ReachProof) api.ReachProof {
+	r := api.ReachProof{Reachable: p.Reachable}
+	if !p.At.IsZero() {
+		at := p.At.UTC()
+		r.LastProof, r.From, r.Source = &at, p.From.String(), p.Source
+	}
+	return r
 }

@@ -412,7 +412,23 @@ func statusCmd(c *cli.Context) error {
 	fmt.Fprintf(w, "traffic:   in %s (%d messages), out %s (%d messages)\n", humanBytes(st.BytesIn), st.MsgsIn, humanBytes(st.BytesOut), st.MsgsOut)
 	fmt.Fprintf(w, "searches:  %d, downloads: %d\n", st.Searches, st.Downloads)
 	printUDP(w, st.UDP)
+	printReach(w, st.Reachable)
 	return nil
+}
+
+// printReach is the status line of the reachability facts.
+func printReach(w io.Writer, r api.Reachable) {
+	one := func(name string, p api.ReachProof) string {
+		if p.LastProof == nil {
+			return name + " unknown"
+		}
+		state := "expired" // proven once, not within the last 30 min
+		if p.Reachable {
+			state = "yes"
+		}
+		return fmt.Sprintf("%s %s (%s from %s at %s)", name, state, safe(p.Source), safe(p.From), p.LastProof.UTC().Format(time.DateTime))
+	}
+	fmt.Fprintf(w, "reachable: %s; %s; %s\n", one("tcp", r.TCP), one("udp solicited", r.UDPSolicited), one("udp unsolicited", r.UDPUnsolicited))
 }
 
 // printUDP is the status line of the UDP socket.

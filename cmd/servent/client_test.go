@@ -49,7 +49,11 @@ const (
 func newFake() *apitest.Fake {
 	return &apitest.Fake{
 		StatusV: api.Status{Version: "0.1.0-test", Mode: "leaf", Listen: "0.0.0.0:6346", UptimeSeconds: 3725,
-			UDP:   api.UDP{Enabled: true, Addr: "0.0.0.0:6346", Received: 40, BytesIn: 3072, Sent: 38, BytesOut: 2950, Malformed: 1, NotAccepted: 2},
+			UDP: api.UDP{Enabled: true, Addr: "0.0.0.0:6346", Received: 40, BytesIn: 3072, Sent: 38, BytesOut: 2950, Malformed: 1, NotAccepted: 2},
+			Reachable: api.Reachable{
+				TCP:          api.ReachProof{Reachable: true, LastProof: &reachAt, From: "198.51.100.7:6346", Source: "connect_back"},
+				UDPSolicited: api.ReachProof{LastProof: &reachAt, From: "198.51.100.7:6346", Source: "connect_back"},
+			},
 			Peers: 2, SharedFiles: 3, SharedKB: 2048, BytesIn: 1536, BytesOut: 3 << 20, MsgsIn: 12, MsgsOut: 34},
 		PeersV: []api.Peer{
 			{Addr: "127.0.0.2:6346", Mode: "ultrapeer", UserAgent: "gtk-gnutella/1.2.3", Outbound: true, UptimeSeconds: 65, BytesIn: 2048, BytesOut: 100},
@@ -186,6 +190,8 @@ func TestGetFails(t *testing.T) {
 	require.ErrorContains(t, err, "no recent search")
 }
 
+var reachAt = time.Date(2026, 11, 25, 13, 58, 10, 0, time.UTC)
+
 func TestStatus(t *testing.T) {
 	dir := startDaemon(t, newFake())
 	out, _, err := runCLI(t, "status", "--data", dir)
@@ -196,6 +202,7 @@ shared:    3 files, 2.0 MiB
 traffic:   in 1.5 KiB (12 messages), out 3.0 MiB (34 messages)
 searches:  0, downloads: 0
 udp:       on 0.0.0.0:6346, in 40 (3.0 KiB), out 38 (2.9 KiB), dropped 0 rate-limited, 1 malformed, 2 not taken; 0 not sent (budget)
+reachable: tcp yes (connect_back from 198.51.100.7:6346 at 2026-11-25 13:58:10); udp solicited expired (connect_back from 198.51.100.7:6346 at 2026-11-25 13:58:10); udp unsolicited unknown
 `, out)
 
 	// --data before the command works too.

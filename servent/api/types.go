@@ -61,11 +61,30 @@ type Status struct {
 	// (address group at its cap, all slots established, banned, or a Gnet
 	// handshake answered with an error code); neighbours cut for a flood;
 	// addresses banned.
-	InboundEvicted uint64 `json:"inbound_evicted"`
-	InboundRefused uint64 `json:"inbound_refused"`
-	Floods         uint64 `json:"floods"`
-	Banned         uint64 `json:"banned"`
-	UDP            UDP    `json:"udp"`
+	InboundEvicted uint64    `json:"inbound_evicted"`
+	InboundRefused uint64    `json:"inbound_refused"`
+	Floods         uint64    `json:"floods"`
+	Banned         uint64    `json:"banned"`
+	UDP            UDP       `json:"udp"`
+	Reachable      Reachable `json:"reachable"`
+}
+
+// Reachable is what proved the node reachable from outside, in GET
+// /api/status: each fact holds for 30 min after its last proof.
+type Reachable struct {
+	TCP            ReachProof `json:"tcp"`
+	UDPSolicited   ReachProof `json:"udp_solicited"`
+	UDPUnsolicited ReachProof `json:"udp_unsolicited"`
+}
+
+// ReachProof is one fact: whether it holds, and its last proof (when,
+// from which address, and how: "inbound" or "connect_back"); no proof yet
+// leaves the last three out.
+type ReachProof struct {
+	Reachable bool       `json:"reachable"`
+	LastProof *time.Time `json:"last_proof,omitempty"`
+	From      string     `json:"from,omitempty"`
+	Source    string     `json:"source,omitempty"`
 }
 
 // UDP is the UDP socket in GET /api/status: whether it runs, on which
