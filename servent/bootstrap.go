@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/reach"
 	"github.com/servent/servent/servent/uhc"
 )
 
@@ -186,10 +187,10 @@ func (n *Node) learnHosts(hosts []netip.AddrPort) {
 }
 
 // servesCaches says whether we act as a host cache: only as an ultrapeer
-// others can reach (an inbound connection was accepted, and we were not
-// told we are firewalled), as the issue asks.
+// others can reach (TCP reachability proven, and we were not told we are
+// firewalled), as the issue asks.
 func (n *Node) servesCaches() bool {
-	return n.ultrapeer.Load() && !n.cfg.Firewalled && n.inbound.Load()
+	return n.ultrapeer.Load() && !n.cfg.Firewalled && n.reach.reachable(reach.TCP, n.cfg.Now())
 }
 
 // ourVersionString is the version in a User-Agent "servent/0.1.0".

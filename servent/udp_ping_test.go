@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/reach"
 	"github.com/servent/servent/servent/uhc"
 )
 
@@ -395,7 +396,7 @@ func BenchmarkUHCAnswer(b *testing.B) {
 	require.NoError(b, err)
 	defer n.Close()
 	n.started = time.Now()
-	n.inbound.Store(true)
+	n.reach.prove(reach.TCP, netip.MustParseAddrPort("10.0.0.1:6346"), reach.SourceInbound, time.Now())
 	for i := range hostCacheMax {
 		n.hosts.add(netip.AddrPortFrom(netip.AddrFrom4([4]byte{8, byte(i >> 8), byte(i), 1}), 6346), true)
 	}
