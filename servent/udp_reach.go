@@ -155,8 +155,8 @@ func (n *Node) reachTCPVendor(c *conn, h protocol.Header, v *protocol.Vendor, no
 // answerTCPConnectBack dials to and sends "\n\n" as gtk-gnutella's
 // node_connect_back does, within the answer limits.
 func (n *Node) answerTCPConnectBack(to netip.AddrPort, now time.Time) {
-	if n.cfg.Firewalled || !n.reach.answer(reach.TCP, to.Addr(), now) {
-		return
+	if n.cfg.Firewalled || !n.running.Load() || !n.reach.answer(reach.TCP, to.Addr(), now) {
+		return // not started: no context to dial under (FuzzHandle drives a bare node)
 	}
 	n.wg.Add(1)
 	go func() {
