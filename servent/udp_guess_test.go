@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,17 +19,11 @@ import (
 // 4-byte big-endian length.
 func gtkgDatagrams(t *testing.T, name string) []protocol.Datagram {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(interop, "gtk-gnutella", name))
-	require.NoError(t, err)
 	var out []protocol.Datagram
-	for len(b) > 0 {
-		require.GreaterOrEqual(t, len(b), 4)
-		k := int(binary.BigEndian.Uint32(b))
-		require.LessOrEqual(t, 4+k, len(b))
-		d, err := protocol.DecodeDatagram(b[4:4+k], true)
+	for _, b := range readDatagramFile(t, name) {
+		d, err := protocol.DecodeDatagram(b, true)
 		require.NoError(t, err)
 		out = append(out, d)
-		b = b[4+k:]
 	}
 	return out
 }
@@ -291,17 +283,8 @@ func TestGUESSInPongs(t *testing.T) {
 func FuzzGUESSDatagram(f *testing.F) {
 	for _, name := range []string{"32-guess-qk", "33-guess-query-hit", "34-guess-bad-qk"} {
 		for _, dir := range []string{"tx", "rx"} {
-			b, err := os.ReadFile(filepath.Join(interop, "gtk-gnutella", name+".udp-"+dir+".bin"))
-			if err != nil {
-				f.Fatal(err)
-			}
-			for len(b) >= 4 {
-				k := int(binary.BigEndian.Uint32(b))
-				if 4+k > len(b) {
-					break
-				}
-				f.Add(b[4 : 4+k])
-				b = b[4+k:]
+			for _, b := range readDatagramFile(f, name+".udp-"+dir+".bin") {
+				f.Add(b)
 			}
 		}
 	}

@@ -292,7 +292,7 @@ const interopDir = "../testdata/interop/gtk-gnutella"
 
 // readDatagramFile splits a .udp-*.bin file (each datagram after a
 // 4-byte big-endian length).
-func readDatagramFile(t *testing.T, name string) [][]byte {
+func readDatagramFile(t testing.TB, name string) [][]byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(interopDir, name))
 	require.NoError(t, err)
