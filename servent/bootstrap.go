@@ -190,7 +190,7 @@ func (n *Node) learnHosts(hosts []netip.AddrPort) {
 // others can reach (TCP reachability proven, and we were not told we are
 // firewalled), as the issue asks.
 func (n *Node) servesCaches() bool {
-	return n.ultrapeer.Load() && !n.cfg.Firewalled && n.reach.reachable(reach.TCP, n.cfg.Now())
+	return n.ultrapeer.Load() && !n.firewalled() && n.reach.reachable(reach.TCP, n.cfg.Now())
 }
 
 // ourVersionString is the version in a User-Agent "servent/0.1.0".

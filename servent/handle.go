@@ -236,7 +236,7 @@ func (n *Node) handleQuery(c *conn, h protocol.Header, payload []byte) {
 		if h := n.hooks.onQuery; h != nil {
 			h(c, q)
 		}
-		if !(q.Flags.Has(protocol.FlagFirewalled) && n.cfg.Firewalled) {
+		if !(q.Flags.Has(protocol.FlagFirewalled) && n.firewalled()) {
 			n.answer(c, h, q)
 		}
 	}
@@ -358,13 +358,19 @@ func (n *Node) ourHits(q *protocol.Query, a netip.AddrPort, send func(*protocol.
 		return
 	}
 	n.stats.queriesAnswered.Add(1)
+	push := n.firewalled()
+	var proxies []netip.AddrPort
+	if push {
+		proxies = n.pushProxies()
+	}
 	for len(files) > 0 {
 		k := min(len(files), maxHitBatch)
 		hit := protocol.QueryHit{
 			Port: a.Port(), IP: a.Addr(), Speed: hitSpeed, Vendor: protocol.VendorSRVT,
-			Push: n.cfg.Firewalled, ServentGUID: n.guid,
+			Push: push, ServentGUID: n.guid,
 			Results: make([]protocol.Result, k),
 		}
+		hit.SetPushProxies(proxies)
 		for i, f := range files[:k] {
 			hit.Results[i] = protocol.Result{Index: f.Index, Size: uint64(f.Size), Name: f.Name, SHA1: f.SHA1}
 		}
@@ -589,7 +595,7 @@ func (n *Node) handleVendor(c *conn, h protocol.Header, payload []byte) {
 		if hf, err := protocol.DecodeHopsFlow(v.Data); err == nil {
 			c.hopsFlow.Store(uint32(hf.MaxHops)) // 0: no queries at all
 		}
-	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && n.ultrapeer.Load() && !c.up && !n.cfg.Firewalled:
+	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && n.ultrapeer.Load() && !c.up && !n.firewalled():
 		// A leaf asks us to be its push proxy; the header GUID is its
 		// servent GUID (GNUTELLA.md 4.8). Pushes for it come to us.
 		n.pushes.Add(h.GUID, c.id)

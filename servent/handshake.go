@@ -67,7 +67,7 @@ func (n *Node) ourHeaders(remote netip.Addr, up bool) protocol.Headers {
 	}
 	h.Add("X-Dynamic-Querying", "0.1")
 	h.Add("Accept-Encoding", "deflate")
-	if a := n.advertised(); a.IsValid() && !n.cfg.Firewalled {
+	if a := n.advertised(); a.IsValid() && !n.firewalled() {
 		h.Add("Listen-IP", a.String())
 	}
 	if remote.IsValid() {

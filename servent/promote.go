@@ -37,7 +37,7 @@ func (n *Node) maxPeers() int {
 // shouldPromote reports whether an auto node that is still a leaf may become
 // an ultrapeer now.
 func (n *Node) shouldPromote(now time.Time) bool {
-	if n.cfg.Mode != ModeAuto || n.ultrapeer.Load() || n.cfg.Firewalled || n.closing.Load() {
+	if n.cfg.Mode != ModeAuto || n.ultrapeer.Load() || n.firewalled() || n.closing.Load() {
 		return false
 	}
 	if !n.reach.reachable(reach.TCP, now) || now.Sub(n.started) < n.cfg.PromoteAfter {

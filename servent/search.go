@@ -159,7 +159,7 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 	n.searchMu.Unlock()
 
 	flags := protocol.FlagMark | protocol.FlagGGEPH
-	if n.cfg.Firewalled {
+	if n.firewalled() {
 		flags |= protocol.FlagFirewalled
 	}
 	flags |= oobFlag

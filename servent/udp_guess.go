@@ -368,7 +368,7 @@ func (n *Node) startGuess(s *Search, target int) {
 		g.dropRun()
 	}
 	flags := protocol.FlagMark | protocol.FlagGGEPH
-	if n.cfg.Firewalled {
+	if n.firewalled() {
 		flags |= protocol.FlagFirewalled
 	}
 	r := &guessRun{

@@ -49,7 +49,7 @@ func (n *Node) oobState() *oobSide {
 // UDP runs and we do not say we are firewalled. (The reachability facts
 // of item 5 refine this when they land.)
 func (n *Node) canReceiveUDP() bool {
-	return n.udp.sock != nil && !n.cfg.noOOB && !n.cfg.Firewalled && n.UDPAddr().Addr().Unmap().Is4()
+	return n.udp.sock != nil && !n.cfg.noOOB && !n.firewalled() && n.UDPAddr().Addr().Unmap().Is4()
 }
 
 // oobQueryGUID returns the MUID and flags of a new search of ours: with

@@ -25,6 +25,9 @@ type Source struct {
 	Name        string        // file name in the source's QueryHit ("" if unknown)
 	ServentGUID protocol.GUID // the source's servent GUID (needed for Push)
 	Push        bool          // the source is firewalled: reach it by Push/GIV
+	// Proxies are the source's push proxies (its hit's GGEP PUSH): the
+	// Push goes to them over HTTP first (GNUTELLA-TRANSFERS.md 25.2).
+	Proxies []netip.AddrPort
 }
 
 // key identifies a source within one download: a pushed source is known by

@@ -1,0 +1,16 @@
+package servent
+
+import "net/netip"
+
+// firewalled tells whether peers cannot open TCP connections to us, so we
+// serve by push: forced by Config.Firewalled (tests), else the
+// reachability verdict (issue 11: reach.Verdict).
+func (n *Node) firewalled() bool {
+	return n.cfg.Firewalled
+}
+
+// pushProxies are the ultrapeers that accepted to be our push proxies
+// (LIME/22), listed in our hits (GGEP PUSH) while we are firewalled.
+func (n *Node) pushProxies() []netip.AddrPort {
+	return nil
+}
