@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -191,7 +192,16 @@ func (b nodeBackend) StopSearch(id string) error {
 // sourcesOf gathers every source any search saw for sha, with a name and
 // size for the file, so a download starts with the widest swarm.
 func (b nodeBackend) sourcesOf(sha protocol.SHA1) (name string, size uint64, srcs []transfer.Source) {
-	seen := map[transfer.Source]bool{}
+	// Proxies (a slice) are left out of the key: the same source seen
+	// twice is one source.
+	type sourceKey struct {
+		addr  netip.AddrPort
+		index uint32
+		name  string
+		guid  protocol.GUID
+		push  bool
+	}
+	seen := map[sourceKey]bool{}
 	for _, s := range b.n.Searches() {
 		for _, r := range s.Results() {
 			if r.SHA1 != sha {
@@ -201,8 +211,8 @@ func (b nodeBackend) sourcesOf(sha protocol.SHA1) (name string, size uint64, src
 				name, size = r.Name, r.Size
 			}
 			for _, src := range r.Sources {
-				if !seen[src] {
-					seen[src] = true
+				if k := (sourceKey{src.Addr, src.Index, src.Name, src.ServentGUID, src.Push}); !seen[k] {
+					seen[k] = true
 					srcs = append(srcs, src)
 				}
 			}
