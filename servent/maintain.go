@@ -43,6 +43,7 @@ func (n *Node) maintainLoop() {
 			now := n.cfg.Now()
 			n.checkAlive(now)
 			n.oobTick(now)
+			n.askPushProxies()
 			n.autoPromote(now)
 			if n.ultrapeer.Load() {
 				n.dqStep(now)

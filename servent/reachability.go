@@ -1,6 +1,10 @@
 package servent
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/servent/servent/protocol"
+)
 
 // firewalled tells whether peers cannot open TCP connections to us, so we
 // serve by push: forced by Config.Firewalled (tests), else the
@@ -12,5 +16,11 @@ func (n *Node) firewalled() bool {
 // pushProxies are the ultrapeers that accepted to be our push proxies
 // (LIME/22), listed in our hits (GGEP PUSH) while we are firewalled.
 func (n *Node) pushProxies() []netip.AddrPort {
-	return nil
+	var out []netip.AddrPort
+	for _, c := range n.snap.Load().ups {
+		if a := c.proxy.addr.Load(); a != nil && len(out) < protocol.MaxPushProxies {
+			out = append(out, *a)
+		}
+	}
+	return out
 }

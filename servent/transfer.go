@@ -79,6 +79,10 @@ func hitProxies(hit *protocol.QueryHit) []netip.AddrPort {
 func (n *Node) Downloads() *transfer.Manager { return n.transfer.manager }
 
 func (n *Node) serveHTTP(nc net.Conn, br *bufio.Reader) {
+	if isPushProxyRequest(br) {
+		n.servePushProxy(nc, br)
+		return
+	}
 	if n.cfg.HTTPHandler != nil {
 		n.cfg.HTTPHandler(nc, br)
 		return
