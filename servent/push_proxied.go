@@ -28,7 +28,9 @@ func (n *Node) pushViaProxies(src transfer.Source, self netip.AddrPort) error {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			results <- pushproxy.Push(ctx, n.cfg.Dial, proxy, src.ServentGUID, src.Index, self, n.cfg.UserAgent)
+			err := pushproxy.Push(ctx, n.cfg.Dial, proxy, src.ServentGUID, src.Index, self, n.cfg.UserAgent)
+			n.log.Debug("push via proxy", "proxy", proxy, "guid", src.ServentGUID, "err", err)
+			results <- err
 		}()
 	}
 	var first error
