@@ -44,6 +44,7 @@ func (n *Node) maintainLoop() {
 			n.checkAlive(now)
 			n.oobTick(now)
 			n.askPushProxies()
+			n.recheckReach(now)
 			n.autoPromote(now)
 			if n.ultrapeer.Load() {
 				n.dqStep(now)

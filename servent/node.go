@@ -253,6 +253,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.addr = ap
 	}
 	n.started = n.cfg.Now()
+	n.reach.begin(n.started)
 	n.ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := n.lib.Start(n.ctx); err != nil {
 		_ = ln.Close()
@@ -458,6 +459,7 @@ func (n *Node) advertised() netip.AddrPort {
 func (n *Node) learnRemoteIP(ip netip.Addr) {
 	if ip.Is4() && !ip.IsUnspecified() {
 		n.remoteIP.Store(&ip)
+		n.reach.addressSeen(ip, n.cfg.Now())
 	}
 }
 
