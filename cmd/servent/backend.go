@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -46,6 +47,7 @@ func (b nodeBackend) Status() api.Status {
 		},
 	}
 	s.Reachable = api.Reachable{TCP: reachProof(st.Reach.TCP), UDPSolicited: reachProof(st.Reach.UDPSolicited), UDPUnsolicited: reachProof(st.Reach.UDPUnsolicited)}
+	s.Reachability = reachability(b.n.Reachability())
 	if !st.Started.IsZero() {
 		s.UptimeSeconds = int64(time.Since(st.Started) / time.Second)
 	}
@@ -357,6 +359,27 @@ func reachProof(p servent.ReachProof) api.ReachProof {
 	if !p.At.IsZero() {
 		at := p.At.UTC()
 		r.LastProof, r.From, r.Source = &at, p.From.String(), p.Source
+	}
+	return r
+}
+
+// doctorWait bounds how long a reachability check waits for connect-backs.
+const doctorWait = 20 * time.Second
+
+func (b nodeBackend) CheckReachability(ctx context.Context) api.Reachability {
+	v, asked := b.n.CheckReachability(ctx, doctorWait)
+	r := reachability(v)
+	r.Asked = asked
+	return r
+}
+
+func reachability(v servent.ReachVerdict) api.Reachability {
+	r := api.Reachability{TCP: string(v.TCP), UDP: string(v.UDP), Reason: v.Reason, Advice: v.Advice}
+	if v.ExternalAddr.IsValid() {
+		r.ExternalAddr = v.ExternalAddr.String()
+	}
+	if m := v.Mapping; m.Protocol != "" && m.Err == "" {
+		r.Mapping = fmt.Sprintf("%s on router %s", map[string]string{"upnp": "UPnP", "natpmp": "NAT-PMP"}[m.Protocol], m.Router)
 	}
 	return r
 }
