@@ -22,6 +22,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Tests talk to loopback only: no router discovery (SSDP multicast,
+	// NAT-PMP to the gateway) from any daemon they run, in process or not.
+	os.Setenv("SERVENT_NAT", "off")
 	// The test binary doubles as the servent binary for the tests of main().
 	if os.Getenv("SERVENT_TEST_MAIN") == "1" {
 		os.Args = append([]string{"servent"}, os.Args[1:]...)

@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/servent/servent/servent/natmap/nattest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -54,60 +56,60 @@ func (h *harness) nextWait(t *testing.T) wait {
 // TCP and UDP mapped for an hour, the external address learnt, a renewal
 // at half the lease, and both mappings removed at Close.
 func TestUPnPMapRenewRemove(t *testing.T) {
-	igd := startIGD(t)
+	igd := nattest.StartIGD(t)
 	h := startMapper(t, Config{Mode: ModeUPnP, Gateway: igd.IP, SSDP: igd.SSDP})
 	st := <-h.states
 	assert.Equal(t, State{Protocol: "upnp", Router: igd.IP.String() + " WANIPConnection:1", External: netip.MustParseAddrPort("203.0.113.5:6346"),
 		TCP: true, UDP: true, At: st.At}, st)
 	w := h.nextWait(t)
 	assert.Equal(t, UPnPLease/2, w.d, "renewed at half the lease")
-	assert.Equal(t, []string{"AddPortMapping TCP 6346 lease 3600", "AddPortMapping UDP 6346 lease 3600", "GetExternalIPAddress"}, igd.actions())
+	assert.Equal(t, []string{"AddPortMapping TCP 6346 lease 3600", "AddPortMapping UDP 6346 lease 3600", "GetExternalIPAddress"}, igd.Actions())
 
 	w.fire <- time.Now()
 	h.nextWait(t)
-	assert.Len(t, igd.actions(), 6, "renewed: both mappings again")
+	assert.Len(t, igd.Actions(), 6, "renewed: both mappings again")
 	require.NoError(t, h.m.Close())
-	assert.Equal(t, []string{"DeletePortMapping TCP 6346", "DeletePortMapping UDP 6346"}, igd.actions()[6:])
+	assert.Equal(t, []string{"DeletePortMapping TCP 6346", "DeletePortMapping UDP 6346"}, igd.Actions()[6:])
 }
 
 // TestUPnPRefused: a router that refuses says why, in words, and the
 // mapper tries again later (30 s first).
 func TestUPnPRefused(t *testing.T) {
 	for code, words := range map[int]string{718: "718 ConflictInMappingEntry", 606: "606 Action not authorized"} {
-		igd := startIGD(t)
-		igd.setRefuse("AddPortMapping", code, false)
+		igd := nattest.StartIGD(t)
+		igd.SetRefuse("AddPortMapping", code, false)
 		h := startMapper(t, Config{Mode: ModeUPnP, Gateway: igd.IP, SSDP: igd.SSDP})
 		st := <-h.states
 		assert.Contains(t, st.Err, "upnp: router "+igd.IP.String()+" refused TCP port 6346: "+words)
 		assert.Empty(t, st.Protocol)
 		assert.Equal(t, minRetry, h.nextWait(t).d)
 		require.NoError(t, h.m.Close())
-		assert.Equal(t, []string{"AddPortMapping TCP 6346 lease 3600"}, igd.actions(), "nothing to remove")
+		assert.Equal(t, []string{"AddPortMapping TCP 6346 lease 3600"}, igd.Actions(), "nothing to remove")
 	}
 }
 
 // TestUPnPPermanentOnly: a router that takes only permanent leases (725)
 // gets one, checked again every 30 min and removed at Close.
 func TestUPnPPermanentOnly(t *testing.T) {
-	igd := startIGD(t)
-	igd.setRefuse("", 0, true)
+	igd := nattest.StartIGD(t)
+	igd.SetRefuse("", 0, true)
 	h := startMapper(t, Config{Mode: ModeUPnP, Gateway: igd.IP, SSDP: igd.SSDP})
 	st := <-h.states
 	assert.True(t, st.TCP && st.UDP, st.Err)
 	assert.Equal(t, permanentRecheck, h.nextWait(t).d)
-	assert.Contains(t, igd.actions(), "AddPortMapping TCP 6346 lease 0")
+	assert.Contains(t, igd.Actions(), "AddPortMapping TCP 6346 lease 0")
 	require.NoError(t, h.m.Close())
-	assert.Contains(t, igd.actions(), "DeletePortMapping UDP 6346")
+	assert.Contains(t, igd.Actions(), "DeletePortMapping UDP 6346")
 }
 
 // TestUPnPRouterVanishes: at renewal the router is gone: the mapping is
 // reported lost with the reason and retried.
 func TestUPnPRouterVanishes(t *testing.T) {
-	igd := startIGD(t)
+	igd := nattest.StartIGD(t)
 	h := startMapper(t, Config{Mode: ModeUPnP, Gateway: igd.IP, SSDP: igd.SSDP})
 	require.True(t, (<-h.states).TCP)
 	w := h.nextWait(t)
-	igd.vanish()
+	igd.Vanish()
 	w.fire <- time.Now()
 	st := <-h.states
 	assert.False(t, st.TCP)
@@ -119,7 +121,7 @@ func TestUPnPRouterVanishes(t *testing.T) {
 // TestNATPMPMapRenewRemove: the same over NAT-PMP: 2 h leases renewed at
 // half, removed with lifetime 0.
 func TestNATPMPMapRenewRemove(t *testing.T) {
-	pmp := startPMP(t)
+	pmp := nattest.StartPMP(t)
 	h := startMapper(t, Config{Mode: ModeNATPMP, Gateway: pmp.Addr.Addr(), PMP: pmp.Addr})
 	st := <-h.states
 	assert.Equal(t, State{Protocol: "natpmp", Router: pmp.Addr.Addr().String(), External: netip.MustParseAddrPort("203.0.113.7:6346"),
@@ -132,12 +134,12 @@ func TestNATPMPMapRenewRemove(t *testing.T) {
 	assert.Equal(t, []string{"external",
 		"map op 2 6346->6346 life 7200", "map op 1 6346->6346 life 7200", "external",
 		"map op 2 6346->6346 life 7200", "map op 1 6346->6346 life 7200", "external",
-		"map op 2 6346->0 life 0", "map op 1 6346->0 life 0"}, pmp.requests())
+		"map op 2 6346->0 life 0", "map op 1 6346->0 life 0"}, pmp.Requests())
 }
 
 func TestNATPMPRefused(t *testing.T) {
-	pmp := startPMP(t)
-	pmp.setResult(2)
+	pmp := nattest.StartPMP(t)
+	pmp.SetResult(2)
 	h := startMapper(t, Config{Mode: ModeNATPMP, Gateway: pmp.Addr.Addr(), PMP: pmp.Addr})
 	st := <-h.states
 	assert.Equal(t, "nat-pmp: router "+pmp.Addr.Addr().String()+" refused TCP port 6346: 2 not authorized (the router has NAT-PMP mapping turned off)", st.Err)
@@ -147,9 +149,9 @@ func TestNATPMPRefused(t *testing.T) {
 
 // TestAutoFallsBackToNATPMP: no IGD answers discovery: NAT-PMP is used.
 func TestAutoFallsBackToNATPMP(t *testing.T) {
-	igd := startIGD(t)
-	igd.vanish()
-	pmp := startPMP(t)
+	igd := nattest.StartIGD(t)
+	igd.Vanish()
+	pmp := nattest.StartPMP(t)
 	h := startMapper(t, Config{Mode: ModeAuto, Gateway: pmp.Addr.Addr(), SSDP: igd.SSDP, PMP: pmp.Addr})
 	st := <-h.states
 	assert.Equal(t, "natpmp", st.Protocol)

@@ -1,4 +1,6 @@
-package natmap
+// Package nattest has a fake UPnP Internet gateway and a fake NAT-PMP
+// gateway on loopback, for the tests of natmap and of the node.
+package nattest
 
 import (
 	"bytes"
@@ -16,10 +18,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// IGDTarget is the SSDP search target the fake answers.
+const IGDTarget = "urn:schemas-upnp-org:device:InternetGatewayDevice:1"
+
 var nextOctet atomic.Uint32
 
-// loopbackIP is a fresh 127.0.x.y for one fake router.
-func loopbackIP() netip.Addr {
+// LoopbackIP is a fresh 127.0.x.y for one fake router.
+func LoopbackIP() netip.Addr {
 	n := nextOctet.Add(1)
 	return netip.AddrFrom4([4]byte{127, 0, 30 + byte(n>>8), byte(n)})
 }
@@ -30,10 +35,10 @@ type soapCall struct {
 	Args   map[string]string
 }
 
-// fakeIGD is an Internet gateway on loopback: an SSDP responder and an
+// IGD is an Internet gateway on loopback: an SSDP responder and an
 // HTTP server with the device description and a WANIPConnection:1
 // control endpoint.
-type fakeIGD struct {
+type IGD struct {
 	IP   netip.Addr
 	SSDP netip.AddrPort
 
@@ -46,9 +51,9 @@ type fakeIGD struct {
 	ln          net.Listener
 }
 
-func startIGD(t *testing.T) *fakeIGD {
+func StartIGD(t testing.TB) *IGD {
 	t.Helper()
-	f := &fakeIGD{IP: loopbackIP(), refuse: map[string]int{}}
+	f := &IGD{IP: LoopbackIP(), refuse: map[string]int{}}
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(f.IP, 0).String())
 	require.NoError(t, err)
 	f.ln = ln
@@ -69,32 +74,32 @@ func startIGD(t *testing.T) *fakeIGD {
 				return
 			}
 			if bytes.HasPrefix(buf[:k], []byte("M-SEARCH * HTTP/1.1")) {
-				ans := "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: " + igdTarget + "\r\nUSN: uuid:1::" + igdTarget +
+				ans := "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: " + IGDTarget + "\r\nUSN: uuid:1::" + IGDTarget +
 					"\r\nLOCATION: http://" + ln.Addr().String() + "/rootDesc.xml\r\n\r\n"
 				_, _ = pc.WriteToUDPAddrPort([]byte(ans), from)
 			}
 		}
 	}()
-	t.Cleanup(f.vanish)
+	t.Cleanup(f.Vanish)
 	return f
 }
 
-func (f *fakeIGD) setRefuse(action string, code int, lease bool) {
+func (f *IGD) SetRefuse(action string, code int, lease bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refuse[action] = code
 	f.refuseLease = lease
 }
 
-// vanish stops answering, as a router that was switched off.
-func (f *fakeIGD) vanish() {
+// Vanish stops answering, as a router that was switched off.
+func (f *IGD) Vanish() {
 	_ = f.ssdp.Close()
 	_ = f.srv.Close()
 }
 
 var soapArg = regexp.MustCompile(`<(New[A-Za-z]+)>([^<]*)</New[A-Za-z]+>`)
 
-func (f *fakeIGD) control(w http.ResponseWriter, r *http.Request) {
+func (f *IGD) control(w http.ResponseWriter, r *http.Request) {
 	action := regexp.MustCompile(`#(\w+)"?$`).FindStringSubmatch(r.Header.Get("SOAPAction"))
 	body, _ := io.ReadAll(r.Body)
 	call := soapCall{Action: action[1], Args: map[string]string{}}
@@ -121,8 +126,8 @@ func (f *fakeIGD) control(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><u:%sResponse xmlns:u="urn:schemas-upnp-org:service:WANIPConnection:1">%s</u:%sResponse></s:Body></s:Envelope>`, call.Action, out, call.Action)
 }
 
-// actions lists the actions taken with their protocol and lease.
-func (f *fakeIGD) actions() []string {
+// Actions lists the actions taken with their protocol and lease.
+func (f *IGD) Actions() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []string
@@ -147,21 +152,21 @@ const rootDesc = `<?xml version="1.0"?>
 <serviceList><service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType><serviceId>urn:upnp-org:serviceId:WANIPConn1</serviceId><controlURL>/ctl</controlURL><eventSubURL>/evt</eventSubURL><SCPDURL>/scpd.xml</SCPDURL></service></serviceList>
 </device></deviceList></device></deviceList></device></root>`
 
-// fakePMP is a NAT-PMP gateway on loopback.
-type fakePMP struct {
+// PMP is a NAT-PMP gateway on loopback.
+type PMP struct {
 	Addr netip.AddrPort
 
 	mu     sync.Mutex
 	reqs   []string
-	result uint16 // answered to mapping requests (0: success)
+	result uint16 // answered to mapping Requests (0: success)
 	pc     *net.UDPConn
 }
 
-func startPMP(t *testing.T) *fakePMP {
+func StartPMP(t testing.TB) *PMP {
 	t.Helper()
-	pc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopbackIP(), 0)))
+	pc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(LoopbackIP(), 0)))
 	require.NoError(t, err)
-	f := &fakePMP{Addr: pc.LocalAddr().(*net.UDPAddr).AddrPort(), pc: pc}
+	f := &PMP{Addr: pc.LocalAddr().(*net.UDPAddr).AddrPort(), pc: pc}
 	go func() {
 		buf := make([]byte, 64)
 		for {
@@ -200,13 +205,13 @@ func startPMP(t *testing.T) *fakePMP {
 	return f
 }
 
-func (f *fakePMP) setResult(code uint16) {
+func (f *PMP) SetResult(code uint16) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.result = code
 }
 
-func (f *fakePMP) requests() []string {
+func (f *PMP) Requests() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.reqs...)
