@@ -87,27 +87,7 @@ func TestPushViaProxiesFirst(t *testing.T) {
 // TestPushProxiesGoneRouteUsed: when every proxy of a source is dead the
 // Push goes over Gnutella, and the firewalled leaf still connects back.
 func TestPushProxiesGoneRouteUsed(t *testing.T) {
-	giv := make(chan string, 1)
-	scfg := testConfig(t, ModeUltrapeer)
-	scfg.GIVHandler = func(c net.Conn, _ *bufio.Reader, line string) {
-		giv <- line
-		_ = c.Close()
-	}
-	searcher := startConfig(t, scfg)
-	up := startNode(t, ModeUltrapeer, withPeers(addrOf(searcher)))
-	lcfg := testConfig(t, ModeLeaf, withPeers(addrOf(up)), withFiles("hidden treasure.txt"))
-	lcfg.Firewalled = true
-	leaf := startConfig(t, lcfg)
-	waitPeers(t, up, 1, 1)
-	require.Eventually(t, func() bool {
-		for _, c := range up.snap.Load().leaves {
-			return c.qrt.Load() != nil
-		}
-		return false
-	}, waitFor, tick)
-	s := searcher.Search("treasure", nil)
-	require.Eventually(t, func() bool { return len(s.Results()) == 1 }, waitFor, tick)
-	src := s.Results()[0].Sources[0]
+	searcher, leaf, src, giv := pushedSource(t)
 	src.Proxies = []netip.AddrPort{deadProxy(t), deadProxy(t)}
 
 	require.NoError(t, searcher.sendPush(src))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,24 +13,6 @@ import (
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/servent/reach"
 )
-
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func hitsPush(t *testing.T, n *Node, word string) bool {
 	t.Helper()
@@ -47,7 +28,7 @@ func hitsPush(t *testing.T, n *Node, word string) bool {
 // hits then carry the push flag, and status says why and what to do.
 // Before: nothing ever set the push flag but Config.Firewalled.
 func TestFirewalledAfterFailedConnectBack(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)}
+	clock := &testClock{}
 	up := startNode(t, ModeUltrapeer, func(c *Config) {
 		c.Dial = func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("unreachable") }
 	})
@@ -61,7 +42,7 @@ func TestFirewalledAfterFailedConnectBack(t *testing.T) {
 	assert.Equal(t, reach.Unknown, leaf.Reachability().TCP)
 	assert.False(t, hitsPush(t, leaf, "hidden"))
 
-	clock.Add(reach.FirewalledAfter)
+	clock.Advance(reach.FirewalledAfter)
 	v := leaf.Reachability()
 	assert.Equal(t, reach.Firewalled, v.TCP)
 	assert.Contains(t, v.Reason, "TCP: no inbound connection in 5 min and 1 connect-back request unanswered")
@@ -74,12 +55,12 @@ func TestFirewalledAfterFailedConnectBack(t *testing.T) {
 // dial it, is reachable once the connect-back arrives, and stays so
 // after FirewalledAfter: no push flag.
 func TestReachableByConnectBack(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)}
+	clock := &testClock{}
 	up := startNode(t, ModeUltrapeer)
 	leaf := startNode(t, ModeLeaf, withPeers(addrOf(up)), withFiles("open.txt"), func(c *Config) { c.Now = clock.Now })
 	waitPeers(t, leaf, 1, 0)
 	require.Eventually(t, func() bool { return leaf.Reachability().TCP == reach.Reachable }, waitFor, tick)
-	clock.Add(reach.FirewalledAfter + time.Minute)
+	clock.Advance(reach.FirewalledAfter + time.Minute)
 	v := leaf.Reachability()
 	assert.Equal(t, reach.Reachable, v.TCP)
 	assert.Contains(t, v.Reason, "TCP: TCP connect-back from "+up.Addr().Addr().String())
@@ -91,7 +72,7 @@ func TestReachableByConnectBack(t *testing.T) {
 // usual spacing of asks, and returns once the answer is in; a node proven
 // reachable is not asked again.
 func TestCheckReachability(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)}
+	clock := &testClock{}
 	up := startNode(t, ModeUltrapeer, func(c *Config) { c.Now = clock.Now })
 	leaf := startNode(t, ModeLeaf, withPeers(addrOf(up)))
 	waitPeers(t, leaf, 1, 0)
@@ -105,7 +86,7 @@ func TestCheckReachability(t *testing.T) {
 	leaf.reach.mu.Lock()
 	leaf.reach.facts = reach.Facts{}
 	leaf.reach.mu.Unlock()
-	clock.Add(reach.AnswerPerIP)
+	clock.Advance(reach.AnswerPerIP)
 	v, asked = leaf.CheckReachability(context.Background(), waitFor)
 	assert.Equal(t, 1, asked)
 	assert.Equal(t, reach.Reachable, v.TCP)
