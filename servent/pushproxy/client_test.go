@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -26,10 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var leafGUID = protocol.GUID{0x53, 0x52, 0x56, 0x54, 0xc0, 0xff, 0xee, 0x11, 0xff, 0x22, 0x33, 0x44, 0x55, 0x66, 0xaa, 0x00}
 
 func capture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "interop", "57-push-proxy-http."+name+".bin"))
-	require.NoError(t, err)
-	return b
+	return readCapture(t, "57-push-proxy-http."+name+".bin")
 }
 
 // fakeProxy answers one request with answer and hands back the request.
