@@ -13,7 +13,18 @@ import (
 // serve by push: forced by Config.Firewalled (tests), else the
 // reachability verdict.
 func (n *Node) firewalled() bool {
-	return n.cfg.Firewalled || n.verdict(n.cfg.Now()).TCP == reach.Firewalled
+	if n.cfg.Firewalled {
+		return true
+	}
+	tcp, _ := n.reach.states(n.cfg.Now())
+	return tcp == reach.Firewalled
+}
+
+// udpNotFirewalled: the UDP verdict is not firewalled (unknown counts as
+// open, as gtk-gnutella assumes before its first UDP check).
+func (n *Node) udpNotFirewalled() bool {
+	_, udp := n.reach.states(n.cfg.Now())
+	return udp != reach.Firewalled
 }
 
 // pushProxies are the ultrapeers that accepted to be our push proxies
@@ -140,6 +151,17 @@ func (r *reachState) lastProof(k reach.Kind) time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.facts.Last(k).At
+}
+
+// states is the verdict without words (reach.States).
+func (r *reachState) states(now time.Time) (tcp, udp reach.State) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in := reach.Inputs{Facts: r.facts, Asks: r.asks, Since: r.since}
+	if in.Since.IsZero() {
+		in.Since = now // not started
+	}
+	return reach.States(&in, now)
 }
 
 func (r *reachState) decide(m reach.Mapping, port uint16, now time.Time) reach.Verdict {

@@ -10,7 +10,6 @@ import (
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
 	"github.com/servent/servent/servent/oob"
-	"github.com/servent/servent/servent/reach"
 )
 
 // oobSide is the node's out-of-band hits state (issue 10 item 4); the
@@ -52,7 +51,7 @@ func (n *Node) oobState() *oobSide {
 // gtk-gnutella does before its first UDP check).
 func (n *Node) canReceiveUDP() bool {
 	return n.udp.sock != nil && !n.cfg.noOOB && !n.cfg.Firewalled &&
-		n.UDPAddr().Addr().Unmap().Is4() && n.verdict(n.cfg.Now()).UDP != reach.Firewalled
+		n.UDPAddr().Addr().Unmap().Is4() && n.udpNotFirewalled()
 }
 
 // oobQueryGUID returns the MUID and flags of a new search of ours: with

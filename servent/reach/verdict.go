@@ -79,6 +79,29 @@ type Verdict struct {
 	Advice   string // what the user can do; empty when nothing is needed
 }
 
+// States is the verdict without its words, for the hot path (every hit
+// we send asks whether we are firewalled): no allocation.
+func States(in *Inputs, now time.Time) (tcp, udp State) {
+	up := now.Sub(in.Since)
+	switch {
+	case in.Facts.Reachable(TCP, now):
+		tcp = Reachable
+	case up >= FirewalledAfter && in.Asks.Unanswered(TCP, &in.Facts, now) > 0:
+		tcp = Firewalled
+	default:
+		tcp = Unknown
+	}
+	switch {
+	case in.Facts.Reachable(UDPUnsolicited, now) || in.Facts.Reachable(UDPSolicited, now):
+		udp = Reachable
+	case up >= FirewalledAfter && in.Asks.Unanswered(UDPSolicited, &in.Facts, now) > 0:
+		udp = Firewalled
+	default:
+		udp = Unknown
+	}
+	return tcp, udp
+}
+
 // Decide draws the verdict at now. TCP: a proof within its window makes
 // us reachable; after FirewalledAfter with no proof and at least one
 // connect-back unanswered we are firewalled; otherwise unknown. UDP the
@@ -88,30 +111,24 @@ func Decide(in Inputs, now time.Time) Verdict {
 	var why []string
 	up := now.Sub(in.Since)
 	tcpFailed := in.Asks.Unanswered(TCP, &in.Facts, now)
-	switch {
-	case in.Facts.Reachable(TCP, now):
-		v.TCP = Reachable
+	v.TCP, v.UDP = States(&in, now)
+	switch v.TCP {
+	case Reachable:
 		why = append(why, "TCP: "+describe(in.Facts.Last(TCP), "inbound TCP connection", "TCP connect-back"))
-	case up >= FirewalledAfter && tcpFailed > 0:
-		v.TCP = Firewalled
+	case Firewalled:
 		why = append(why, fmt.Sprintf("TCP: no inbound connection in %s and %s unanswered", minutes(up), plural(tcpFailed, "connect-back request")))
 	default:
-		v.TCP = Unknown
 		why = append(why, fmt.Sprintf("TCP: no inbound connection yet (%s up, %s unanswered)", minutes(up), plural(tcpFailed, "connect-back request")))
 	}
 	udpFailed := in.Asks.Unanswered(UDPSolicited, &in.Facts, now)
 	switch {
 	case in.Facts.Reachable(UDPUnsolicited, now):
-		v.UDP = Reachable
 		why = append(why, "UDP: "+describe(in.Facts.Last(UDPUnsolicited), "unsolicited datagram", "UDP connect-back"))
-	case in.Facts.Reachable(UDPSolicited, now):
-		v.UDP = Reachable
+	case v.UDP == Reachable:
 		why = append(why, "UDP: "+describe(in.Facts.Last(UDPSolicited), "datagram", "UDP connect-back"))
-	case up >= FirewalledAfter && udpFailed > 0:
-		v.UDP = Firewalled
+	case v.UDP == Firewalled:
 		why = append(why, fmt.Sprintf("UDP: %s unanswered", plural(udpFailed, "connect-back request")))
 	default:
-		v.UDP = Unknown
 		why = append(why, "UDP: no datagram from a host we did not ask yet")
 	}
 	m := in.Mapping

@@ -86,3 +86,54 @@ func TestAsksBounded(t *testing.T) {
 	a.Asked(Kind(-1), t0)
 	assert.Zero(t, a.Unanswered(Kind(7), &f, t0))
 }
+
+// TestStatesAgreesWithDecide: the wordless verdict is Decide's.
+func TestStatesAgreesWithDecide(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	peer := netip.MustParseAddrPort("1.2.3.4:5000")
+	var in Inputs
+	in.Since = t0
+	in.Asks.Asked(TCP, t0)
+	in.Asks.Asked(UDPSolicited, t0)
+	for i, at := range []time.Duration{0, time.Minute, 6 * time.Minute, 40 * time.Minute} {
+		if i == 3 {
+			in.Facts.Prove(UDPUnsolicited, peer, SourceInbound, t0.Add(39*time.Minute))
+		}
+		v := Decide(in, t0.Add(at))
+		tcp, udp := States(&in, t0.Add(at))
+		assert.Equal(t, v.TCP, tcp, at)
+		assert.Equal(t, v.UDP, udp, at)
+	}
+}
+
+// BenchmarkStates is what every hit we send pays to know whether to set
+// the push flag; BenchmarkDecide the words status shows.
+func BenchmarkStates(b *testing.B) {
+	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	in := Inputs{Since: t0}
+	for i := range maxAsks {
+		in.Asks.Asked(TCP, t0.Add(time.Duration(i)*time.Minute))
+	}
+	now := t0.Add(time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		if tcp, _ := States(&in, now); tcp != Firewalled {
+			b.Fatal(tcp)
+		}
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	in := Inputs{Since: t0, Port: 6346}
+	for i := range maxAsks {
+		in.Asks.Asked(TCP, t0.Add(time.Duration(i)*time.Minute))
+	}
+	now := t0.Add(time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := Decide(in, now); v.TCP != Firewalled {
+			b.Fatal(v.TCP)
+		}
+	}
+}
