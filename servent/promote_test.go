@@ -1,6 +1,8 @@
 package servent
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -33,7 +35,10 @@ func withClock(clk *testClock, promoteAfter time.Duration) nodeOpt {
 func TestAutoPromotion(t *testing.T) {
 	const after = time.Minute
 	clk := &testClock{}
-	u := startNode(t, ModeUltrapeer, withFiles("promotion anthem.mp3"))
+	// u cannot dial out, so its connect-back never proves a reachable.
+	u := startNode(t, ModeUltrapeer, withFiles("promotion anthem.mp3"), func(c *Config) {
+		c.Dial = func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no route") }
+	})
 	a := startNode(t, ModeAuto, withPeers(addrOf(u)), withClock(clk, after))
 	l := startNode(t, ModeLeaf)
 	waitPeers(t, a, 1, 0)
