@@ -144,7 +144,7 @@ func Decide(in Inputs, now time.Time) Verdict {
 	if v.TCP == Firewalled || v.UDP == Firewalled {
 		port := strconv.Itoa(int(in.Port))
 		switch {
-		case m.Err != "":
+		case strings.Contains(m.Err, "refused"):
 			v.Advice = "the router refused the mapping: forward TCP and UDP port " + port + " to this machine by hand in the router's settings"
 		case m.Protocol != "":
 			v.Advice = "the router mapped the port but nothing came in: check the firewall of this machine for TCP and UDP port " + port
