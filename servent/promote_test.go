@@ -119,3 +119,26 @@ func TestFirewalledAutoStaysLeaf(t *testing.T) {
 	clk.Advance(time.Hour)
 	require.False(t, a.shouldPromote(clk.Now()))
 }
+
+// TestFirewalledUltrapeerDemoted: an auto node promoted earlier that turns
+// firewalled (no inbound for 30 min, its connect-back unanswered) becomes a
+// leaf again: its leaf is told Bye 203 and it dials ultrapeers as a leaf.
+func TestFirewalledUltrapeerDemoted(t *testing.T) {
+	clk := &testClock{}
+	a := startNode(t, ModeAuto, withClock(clk, time.Minute))
+	a.mu.Lock()
+	a.ultrapeer.Store(true) // as autoPromote does
+	a.mu.Unlock()
+	l := startNode(t, ModeLeaf, withPeers(addrOf(a)))
+	waitPeers(t, a, 0, 1)
+	a.autoPromote(clk.Now())
+	require.Equal(t, "ultrapeer", a.Status().Mode, "not firewalled yet")
+
+	a.reach.askedFor(reach.TCP, clk.Now())
+	clk.Advance(reach.TCPWindow + reach.FirewalledAfter) // the leaf's inbound proof lapses too
+	require.True(t, a.firewalled())
+	a.autoPromote(clk.Now())
+	require.Equal(t, "leaf", a.Status().Mode)
+	waitPeers(t, a, 0, 0)
+	waitPeers(t, l, 0, 0)
+}
