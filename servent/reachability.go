@@ -87,7 +87,8 @@ func (n *Node) recheckReach(now time.Time) {
 
 // CheckReachability asks every connected peer that offers it for a TCP
 // and a UDP connect-back now, unless both are proven already, and waits
-// until a TCP proof arrives, ctx ends, or wait passes. It returns the
+// until the missing proof arrives (TCP, else UDP), ctx ends, or wait
+// passes. It returns the
 // verdict then and how many peers were asked.
 func (n *Node) CheckReachability(ctx context.Context, wait time.Duration) (ReachVerdict, int) {
 	start := n.cfg.Now()
@@ -102,12 +103,17 @@ func (n *Node) CheckReachability(ctx context.Context, wait time.Duration) (Reach
 		}
 	}
 	if asked > 0 {
+		// Wait for what was missing: TCP, or UDP when TCP held already.
+		want := reach.TCP
+		if n.reach.reachable(reach.TCP, start) {
+			want = reach.UDPSolicited
+		}
 		ctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 	poll:
-		for n.reach.lastProof(reach.TCP).Before(start) {
+		for n.reach.lastProof(want).Before(start) {
 			select {
 			case <-ctx.Done():
 				break poll
