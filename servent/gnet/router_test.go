@@ -106,7 +106,7 @@ func TestQueryFlooding(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newNet(t, true, 3, 2, Config{})
-			r.SetQRT(2, table("other"))  // last-hop QRP: up 2 has no "music"
+			r.SetQRT(2, table("other"))   // last-hop QRP: up 2 has no "music"
 			r.SetQRT(100, table("music")) // leaf 100 matches, leaf 101 has no table
 			acts := r.Receive(nil, tt.from, qh(g, tt.ttl, tt.hops), queryPayload("music"), t0)
 			assert.ElementsMatch(t, tt.want, sends(acts))
