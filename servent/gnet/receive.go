@@ -172,12 +172,20 @@ func (r *Router) answer(dst Actions, l *link, h protocol.Header, q *protocol.Que
 		return dst
 	}
 	r.stats.QueriesAnswered++
+	a := r.hitAddr(l.id)
+	var proxies []netip.AddrPort
+	if r.cfg.Firewalled && r.cfg.PushProxies != nil {
+		proxies = r.cfg.PushProxies()
+	}
 	hdr := protocol.Header{GUID: h.GUID, Type: protocol.TypeQueryHit, TTL: routing.HitTTL(h.Hops)}
 	for len(res) > 0 {
 		k := min(len(res), MaxHitBatch)
 		hit := protocol.QueryHit{
-			Port: r.cfg.Addr.Port(), IP: r.cfg.Addr.Addr(), Speed: HitSpeed, Vendor: protocol.VendorSRVT,
+			Port: a.Port(), IP: a.Addr(), Speed: HitSpeed, Vendor: protocol.VendorSRVT,
 			Push: r.cfg.Firewalled, ServentGUID: r.cfg.GUID, Results: res[:k:k],
+		}
+		if r.cfg.Firewalled {
+			hit.SetPushProxies(proxies)
 		}
 		res = res[k:]
 		dst = append(dst, Action{Kind: Send, Link: l.id, Msg: protocol.AppendMessage(nil, hdr, &hit), Priority: Own})
@@ -308,8 +316,15 @@ func (r *Router) ownPong(dst Actions, l *link, ping protocol.Header) Actions {
 	r.stats.PingsAnswered++
 	r.stats.PongsSent++
 	hdr := protocol.Header{GUID: ping.GUID, Type: protocol.TypePong, TTL: routing.PongTTL(ping.Hops, r.cfg.MaxTTL)}
-	p := protocol.Pong{Port: r.cfg.Addr.Port(), IP: r.cfg.Addr.Addr(), Files: r.cfg.Files, KB: r.cfg.KB}
-	return append(dst, Action{Kind: Send, Link: l.id, Msg: protocol.AppendMessage(nil, hdr, &p)})
+	var p *protocol.Pong
+	if r.cfg.OwnPong != nil {
+		p = r.cfg.OwnPong(l.id)
+	} else {
+		a := r.hitAddr(l.id)
+		p = &protocol.Pong{Port: a.Port(), IP: a.Addr(), Files: r.cfg.Files, KB: r.cfg.KB,
+			GGEP: protocol.GGEP{{ID: "VC", Data: []byte{'S', 'R', 'V', 'T', OurVersion}}}}
+	}
+	return append(dst, Action{Kind: Send, Link: l.id, Msg: protocol.AppendMessage(nil, hdr, p)})
 }
 
 // handlePong is Node.handlePong (the host cache is the shell's).
@@ -386,7 +401,7 @@ func (r *Router) PongCacheLen() int { return len(r.pongs) }
 // handleQRP is Node.handleQRP.
 func (r *Router) handleQRP(dst Actions, l *link, payload []byte) Actions {
 	if !r.cfg.Ultrapeer {
-		return dst
+		return r.drop(dst, l, ReasonNotForUs) // a leaf has no use for a table
 	}
 	t, err := l.qrpRecv.HandlePayload(payload)
 	if err != nil {
@@ -413,7 +428,7 @@ func (r *Router) handleVendor(dst Actions, l *link, h protocol.Header, payload [
 		}
 	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && r.cfg.Ultrapeer && !l.info.Ultrapeer && !r.cfg.Firewalled:
 		r.pushes.Add(h.GUID, l.id)
-		ack := protocol.PushProxyAck{Addr: r.cfg.Addr}.Vendor()
+		ack := protocol.PushProxyAck{Addr: r.hitAddr(l.id)}.Vendor()
 		dst = append(dst, Action{Kind: Send, Link: l.id, Priority: Own,
 			Msg: protocol.AppendMessage(nil, protocol.Header{GUID: h.GUID, Type: protocol.TypeVendor, TTL: 1}, &ack)})
 	}

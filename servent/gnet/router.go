@@ -58,7 +58,20 @@ type Config struct {
 	Files, KB uint32
 	// NoFloodLimits disables the per-link flood meters (load tests).
 	NoFloodLimits bool
+	// The node's shell fills these when it is switched onto the Router;
+	// nil gives the simple defaults (the simulator's).
+	// HitAddr is the address put in hits and pongs sent on a link
+	// (Node.hitAddr: advertised, else the link's local address); nil: Addr.
+	HitAddr func(LinkID) netip.AddrPort
+	// OwnPong describes us on a link (Node.ownPong: GUE, UP slots); nil: a
+	// pong with HitAddr, Files, KB and the VC extension.
+	OwnPong func(LinkID) *protocol.Pong
+	// PushProxies go in our hits when firewalled (Node.pushProxies).
+	PushProxies func() []netip.AddrPort
 }
+
+// OurVersion is the version byte of our VC extension (handle.go ourVersion).
+const OurVersion = 0x01
 
 // LinkInfo is what the handshake told us about a link.
 type LinkInfo struct {
@@ -143,6 +156,16 @@ func (r *Router) RouteStats() routing.Counters { return r.rstats.Snapshot() }
 
 // SetUltrapeer switches the role (promotion).
 func (r *Router) SetUltrapeer(up bool) { r.cfg.Ultrapeer = up }
+
+// SetFirewalled follows the node's reachability verdict (Node.firewalled).
+func (r *Router) SetFirewalled(fw bool) { r.cfg.Firewalled = fw }
+
+func (r *Router) hitAddr(id LinkID) netip.AddrPort {
+	if r.cfg.HitAddr != nil {
+		return r.cfg.HitAddr(id)
+	}
+	return r.cfg.Addr
+}
 
 func (r *Router) tick(now time.Time) {
 	if now.After(r.now) {

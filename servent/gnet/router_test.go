@@ -406,3 +406,63 @@ func TestVendorHopsFlowAndPushProxy(t *testing.T) {
 }
 
 var _ = routing.Local
+
+func TestFirewalledAnswersAndOwnPong(t *testing.T) {
+	proxy := netip.MustParseAddrPort("192.0.2.5:6346")
+	lookup := func(q *protocol.Query) []protocol.Result { return []protocol.Result{{Index: 1, Size: 1, Name: "song"}} }
+	r := newNet(t, true, 2, 0, Config{Lookup: lookup, PushProxies: func() []netip.AddrPort { return []netip.AddrPort{proxy} }})
+	r.SetFirewalled(true)
+
+	fwQuery := protocol.Query{Flags: protocol.FlagMark | protocol.FlagFirewalled, Criteria: "song"}
+	acts := r.Receive(nil, 1, qh(protocol.GUID{0x70}, 3, 1), fwQuery.Append(nil), t0)
+	for _, s := range sends(acts) {
+		assert.NotEqual(t, protocol.TypeQueryHit, s.typ, "firewalled to firewalled: no answer (Node.handleQuery)")
+	}
+
+	acts = r.Receive(nil, 1, qh(protocol.GUID{0x71}, 3, 1), queryPayload("song"), t0)
+	var hit protocol.QueryHit
+	for _, a := range acts {
+		if a.Kind == Send && protocol.PayloadType(a.Msg[16]) == protocol.TypeQueryHit {
+			require.NoError(t, hit.Decode(a.Msg[protocol.HeaderLen:]))
+		}
+	}
+	assert.True(t, hit.Push)
+	assert.Equal(t, []netip.AddrPort{proxy}, hit.PushProxies())
+	assert.Equal(t, ourAdr.Addr(), hit.IP)
+
+	acts = r.Receive(nil, 1, protocol.Header{GUID: protocol.GUID{0x72}, Type: protocol.TypePing, TTL: 1}, nil, t0)
+	require.Len(t, acts, 1)
+	var pong protocol.Pong
+	require.NoError(t, pong.Decode(acts[0].Msg[protocol.HeaderLen:]))
+	assert.Equal(t, ourAdr, netip.AddrPortFrom(pong.IP, pong.Port))
+	assert.True(t, pong.GGEP.Has("VC"))
+}
+
+func TestLeafIgnoresQRP(t *testing.T) {
+	r := newNet(t, false, 1, 0, Config{})
+	reset := protocol.QRPReset{TableLen: 1 << 16, Infinity: 7}
+	acts := r.Receive(nil, 1, protocol.Header{Type: protocol.TypeQRP, TTL: 1}, reset.Append(nil), t0)
+	assert.Equal(t, []Reason{ReasonNotForUs}, drops(acts))
+	assert.Nil(t, r.QRT(1))
+}
+
+func TestQRPOverTheWireThenLastHop(t *testing.T) {
+	r := newNet(t, true, 3, 0, Config{})
+	reset, patches := table("jazz").Messages(0, true)
+	acts := r.Receive(nil, 2, protocol.Header{Type: protocol.TypeQRP, TTL: 1}, reset.Append(nil), t0)
+	for i := range patches {
+		acts = r.Receive(acts, 2, protocol.Header{Type: protocol.TypeQRP, TTL: 1}, patches[i].Append(nil), t0)
+	}
+	require.NotEmpty(t, acts)
+	assert.Equal(t, Action{Kind: QRPComplete, Link: 2}, acts[len(acts)-1])
+	require.NotNil(t, r.QRT(2))
+
+	acts = r.Receive(nil, 1, qh(protocol.GUID{0x80}, 2, 1), queryPayload("rock"), t0)
+	assert.Equal(t, []sent{{3, 1, 2, protocol.TypeQuery}}, sends(acts), "last hop: up 2's table has no rock")
+	acts = r.Receive(nil, 1, qh(protocol.GUID{0x81}, 2, 1), queryPayload("jazz"), t0)
+	assert.ElementsMatch(t, []sent{{2, 1, 2, protocol.TypeQuery}, {3, 1, 2, protocol.TypeQuery}}, sends(acts))
+
+	bad := r.Receive(nil, 3, protocol.Header{Type: protocol.TypeQRP, TTL: 1}, []byte{9, 9}, t0)
+	require.Len(t, bad, 1)
+	assert.EqualValues(t, 413, bad[0].ByeCode)
+}
