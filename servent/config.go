@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/servent/servent/servent/natmap"
 )
 
 // Mode is the role a node plays in the two-tier network.
@@ -42,8 +44,15 @@ type Config struct {
 	Firewalled bool // do not accept inbound Gnet/HTTP; serve by push (tests)
 	// NoUDP runs without the UDP socket (GNUTELLA-UDP.md: pings, host
 	// caches, GUESS, out-of-band hits, connect-back).
-	NoUDP  bool
-	Logger *slog.Logger
+	NoUDP bool
+	// NAT maps our port on the home router: natmap.ModeAuto, ModeUPnP,
+	// ModeNATPMP; "" or ModeOff leaves the router alone (tests, library
+	// users). The command line defaults to auto.
+	NAT string
+	// natGateway, natSSDP and natPMP point port mapping at fakes (tests).
+	natGateway      netip.Addr
+	natSSDP, natPMP netip.AddrPort
+	Logger          *slog.Logger
 
 	// PromoteAfter is the uptime after which a ModeAuto node that accepted
 	// an inbound connection becomes an ultrapeer, default 10 min.
@@ -130,6 +139,9 @@ func (c *Config) Validate() error {
 	case ModeLeaf, ModeUltrapeer, ModeAuto:
 	default:
 		return fmt.Errorf("servent: mode %q: want leaf, ultrapeer or auto", c.Mode)
+	}
+	if c.NAT != "" && !natmap.ValidMode(c.NAT) {
+		return fmt.Errorf("servent: nat %q: want auto, upnp, natpmp or off", c.NAT)
 	}
 	if c.Listener == nil && c.Listen != "" {
 		if _, err := netip.ParseAddrPort(c.Listen); err != nil {

@@ -46,13 +46,15 @@ type conn struct {
 	since    time.Time
 
 	deflateIn, deflateOut bool
-	byeOK                 bool  // peer understands Bye
-	vendorOK              bool  // peer announced Vendor-Message
-	maxTTL                uint8 // peer's X-Max-TTL
-	upQRP                 bool  // peer announced X-Ultrapeer-Query-Routing
-	weLeaf                bool  // we handshook as a leaf (the role cannot change on a live link)
-	upNotNeeded           bool  // the ultrapeer said X-Ultrapeer-Needed: False
-	guess                 bool  // the ultrapeer announced X-Guess: a GUESS server
+	byeOK                 bool                           // peer understands Bye
+	vendorOK              bool                           // peer announced Vendor-Message
+	maxTTL                uint8                          // peer's X-Max-TTL
+	upQRP                 bool                           // peer announced X-Ultrapeer-Query-Routing
+	weLeaf                bool                           // we handshook as a leaf (the role cannot change on a live link)
+	upNotNeeded           bool                           // the ultrapeer said X-Ultrapeer-Needed: False
+	guess                 bool                           // the ultrapeer announced X-Guess: a GUESS server
+	proxy                 proxyLink                      // this ultrapeer as our push proxy (pushproxy.go)
+	connectBack           struct{ tcp, udp atomic.Bool } // connect-backs the peer offers (udp_reach.go)
 
 	slot *reservation
 

@@ -602,10 +602,13 @@ func (n *Node) handleVendor(c *conn, h protocol.Header, payload []byte) {
 		ip, port := n.hitAddr(c)
 		ack := protocol.PushProxyAck{Addr: netip.AddrPortFrom(ip, port)}.Vendor()
 		c.send(protocol.AppendMessage(nil, protocol.Header{GUID: h.GUID, Type: protocol.TypeVendor, TTL: 1}, &ack), true)
+	case v.Is(protocol.VendorLIME, protocol.SelPushProxyAck) && c.up && !n.ultrapeer.Load():
+		n.pushProxyAcked(c, h, &v)
 	case v.Is(protocol.VendorNull, protocol.SelMessagesSupported):
 		// Nothing else to adapt: we only send what everyone understands.
 		if ms, err := protocol.DecodeMessagesSupported(v.Data); err == nil {
 			n.reachAsk(c, ms, n.cfg.Now())
+			n.askPushProxy(c, ms)
 		}
 	}
 }

@@ -43,6 +43,8 @@ func (n *Node) maintainLoop() {
 			now := n.cfg.Now()
 			n.checkAlive(now)
 			n.oobTick(now)
+			n.askPushProxies()
+			n.recheckReach(now)
 			n.autoPromote(now)
 			if n.ultrapeer.Load() {
 				n.dqStep(now)

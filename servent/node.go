@@ -19,6 +19,7 @@ import (
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
 	"github.com/servent/servent/servent/admit"
+	"github.com/servent/servent/servent/natmap"
 	"github.com/servent/servent/servent/uhc"
 	"github.com/servent/servent/sharedir"
 
@@ -126,6 +127,7 @@ type Node struct {
 	kick     chan struct{} // wakes connection maintenance
 
 	udp udpSide
+	nat *natmap.Mapper // our port mapping on the router (nat.go); nil when off
 
 	transfer transferHooks
 	hooks    testHooks
@@ -253,6 +255,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.addr = ap
 	}
 	n.started = n.cfg.Now()
+	n.reach.begin(n.started)
 	n.ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := n.lib.Start(n.ctx); err != nil {
 		_ = ln.Close()
@@ -260,6 +263,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.log.Info("listening", "addr", n.addr, "mode", n.modeName(), "guid", n.guid)
 	n.startUDP()
+	n.startNAT()
 	n.wg.Add(3)
 	go n.acceptLoop()
 	go n.maintainLoop()
@@ -286,6 +290,7 @@ func (n *Node) Close() error {
 		_ = n.ln.Close()
 	}
 	n.closeUDP()
+	n.closeNAT()
 	n.mu.Lock()
 	conns := make([]*conn, 0, len(n.conns))
 	for _, c := range n.conns {
@@ -444,6 +449,9 @@ func (n *Node) DropPeer(addr string) error {
 // advertised is the address we tell others: the listening address when it
 // is specific, else what peers said they see plus our port.
 func (n *Node) advertised() netip.AddrPort {
+	if m := n.mapping(); m.TCP && m.External.IsValid() {
+		return m.External // the router's word on our address beats the rest
+	}
 	ip := n.addr.Addr()
 	if !ip.IsValid() || ip.IsUnspecified() {
 		if r := n.remoteIP.Load(); r != nil {
@@ -458,6 +466,7 @@ func (n *Node) advertised() netip.AddrPort {
 func (n *Node) learnRemoteIP(ip netip.Addr) {
 	if ip.Is4() && !ip.IsUnspecified() {
 		n.remoteIP.Store(&ip)
+		n.reach.addressSeen(ip, n.cfg.Now())
 	}
 }
 

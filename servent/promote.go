@@ -26,6 +26,9 @@ import (
 
 const promoteReason = "Becoming an ultrapeer"
 
+// demoteReason ends the links of a promoted node that turned firewalled.
+const demoteReason = "Becoming a leaf (firewalled)"
+
 // maxPeers is the ultrapeer-link limit of our current role.
 func (n *Node) maxPeers() int {
 	if n.cfg.Mode == ModeAuto && n.ultrapeer.Load() {
@@ -65,6 +68,9 @@ func (n *Node) autoPromote(now time.Time) {
 		n.upTableDirty.Store(true)
 		n.log.Info("promoted to ultrapeer", "uptime", now.Sub(n.started))
 	}
+	if n.ultrapeer.Load() && n.firewalled() {
+		n.demote(now)
+	}
 	if !n.ultrapeer.Load() {
 		return
 	}
@@ -85,4 +91,24 @@ func (n *Node) spaceRedial(c *conn, now time.Time) {
 	}
 	// A user-named peer: dial's deferred bookkeeping (namedPeers.done)
 	// sets its next try one backoff step after the drop, the same spacing.
+}
+
+// demote makes a promoted auto node a leaf again once it is firewalled:
+// an ultrapeer nobody can connect to cannot take leaves, and its leaves
+// could not be pushed through it. The links it holds as an ultrapeer end
+// with Bye 203 (role change) and maintenance dials ultrapeers as a leaf.
+func (n *Node) demote(now time.Time) {
+	n.mu.Lock()
+	n.ultrapeer.Store(false)
+	n.mu.Unlock()
+	n.pongs.setUltrapeer(false)
+	n.log.Info("back to leaf: firewalled", "uptime", now.Sub(n.started))
+	for _, c := range n.snap.Load().byID {
+		if c.weLeaf || c.byeMsg.Load() != nil {
+			continue
+		}
+		n.spaceRedial(c, now)
+		c.bye(protocol.ByeRoleChange, demoteReason)
+	}
+	n.kickMaintain()
 }

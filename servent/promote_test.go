@@ -1,6 +1,8 @@
 package servent
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -33,7 +35,10 @@ func withClock(clk *testClock, promoteAfter time.Duration) nodeOpt {
 func TestAutoPromotion(t *testing.T) {
 	const after = time.Minute
 	clk := &testClock{}
-	u := startNode(t, ModeUltrapeer, withFiles("promotion anthem.mp3"))
+	// u cannot dial out, so its connect-back never proves a reachable.
+	u := startNode(t, ModeUltrapeer, withFiles("promotion anthem.mp3"), func(c *Config) {
+		c.Dial = func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no route") }
+	})
 	a := startNode(t, ModeAuto, withPeers(addrOf(u)), withClock(clk, after))
 	l := startNode(t, ModeLeaf)
 	waitPeers(t, a, 1, 0)
@@ -113,4 +118,27 @@ func TestFirewalledAutoStaysLeaf(t *testing.T) {
 	a.reach.prove(reach.TCP, netip.MustParseAddrPort("10.0.0.1:1"), reach.SourceInbound, time.Now()) // cannot happen firewalled; the rule must hold anyway
 	clk.Advance(time.Hour)
 	require.False(t, a.shouldPromote(clk.Now()))
+}
+
+// TestFirewalledUltrapeerDemoted: an auto node promoted earlier that turns
+// firewalled (no inbound for 30 min, its connect-back unanswered) becomes a
+// leaf again: its leaf is told Bye 203 and it dials ultrapeers as a leaf.
+func TestFirewalledUltrapeerDemoted(t *testing.T) {
+	clk := &testClock{}
+	a := startNode(t, ModeAuto, withClock(clk, time.Minute))
+	a.mu.Lock()
+	a.ultrapeer.Store(true) // as autoPromote does
+	a.mu.Unlock()
+	l := startNode(t, ModeLeaf, withPeers(addrOf(a)))
+	waitPeers(t, a, 0, 1)
+	a.autoPromote(clk.Now())
+	require.Equal(t, "ultrapeer", a.Status().Mode, "not firewalled yet")
+
+	a.reach.askedFor(reach.TCP, clk.Now())
+	clk.Advance(reach.TCPWindow + reach.FirewalledAfter) // the leaf's inbound proof lapses too
+	require.True(t, a.firewalled())
+	a.autoPromote(clk.Now())
+	require.Equal(t, "leaf", a.Status().Mode)
+	waitPeers(t, a, 0, 0)
+	waitPeers(t, l, 0, 0)
 }

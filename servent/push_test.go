@@ -13,21 +13,22 @@ import (
 	"github.com/servent/servent/servent/transfer"
 )
 
-// TestPushRouting: a firewalled leaf answers with the push flag; the
-// searcher's Push is routed by servent GUID through the ultrapeer (push
-// table filled from the hit), and the leaf connects back with GIV.
-func TestPushRouting(t *testing.T) {
-	giv := make(chan string, 1)
+// pushedSource: a searcher (whose GIVs come out on giv), an ultrapeer,
+// and behind it a firewalled leaf sharing "hidden treasure.txt"; src is the
+// leaf's source from the searcher's search.
+func pushedSource(t *testing.T) (searcher, leaf *Node, src transfer.Source, giv <-chan string) {
+	t.Helper()
+	givs := make(chan string, 1)
 	scfg := testConfig(t, ModeUltrapeer)
 	scfg.GIVHandler = func(c net.Conn, _ *bufio.Reader, line string) {
-		giv <- line
+		givs <- line
 		_ = c.Close()
 	}
-	searcher := startConfig(t, scfg)
+	searcher = startConfig(t, scfg)
 	up := startNode(t, ModeUltrapeer, withPeers(addrOf(searcher)))
 	lcfg := testConfig(t, ModeLeaf, withPeers(addrOf(up)), withFiles("hidden treasure.txt"))
 	lcfg.Firewalled = true
-	leaf := startConfig(t, lcfg)
+	leaf = startConfig(t, lcfg)
 	waitPeers(t, up, 1, 1)
 	require.Eventually(t, func() bool {
 		for _, c := range up.snap.Load().leaves {
@@ -35,10 +36,16 @@ func TestPushRouting(t *testing.T) {
 		}
 		return false
 	}, waitFor, tick)
-
 	s := searcher.Search("treasure", nil)
 	require.Eventually(t, func() bool { return len(s.Results()) == 1 }, waitFor, tick)
-	src := s.Results()[0].Sources[0]
+	return searcher, leaf, s.Results()[0].Sources[0], givs
+}
+
+// TestPushRouting: a firewalled leaf answers with the push flag; the
+// searcher's Push is routed by servent GUID through the ultrapeer (push
+// table filled from the hit), and the leaf connects back with GIV.
+func TestPushRouting(t *testing.T) {
+	searcher, leaf, src, giv := pushedSource(t)
 	require.True(t, src.Push)
 	require.Equal(t, leaf.GUID(), src.ServentGUID)
 

@@ -1,16 +1,179 @@
 package servent
 
-import "net/netip"
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/reach"
+)
 
 // firewalled tells whether peers cannot open TCP connections to us, so we
 // serve by push: forced by Config.Firewalled (tests), else the
-// reachability verdict (issue 11: reach.Verdict).
+// reachability verdict.
 func (n *Node) firewalled() bool {
-	return n.cfg.Firewalled
+	if n.cfg.Firewalled {
+		return true
+	}
+	tcp, _ := n.reach.states(n.cfg.Now())
+	return tcp == reach.Firewalled
+}
+
+// udpNotFirewalled: the UDP verdict is not firewalled (unknown counts as
+// open, as gtk-gnutella assumes before its first UDP check).
+func (n *Node) udpNotFirewalled() bool {
+	_, udp := n.reach.states(n.cfg.Now())
+	return udp != reach.Firewalled
 }
 
 // pushProxies are the ultrapeers that accepted to be our push proxies
 // (LIME/22), listed in our hits (GGEP PUSH) while we are firewalled.
 func (n *Node) pushProxies() []netip.AddrPort {
-	return nil
+	var out []netip.AddrPort
+	for _, c := range n.snap.Load().ups {
+		if a := c.proxy.addr.Load(); a != nil && len(out) < protocol.MaxPushProxies {
+			out = append(out, *a)
+		}
+	}
+	return out
+}
+
+// ReachVerdict is the reachability verdict as status shows it.
+type ReachVerdict struct {
+	TCP, UDP     reach.State
+	Reason       string
+	Advice       string
+	ExternalAddr netip.AddrPort // our address as peers or the router see it
+	Mapping      reach.Mapping
+}
+
+// verdict draws the reachability verdict at now.
+func (n *Node) verdict(now time.Time) reach.Verdict {
+	port := n.advertised().Port()
+	if port == 0 {
+		port = n.addr.Port()
+	}
+	return n.reach.decide(n.mapping(), port, now)
+}
+
+// Reachability is the verdict with what it rests on, for status.
+func (n *Node) Reachability() ReachVerdict {
+	v := n.verdict(n.cfg.Now())
+	m := n.mapping()
+	ext := n.advertised()
+	if m.External.IsValid() {
+		ext = m.External
+	}
+	if n.cfg.Firewalled {
+		v.TCP, v.Reason = reach.Firewalled, "firewalled by configuration; "+v.Reason
+	}
+	return ReachVerdict{TCP: v.TCP, UDP: v.UDP, Reason: v.Reason, Advice: v.Advice, ExternalAddr: ext, Mapping: m}
+}
+
+// recheckReach asks a connected peer for connect-backs while we are not
+// known reachable (the limiter spaces the asks, reach.AskAgain).
+func (n *Node) recheckReach(now time.Time) {
+	if n.reach.reachable(reach.TCP, now) && n.reach.reachable(reach.UDPSolicited, now) {
+		return
+	}
+	s := n.snap.Load()
+	for _, c := range append(s.ups[:len(s.ups):len(s.ups)], s.leaves...) {
+		if n.askConnectBack(c, false, now) {
+			return
+		}
+	}
+}
+
+// CheckReachability asks every connected peer that offers it for a TCP
+// and a UDP connect-back now, unless both are proven already, and waits
+// until a TCP proof arrives, ctx ends, or wait passes. It returns the
+// verdict then and how many peers were asked.
+func (n *Node) CheckReachability(ctx context.Context, wait time.Duration) (ReachVerdict, int) {
+	start := n.cfg.Now()
+	if n.reach.reachable(reach.TCP, start) && n.reach.reachable(reach.UDPSolicited, start) {
+		return n.Reachability(), 0 // proven within the window: nothing to ask
+	}
+	asked := 0
+	s := n.snap.Load()
+	for _, c := range append(s.ups[:len(s.ups):len(s.ups)], s.leaves...) {
+		if n.askConnectBack(c, true, start) {
+			asked++
+		}
+	}
+	if asked > 0 {
+		ctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+	poll:
+		for n.reach.lastProof(reach.TCP).Before(start) {
+			select {
+			case <-ctx.Done():
+				break poll
+			case <-t.C:
+			}
+		}
+	}
+	return n.Reachability(), asked
+}
+
+func (r *reachState) begin(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.since = now
+}
+
+// addressSeen notes our address as a peer saw it; a new one voids what
+// we knew (the proofs were about the old address) and asks again.
+func (r *reachState) addressSeen(ip netip.Addr, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.addr == ip {
+		return
+	}
+	// Only a change of public address voids the proofs: peers on our LAN
+	// and on the Internet see two addresses at once, both ours.
+	if public(r.addr) && public(ip) {
+		r.facts, r.asks, r.since = reach.Facts{}, reach.Asks{}, now
+		r.limit.Forget()
+	}
+	r.addr = ip
+}
+
+func (r *reachState) askedFor(k reach.Kind, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.asks.Asked(k, now)
+}
+
+func (r *reachState) lastProof(k reach.Kind) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.facts.Last(k).At
+}
+
+// states is the verdict without words (reach.States).
+func (r *reachState) states(now time.Time) (tcp, udp reach.State) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in := reach.Inputs{Facts: r.facts, Asks: r.asks, Since: r.since}
+	if in.Since.IsZero() {
+		in.Since = now // not started
+	}
+	return reach.States(&in, now)
+}
+
+func (r *reachState) decide(m reach.Mapping, port uint16, now time.Time) reach.Verdict {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	since := r.since
+	if since.IsZero() {
+		since = now // not started
+	}
+	return reach.Decide(reach.Inputs{Facts: r.facts, Asks: r.asks, Since: since, Mapping: m, Port: port}, now)
+}
+
+func public(ip netip.Addr) bool {
+	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate()
 }

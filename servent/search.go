@@ -82,6 +82,7 @@ func (s *Search) add(hit *protocol.QueryHit) {
 	}
 	s.hits++
 	addr := netip.AddrPortFrom(hit.IP.Unmap(), hit.Port)
+	proxies := hitProxies(hit)
 	for i := range hit.Results {
 		r := &hit.Results[i]
 		key := r.SHA1.Base32()
@@ -110,7 +111,7 @@ func (s *Search) add(hit *protocol.QueryHit) {
 		if r.Name != name {
 			name = strings.Clone(r.Name)
 		}
-		src := transfer.Source{Addr: addr, Index: r.Index, Name: name, ServentGUID: hit.ServentGUID, Push: hit.Push}
+		src := transfer.Source{Addr: addr, Index: r.Index, Name: name, ServentGUID: hit.ServentGUID, Push: hit.Push, Proxies: proxies}
 		s.bytes += len(name) + len(skey)
 		s.sources[skey] = true
 		res.Sources = append(res.Sources, src)

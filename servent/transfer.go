@@ -22,6 +22,8 @@ type transferHooks struct {
 	manager  *transfer.Manager
 	// pushConnects counts the connect-backs in flight.
 	pushConnects atomic.Int32
+	// proxiedPushes counts pushes a source's push proxy took (202/203).
+	proxiedPushes atomic.Uint64
 }
 
 func (n *Node) initTransfer() error {
@@ -60,15 +62,27 @@ func (n *Node) offerSources(hit *protocol.QueryHit) {
 		r := &hit.Results[i]
 		if !r.SHA1.IsZero() {
 			n.transfer.manager.AddSources(r.SHA1, transfer.Source{Addr: addr, Index: r.Index, Name: r.Name,
-				ServentGUID: hit.ServentGUID, Push: hit.Push})
+				ServentGUID: hit.ServentGUID, Push: hit.Push, Proxies: hitProxies(hit)})
 		}
 	}
+}
+
+// hitProxies are the push proxies a firewalled servent lists in its hit.
+func hitProxies(hit *protocol.QueryHit) []netip.AddrPort {
+	if !hit.Push {
+		return nil
+	}
+	return hit.PushProxies()
 }
 
 // Downloads is the download manager.
 func (n *Node) Downloads() *transfer.Manager { return n.transfer.manager }
 
 func (n *Node) serveHTTP(nc net.Conn, br *bufio.Reader) {
+	if isPushProxyRequest(br) {
+		n.servePushProxy(nc, br)
+		return
+	}
 	if n.cfg.HTTPHandler != nil {
 		n.cfg.HTTPHandler(nc, br)
 		return
@@ -137,9 +151,10 @@ func (n *Node) pushed(index uint32, addr netip.AddrPort) {
 var errNoPushRoute = errors.New("servent: no route to the pushed servent")
 
 // sendPush asks a firewalled source to connect back to us (GNUTELLA.md
-// 4.4, 8.6): a Push toward its servent GUID, sent on the connection its
-// QueryHit came from (the push table), or to every ultrapeer when we are a
-// leaf and have no route.
+// 4.4, 8.6): through its push proxies over HTTP when its hit named some
+// (push_proxied.go), else, or when none took it, a Push toward its servent
+// GUID on the connection its QueryHit came from (the push table), or to
+// every ultrapeer when we are a leaf and have no route.
 func (n *Node) sendPush(src transfer.Source) error {
 	self := n.advertised()
 	if !self.IsValid() {
@@ -148,6 +163,22 @@ func (n *Node) sendPush(src transfer.Source) error {
 	if !self.Addr().Is4() || self.Addr().IsUnspecified() {
 		return errors.New("servent: push: our address is unknown")
 	}
+	if len(src.Proxies) == 0 {
+		return n.routePush(src, self)
+	}
+	proxyErr := n.pushViaProxies(src, self)
+	if proxyErr == nil {
+		return nil
+	}
+	n.log.Debug("push: no proxy took it, trying the Gnutella route", "guid", src.ServentGUID, "err", proxyErr)
+	if err := n.routePush(src, self); err != nil {
+		return fmt.Errorf("%w; and %w", proxyErr, err)
+	}
+	return nil
+}
+
+// routePush sends a Push for src over Gnutella.
+func (n *Node) routePush(src transfer.Source, self netip.AddrPort) error {
 	p := &protocol.Push{ServentGUID: src.ServentGUID, Index: src.Index, IP: self.Addr(), Port: self.Port()}
 	h := protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypePush, TTL: routing.PushTTL(0, n.cfg.MaxTTL)}
 	b := protocol.AppendMessage(nil, h, p)

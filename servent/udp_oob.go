@@ -46,10 +46,12 @@ func (n *Node) oobState() *oobSide {
 }
 
 // canReceiveUDP says whether our OOB queries may ask for hits over UDP:
-// UDP runs and we do not say we are firewalled. (The reachability facts
-// of item 5 refine this when they land.)
+// UDP runs, is not forced off by Config.Firewalled, and the verdict does
+// not find UDP firewalled (unknown is given the benefit of the doubt, as
+// gtk-gnutella does before its first UDP check).
 func (n *Node) canReceiveUDP() bool {
-	return n.udp.sock != nil && !n.cfg.noOOB && !n.firewalled() && n.UDPAddr().Addr().Unmap().Is4()
+	return n.udp.sock != nil && !n.cfg.noOOB && !n.cfg.Firewalled &&
+		n.UDPAddr().Addr().Unmap().Is4() && n.udpNotFirewalled()
 }
 
 // oobQueryGUID returns the MUID and flags of a new search of ours: with

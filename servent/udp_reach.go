@@ -21,6 +21,9 @@ type reachState struct {
 	limit reach.Limiter
 	asked map[protocol.GUID]time.Time // bounded: one per AskAgain
 	out   reach.Outgoing
+	asks  reach.Asks // connect-backs we asked for, to count the unanswered
+	since time.Time  // start, or the last change of our address
+	addr  netip.Addr // our address as last learnt
 }
 
 // sentUDP notes a datagram we sent (a hole it may open in our NAT).
@@ -201,18 +204,30 @@ func (n *Node) reachAsk(c *conn, ms protocol.MessagesSupported, now time.Time) {
 			udpOK = true
 		}
 	}
+	c.connectBack.tcp.Store(tcpOK)
+	c.connectBack.udp.Store(udpOK)
+	n.askConnectBack(c, false, now)
+}
+
+// askConnectBack asks c for the connect-backs it offers and we still need
+// (all of them when forced: the user asked for a check); true if any went.
+func (n *Node) askConnectBack(c *conn, forced bool, now time.Time) bool {
 	port := n.advertised().Port()
-	if port == 0 {
-		return
+	if port == 0 || n.cfg.Firewalled {
+		return false
 	}
-	if tcpOK && n.reach.ask(reach.TCP, now) {
+	sent := false
+	if c.connectBack.tcp.Load() && (forced || n.reach.ask(reach.TCP, now)) {
 		v := protocol.TCPConnectBack{Port: port}.Vendor()
-		c.send(protocol.AppendMessage(nil, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypeVendor, TTL: 1}, &v), true)
+		sent = c.send(protocol.AppendMessage(nil, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypeVendor, TTL: 1}, &v), true) || sent
+		n.reach.askedFor(reach.TCP, now)
 	}
-	if udpOK && n.udp.sock != nil && n.reach.ask(reach.UDPSolicited, now) {
+	if c.connectBack.udp.Load() && n.udp.sock != nil && (forced || n.reach.ask(reach.UDPSolicited, now)) {
 		g := protocol.NewGUID()
 		n.reach.askedUDP(g, now)
 		v := protocol.UDPConnectBack{Version: 2, Port: n.UDPAddr().Port(), GUID: g}.Vendor()
-		c.send(protocol.AppendMessage(nil, protocol.Header{GUID: g, Type: protocol.TypeVendor, TTL: 1}, &v), true)
+		sent = c.send(protocol.AppendMessage(nil, protocol.Header{GUID: g, Type: protocol.TypeVendor, TTL: 1}, &v), true) || sent
+		n.reach.askedFor(reach.UDPSolicited, now)
 	}
+	return sent
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -45,6 +47,7 @@ func (b nodeBackend) Status() api.Status {
 		},
 	}
 	s.Reachable = api.Reachable{TCP: reachProof(st.Reach.TCP), UDPSolicited: reachProof(st.Reach.UDPSolicited), UDPUnsolicited: reachProof(st.Reach.UDPUnsolicited)}
+	s.Reachability = reachability(b.n.Reachability())
 	if !st.Started.IsZero() {
 		s.UptimeSeconds = int64(time.Since(st.Started) / time.Second)
 	}
@@ -191,7 +194,16 @@ func (b nodeBackend) StopSearch(id string) error {
 // sourcesOf gathers every source any search saw for sha, with a name and
 // size for the file, so a download starts with the widest swarm.
 func (b nodeBackend) sourcesOf(sha protocol.SHA1) (name string, size uint64, srcs []transfer.Source) {
-	seen := map[transfer.Source]bool{}
+	// Proxies (a slice) are left out of the key: the same source seen
+	// twice is one source.
+	type sourceKey struct {
+		addr  netip.AddrPort
+		index uint32
+		name  string
+		guid  protocol.GUID
+		push  bool
+	}
+	seen := map[sourceKey]bool{}
 	for _, s := range b.n.Searches() {
 		for _, r := range s.Results() {
 			if r.SHA1 != sha {
@@ -201,8 +213,8 @@ func (b nodeBackend) sourcesOf(sha protocol.SHA1) (name string, size uint64, src
 				name, size = r.Name, r.Size
 			}
 			for _, src := range r.Sources {
-				if !seen[src] {
-					seen[src] = true
+				if k := (sourceKey{src.Addr, src.Index, src.Name, src.ServentGUID, src.Push}); !seen[k] {
+					seen[k] = true
 					srcs = append(srcs, src)
 				}
 			}
@@ -347,6 +359,27 @@ func reachProof(p servent.ReachProof) api.ReachProof {
 	if !p.At.IsZero() {
 		at := p.At.UTC()
 		r.LastProof, r.From, r.Source = &at, p.From.String(), p.Source
+	}
+	return r
+}
+
+// doctorWait bounds how long a reachability check waits for connect-backs.
+const doctorWait = 20 * time.Second
+
+func (b nodeBackend) CheckReachability(ctx context.Context) api.Reachability {
+	v, asked := b.n.CheckReachability(ctx, doctorWait)
+	r := reachability(v)
+	r.Asked = asked
+	return r
+}
+
+func reachability(v servent.ReachVerdict) api.Reachability {
+	r := api.Reachability{TCP: string(v.TCP), UDP: string(v.UDP), Reason: v.Reason, Advice: v.Advice}
+	if v.ExternalAddr.IsValid() {
+		r.ExternalAddr = v.ExternalAddr.String()
+	}
+	if m := v.Mapping; m.Protocol != "" && m.Err == "" {
+		r.Mapping = fmt.Sprintf("%s on router %s", map[string]string{"upnp": "UPnP", "natpmp": "NAT-PMP"}[m.Protocol], m.Router)
 	}
 	return r
 }

@@ -97,6 +97,12 @@ func clientCommands() []*cli.Command {
 			Action: statusCmd,
 		},
 		{
+			Name:   "doctor",
+			Usage:  "check now whether others can reach this servent, and say what to do if not (exit 1 when not reachable)",
+			Flags:  clientFlags(),
+			Action: doctorCmd,
+		},
+		{
 			Name:   "peers",
 			Usage:  "list connected peers (add or drop one with the subcommands)",
 			Flags:  clientFlags(),
@@ -413,6 +419,55 @@ func statusCmd(c *cli.Context) error {
 	fmt.Fprintf(w, "searches:  %d, downloads: %d\n", st.Searches, st.Downloads)
 	printUDP(w, st.UDP)
 	printReach(w, st.Reachable)
+	printReachability(w, st.Reachability)
+	return nil
+}
+
+// printReachability is the verdict in words: a line for the state, one
+// for why, one for what to do.
+func printReachability(w io.Writer, r api.Reachability) {
+	fmt.Fprintf(w, "verdict:   tcp %s, udp %s", safe(r.TCP), safe(r.UDP))
+	if r.ExternalAddr != "" {
+		fmt.Fprintf(w, ", seen as %s", safe(r.ExternalAddr))
+	}
+	if r.Mapping != "" {
+		fmt.Fprintf(w, ", port mapped by %s", safe(r.Mapping))
+	}
+	fmt.Fprintf(w, "\nwhy:       %s\n", safe(r.Reason))
+	if r.Advice != "" {
+		fmt.Fprintf(w, "advice:    %s\n", safe(r.Advice))
+	}
+}
+
+// doctorCmd checks now whether others can reach us and says so; exit 0
+// when reachable over TCP, 1 otherwise.
+func doctorCmd(c *cli.Context) error {
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, "asking peers to connect back (up to 20 s)...")
+	r, err := cl.CheckReachability(c.Context)
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	switch {
+	case r.TCP == "reachable" && r.UDP == "reachable":
+		fmt.Fprintln(w, "reachable over TCP and UDP: others can download from you and send you results directly")
+	case r.TCP == "reachable":
+		fmt.Fprintf(w, "reachable over TCP; UDP %s\n", safe(r.UDP))
+	case r.Asked == 0 && r.TCP == "unknown":
+		fmt.Fprintln(w, "unknown: no connected peer offers a connect-back test (connect to a peer first, e.g. `servent peers add HOST:PORT`)")
+	case r.TCP == "firewalled":
+		fmt.Fprintln(w, "firewalled: others cannot connect to you; downloads from you go through pushes")
+	default:
+		fmt.Fprintf(w, "not reachable yet: %d peers asked to connect back, none did within 20 s\n", r.Asked)
+	}
+	printReachability(w, r)
+	if r.TCP != "reachable" {
+		return cli.Exit("not reachable over TCP (see the advice above)", exitFailure)
+	}
 	return nil
 }
 

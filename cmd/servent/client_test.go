@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -21,6 +22,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Tests talk to loopback only: no router discovery (SSDP multicast,
+	// NAT-PMP to the gateway) from any daemon they run, in process or not.
+	os.Setenv("SERVENT_NAT", "off")
 	// The test binary doubles as the servent binary for the tests of main().
 	if os.Getenv("SERVENT_TEST_MAIN") == "1" {
 		os.Args = append([]string{"servent"}, os.Args[1:]...)
@@ -54,6 +58,8 @@ func newFake() *apitest.Fake {
 				TCP:          api.ReachProof{Reachable: true, LastProof: &reachAt, From: "198.51.100.7:6346", Source: "connect_back"},
 				UDPSolicited: api.ReachProof{LastProof: &reachAt, From: "198.51.100.7:6346", Source: "connect_back"},
 			},
+			Reachability: api.Reachability{TCP: "reachable", UDP: "unknown", ExternalAddr: "203.0.113.5:6346",
+				Reason: "TCP: TCP connect-back from 198.51.100.7:6346 at 13:58:10; UDP: no datagram from a host we did not ask yet"},
 			Peers: 2, SharedFiles: 3, SharedKB: 2048, BytesIn: 1536, BytesOut: 3 << 20, MsgsIn: 12, MsgsOut: 34},
 		PeersV: []api.Peer{
 			{Addr: "127.0.0.2:6346", Mode: "ultrapeer", UserAgent: "gtk-gnutella/1.2.3", Outbound: true, UptimeSeconds: 65, BytesIn: 2048, BytesOut: 100},
@@ -203,6 +209,8 @@ traffic:   in 1.5 KiB (12 messages), out 3.0 MiB (34 messages)
 searches:  0, downloads: 0
 udp:       on 0.0.0.0:6346, in 40 (3.0 KiB), out 38 (2.9 KiB), dropped 0 rate-limited, 1 malformed, 2 not taken; 0 not sent (budget)
 reachable: tcp yes (connect_back from 198.51.100.7:6346 at 2026-11-25 13:58:10); udp solicited expired (connect_back from 198.51.100.7:6346 at 2026-11-25 13:58:10); udp unsolicited unknown
+verdict:   tcp reachable, udp unknown, seen as 203.0.113.5:6346
+why:       TCP: TCP connect-back from 198.51.100.7:6346 at 13:58:10; UDP: no datagram from a host we did not ask yet
 `, out)
 
 	// --data before the command works too.
@@ -211,6 +219,45 @@ reachable: tcp yes (connect_back from 198.51.100.7:6346 at 2026-11-25 13:58:10);
 	var st api.Status
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
 	require.Equal(t, newFake().StatusV, st)
+}
+
+// TestDoctor: the verdict line, the reasons and the advice for each
+// verdict, and the exit code: 0 only when reachable over TCP.
+func TestDoctor(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		r     api.Reachability
+		first string
+		exit  int
+	}{
+		{"reachable", api.Reachability{TCP: "reachable", UDP: "reachable", Reason: "TCP: TCP connect-back from 198.51.100.7:6346 at 13:58:10", Mapping: "UPnP on router 192.168.1.1", Asked: 1},
+			"reachable over TCP and UDP: others can download from you and send you results directly", 0},
+		{"firewalled", api.Reachability{TCP: "firewalled", UDP: "firewalled", Reason: "TCP: no inbound connection in 12 min and 2 connect-back requests unanswered",
+			Advice: "forward TCP and UDP port 6346 to this machine on your router, or enable UPnP or NAT-PMP on it", Asked: 2},
+			"firewalled: others cannot connect to you; downloads from you go through pushes", exitFailure},
+		{"unknown, nobody to ask", api.Reachability{TCP: "unknown", UDP: "unknown", Reason: "TCP: no inbound connection yet"},
+			"unknown: no connected peer offers a connect-back test (connect to a peer first, e.g. `servent peers add HOST:PORT`)", exitFailure},
+		{"unknown, no answer", api.Reachability{TCP: "unknown", UDP: "unknown", Reason: "TCP: no inbound connection yet", Asked: 3},
+			"not reachable yet: 3 peers asked to connect back, none did within 20 s", exitFailure},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFake()
+			f.ReachabilityV = c.r
+			dir := startDaemon(t, f)
+			out, _, err := runCLI(t, "doctor", "--data", dir)
+			assert.Equal(t, c.exit, exitCode(err))
+			lines := strings.Split(out, "\n")
+			require.GreaterOrEqual(t, len(lines), 4)
+			assert.Equal(t, c.first, lines[1])
+			assert.Contains(t, out, "why:       "+c.r.Reason)
+			if c.r.Advice != "" {
+				assert.Contains(t, out, "advice:    "+c.r.Advice)
+			}
+			if c.r.Mapping != "" {
+				assert.Contains(t, out, "port mapped by "+c.r.Mapping)
+			}
+		})
+	}
 }
 
 func TestPeers(t *testing.T) {

@@ -115,6 +115,14 @@ func TestTwoServents(t *testing.T) {
 	out, _, err = runCLI(t, "status", "--data", up.data)
 	require.NoError(t, err)
 	require.Contains(t, out, "shared:    1 files, 300 KiB")
+
+	// The leaf's ultrapeer connected back to it: doctor says so, exit 0.
+	require.Eventually(t, func() bool {
+		out, _, err = runCLI(t, "doctor", "--data", leaf.data)
+		return err == nil
+	}, 10*time.Second, 100*time.Millisecond)
+	require.Contains(t, out, "reachable over TCP")
+	require.Contains(t, out, "why:       TCP: TCP connect-back from 127.")
 }
 
 func sha1Base32(urn string) string { return strings.TrimPrefix(urn, "urn:sha1:") }

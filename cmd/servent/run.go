@@ -25,6 +25,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "share", Usage: "shared `DIR` (default: ~/Servent/Shared)", EnvVars: []string{"SERVENT_SHARE"}},
 			dataFlag(),
 			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)", EnvVars: []string{"SERVENT_PEER"}},
+			&cli.StringFlag{Name: "nat", Value: "auto", Usage: "map the Gnutella port on the home router: auto (UPnP, then NAT-PMP), upnp, natpmp or off", EnvVars: []string{"SERVENT_NAT"}},
 			&cli.BoolFlag{Name: "no-udp", Usage: "no UDP socket (UDP pings, host caches, GUESS, out-of-band hits, connect-back)", EnvVars: []string{"SERVENT_NO_UDP"}},
 			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto (starts as leaf, becomes ultrapeer once reachable and up 10 min)", EnvVars: []string{"SERVENT_MODE"}},
 			// No -v: that is `servent -v`, the version (see verboseUsageError).
@@ -74,6 +75,7 @@ func runConfig(c *cli.Context) (servent.Config, error) {
 	}
 	cfg.Peers = c.StringSlice("peer")
 	cfg.NoUDP = c.Bool("no-udp")
+	cfg.NAT = c.String("nat")
 	share := c.String("share")
 	var err error
 	if share == "" {

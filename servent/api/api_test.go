@@ -24,7 +24,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func fakeBackend() *apitest.Fake {
 	return &apitest.Fake{
-		StatusV: api.Status{Version: "test", Mode: "leaf", Listen: "127.0.0.1:6346", Peers: 1, SharedFiles: 2, SharedKB: 3, BytesIn: 10, BytesOut: 20},
+		StatusV: api.Status{Version: "test", Mode: "leaf", Listen: "127.0.0.1:6346", Peers: 1, SharedFiles: 2, SharedKB: 3, BytesIn: 10, BytesOut: 20,
+			Reachability: api.Reachability{TCP: "firewalled", UDP: "unknown", Reason: "TCP: no inbound connection in 12 min and 2 connect-back requests unanswered",
+				Advice: "forward TCP and UDP port 6346 to this machine on your router", ExternalAddr: "203.0.113.5:6346"}},
+		ReachabilityV: api.Reachability{TCP: "reachable", UDP: "reachable", Reason: "TCP: TCP connect-back from 192.0.2.1:6346 at 12:00:01", Mapping: "UPnP on router 192.168.1.1", Asked: 2},
 		PeersV: []api.Peer{{Addr: "127.0.0.2:6346", Mode: "ultrapeer", UserAgent: "gtk-gnutella/1.2.3", Outbound: true,
 			Since: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), BytesIn: 1000, BytesOut: 2000, State: api.PeerConnected},
 			{Addr: "192.0.2.9:6346", State: api.PeerWaiting, LastError: "connection refused",
@@ -185,7 +188,9 @@ func TestEndpointsJSON(t *testing.T) {
 		code               int
 		want               string // JSON the answer must equal
 	}{
-		{"GET", "/api/status", "", 200, `{"version":"test","guid":"","mode":"leaf","listen":"127.0.0.1:6346","started":"0001-01-01T00:00:00Z","uptime_seconds":0,"peers":1,"leaves":0,"shared_files":2,"shared_kb":3,"bytes_in":10,"bytes_out":20,"msgs_in":0,"msgs_out":0,"searches":0,"downloads":0,"inbound_evicted":0,"inbound_refused":0,"floods":0,"banned":0,"udp":{"enabled":false,"received":0,"bytes_in":0,"sent":0,"bytes_out":0,"rate_limited":0,"malformed":0,"not_accepted":0,"send_budget":0},"reachable":{"tcp":{"reachable":false},"udp_solicited":{"reachable":false},"udp_unsolicited":{"reachable":false}}}`},
+		{"GET", "/api/status", "", 200, `{"version":"test","guid":"","mode":"leaf","listen":"127.0.0.1:6346","started":"0001-01-01T00:00:00Z","uptime_seconds":0,"peers":1,"leaves":0,"shared_files":2,"shared_kb":3,"bytes_in":10,"bytes_out":20,"msgs_in":0,"msgs_out":0,"searches":0,"downloads":0,"inbound_evicted":0,"inbound_refused":0,"floods":0,"banned":0,"udp":{"enabled":false,"received":0,"bytes_in":0,"sent":0,"bytes_out":0,"rate_limited":0,"malformed":0,"not_accepted":0,"send_budget":0},"reachable":{"tcp":{"reachable":false},"udp_solicited":{"reachable":false},"udp_unsolicited":{"reachable":false}},` +
+			`"reachability":{"tcp":"firewalled","udp":"unknown","reason":"TCP: no inbound connection in 12 min and 2 connect-back requests unanswered","advice":"forward TCP and UDP port 6346 to this machine on your router","external_addr":"203.0.113.5:6346","mapping":""}}`},
+		{"POST", "/api/reachability/check", "", 200, `{"tcp":"reachable","udp":"reachable","reason":"TCP: TCP connect-back from 192.0.2.1:6346 at 12:00:01","mapping":"UPnP on router 192.168.1.1","asked":2}`},
 		{"GET", "/api/peers", "", 200, `[{"addr":"127.0.0.2:6346","mode":"ultrapeer","user_agent":"gtk-gnutella/1.2.3","outbound":true,"since":"2026-11-25T12:00:00Z","uptime_seconds":0,"bytes_in":1000,"bytes_out":2000,"msgs_in":0,"msgs_out":0,"compressed":false,"state":"connected"},` +
 			`{"addr":"192.0.2.9:6346","mode":"","user_agent":"","outbound":false,"since":"0001-01-01T00:00:00Z","uptime_seconds":0,"bytes_in":0,"bytes_out":0,"msgs_in":0,"msgs_out":0,"compressed":false,` +
 			`"state":"waiting","last_error":"connection refused","last_error_at":"2026-11-25T12:01:00Z","next_try":"2026-11-25T12:02:00Z"}]`},

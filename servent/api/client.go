@@ -121,6 +121,12 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return s, c.do(ctx, "GET", "/api/status", nil, &s)
 }
 
+// CheckReachability is POST /api/reachability/check.
+func (c *Client) CheckReachability(ctx context.Context) (Reachability, error) {
+	var r Reachability
+	return r, c.do(ctx, "POST", "/api/reachability/check", nil, &r)
+}
+
 // Peers is GET /api/peers.
 func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
 	var p []Peer

@@ -153,7 +153,12 @@ func validAddr(s string) bool {
 	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 || strconv.FormatUint(p, 10) != port {
 		return false
 	}
-	if ip, err := netip.ParseAddr(host); err == nil {
+	ip, err := netip.ParseAddr(host)
+	if strings.HasPrefix(s, "[") {
+		// Brackets hold an IPv6 address only: "[0]:1" is no URL host.
+		return err == nil && ip.Is6() && ip.Zone() == ""
+	}
+	if err == nil {
 		return ip.Zone() == ""
 	}
 	for _, c := range []byte(host) {

@@ -170,6 +170,9 @@ func NewHandler(b Backend, key string, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /api/downloads/{id}", h.download)
 	mux.HandleFunc("DELETE /api/downloads/{id}", h.cancelDownload)
 	mux.HandleFunc("GET /api/hosts", h.hosts)
+	mux.HandleFunc("POST /api/reachability/check", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, h.b.CheckReachability(r.Context()))
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

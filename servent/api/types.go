@@ -8,6 +8,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -61,12 +62,27 @@ type Status struct {
 	// (address group at its cap, all slots established, banned, or a Gnet
 	// handshake answered with an error code); neighbours cut for a flood;
 	// addresses banned.
-	InboundEvicted uint64    `json:"inbound_evicted"`
-	InboundRefused uint64    `json:"inbound_refused"`
-	Floods         uint64    `json:"floods"`
-	Banned         uint64    `json:"banned"`
-	UDP            UDP       `json:"udp"`
-	Reachable      Reachable `json:"reachable"`
+	InboundEvicted uint64       `json:"inbound_evicted"`
+	InboundRefused uint64       `json:"inbound_refused"`
+	Floods         uint64       `json:"floods"`
+	Banned         uint64       `json:"banned"`
+	UDP            UDP          `json:"udp"`
+	Reachable      Reachable    `json:"reachable"`
+	Reachability   Reachability `json:"reachability"`
+}
+
+// Reachability is the node's verdict on whether others can reach it, in
+// GET /api/status and POST /api/reachability/check.
+type Reachability struct {
+	TCP          string `json:"tcp"` // "reachable", "firewalled" or "unknown"
+	UDP          string `json:"udp"`
+	Reason       string `json:"reason"`           // why, in words
+	Advice       string `json:"advice,omitempty"` // what the user can do
+	ExternalAddr string `json:"external_addr,omitempty"`
+	Mapping      string `json:"mapping"` // e.g. "UPnP on router 192.168.1.1", or empty
+	// Asked is how many peers a check asked for connect-backs (the check
+	// only; 0: proven already, or no peer offers them).
+	Asked int `json:"asked,omitempty"`
 }
 
 // Reachable is what proved the node reachable from outside, in GET
@@ -274,4 +290,7 @@ type Backend interface {
 	Downloads() []Download
 	CancelDownload(id string) error
 	Hosts() []Host
+	// CheckReachability asks peers for connect-backs now and waits a
+	// bounded time for the answers.
+	CheckReachability(ctx context.Context) Reachability
 }

@@ -84,3 +84,7 @@ func (l *Limiter) Ask(k Kind, f *Facts, now time.Time) bool {
 	l.asked[k] = now
 	return true
 }
+
+// Forget clears when we last asked, so the next Ask of any kind goes out
+// (our address changed, or the user asked for a check).
+func (l *Limiter) Forget() { l.asked = [numKinds]time.Time{} }

@@ -33,6 +33,8 @@ type persistedSrc struct {
 	Name  string `json:"name,omitempty"`
 	GUID  string `json:"guid,omitempty"`
 	Push  bool   `json:"push,omitempty"`
+	// Proxies are the push proxies of a firewalled source, "ip:port" each.
+	Proxies []string `json:"proxies,omitempty"`
 }
 
 // maxStateFile bounds what we read back (a 4 GiB file in 512 KiB chunks
@@ -46,6 +48,9 @@ func toPersisted(s Source) persistedSrc {
 	}
 	if !s.ServentGUID.IsZero() {
 		p.GUID = s.ServentGUID.String()
+	}
+	for _, a := range s.Proxies {
+		p.Proxies = append(p.Proxies, a.String())
 	}
 	return p
 }
@@ -65,6 +70,12 @@ func (p persistedSrc) source() (Source, bool) {
 			return s, false
 		}
 		s.ServentGUID = g
+	}
+	// A bad proxy entry is dropped, not the source: it is only a hint.
+	for _, v := range p.Proxies[:min(len(p.Proxies), protocol.MaxPushProxies)] {
+		if a, err := netip.ParseAddrPort(v); err == nil {
+			s.Proxies = append(s.Proxies, a)
+		}
 	}
 	return s, s.Addr.IsValid() || (s.Push && !s.ServentGUID.IsZero())
 }

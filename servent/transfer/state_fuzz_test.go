@@ -43,13 +43,30 @@ func TestOpenHostileState(t *testing.T) {
 // same, and names a file that stays inside the downloads folder.
 // Seeds: testdata/fuzz/FuzzStateFile (states as the swarm writes them, and
 // the hostile chunk table of TestOpenHostileState) and one built here.
+// TestStateKeepsProxies: a pushed source's proxies survive a restart; a
+// bad entry drops only itself, and at most MaxPushProxies are read.
+func TestStateKeepsProxies(t *testing.T) {
+	guid := protocol.GUID{7}
+	src := Source{Push: true, ServentGUID: guid, Proxies: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.9:6346")}}
+	back, ok := toPersisted(src).source()
+	require.True(t, ok)
+	require.Equal(t, src, back)
+
+	p := toPersisted(src)
+	p.Proxies = append(p.Proxies, "not an address", "192.0.2.1:1", "192.0.2.2:1", "192.0.2.3:1", "192.0.2.4:1", "192.0.2.5:1", "192.0.2.6:1", "192.0.2.7:1", "192.0.2.8:1")
+	back, ok = p.source()
+	require.True(t, ok)
+	require.Len(t, back.Proxies, protocol.MaxPushProxies-1, "the first 8 entries, one of them bad")
+}
+
 func FuzzStateFile(f *testing.F) {
 	guid := protocol.GUID{0xb9, 0x5e, 0x31, 0x02, 0xff}
 	seed, err := json.Marshal(&persisted{
 		SHA1: protocol.SHA1{1, 2, 3}.Base32(), Name: "free software song.ogg", Size: 4500000, ChunkSize: 512 << 10,
 		Owners: []string{"192.0.2.7:6346", "", "push:" + guid.String(), "", "", "", "", "", ""},
 		Sources: []persistedSrc{toPersisted(Source{Addr: netip.MustParseAddrPort("192.0.2.7:6346"), Index: 3, Name: "song.ogg"}),
-			toPersisted(Source{Push: true, ServentGUID: guid, Addr: netip.MustParseAddrPort("10.0.0.2:6346")})},
+			toPersisted(Source{Push: true, ServentGUID: guid, Addr: netip.MustParseAddrPort("10.0.0.2:6346"),
+				Proxies: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.9:6346"), netip.MustParseAddrPort("192.0.2.10:6348")}})},
 		Banned: []string{"198.51.100.1:6346"}, Attempts: 2,
 	})
 	require.NoError(f, err)

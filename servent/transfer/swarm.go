@@ -239,6 +239,9 @@ func (d *download) addSourceLocked(s Source) bool {
 		return false
 	}
 	if old, ok := d.sources[k]; ok {
+		if len(s.Proxies) > 0 {
+			old.src.Proxies = s.Proxies // a fresh hit knows the current proxies
+		}
 		if old.dead {
 			old.dead, old.failures, old.nextTry = false, 0, time.Time{}
 			return true

@@ -3,6 +3,7 @@
 package apitest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -15,10 +16,11 @@ import (
 // under Lock); it records the calls that change state.
 type Fake struct {
 	sync.Mutex
-	StatusV api.Status
-	PeersV  []api.Peer
-	SharesV []api.SharedFile
-	HostsV  []api.Host
+	StatusV       api.Status
+	PeersV        []api.Peer
+	SharesV       []api.SharedFile
+	HostsV        []api.Host
+	ReachabilityV api.Reachability
 	// Results are what every new search finds.
 	Results []api.Result
 	// Trickle makes results arrive one more per SearchResults call, as
@@ -210,4 +212,11 @@ func (f *Fake) Hosts() []api.Host {
 	f.Lock()
 	defer f.Unlock()
 	return slices.Clone(f.HostsV)
+}
+
+// CheckReachability answers ReachabilityV.
+func (f *Fake) CheckReachability(context.Context) api.Reachability {
+	f.Lock()
+	defer f.Unlock()
+	return f.ReachabilityV
 }
