@@ -1,0 +1,155 @@
+package gnet
+
+import (
+	"net/netip"
+
+	"github.com/servent/servent/routing"
+
+	"github.com/servent/servent/protocol"
+)
+
+// Kind says what an Action asks of the shell.
+type Kind uint8
+
+const (
+	// Send Msg (a whole descriptor: header and payload) on Link. Msg may
+	// be shared by several Sends: the shell must not modify it.
+	Send Kind = iota + 1
+	// Deliver Msg, a QueryHit for one of our searches, that came on Link.
+	Deliver
+	// Drop: a descriptor from Link was not handled further, for Reason.
+	Drop
+	// Close Link after a Bye with ByeCode and ByeReason (the peer's own
+	// Bye has ByeCode 0 and Reason ReasonPeerBye: close without answering).
+	Close
+	// Pushed: a Push for us asks us to connect to Addr and give file Index.
+	Pushed
+	// QRPComplete: a complete QRP table arrived on Link; for a leaf link
+	// the node's last-hop table must be recomputed (Node.refreshUpTable).
+	QRPComplete
+)
+
+// Priority of a Send, as the node's queue (conn.send's "own" flag):
+// our own traffic (answers, searches) before relayed traffic.
+type Priority uint8
+
+const (
+	Relayed Priority = iota
+	Own
+)
+
+// Action is one thing the router asks its shell to do.
+type Action struct {
+	Kind      Kind
+	Link      LinkID
+	Msg       []byte
+	Priority  Priority
+	Reason    Reason
+	ByeCode   uint16
+	ByeReason string
+	Addr      netip.AddrPort // Pushed
+	Index     uint32         // Pushed
+}
+
+// Actions is a reusable buffer: pass it back (truncated: acts[:0]) so the
+// hot path allocates nothing.
+type Actions []Action
+
+// Reason names why a descriptor was dropped or a link closed.
+type Reason uint8
+
+const (
+	ReasonNone Reason = iota
+	ReasonHops255
+	ReasonTTLZero
+	ReasonHardTTL
+	ReasonLeafRelayed // a leaf sent a query with hops > 0
+	ReasonDuplicate
+	ReasonMalformed
+	ReasonAncient // query flags word 0 (GTKG drops these)
+	ReasonUnroutable
+	ReasonTooLarge // hit over MaxForwardHitLen
+	ReasonRelayTTL // would be relayed with TTL 0
+	ReasonPingThrottled
+	ReasonUnknownType
+	ReasonPushNoRoute
+	ReasonPushF2F // firewall-to-firewall push: not supported
+	ReasonNotForUs
+	ReasonFlood
+	ReasonTooManyBad
+	ReasonTooManyDups
+	ReasonBadQRP
+	ReasonPeerBye
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	"none", "hops-255", "ttl-0", "hard-ttl-limit", "leaf-relayed", "duplicate", "malformed",
+	"ancient-query", "unroutable", "too-large", "relay-ttl", "ping-throttled", "unknown-type",
+	"push-no-route", "push-f2f", "not-for-us", "flood", "too-many-bad", "too-many-dups", "bad-qrp", "peer-bye",
+}
+
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "reason?"
+}
+
+// Stats counts what the router did.
+type Stats struct {
+	Dropped          [numReasons]uint64
+	QueriesHandled   uint64
+	QueriesAnswered  uint64
+	QueriesForwarded uint64
+	HitsRouted       uint64
+	HitsDelivered    uint64
+	HitsUnroutable   uint64
+	PongsSent        uint64
+	PingsAnswered    uint64
+	PushesRouted     uint64
+	DQSecondSteps    uint64
+	Closed           uint64
+}
+
+func reasonOfCheck(err error) Reason {
+	switch err {
+	case nil:
+		return ReasonNone
+	case errHops:
+		return ReasonHops255
+	case errTTLZero:
+		return ReasonTTLZero
+	}
+	return ReasonHardTTL
+}
+
+var (
+	errHops    = routing.ErrHops
+	errTTLZero = routing.ErrTTLZero
+)
+
+func (r *Router) drop(dst Actions, l *link, why Reason) Actions {
+	r.stats.Dropped[why]++
+	return append(dst, Action{Kind: Drop, Link: l.id, Reason: why})
+}
+
+// bad is conn.bad: it counts towards the abuse window.
+func (r *Router) bad(dst Actions, l *link, why Reason) Actions {
+	l.winBad++
+	return r.drop(dst, l, why)
+}
+
+func (r *Router) dup(dst Actions, l *link) Actions {
+	l.winDups++
+	return r.drop(dst, l, ReasonDuplicate)
+}
+
+func (r *Router) close(dst Actions, l *link, code uint16, why Reason, text string) Actions {
+	r.stats.Closed++
+	r.stats.Dropped[why]++
+	r.LinkClosed(l.id, r.now)
+	return append(dst, Action{Kind: Close, Link: l.id, ByeCode: code, ByeReason: text, Reason: why})
+}
+
+var _ = protocol.HeaderLen

@@ -1,0 +1,445 @@
+package gnet
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/routing"
+	"github.com/servent/servent/servent/flood"
+)
+
+// Receive handles one descriptor that arrived on link id at now, appending
+// what to do to dst. payload is only read during the call. A descriptor on
+// a link not open (or closed by an earlier Close) is ignored, as the node
+// ignores what arrives after it said Bye.
+func (r *Router) Receive(dst Actions, id LinkID, h protocol.Header, payload []byte, now time.Time) Actions {
+	r.tick(now)
+	l := r.links[id]
+	if l == nil {
+		return dst
+	}
+	// Node.handle
+	if k := flood.KindOf(h.Type); !l.meter.Allow(k, now) {
+		return r.close(dst, l, 412, ReasonFlood, "Flood of "+k.String()+" messages") // Node.flooded
+	}
+	if now.Sub(l.winStart) > AbuseWindow {
+		l.winStart, l.winBad, l.winDups = now, 0, 0
+	}
+	switch h.Type {
+	case protocol.TypeQuery:
+		dst = r.handleQuery(dst, l, h, payload)
+	case protocol.TypeQueryHit:
+		dst = r.handleHit(dst, l, h, payload)
+	case protocol.TypePing:
+		dst = r.handlePing(dst, l, h, now)
+	case protocol.TypePong:
+		dst = r.handlePong(dst, l, h, payload)
+	case protocol.TypePush:
+		dst = r.handlePush(dst, l, h, payload)
+	case protocol.TypeQRP:
+		return r.handleQRP(dst, l, payload)
+	case protocol.TypeVendor, protocol.TypeStdVendor:
+		dst = r.handleVendor(dst, l, h, payload)
+	case protocol.TypeBye:
+		r.stats.Closed++
+		r.stats.Dropped[ReasonPeerBye]++
+		r.LinkClosed(l.id, now)
+		return append(dst, Action{Kind: Close, Link: l.id, Reason: ReasonPeerBye})
+	default:
+		dst = r.bad(dst, l, ReasonUnknownType)
+	}
+	if l.winBad > MaxBadMsgs {
+		return r.close(dst, l, 400, ReasonTooManyBad, "Too many bad messages")
+	}
+	if l.winDups > MaxDupMsgs {
+		return r.close(dst, l, 401, ReasonTooManyDups, "Too many duplicates")
+	}
+	return dst
+}
+
+// handleQuery is Node.handleQuery (without OOB proxying and test hooks).
+func (r *Router) handleQuery(dst Actions, l *link, h protocol.Header, payload []byte) Actions {
+	if err := routing.Check(h); err != nil {
+		r.rstats.CountCheck(err)
+		return r.bad(dst, l, reasonOfCheck(err))
+	}
+	if !l.info.Ultrapeer && h.Hops > 0 {
+		return r.bad(dst, l, ReasonLeafRelayed)
+	}
+	maxTTL := r.cfg.MaxTTL
+	fttl, fhops, fok := routing.ForwardTTL(h, maxTTL)
+	leafQuery := false
+	if !r.cfg.Ultrapeer {
+		fok = false
+	} else if !l.info.Ultrapeer {
+		fttl, fhops, fok = min(2, max(maxTTL-1, 1)), 1, maxTTL > 1
+		leafQuery = fok && maxTTL-1 > fttl
+	}
+	var ttlKey uint8
+	if fok {
+		ttlKey = fttl
+	}
+	verdict := r.routes.AddTTL(h.GUID, protocol.TypeQuery, l.id, ttlKey)
+	if verdict == routing.Duplicate {
+		return r.dup(dst, l)
+	}
+	if verdict == routing.New && leafQuery && len(payload) <= protocol.MaxForwardQueryLen {
+		r.dqStart(h.GUID, l.id, payload) // dynQuery.start
+	}
+	if err := r.query.DecodeShared(payload); err != nil {
+		return r.bad(dst, l, ReasonMalformed)
+	}
+	q := &r.query
+	if q.Flags == 0 && r.cfg.Ultrapeer {
+		return r.drop(dst, l, ReasonAncient)
+	}
+	if verdict == routing.New {
+		r.stats.QueriesHandled++
+		if !(q.Flags.Has(protocol.FlagFirewalled) && r.cfg.Firewalled) {
+			dst = r.answer(dst, l, h, q)
+		}
+	}
+	if !r.cfg.Ultrapeer {
+		return dst
+	}
+	return r.forwardQuery(dst, l, h, payload, q, fttl, fhops, fok, true, Relayed)
+}
+
+// forwardQuery is Node.forwardQuery: to every other ultrapeer while TTL
+// allows (last hop only where its QRP table matches), to each leaf whose
+// table matches. from is nil for our own queries.
+func (r *Router) forwardQuery(dst Actions, from *link, h protocol.Header, payload []byte, q *protocol.Query, fttl, fhops uint8, fok, leaves bool, pri Priority) Actions {
+	hashed := false
+	match := func(t *routing.QueryRouteTable) bool {
+		if !hashed {
+			r.hash.Reset(q)
+			hashed = true
+		}
+		return t.Match(&r.hash)
+	}
+	r.byTTL = [16][]byte{}
+	encode := func(ttl uint8) []byte {
+		if r.byTTL[ttl] == nil {
+			r.byTTL[ttl] = r.relayed(h, ttl, fhops, payload)
+		}
+		return r.byTTL[ttl]
+	}
+	if fok && len(payload) <= protocol.MaxForwardQueryLen {
+		for _, p := range r.ups {
+			if p == from || uint32(fhops) >= p.hopsFlow {
+				continue
+			}
+			ttl := fttl
+			if p.info.MaxTTL > 0 && ttl > p.info.MaxTTL {
+				ttl = p.info.MaxTTL
+			}
+			if ttl == 1 && p.qrt != nil && !match(p.qrt) {
+				continue // last-hop QRP
+			}
+			dst = append(dst, Action{Kind: Send, Link: p.id, Msg: encode(ttl), Priority: pri})
+			r.stats.QueriesForwarded++
+		}
+	}
+	if !leaves || len(r.leaves) == 0 {
+		return dst
+	}
+	ttl := max(fttl, 1)
+	if !fok {
+		ttl = 1
+	}
+	for _, p := range r.leaves {
+		if p == from || uint32(fhops) >= p.hopsFlow {
+			continue
+		}
+		if p.qrt == nil || !match(p.qrt) {
+			continue // a leaf without a table gets nothing (GTKG)
+		}
+		dst = append(dst, Action{Kind: Send, Link: p.id, Msg: encode(ttl), Priority: pri})
+		r.stats.QueriesForwarded++
+	}
+	return dst
+}
+
+// answer is Node.answer and Node.ourHits without OOB: our hits go back on
+// the link the query came from.
+func (r *Router) answer(dst Actions, l *link, h protocol.Header, q *protocol.Query) Actions {
+	if (q.Criteria == "" && len(q.SHA1s) == 0) || r.cfg.Lookup == nil {
+		return dst
+	}
+	res := r.cfg.Lookup(q)
+	if len(res) == 0 {
+		return dst
+	}
+	r.stats.QueriesAnswered++
+	a := r.hitAddr(l.id)
+	var proxies []netip.AddrPort
+	if r.cfg.Firewalled && r.cfg.PushProxies != nil {
+		proxies = r.cfg.PushProxies()
+	}
+	hdr := protocol.Header{GUID: h.GUID, Type: protocol.TypeQueryHit, TTL: routing.HitTTL(h.Hops)}
+	for len(res) > 0 {
+		k := min(len(res), MaxHitBatch)
+		hit := protocol.QueryHit{
+			Port: a.Port(), IP: a.Addr(), Speed: HitSpeed, Vendor: protocol.VendorSRVT,
+			Push: r.cfg.Firewalled, ServentGUID: r.cfg.GUID, Results: res[:k:k],
+		}
+		if r.cfg.Firewalled {
+			hit.SetPushProxies(proxies)
+		}
+		res = res[k:]
+		dst = append(dst, Action{Kind: Send, Link: l.id, Msg: protocol.AppendMessage(nil, hdr, &hit), Priority: Own})
+	}
+	return dst
+}
+
+// handleHit is Node.handleHit (without the GUESS and OOB relays).
+func (r *Router) handleHit(dst Actions, l *link, h protocol.Header, payload []byte) Actions {
+	if err := routing.Check(h); err != nil {
+		r.rstats.CountCheck(err)
+		return r.bad(dst, l, reasonOfCheck(err))
+	}
+	if len(payload) < 11+16+7 {
+		return r.bad(dst, l, ReasonMalformed)
+	}
+	servent := protocol.GUID(payload[len(payload)-16:])
+	if servent != r.cfg.GUID {
+		r.pushes.Add(servent, l.id)
+	}
+	to, ok := r.routes.Lookup(h.GUID, protocol.TypeQuery)
+	if !ok {
+		r.stats.HitsUnroutable++
+		return r.drop(dst, l, ReasonUnroutable)
+	}
+	if to == routing.Local {
+		r.stats.HitsDelivered++
+		return append(dst, Action{Kind: Deliver, Link: l.id, Msg: r.relayed(h, h.TTL, h.Hops, payload)})
+	}
+	p := r.links[to]
+	ttl, hops, ok := routing.RelayTTL(h)
+	if p != nil && !p.info.Ultrapeer {
+		r.dqHits(h.GUID, int(payload[0]))
+	}
+	switch {
+	case p == nil:
+		r.stats.HitsUnroutable++
+		return r.drop(dst, l, ReasonUnroutable)
+	case !ok:
+		r.stats.HitsUnroutable++
+		return r.drop(dst, l, ReasonRelayTTL)
+	case len(payload) > protocol.MaxForwardHitLen:
+		r.stats.HitsUnroutable++
+		return r.drop(dst, l, ReasonTooLarge)
+	}
+	r.stats.HitsRouted++
+	return append(dst, Action{Kind: Send, Link: p.id, Msg: r.relayed(h, ttl, hops, payload)})
+}
+
+// handlePush is Node.handlePush.
+func (r *Router) handlePush(dst Actions, l *link, h protocol.Header, payload []byte) Actions {
+	if err := routing.Check(h); err != nil {
+		r.rstats.CountCheck(err)
+		return r.bad(dst, l, reasonOfCheck(err))
+	}
+	if r.routes.Add(h.GUID, protocol.TypePush, l.id) {
+		return r.dup(dst, l)
+	}
+	var p protocol.Push
+	if err := p.Decode(payload); err != nil {
+		return r.bad(dst, l, ReasonMalformed)
+	}
+	if p.ServentGUID == r.cfg.GUID {
+		if p.Index == 0x7FFFFFFD {
+			return r.drop(dst, l, ReasonPushF2F)
+		}
+		return append(dst, Action{Kind: Pushed, Link: l.id, Index: p.Index, Addr: netip.AddrPortFrom(p.IP, p.Port)})
+	}
+	to, ok := r.pushes.Lookup(p.ServentGUID)
+	if !ok || to == routing.Local {
+		return r.drop(dst, l, ReasonPushNoRoute)
+	}
+	ttl, hops, ok := routing.RelayTTL(h)
+	if r.links[to] == nil {
+		return r.drop(dst, l, ReasonPushNoRoute)
+	}
+	if !ok {
+		return r.drop(dst, l, ReasonRelayTTL)
+	}
+	r.stats.PushesRouted++
+	return append(dst, Action{Kind: Send, Link: to, Msg: r.relayed(h, ttl, hops, payload)})
+}
+
+// handlePing is Node.handlePing: our pong and cached pongs, never a flood.
+func (r *Router) handlePing(dst Actions, l *link, h protocol.Header, now time.Time) Actions {
+	if err := routing.Check(h); err != nil {
+		r.rstats.CountCheck(err)
+		return r.bad(dst, l, reasonOfCheck(err))
+	}
+	if h.Hops == 0 && h.TTL == 1 {
+		if now.Sub(l.lastPing) >= time.Second || l.lastPing.IsZero() {
+			l.lastPing = now
+			return r.ownPong(dst, l, h)
+		}
+		return r.drop(dst, l, ReasonPingThrottled)
+	}
+	if !l.lastPing.IsZero() && now.Sub(l.lastPing) < PingEvery {
+		return r.drop(dst, l, ReasonPingThrottled)
+	}
+	if r.routes.Add(h.GUID, protocol.TypePing, l.id) {
+		return r.dup(dst, l)
+	}
+	l.lastPing = now
+	dst = r.ownPong(dst, l, h)
+	hdr := protocol.Header{GUID: h.GUID, Type: protocol.TypePong, TTL: routing.PongTTL(h.Hops, r.cfg.MaxTTL)}
+	n := 0
+	r.expirePongs(false)
+	for pass := 0; pass < 2 && n < MaxPongsOut; pass++ { // pongCache.pick
+		for _, e := range r.pongs {
+			if n == MaxPongsOut {
+				break
+			}
+			if e.up != (pass == 0) || e.from == l.id || e.addr == l.info.Listen || e.addr.Addr() == l.info.Addr.Addr() {
+				continue
+			}
+			hdr.Hops = min(e.hops+1, 14)
+			dst = append(dst, Action{Kind: Send, Link: l.id, Msg: r.relayed(hdr, hdr.TTL, hdr.Hops, e.payload)})
+			r.stats.PongsSent++
+			n++
+		}
+	}
+	return dst
+}
+
+// ownPong is Node.sendOwnPong (without GUE and the UP free-slot counts,
+// which the shell knows).
+func (r *Router) ownPong(dst Actions, l *link, ping protocol.Header) Actions {
+	r.stats.PingsAnswered++
+	r.stats.PongsSent++
+	hdr := protocol.Header{GUID: ping.GUID, Type: protocol.TypePong, TTL: routing.PongTTL(ping.Hops, r.cfg.MaxTTL)}
+	var p *protocol.Pong
+	if r.cfg.OwnPong != nil {
+		p = r.cfg.OwnPong(l.id)
+	} else {
+		a := r.hitAddr(l.id)
+		p = &protocol.Pong{Port: a.Port(), IP: a.Addr(), Files: r.cfg.Files, KB: r.cfg.KB,
+			GGEP: protocol.GGEP{{ID: "VC", Data: []byte{'S', 'R', 'V', 'T', OurVersion}}}}
+	}
+	return append(dst, Action{Kind: Send, Link: l.id, Msg: protocol.AppendMessage(nil, hdr, p)})
+}
+
+// handlePong is Node.handlePong (the host cache is the shell's).
+func (r *Router) handlePong(dst Actions, l *link, h protocol.Header, payload []byte) Actions {
+	if err := routing.Check(h); err != nil && h.TTL != 0 {
+		r.rstats.CountCheck(err)
+		return r.bad(dst, l, reasonOfCheck(err))
+	}
+	p := &r.pong
+	*p = protocol.Pong{}
+	if err := p.Decode(payload); err != nil {
+		return r.bad(dst, l, ReasonMalformed)
+	}
+	addr := netip.AddrPortFrom(p.IP.Unmap(), p.Port)
+	up := p.GGEP.Has("UP")
+	if h.Hops == 0 {
+		up = up || l.info.Ultrapeer
+	}
+	if usableHost(addr) && addr != r.cfg.Addr { // Node.isSelf is the shell's finer test
+		r.addPong(addr, payload, h.Hops, l.id, up)
+	}
+	if h.Hops == 0 {
+		return dst
+	}
+	to, ok := r.routes.Lookup(h.GUID, protocol.TypePing)
+	if !ok || to == routing.Local || r.links[to] == nil {
+		return r.drop(dst, l, ReasonUnroutable)
+	}
+	ttl, hops, ok := routing.RelayTTL(h)
+	if !ok {
+		return r.drop(dst, l, ReasonRelayTTL)
+	}
+	return append(dst, Action{Kind: Send, Link: to, Msg: r.relayed(h, ttl, hops, payload)})
+}
+
+// addPong is pongCache.add.
+func (r *Router) addPong(addr netip.AddrPort, payload []byte, hops uint8, from LinkID, up bool) {
+	e, ok := r.pongs[addr]
+	if !ok {
+		if len(r.pongs) >= PongCacheMax {
+			r.expirePongs(true)
+		}
+		e = &pongEntry{addr: addr}
+		r.pongs[addr] = e
+	}
+	e.payload = append([]byte(nil), payload...)
+	e.hops, e.from, e.up, e.at = hops, from, up, r.now
+}
+
+// expirePongs is pongCache.expireLocked.
+func (r *Router) expirePongs(force bool) {
+	life := PongLifeLeaf
+	if r.cfg.Ultrapeer {
+		life = PongLifeUP
+	}
+	var oldest *pongEntry
+	for a, e := range r.pongs {
+		if r.now.Sub(e.at) > life {
+			delete(r.pongs, a)
+			continue
+		}
+		if oldest == nil || e.at.Before(oldest.at) {
+			oldest = e
+		}
+	}
+	if force && len(r.pongs) >= PongCacheMax && oldest != nil {
+		delete(r.pongs, oldest.addr)
+	}
+}
+
+// PongCacheLen is the number of cached pongs.
+func (r *Router) PongCacheLen() int { return len(r.pongs) }
+
+// handleQRP is Node.handleQRP.
+func (r *Router) handleQRP(dst Actions, l *link, payload []byte) Actions {
+	if !r.cfg.Ultrapeer {
+		return r.drop(dst, l, ReasonNotForUs) // a leaf has no use for a table
+	}
+	t, err := l.qrpRecv.HandlePayload(payload)
+	if err != nil {
+		return r.close(dst, l, 413, ReasonBadQRP, "Bad QRP: "+err.Error())
+	}
+	if t != nil {
+		l.qrt = routing.NewQueryRouteTable(t)
+		dst = append(dst, Action{Kind: QRPComplete, Link: l.id})
+	}
+	return dst
+}
+
+// handleVendor is Node.handleVendor for what routing needs: hops-flow and
+// push-proxy requests (reachability vendor messages stay the shell's).
+func (r *Router) handleVendor(dst Actions, l *link, h protocol.Header, payload []byte) Actions {
+	var v protocol.Vendor
+	if err := v.Decode(payload); err != nil {
+		return r.bad(dst, l, ReasonMalformed)
+	}
+	switch {
+	case v.Is(protocol.VendorBEAR, protocol.SelHopsFlow):
+		if hf, err := protocol.DecodeHopsFlow(v.Data); err == nil {
+			l.hopsFlow = uint32(hf.MaxHops)
+		}
+	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && r.cfg.Ultrapeer && !l.info.Ultrapeer && !r.cfg.Firewalled:
+		r.pushes.Add(h.GUID, l.id)
+		ack := protocol.PushProxyAck{Addr: r.hitAddr(l.id)}.Vendor()
+		dst = append(dst, Action{Kind: Send, Link: l.id, Priority: Own,
+			Msg: protocol.AppendMessage(nil, protocol.Header{GUID: h.GUID, Type: protocol.TypeVendor, TTL: 1}, &ack)})
+	}
+	return dst
+}
+
+// usableHost is servent's usableHost (hostcache.go).
+func usableHost(a netip.AddrPort) bool {
+	ip := a.Addr()
+	if !a.IsValid() || a.Port() == 0 || !ip.Is4() {
+		return false
+	}
+	return !ip.IsUnspecified() && !ip.IsMulticast() && ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
