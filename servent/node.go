@@ -262,8 +262,8 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("servent: library: %w", err)
 	}
 	n.log.Info("listening", "addr", n.addr, "mode", n.modeName(), "guid", n.guid)
+	n.startNAT() // before anything that reads n.nat runs
 	n.startUDP()
-	n.startNAT()
 	n.wg.Add(3)
 	go n.acceptLoop()
 	go n.maintainLoop()
