@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/servent/servent/internal/netscope"
 	"github.com/servent/servent/protocol"
 )
 
@@ -112,7 +113,7 @@ func Parse(method, target, xNode string, requester netip.Addr) (Request, *Answer
 	}
 	r.TLS = params.Get("tls") == "true"
 	node, err := netip.ParseAddrPort(strings.TrimSpace(xNode))
-	if err != nil || !ValidNode(node.Addr().Unmap(), node.Port(), requester.Unmap()) {
+	if err != nil || !netscope.Listable(node, requester) {
 		return Request{}, &NoAddress
 	}
 	r.Node = netip.AddrPortFrom(node.Addr().Unmap(), node.Port())
@@ -121,31 +122,6 @@ func Parse(method, target, xNode string, requester netip.Addr) (Request, *Answer
 
 func malformed(why string) *Answer {
 	return &Answer{400, "Malformed push-proxy request: " + why}
-}
-
-// ValidNode tells whether a leaf may be asked to connect to ip:port for
-// requester. gtk-gnutella takes only public addresses (host_is_valid); we
-// also take an address as private as the requester's own (loopback for a
-// loopback requester, private for a private or loopback one), so proxies
-// work on a LAN and in tests, while a host on the Internet still cannot
-// turn our leaves against their own network.
-func ValidNode(ip netip.Addr, port uint16, requester netip.Addr) bool {
-	if port == 0 || !ip.Is4() || ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return false
-	}
-	switch {
-	case ip.IsLoopback():
-		return requester.IsLoopback()
-	case ip.IsPrivate() || ip.IsLinkLocalUnicast() || isTestNet(ip):
-		return requester.IsLoopback() || requester.IsPrivate()
-	}
-	return ip.IsGlobalUnicast()
-}
-
-// isTestNet: the documentation ranges gtk-gnutella refuses (capture 57).
-func isTestNet(ip netip.Addr) bool {
-	b := ip.As4()
-	return b[0] == 192 && b[1] == 0 && b[2] == 2 || b[0] == 198 && b[1] == 51 && b[2] == 100 || b[0] == 203 && b[1] == 0 && b[2] == 113
 }
 
 // WriteAnswer writes a as gtk-gnutella does: status line, empty body,

@@ -40,7 +40,7 @@ func statusOf(t testing.TB, file string) string {
 // accepted, we decode the same GUID, index, address and TLS flag. Two
 // differences are deliberate: "ServerID" is accepted (the issue asks for
 // both spellings), and a loopback X-Node is accepted from a loopback
-// requester (ValidNode: as private as the requester).
+// requester (netscope.Listable: the same kind of network).
 func TestParseAsGTKG(t *testing.T) {
 	from := netip.MustParseAddr("127.0.8.11")
 	xnode := netip.MustParseAddrPort("1.2.3.4:6347")
@@ -102,8 +102,8 @@ func TestValidNode(t *testing.T) {
 		{"224.0.0.1:6346", loop, false},
 		{"255.255.255.255:6346", loop, false},
 	} {
-		a := netip.MustParseAddrPort(c.node)
-		assert.Equal(t, c.ok, ValidNode(a.Addr(), a.Port(), c.requester), "%s from %s", c.node, c.requester)
+		_, refused := Parse("GET", "/gnet/push-proxy?guid=53525654c0ffee11ff2233445566aa00", c.node, c.requester)
+		assert.Equal(t, c.ok, refused == nil, "%s from %s", c.node, c.requester)
 	}
 }
 

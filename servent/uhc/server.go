@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/servent/servent/internal/netscope"
 )
 
 // Server-side limits, as gtk-gnutella's pcache.c.
@@ -106,65 +108,6 @@ func limiterKey(ip netip.Addr) netip.Addr {
 	return ip
 }
 
-// Listable reports whether host may be handed to requester in a host-cache
-// answer. gtk-gnutella lists only routable hosts (host_is_valid()); a host
-// of a private or loopback network is listed only to a requester of that
-// same kind of network (a lab, a LAN), never to one on the Internet.
-func Listable(host netip.AddrPort, requester netip.Addr) bool {
-	h, r := host.Addr().Unmap(), requester.Unmap()
-	if !host.IsValid() || host.Port() == 0 || !h.Is4() {
-		return false
-	}
-	switch s := scope(h); s {
-	case scopeGlobal:
-		return true
-	case scopeNone:
-		return false
-	default:
-		return scope(r) == s
-	}
-}
-
-type addrScope int
-
-const (
-	scopeNone addrScope = iota // never listed: unspecified, multicast, broadcast, link-local, reserved
-	scopeGlobal
-	scopeLoopback
-	scopePrivate
-)
-
-var (
-	cgnat    = netip.MustParsePrefix("100.64.0.0/10")
-	reserved = []netip.Prefix{
-		netip.MustParsePrefix("0.0.0.0/8"),
-		netip.MustParsePrefix("192.0.0.0/24"),
-		netip.MustParsePrefix("192.0.2.0/24"),
-		netip.MustParsePrefix("198.18.0.0/15"),
-		netip.MustParsePrefix("198.51.100.0/24"),
-		netip.MustParsePrefix("203.0.113.0/24"),
-		netip.MustParsePrefix("240.0.0.0/4"),
-	}
-)
-
-func scope(a netip.Addr) addrScope {
-	a = a.Unmap()
-	switch {
-	case !a.IsValid(), a.IsUnspecified(), a.IsMulticast(), a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast():
-		return scopeNone
-	case a.IsLoopback():
-		return scopeLoopback
-	case a.IsPrivate(), cgnat.Contains(a):
-		return scopePrivate
-	}
-	for _, p := range reserved {
-		if p.Contains(a) {
-			return scopeNone
-		}
-	}
-	return scopeGlobal
-}
-
 // PickInput is what an IPP answer is chosen from.
 type PickInput struct {
 	// Cached are ultrapeers from the host cache, best first.
@@ -185,7 +128,7 @@ type PickInput struct {
 // node_fill_ultra(): cached ultrapeers first, then up to MaxNeighbours
 // connected ultrapeers not already listed take the last places (or fill
 // the free ones). Never the requester's IP, never us, never twice, only
-// hosts Listable to the requester. The result may be empty: then the
+// hosts netscope.Listable to the requester. The result may be empty: then the
 // answer has no IPP (as gtk-gnutella's with an empty cache).
 func Pick(in PickInput) []netip.AddrPort {
 	limit := in.Max
@@ -195,7 +138,7 @@ func Pick(in PickInput) []netip.AddrPort {
 	req := in.Requester.Addr().Unmap()
 	ok := func(h netip.AddrPort, out []netip.AddrPort) bool {
 		h = unmap(h)
-		return Listable(h, req) && h.Addr() != req && !slices.Contains(in.Self, h) &&
+		return netscope.Listable(h, req) && h.Addr() != req && !slices.Contains(in.Self, h) &&
 			!slices.Contains(out, h)
 	}
 	out := make([]netip.AddrPort, 0, limit)

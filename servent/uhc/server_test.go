@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/servent/servent/internal/netscope"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -49,31 +51,6 @@ func TestLimiterBoundedUnderFlood(t *testing.T) {
 	require.True(t, l.Allow(netip.MustParseAddr("192.0.2.1"), later), "room again once the window passed")
 	require.Equal(t, 1, l.Len(), "expired sources forgotten")
 	require.LessOrEqual(t, cap(l.queue), 4*max, "the queue does not grow without bound")
-}
-
-func TestListable(t *testing.T) {
-	global := netip.MustParseAddr("203.0.113.9")
-	for _, c := range []struct {
-		host string
-		req  netip.Addr
-		want bool
-	}{
-		{"8.8.8.8:6346", global, true},
-		{"127.0.0.5:6346", global, false},
-		{"127.0.0.5:6346", netip.MustParseAddr("127.0.0.1"), true},
-		{"10.1.2.3:6346", global, false},
-		{"192.168.1.2:6346", netip.MustParseAddr("10.0.0.1"), true},
-		{"192.168.1.2:6346", netip.MustParseAddr("127.0.0.1"), false},
-		{"100.64.1.1:6346", global, false},
-		{"169.254.1.1:6346", netip.MustParseAddr("169.254.1.2"), false},
-		{"0.0.0.0:6346", global, false},
-		{"224.0.0.1:6346", global, false},
-		{"255.255.255.255:6346", global, false},
-		{"8.8.8.8:0", global, false},
-		{"[2001:db8::1]:6346", global, false}, // IPP is IPv4 only
-	} {
-		require.Equal(t, c.want, Listable(ap(c.host), c.req), "%s to %s", c.host, c.req)
-	}
 }
 
 func TestPick(t *testing.T) {
@@ -148,7 +125,7 @@ func FuzzPick(f *testing.F) {
 		require.LessOrEqual(t, len(got), limit)
 		seen := map[netip.AddrPort]bool{}
 		for _, h := range got {
-			require.True(t, Listable(h, requester.Addr()), "%v to %v", h, requester)
+			require.True(t, netscope.Listable(h, requester.Addr()), "%v to %v", h, requester)
 			require.NotEqual(t, requester.Addr(), h.Addr())
 			require.NotEqual(t, self, h)
 			require.False(t, seen[h], "twice: %v", h)
