@@ -47,6 +47,5 @@ func (n *Node) mapping() reach.Mapping {
 func (r *reachState) mappingChanged(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.asks, r.since = reach.Asks{}, now
-	r.limit.Forget()
+	r.restartLocked(now)
 }

@@ -21,7 +21,7 @@ func (n *Node) pushViaProxies(src transfer.Source, self netip.AddrPort) error {
 		return errors.New("servent: push: node not running")
 	}
 	proxies := src.Proxies[:min(len(src.Proxies), protocol.MaxPushProxies)]
-	ctx, cancel := context.WithTimeout(n.ctx, pushproxy.ClientTimeout)
+	ctx, cancel := context.WithCancel(n.ctx) // each Push is bounded by pushproxy.ClientTimeout
 	defer cancel()
 	results := make(chan error, len(proxies)) // buffered: late answers never block
 	for _, proxy := range proxies {

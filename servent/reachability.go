@@ -48,23 +48,15 @@ type ReachVerdict struct {
 	Mapping      reach.Mapping
 }
 
-// verdict draws the reachability verdict at now.
-func (n *Node) verdict(now time.Time) reach.Verdict {
-	port := n.advertised().Port()
+// Reachability is the verdict with what it rests on, for status.
+func (n *Node) Reachability() ReachVerdict {
+	m := n.mapping()
+	ext := n.advertised() // the mapped address when the router gave one
+	port := ext.Port()
 	if port == 0 {
 		port = n.addr.Port()
 	}
-	return n.reach.decide(n.mapping(), port, now)
-}
-
-// Reachability is the verdict with what it rests on, for status.
-func (n *Node) Reachability() ReachVerdict {
-	v := n.verdict(n.cfg.Now())
-	m := n.mapping()
-	ext := n.advertised()
-	if m.External.IsValid() {
-		ext = m.External
-	}
+	v := n.reach.decide(m, port, n.cfg.Now())
 	if n.cfg.Firewalled {
 		v.TCP, v.Reason = reach.Firewalled, "firewalled by configuration; "+v.Reason
 	}
@@ -77,8 +69,7 @@ func (n *Node) recheckReach(now time.Time) {
 	if n.reach.reachable(reach.TCP, now) && n.reach.reachable(reach.UDPSolicited, now) {
 		return
 	}
-	s := n.snap.Load()
-	for _, c := range append(s.ups[:len(s.ups):len(s.ups)], s.leaves...) {
+	for _, c := range n.snap.Load().byID {
 		if n.askConnectBack(c, false, now) {
 			return
 		}
@@ -96,8 +87,7 @@ func (n *Node) CheckReachability(ctx context.Context, wait time.Duration) (Reach
 		return n.Reachability(), 0 // proven within the window: nothing to ask
 	}
 	asked := 0
-	s := n.snap.Load()
-	for _, c := range append(s.ups[:len(s.ups):len(s.ups)], s.leaves...) {
+	for _, c := range n.snap.Load().byID {
 		if n.askConnectBack(c, true, start) {
 			asked++
 		}
@@ -141,10 +131,17 @@ func (r *reachState) addressSeen(ip netip.Addr, now time.Time) {
 	// Only a change of public address voids the proofs: peers on our LAN
 	// and on the Internet see two addresses at once, both ours.
 	if public(r.addr) && public(ip) {
-		r.facts, r.asks, r.since = reach.Facts{}, reach.Asks{}, now
-		r.limit.Forget()
+		r.facts = reach.Facts{}
+		r.restartLocked(now)
 	}
 	r.addr = ip
+}
+
+// restartLocked forgets our asks and waits afresh from now, asking again
+// at once: what we asked before proves nothing about a new way in.
+func (r *reachState) restartLocked(now time.Time) {
+	r.asks, r.since = reach.Asks{}, now
+	r.limit.Forget()
 }
 
 func (r *reachState) askedFor(k reach.Kind, now time.Time) {
@@ -163,21 +160,26 @@ func (r *reachState) lastProof(k reach.Kind) time.Time {
 func (r *reachState) states(now time.Time) (tcp, udp reach.State) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	in := reach.Inputs{Facts: r.facts, Asks: r.asks, Since: r.since}
-	if in.Since.IsZero() {
-		in.Since = now // not started
-	}
+	in := r.inputsLocked(now)
 	return reach.States(&in, now)
 }
 
 func (r *reachState) decide(m reach.Mapping, port uint16, now time.Time) reach.Verdict {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	since := r.since
-	if since.IsZero() {
-		since = now // not started
+	in := r.inputsLocked(now)
+	in.Mapping, in.Port = m, port
+	return reach.Decide(in, now)
+}
+
+// inputsLocked is what the verdict is drawn from; a node not started
+// counts its time from now.
+func (r *reachState) inputsLocked(now time.Time) reach.Inputs {
+	in := reach.Inputs{Facts: r.facts, Asks: r.asks, Since: r.since}
+	if in.Since.IsZero() {
+		in.Since = now
 	}
-	return reach.Decide(reach.Inputs{Facts: r.facts, Asks: r.asks, Since: since, Mapping: m, Port: port}, now)
+	return in
 }
 
 func public(ip netip.Addr) bool {
