@@ -379,7 +379,7 @@ func reachability(v servent.ReachVerdict) api.Reachability {
 		r.ExternalAddr = v.ExternalAddr.String()
 	}
 	if m := v.Mapping; m.Protocol != "" && m.Err == "" {
-		r.Mapping = fmt.Sprintf("%s on router %s", map[string]string{"upnp": "UPnP", "natpmp": "NAT-PMP"}[m.Protocol], m.Router)
+		r.Mapping = fmt.Sprintf("%s on router %s", m.ProtocolName(), m.Router)
 	}
 	return r
 }

@@ -15,3 +15,14 @@ type Mapping struct {
 	Err      string         // the router's refusal or failure, in words ("" when fine)
 	At       time.Time      // when the mapping was made or last failed
 }
+
+// ProtocolName is the mapping protocol as users know it.
+func (m Mapping) ProtocolName() string {
+	switch m.Protocol {
+	case "upnp":
+		return "UPnP"
+	case "natpmp":
+		return "NAT-PMP"
+	}
+	return m.Protocol
+}

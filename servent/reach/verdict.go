@@ -136,9 +136,9 @@ func Decide(in Inputs, now time.Time) Verdict {
 	case m.Err != "":
 		why = append(why, fmt.Sprintf("port mapping failed: %s", m.Err))
 	case m.Protocol != "" && m.External.IsValid():
-		why = append(why, fmt.Sprintf("port %s mapped on router %s (%s)", m.External, m.Router, mappingName(m.Protocol)))
+		why = append(why, fmt.Sprintf("port %s mapped on router %s (%s)", m.External, m.Router, m.ProtocolName()))
 	case m.Protocol != "":
-		why = append(why, fmt.Sprintf("port mapped on router %s (%s)", m.Router, mappingName(m.Protocol)))
+		why = append(why, fmt.Sprintf("port mapped on router %s (%s)", m.Router, m.ProtocolName()))
 	}
 	v.Reason = strings.Join(why, "; ")
 	if v.TCP == Firewalled || v.UDP == Firewalled {
@@ -178,14 +178,4 @@ func plural(n int, unit string) string {
 		return strconv.Itoa(n) + " " + unit
 	}
 	return strconv.Itoa(n) + " " + unit + "s"
-}
-
-func mappingName(p string) string {
-	switch p {
-	case "upnp":
-		return "UPnP"
-	case "natpmp":
-		return "NAT-PMP"
-	}
-	return p
 }
