@@ -192,9 +192,6 @@ func (n *Node) answerUDPConnectBack(ip netip.Addr, h protocol.Header, v *protoco
 // reachAsk asks a neighbour whose Messages Supported we just read for the
 // connect-backs it announced and we still need.
 func (n *Node) reachAsk(c *conn, ms protocol.MessagesSupported, now time.Time) {
-	if n.cfg.Firewalled {
-		return
-	}
 	var tcpOK, udpOK bool
 	for _, e := range ms.Entries {
 		switch {
