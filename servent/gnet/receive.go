@@ -74,6 +74,9 @@ func (r *Router) handleQuery(dst Actions, l *link, h protocol.Header, payload []
 		fok = false
 	} else if !l.info.Ultrapeer {
 		fttl, fhops, fok = min(2, max(maxTTL-1, 1)), 1, maxTTL > 1
+		if r.cfg.NoDynamicQuery {
+			fttl = max(maxTTL-1, 1)
+		}
 		leafQuery = fok && maxTTL-1 > fttl
 	}
 	var ttlKey uint8

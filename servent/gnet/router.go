@@ -58,6 +58,9 @@ type Config struct {
 	Files, KB uint32
 	// NoFloodLimits disables the per-link flood meters (load tests).
 	NoFloodLimits bool
+	// NoDynamicQuery sends a leaf's query at once at MaxTTL-1 instead of
+	// probing at TTL 2 first (the simulator's policies without DQ).
+	NoDynamicQuery bool
 	// The node's shell fills these when it is switched onto the Router;
 	// nil gives the simple defaults (the simulator's).
 	// HitAddr is the address put in hits and pongs sent on a link
