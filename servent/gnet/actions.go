@@ -2,6 +2,7 @@ package gnet
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/servent/servent/routing"
 
@@ -24,9 +25,19 @@ const (
 	Close
 	// Pushed: a Push for us asks us to connect to Addr and give file Index.
 	Pushed
-	// QRPComplete: a complete QRP table arrived on Link; for a leaf link
-	// the node's last-hop table must be recomputed (Node.refreshUpTable).
+	// QRPComplete: a complete QRP table (QRT) arrived on Link; for a leaf
+	// link the node's last-hop table must be recomputed
+	// (Node.refreshUpTable).
 	QRPComplete
+	// Answer: a new query (Msg, as received) for the shell to answer from
+	// its library (Config.ShellAnswers).
+	Answer
+	// Vendor: a vendor message (Msg) the router does not handle
+	// (reachability, push-proxy acks, messages-supported).
+	Vendor
+	// Host: a pong named a usable host at Addr (Up: an ultrapeer) for the
+	// shell's host cache.
+	Host
 )
 
 // Priority of a Send, as the node's queue (conn.send's "own" flag):
@@ -47,8 +58,10 @@ type Action struct {
 	Reason    Reason
 	ByeCode   uint16
 	ByeReason string
-	Addr      netip.AddrPort // Pushed
-	Index     uint32         // Pushed
+	Addr      netip.AddrPort           // Pushed, Host
+	Index     uint32                   // Pushed
+	Up        bool                     // Host
+	QRT       *routing.QueryRouteTable // QRPComplete
 }
 
 // Actions is a reusable buffer: pass it back (truncated: acts[:0]) so the
@@ -96,20 +109,22 @@ func (r Reason) String() string {
 	return "reason?"
 }
 
-// Stats counts what the router did.
+// Stats counts what the router did. The counters are atomic so that a
+// node's status and tests may read them while its readers route.
 type Stats struct {
-	Dropped          [numReasons]uint64
-	QueriesHandled   uint64
-	QueriesAnswered  uint64
-	QueriesForwarded uint64
-	HitsRouted       uint64
-	HitsDelivered    uint64
-	HitsUnroutable   uint64
-	PongsSent        uint64
-	PingsAnswered    uint64
-	PushesRouted     uint64
-	DQSecondSteps    uint64
-	Closed           uint64
+	Dropped          [numReasons]atomic.Uint64
+	Bad              atomic.Uint64 // descriptors counted against the abuse window
+	QueriesHandled   atomic.Uint64
+	QueriesAnswered  atomic.Uint64
+	QueriesForwarded atomic.Uint64
+	HitsRouted       atomic.Uint64
+	HitsDelivered    atomic.Uint64
+	HitsUnroutable   atomic.Uint64
+	PongsSent        atomic.Uint64
+	PingsAnswered    atomic.Uint64
+	PushesRouted     atomic.Uint64
+	DQSecondSteps    atomic.Uint64
+	Closed           atomic.Uint64
 }
 
 func reasonOfCheck(err error) Reason {
@@ -130,13 +145,14 @@ var (
 )
 
 func (r *Router) drop(dst Actions, l *link, why Reason) Actions {
-	r.stats.Dropped[why]++
+	r.stats.Dropped[why].Add(1)
 	return append(dst, Action{Kind: Drop, Link: l.id, Reason: why})
 }
 
 // bad is conn.bad: it counts towards the abuse window.
 func (r *Router) bad(dst Actions, l *link, why Reason) Actions {
 	l.winBad++
+	r.stats.Bad.Add(1)
 	return r.drop(dst, l, why)
 }
 
@@ -146,8 +162,8 @@ func (r *Router) dup(dst Actions, l *link) Actions {
 }
 
 func (r *Router) close(dst Actions, l *link, code uint16, why Reason, text string) Actions {
-	r.stats.Closed++
-	r.stats.Dropped[why]++
+	r.stats.Closed.Add(1)
+	r.stats.Dropped[why].Add(1)
 	r.LinkClosed(l.id, r.now)
 	return append(dst, Action{Kind: Close, Link: l.id, ByeCode: code, ByeReason: text, Reason: why})
 }

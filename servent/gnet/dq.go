@@ -50,7 +50,7 @@ func (r *Router) Tick(dst Actions, now time.Time) Actions {
 		ttl := r.cfg.MaxTTL - 1
 		r.routes.AddTTL(g, protocol.TypeQuery, q.leaf, ttl)
 		h := protocol.Header{GUID: g, Type: protocol.TypeQuery, TTL: ttl + 1}
-		r.stats.DQSecondSteps++
+		r.stats.DQSecondSteps.Add(1)
 		dst = r.forwardQuery(dst, nil, h, q.payload, &pq, ttl, 1, true, false, Own)
 	}
 	return dst

@@ -189,8 +189,8 @@ func FuzzRouter(f *testing.F) {
 				delete(open, id)
 			}
 			var counted uint64
-			for _, n := range r.Stats().Dropped {
-				counted += n
+			for i := range r.Stats().Dropped {
+				counted += r.Stats().Dropped[i].Load()
 			}
 			if counted != dropActs {
 				t.Fatalf("Stats counts %d drops, %d actions", counted, dropActs)

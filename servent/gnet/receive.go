@@ -42,8 +42,8 @@ func (r *Router) Receive(dst Actions, id LinkID, h protocol.Header, payload []by
 	case protocol.TypeVendor, protocol.TypeStdVendor:
 		dst = r.handleVendor(dst, l, h, payload)
 	case protocol.TypeBye:
-		r.stats.Closed++
-		r.stats.Dropped[ReasonPeerBye]++
+		r.stats.Closed.Add(1)
+		r.stats.Dropped[ReasonPeerBye].Add(1)
 		r.LinkClosed(l.id, now)
 		return append(dst, Action{Kind: Close, Link: l.id, Reason: ReasonPeerBye})
 	default:
@@ -98,13 +98,19 @@ func (r *Router) handleQuery(dst Actions, l *link, h protocol.Header, payload []
 		return r.drop(dst, l, ReasonAncient)
 	}
 	if verdict == routing.New {
-		r.stats.QueriesHandled++
-		if !(q.Flags.Has(protocol.FlagFirewalled) && r.cfg.Firewalled) {
+		r.stats.QueriesHandled.Add(1)
+		switch {
+		case r.cfg.ShellAnswers:
+			dst = append(dst, Action{Kind: Answer, Link: l.id, Msg: r.relayed(h, h.TTL, h.Hops, payload)})
+		case !(q.Flags.Has(protocol.FlagFirewalled) && r.firewalled()):
 			dst = r.answer(dst, l, h, q)
 		}
 	}
 	if !r.cfg.Ultrapeer {
 		return dst
+	}
+	if verdict == routing.New && fok && !l.info.Ultrapeer && r.cfg.ProxyQuery != nil {
+		h, payload = r.cfg.ProxyQuery(l.id, h, payload, q)
 	}
 	return r.forwardQuery(dst, l, h, payload, q, fttl, fhops, fok, true, Relayed)
 }
@@ -128,6 +134,8 @@ func (r *Router) forwardQuery(dst Actions, from *link, h protocol.Header, payloa
 		}
 		return r.byTTL[ttl]
 	}
+	sent := len(dst)
+	defer func() { r.stats.QueriesForwarded.Add(uint64(len(dst) - sent)) }()
 	if fok && len(payload) <= protocol.MaxForwardQueryLen {
 		for _, p := range r.ups {
 			if p == from || uint32(fhops) >= p.hopsFlow {
@@ -141,7 +149,6 @@ func (r *Router) forwardQuery(dst Actions, from *link, h protocol.Header, payloa
 				continue // last-hop QRP
 			}
 			dst = append(dst, Action{Kind: Send, Link: p.id, Msg: encode(ttl), Priority: pri})
-			r.stats.QueriesForwarded++
 		}
 	}
 	if !leaves || len(r.leaves) == 0 {
@@ -159,7 +166,6 @@ func (r *Router) forwardQuery(dst Actions, from *link, h protocol.Header, payloa
 			continue // a leaf without a table gets nothing (GTKG)
 		}
 		dst = append(dst, Action{Kind: Send, Link: p.id, Msg: encode(ttl), Priority: pri})
-		r.stats.QueriesForwarded++
 	}
 	return dst
 }
@@ -174,10 +180,11 @@ func (r *Router) answer(dst Actions, l *link, h protocol.Header, q *protocol.Que
 	if len(res) == 0 {
 		return dst
 	}
-	r.stats.QueriesAnswered++
+	r.stats.QueriesAnswered.Add(1)
 	a := r.hitAddr(l.id)
+	fw := r.firewalled()
 	var proxies []netip.AddrPort
-	if r.cfg.Firewalled && r.cfg.PushProxies != nil {
+	if fw && r.cfg.PushProxies != nil {
 		proxies = r.cfg.PushProxies()
 	}
 	hdr := protocol.Header{GUID: h.GUID, Type: protocol.TypeQueryHit, TTL: routing.HitTTL(h.Hops)}
@@ -185,9 +192,9 @@ func (r *Router) answer(dst Actions, l *link, h protocol.Header, q *protocol.Que
 		k := min(len(res), MaxHitBatch)
 		hit := protocol.QueryHit{
 			Port: a.Port(), IP: a.Addr(), Speed: HitSpeed, Vendor: protocol.VendorSRVT,
-			Push: r.cfg.Firewalled, ServentGUID: r.cfg.GUID, Results: res[:k:k],
+			Push: fw, ServentGUID: r.cfg.GUID, Results: res[:k:k],
 		}
-		if r.cfg.Firewalled {
+		if fw {
 			hit.SetPushProxies(proxies)
 		}
 		res = res[k:]
@@ -211,11 +218,11 @@ func (r *Router) handleHit(dst Actions, l *link, h protocol.Header, payload []by
 	}
 	to, ok := r.routes.Lookup(h.GUID, protocol.TypeQuery)
 	if !ok {
-		r.stats.HitsUnroutable++
+		r.stats.HitsUnroutable.Add(1)
 		return r.drop(dst, l, ReasonUnroutable)
 	}
 	if to == routing.Local {
-		r.stats.HitsDelivered++
+		r.stats.HitsDelivered.Add(1)
 		return append(dst, Action{Kind: Deliver, Link: l.id, Msg: r.relayed(h, h.TTL, h.Hops, payload)})
 	}
 	p := r.links[to]
@@ -225,16 +232,16 @@ func (r *Router) handleHit(dst Actions, l *link, h protocol.Header, payload []by
 	}
 	switch {
 	case p == nil:
-		r.stats.HitsUnroutable++
+		r.stats.HitsUnroutable.Add(1)
 		return r.drop(dst, l, ReasonUnroutable)
 	case !ok:
-		r.stats.HitsUnroutable++
+		r.stats.HitsUnroutable.Add(1)
 		return r.drop(dst, l, ReasonRelayTTL)
 	case len(payload) > protocol.MaxForwardHitLen:
-		r.stats.HitsUnroutable++
+		r.stats.HitsUnroutable.Add(1)
 		return r.drop(dst, l, ReasonTooLarge)
 	}
-	r.stats.HitsRouted++
+	r.stats.HitsRouted.Add(1)
 	return append(dst, Action{Kind: Send, Link: p.id, Msg: r.relayed(h, ttl, hops, payload)})
 }
 
@@ -268,7 +275,7 @@ func (r *Router) handlePush(dst Actions, l *link, h protocol.Header, payload []b
 	if !ok {
 		return r.drop(dst, l, ReasonRelayTTL)
 	}
-	r.stats.PushesRouted++
+	r.stats.PushesRouted.Add(1)
 	return append(dst, Action{Kind: Send, Link: to, Msg: r.relayed(h, ttl, hops, payload)})
 }
 
@@ -306,7 +313,7 @@ func (r *Router) handlePing(dst Actions, l *link, h protocol.Header, now time.Ti
 			}
 			hdr.Hops = min(e.hops+1, 14)
 			dst = append(dst, Action{Kind: Send, Link: l.id, Msg: r.relayed(hdr, hdr.TTL, hdr.Hops, e.payload)})
-			r.stats.PongsSent++
+			r.stats.PongsSent.Add(1)
 			n++
 		}
 	}
@@ -316,8 +323,8 @@ func (r *Router) handlePing(dst Actions, l *link, h protocol.Header, now time.Ti
 // ownPong is Node.sendOwnPong (without GUE and the UP free-slot counts,
 // which the shell knows).
 func (r *Router) ownPong(dst Actions, l *link, ping protocol.Header) Actions {
-	r.stats.PingsAnswered++
-	r.stats.PongsSent++
+	r.stats.PingsAnswered.Add(1)
+	r.stats.PongsSent.Add(1)
 	hdr := protocol.Header{GUID: ping.GUID, Type: protocol.TypePong, TTL: routing.PongTTL(ping.Hops, r.cfg.MaxTTL)}
 	var p *protocol.Pong
 	if r.cfg.OwnPong != nil {
@@ -346,8 +353,9 @@ func (r *Router) handlePong(dst Actions, l *link, h protocol.Header, payload []b
 	if h.Hops == 0 {
 		up = up || l.info.Ultrapeer
 	}
-	if usableHost(addr) && addr != r.cfg.Addr { // Node.isSelf is the shell's finer test
+	if usableHost(addr) && !r.isSelf(addr) {
 		r.addPong(addr, payload, h.Hops, l.id, up)
+		dst = append(dst, Action{Kind: Host, Link: l.id, Addr: addr, Up: up})
 	}
 	if h.Hops == 0 {
 		return dst
@@ -412,7 +420,7 @@ func (r *Router) handleQRP(dst Actions, l *link, payload []byte) Actions {
 	}
 	if t != nil {
 		l.qrt = routing.NewQueryRouteTable(t)
-		dst = append(dst, Action{Kind: QRPComplete, Link: l.id})
+		dst = append(dst, Action{Kind: QRPComplete, Link: l.id, QRT: l.qrt})
 	}
 	return dst
 }
@@ -429,11 +437,13 @@ func (r *Router) handleVendor(dst Actions, l *link, h protocol.Header, payload [
 		if hf, err := protocol.DecodeHopsFlow(v.Data); err == nil {
 			l.hopsFlow = uint32(hf.MaxHops)
 		}
-	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && r.cfg.Ultrapeer && !l.info.Ultrapeer && !r.cfg.Firewalled:
+	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && r.cfg.Ultrapeer && !l.info.Ultrapeer && !r.firewalled():
 		r.pushes.Add(h.GUID, l.id)
 		ack := protocol.PushProxyAck{Addr: r.hitAddr(l.id)}.Vendor()
 		dst = append(dst, Action{Kind: Send, Link: l.id, Priority: Own,
 			Msg: protocol.AppendMessage(nil, protocol.Header{GUID: h.GUID, Type: protocol.TypeVendor, TTL: 1}, &ack)})
+	default:
+		dst = append(dst, Action{Kind: Vendor, Link: l.id, Msg: r.relayed(h, h.TTL, h.Hops, payload)})
 	}
 	return dst
 }

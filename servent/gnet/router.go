@@ -71,6 +71,31 @@ type Config struct {
 	OwnPong func(LinkID) *protocol.Pong
 	// PushProxies go in our hits when firewalled (Node.pushProxies).
 	PushProxies func() []netip.AddrPort
+	// FirewalledNow, when set, replaces Firewalled: the node's verdict
+	// changes while it runs (Node.firewalled).
+	FirewalledNow func() bool
+	// IsSelf, when set, says whether a pong's address is ours (Node.isSelf:
+	// every address we listen on or were seen at); nil compares with Addr.
+	IsSelf func(netip.AddrPort) bool
+	// ShellAnswers: a new query is not looked up here but handed to the
+	// shell as an Answer action (the node answers outside the router's
+	// lock, with OOB and its test hooks). Lookup is then unused.
+	ShellAnswers bool
+	// ProxyQuery may rewrite a new query of a leaf before it is forwarded
+	// (Node.oobProxyQuery: a fresh MUID with the OOB flag). It must not
+	// call the router.
+	ProxyQuery func(from LinkID, h protocol.Header, payload []byte, q *protocol.Query) (protocol.Header, []byte)
+	// Routes and Pushes, when set, are the tables to use (the node shares
+	// its own with its search, UDP and transfer code; they lock
+	// themselves). nil: the router makes its own on its call clock.
+	Routes *routing.Table
+	Pushes *routing.PushTable
+	// RouteStats, when set, counts failed TTL/hops checks (with Routes:
+	// the stats those tables count into).
+	RouteStats *routing.Stats
+	// Stats, when set, receives the counters (the node's, read by its
+	// status and tests); nil: the router's own.
+	Stats *Stats
 }
 
 // OurVersion is the version byte of our VC extension (handle.go ourVersion).
@@ -123,10 +148,10 @@ type Router struct {
 	leaves []*link
 	routes *routing.Table
 	pushes *routing.PushTable
-	rstats routing.Stats
+	rstats *routing.Stats
 	pongs  map[netip.AddrPort]*pongEntry
 	dq     map[protocol.GUID]*dqQuery
-	stats  Stats
+	stats  *Stats
 
 	query protocol.Query // decoded in place (DecodeShared)
 	pong  protocol.Pong
@@ -143,16 +168,28 @@ func New(cfg Config) *Router {
 	if cfg.DQWait == 0 {
 		cfg.DQWait = DQWait
 	}
-	r := &Router{cfg: cfg, links: map[LinkID]*link{}, pongs: map[netip.AddrPort]*pongEntry{}, dq: map[protocol.GUID]*dqQuery{}}
+	r := &Router{cfg: cfg, links: map[LinkID]*link{}, pongs: map[netip.AddrPort]*pongEntry{}, dq: map[protocol.GUID]*dqQuery{}, stats: cfg.Stats}
+	if r.stats == nil {
+		r.stats = new(Stats)
+	}
+	r.rstats = cfg.RouteStats
+	if r.rstats == nil {
+		r.rstats = new(routing.Stats)
+	}
 	clock := func() time.Time { return r.now }
 	alive := func(id LinkID) bool { _, ok := r.links[id]; return ok }
-	r.routes = routing.NewTable(0, 0, clock, routing.WithStats(&r.rstats), routing.WithAlive(alive))
-	r.pushes = routing.NewPushTable(0, 0, clock, routing.WithStats(&r.rstats), routing.WithAlive(alive))
+	r.routes, r.pushes = cfg.Routes, cfg.Pushes
+	if r.routes == nil {
+		r.routes = routing.NewTable(0, 0, clock, routing.WithStats(r.rstats), routing.WithAlive(alive))
+	}
+	if r.pushes == nil {
+		r.pushes = routing.NewPushTable(0, 0, clock, routing.WithStats(r.rstats), routing.WithAlive(alive))
+	}
 	return r
 }
 
-// Stats is the router's counters.
-func (r *Router) Stats() *Stats { return &r.stats }
+// Stats is the router's counters; they may be read while it runs.
+func (r *Router) Stats() *Stats { return r.stats }
 
 // RouteStats is the route and push tables' counters.
 func (r *Router) RouteStats() routing.Counters { return r.rstats.Snapshot() }
@@ -162,6 +199,20 @@ func (r *Router) SetUltrapeer(up bool) { r.cfg.Ultrapeer = up }
 
 // SetFirewalled follows the node's reachability verdict (Node.firewalled).
 func (r *Router) SetFirewalled(fw bool) { r.cfg.Firewalled = fw }
+
+func (r *Router) firewalled() bool {
+	if r.cfg.FirewalledNow != nil {
+		return r.cfg.FirewalledNow()
+	}
+	return r.cfg.Firewalled
+}
+
+func (r *Router) isSelf(a netip.AddrPort) bool {
+	if r.cfg.IsSelf != nil {
+		return r.cfg.IsSelf(a)
+	}
+	return a == r.cfg.Addr
+}
 
 func (r *Router) hitAddr(id LinkID) netip.AddrPort {
 	if r.cfg.HitAddr != nil {

@@ -112,7 +112,7 @@ func TestQueryFlooding(t *testing.T) {
 			assert.ElementsMatch(t, tt.want, sends(acts))
 			assert.Equal(t, tt.drop, drops(acts))
 			for _, d := range tt.drop {
-				assert.EqualValues(t, 1, r.Stats().Dropped[d])
+				assert.EqualValues(t, 1, r.Stats().Dropped[d].Load())
 			}
 		})
 	}
@@ -194,19 +194,19 @@ func TestHitRouting(t *testing.T) {
 	hit := protocol.Header{GUID: g, Type: protocol.TypeQueryHit, TTL: 5, Hops: 1}
 	acts := r.Receive(nil, 2, hit, hitPayload(protocol.GUID{0xBB}, 1), t0)
 	assert.Equal(t, []sent{{1, 4, 2, protocol.TypeQueryHit}}, sends(acts))
-	assert.EqualValues(t, 1, r.Stats().HitsRouted)
+	assert.EqualValues(t, 1, r.Stats().HitsRouted.Load())
 
 	unknown := protocol.Header{GUID: protocol.GUID{0x66}, Type: protocol.TypeQueryHit, TTL: 5, Hops: 1}
 	acts = r.Receive(nil, 2, unknown, hitPayload(protocol.GUID{0xBB}, 1), t0)
 	assert.Empty(t, sends(acts))
 	assert.Equal(t, []Reason{ReasonUnroutable}, drops(acts))
-	assert.EqualValues(t, 1, r.Stats().HitsUnroutable)
+	assert.EqualValues(t, 1, r.Stats().HitsUnroutable.Load())
 
 	// The querier's link closed: its routes die with it.
 	r.LinkClosed(1, t0)
 	acts = r.Receive(nil, 2, hit, hitPayload(protocol.GUID{0xBB}, 1), t0)
 	assert.Equal(t, []Reason{ReasonUnroutable}, drops(acts))
-	assert.EqualValues(t, 2, r.Stats().HitsUnroutable)
+	assert.EqualValues(t, 2, r.Stats().HitsUnroutable.Load())
 }
 
 func TestSearchAndDeliver(t *testing.T) {
@@ -248,7 +248,7 @@ func TestDynamicQuerying(t *testing.T) {
 			acts := r.Tick(nil, t0.Add(DQWait))
 			if tt.second {
 				assert.ElementsMatch(t, []sent{{1, 3, 1, protocol.TypeQuery}, {2, 3, 1, protocol.TypeQuery}}, sends(acts))
-				assert.EqualValues(t, 1, r.Stats().DQSecondSteps)
+				assert.EqualValues(t, 1, r.Stats().DQSecondSteps.Load())
 			} else {
 				assert.Empty(t, sends(acts))
 			}
@@ -454,7 +454,9 @@ func TestQRPOverTheWireThenLastHop(t *testing.T) {
 		acts = r.Receive(acts, 2, protocol.Header{Type: protocol.TypeQRP, TTL: 1}, patches[i].Append(nil), t0)
 	}
 	require.NotEmpty(t, acts)
-	assert.Equal(t, Action{Kind: QRPComplete, Link: 2}, acts[len(acts)-1])
+	assert.Equal(t, QRPComplete, acts[len(acts)-1].Kind)
+	assert.Equal(t, LinkID(2), acts[len(acts)-1].Link)
+	assert.Same(t, r.QRT(2), acts[len(acts)-1].QRT)
 	require.NotNil(t, r.QRT(2))
 
 	acts = r.Receive(nil, 1, qh(protocol.GUID{0x80}, 2, 1), queryPayload("rock"), t0)
