@@ -83,7 +83,7 @@ func benchRoute(b *testing.B, deflate bool) {
 func progressOf(n *Node) routeProgress {
 	s := n.snap.Load()
 	p := routeProgress{
-		handled: n.stats.queriesHandled.Load(), forwarded: n.stats.queriesForwarded.Load(),
+		handled: n.stats.core.QueriesHandled.Load(), forwarded: n.stats.core.QueriesForwarded.Load(),
 		ups: len(s.ups), leaves: len(s.leaves),
 	}
 	for _, c := range s.byID {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/servent/servent/servent/gnet"
 	"github.com/servent/servent/servent/natmap"
 )
 
@@ -225,7 +226,7 @@ func (c *Config) fillDefaults() {
 		c.MaxLeaves = 64
 	}
 	if c.dqWait <= 0 {
-		c.dqWait = dqWaitDefault
+		c.dqWait = gnet.DQWait
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = c.MaxPeers + c.MaxLeaves + 32

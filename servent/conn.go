@@ -12,7 +12,7 @@ import (
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
-	"github.com/servent/servent/servent/flood"
+	"github.com/servent/servent/servent/gnet"
 )
 
 // PeerInfo describes one Gnutella connection.
@@ -61,7 +61,6 @@ type conn struct {
 	q   *sendQueue
 	qrt atomic.Pointer[routing.QueryRouteTable]
 
-	hopsFlow atomic.Uint32 // queries with hops >= this are not sent; 256 = all
 	lastRead atomic.Int64  // unix nanoseconds
 	pingOut  atomic.Int64  // when our unanswered keep-alive ping left; 0 = none
 	bytesIn  atomic.Uint64
@@ -75,15 +74,9 @@ type conn struct {
 	writerOut chan struct{} // closed when the writer goroutine returned
 
 	// reader-owned state
-	meter    flood.Meter // message budgets by descriptor type
-	qrpRecv  protocol.QRPReceiver
-	lastPing time.Time
-	winStart time.Time
-	winDups  int
-	winBad   int
-	arena    []byte
-	query    protocol.Query
-	hit      protocol.QueryHit
+	acts  gnet.Actions // what the core decided about the last descriptor
+	query protocol.Query
+	hit   protocol.QueryHit
 	closeErr error
 }
 

@@ -26,8 +26,8 @@ func TestPongCachingAndHostCache(t *testing.T) {
 	b := startNode(t, ModeUltrapeer, withPeers(addrOf(c)))
 	waitPeers(t, b, 1, 0)
 	// B's greeting ping to C was answered: C is in B's pong cache.
-	require.Eventually(t, func() bool { return b.pongs.len() >= 1 }, waitFor, tick)
-	cPings := c.stats.pingsAnswered.Load()
+	require.Eventually(t, func() bool { return b.pongCacheLen() >= 1 }, waitFor, tick)
+	cPings := c.stats.core.PingsAnswered.Load()
 
 	dataA := t.TempDir()
 	a := startNode(t, ModeUltrapeer, withPeers(addrOf(b)), withDataDir(dataA))
@@ -36,7 +36,7 @@ func TestPongCachingAndHostCache(t *testing.T) {
 		hs := hostAddrs(a)
 		return slices.Contains(hs, c.Addr()) && slices.Contains(hs, b.Addr())
 	}, waitFor, tick)
-	require.Equal(t, cPings, c.stats.pingsAnswered.Load(), "A's ping was flooded to C")
+	require.Equal(t, cPings, c.stats.core.PingsAnswered.Load(), "A's ping was flooded to C")
 	for _, h := range a.Hosts() {
 		require.True(t, h.Ultrapeer)
 	}

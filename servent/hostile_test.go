@@ -129,7 +129,7 @@ func TestHostileDuplicateFlood(t *testing.T) {
 	go func() { _, _ = p.conn.Write(flood.Bytes()) }()
 	require.EqualValues(t, 401, p.expectByeThenEOF())
 	// The query itself was handled and forwarded once only.
-	require.EqualValues(t, 1, n.stats.queriesHandled.Load())
+	require.EqualValues(t, 1, n.stats.core.QueriesHandled.Load())
 	healthy(t, good, "target")
 }
 
@@ -246,8 +246,8 @@ func TestLeafRelayedQueryIsBad(t *testing.T) {
 	require.NoError(t, hit.Decode(b))
 	require.Equal(t, protocol.VendorSRVT, hit.Vendor)
 	require.Equal(t, n.GUID(), hit.ServentGUID)
-	require.EqualValues(t, 1, n.stats.queriesHandled.Load())
-	require.EqualValues(t, 1, n.stats.bad.Load())
+	require.EqualValues(t, 1, n.stats.core.QueriesHandled.Load())
+	require.EqualValues(t, 1, n.stats.core.Bad.Load())
 }
 
 // TestHandshakeTimeoutAndCaps: a socket that says nothing is closed by the

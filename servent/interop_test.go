@@ -34,12 +34,10 @@ func TestInteropLive(t *testing.T) {
 				waitPeers(t, n, 1, 0)
 				peer := netip.MustParseAddrPort(addr)
 				require.Eventually(t, func() bool {
-					n.pongs.mu.Lock()
-					defer n.pongs.mu.Unlock()
-					return n.pongs.entries[peer] != nil // it answered our ping
+					return n.pongCached(peer) // it answered our ping
 				}, 20*time.Second, 50*time.Millisecond)
 				if mode == ModeUltrapeer { // neither pings its leaves
-					require.Eventually(t, func() bool { return n.stats.pingsAnswered.Load() > 0 }, 20*time.Second, 50*time.Millisecond, "we answered its ping")
+					require.Eventually(t, func() bool { return n.stats.core.PingsAnswered.Load() > 0 }, 20*time.Second, 50*time.Millisecond, "we answered its ping")
 				}
 				s := n.Search("alpha", nil)
 				require.Eventually(t, func() bool { return len(s.Results()) > 0 }, 30*time.Second, 50*time.Millisecond)

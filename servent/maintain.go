@@ -47,7 +47,7 @@ func (n *Node) maintainLoop() {
 			n.recheckReach(now)
 			n.autoPromote(now)
 			if n.ultrapeer.Load() {
-				n.dqStep(now)
+				n.coreTick(now)
 				n.refreshUpTable()
 			}
 			if now.Sub(lastSave) >= hostSaveEvery {

@@ -99,7 +99,7 @@ func (m *mesh) checkSearch(t *testing.T, src int, alive func(int) bool) {
 	routedBefore := make([]uint64, len(m.nodes))
 	for i := range m.nodes {
 		before[i] = m.counts[i].Load()
-		routedBefore[i] = m.nodes[i].stats.hitsRouted.Load()
+		routedBefore[i] = m.nodes[i].stats.core.HitsRouted.Load()
 	}
 	d := m.dist(src, alive)
 	var want []string
@@ -135,7 +135,7 @@ func (m *mesh) checkSearch(t *testing.T, src int, alive func(int) bool) {
 	}
 	require.Eventually(t, func() bool {
 		for i := range m.nodes {
-			if alive(i) && m.nodes[i].stats.hitsRouted.Load()-routedBefore[i] != wantRouted[i] {
+			if alive(i) && m.nodes[i].stats.core.HitsRouted.Load()-routedBefore[i] != wantRouted[i] {
 				return false
 			}
 		}
@@ -342,7 +342,7 @@ func TestDynamicQuerying(t *testing.T) {
 	h, _ := leaf.nextOf(protocol.TypeQueryHit)
 	require.GreaterOrEqual(t, time.Since(start), cfgs[0].dqWait, "only the second step reaches 3 hops")
 	require.EqualValues(t, 3, h.Hops, "routed back by 3 ultrapeers")
-	require.EqualValues(t, 1, nodes[0].stats.dqSecondSteps.Load())
+	require.EqualValues(t, 1, nodes[0].stats.core.DQSecondSteps.Load())
 	for i, c := range counts {
 		require.EqualValues(t, 1, c.Load(), "node %d", i)
 	}

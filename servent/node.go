@@ -18,6 +18,7 @@ import (
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
+	"github.com/servent/servent/servent/gnet"
 	"github.com/servent/servent/servent/admit"
 	"github.com/servent/servent/servent/natmap"
 	"github.com/servent/servent/servent/uhc"
@@ -50,14 +51,9 @@ type Status struct {
 type nodeStats struct {
 	msgsIn, msgsOut                 atomic.Uint64
 	bytesIn, bytesOut               atomic.Uint64 // of closed connections
-	queriesHandled                  atomic.Uint64 // new queries processed (dedup passed)
-	queriesForwarded                atomic.Uint64 // copies sent on
-	queriesAnswered                 atomic.Uint64
-	hitsRouted, hitsUnroutable      atomic.Uint64
-	pongsSent, pingsAnswered        atomic.Uint64
-	dropped, bad                    atomic.Uint64
+	core                            gnet.Stats // the routing core's counters
+	dropped                         atomic.Uint64
 	refused, banned, queueOverflows atomic.Uint64
-	dqSecondSteps                   atomic.Uint64
 	refusedBanned, hsTimeouts       atomic.Uint64 // inbound sockets (listen.go)
 	floods                          atomic.Uint64 // connections cut for a flood (handle.go)
 }
@@ -89,8 +85,7 @@ type Node struct {
 	routes    *routing.Table
 	pushes    *routing.PushTable
 	rstats    routing.Stats
-	pongs     *pongCache
-	dq        dynQuery
+	core      routingCore
 
 	upTableDirty atomic.Bool                       // leaves' tables or library changed
 	upTableSent  atomic.Pointer[protocol.QRPTable] // last table sent to ultrapeers
@@ -196,7 +191,7 @@ func New(cfg Config) (*Node, error) {
 	alive := func(id routing.ConnID) bool { _, ok := n.snap.Load().byID[id]; return ok }
 	n.routes = routing.NewTable(0, 0, cfg.Now, routing.WithStats(&n.rstats), routing.WithAlive(alive))
 	n.pushes = routing.NewPushTable(0, 0, cfg.Now, routing.WithStats(&n.rstats), routing.WithAlive(alive))
-	n.pongs = newPongCache(cfg.Now, n.ultrapeer.Load())
+	n.core.r = n.newCore()
 	lib, err := sharedir.Open(sharedir.Config{Dir: cfg.ShareDir, DataDir: cfg.DataDir, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("servent: %w", err)
@@ -649,12 +644,12 @@ func (n *Node) newConn(nc net.Conn, br *bufio.Reader, remote netip.AddrPort, out
 		deflateIn: h.deflateIn, deflateOut: h.deflateOut, byeOK: h.byeOK, vendorOK: h.vendorOK,
 		maxTTL: h.maxTTL, upQRP: h.upQRP, weLeaf: h.weLeaf, upNotNeeded: h.upNotNeeded, guess: h.guess,
 		q: newSendQueue(n.cfg.QueueBytes), closed: make(chan struct{}), writerOut: make(chan struct{}),
-		slot: slot, meter: n.floodMeter(h.up),
+		slot: slot,
 	}
 	c.br = br
 	c.nc = countingConn{Conn: nc, c: c}
-	c.hopsFlow.Store(256)
 	c.lastRead.Store(n.cfg.Now().UnixNano())
+	n.linkOpened(c, h)
 	n.mu.Lock()
 	n.conns[c.id] = c
 	n.rebuildSnapLocked()
@@ -696,6 +691,7 @@ func (n *Node) removeConn(c *conn, err error) {
 	}
 	n.mu.Unlock()
 	n.release(c.slot)
+	n.linkClosed(c)
 	if !c.up && c.qrt.Load() != nil {
 		n.upTableDirty.Store(true)
 	}

@@ -40,7 +40,7 @@ func TestTwoTierSearch(t *testing.T) {
 
 	// The leaf searches too: a's file comes back through b; the leaf's own
 	// gamma.mp3 is not a result of its own search.
-	routed := b.stats.hitsRouted.Load()
+	routed := b.stats.core.HitsRouted.Load()
 	s2 := leaf.Search("gamma", nil)
 	require.Eventually(t, func() bool { return len(s2.Results()) == 1 }, waitFor, tick)
 	r = s2.Results()[0]
@@ -48,7 +48,7 @@ func TestTwoTierSearch(t *testing.T) {
 	require.Len(t, r.Sources, 1)
 	require.Equal(t, a.Addr(), r.Sources[0].Addr)
 	require.Equal(t, a.GUID(), r.Sources[0].ServentGUID)
-	require.Greater(t, b.stats.hitsRouted.Load(), routed, "the hit went through b")
+	require.Greater(t, b.stats.core.HitsRouted.Load(), routed, "the hit went through b")
 	require.Equal(t, []string{"gamma ray burst.ogg"}, resultNames(s2))
 }
 

@@ -61,10 +61,7 @@ func (n *Node) autoPromote(now time.Time) {
 		return
 	}
 	if n.shouldPromote(now) {
-		n.mu.Lock() // reserve and the slot counters see one role change
-		n.ultrapeer.Store(true)
-		n.mu.Unlock()
-		n.pongs.setUltrapeer(true)
+		n.setRole(true)
 		n.upTableDirty.Store(true)
 		n.log.Info("promoted to ultrapeer", "uptime", now.Sub(n.started))
 	}
@@ -98,10 +95,7 @@ func (n *Node) spaceRedial(c *conn, now time.Time) {
 // could not be pushed through it. The links it holds as an ultrapeer end
 // with Bye 203 (role change) and maintenance dials ultrapeers as a leaf.
 func (n *Node) demote(now time.Time) {
-	n.mu.Lock()
-	n.ultrapeer.Store(false)
-	n.mu.Unlock()
-	n.pongs.setUltrapeer(false)
+	n.setRole(false)
 	n.log.Info("back to leaf: firewalled", "uptime", now.Sub(n.started))
 	for _, c := range n.snap.Load().byID {
 		if c.weLeaf || c.byeMsg.Load() != nil {

@@ -169,21 +169,7 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 		// GGEP SO: ask for secure OOB (LIME/12 v3, a token in the hits).
 		q.GGEP = protocol.GGEP{{ID: "SO"}}
 	}
-	payload := q.Append(nil)
-	n.routes.Add(g, protocol.TypeQuery, 0)
-	h := protocol.Header{GUID: g, Type: protocol.TypeQuery, TTL: n.cfg.MaxTTL}
-	if n.ultrapeer.Load() {
-		// Forwarding our own query is forwarding one that arrived with one
-		// more TTL and one less hop.
-		fh := h
-		fh.TTL = n.cfg.MaxTTL + 1
-		n.forwardQuery(nil, fh, payload, q, n.cfg.MaxTTL, 0, true, true)
-	} else {
-		b := protocol.AppendMessage(nil, h, q)
-		for _, c := range n.snap.Load().ups {
-			c.send(b, true)
-		}
-	}
+	n.coreSearch(g, q)
 	n.guessLater(s)
 	return s
 }

@@ -194,7 +194,7 @@ func (n *Node) udpQuery(from netip.AddrPort, d protocol.Datagram, now time.Time)
 		return // a duplicate: GTKG drops a resent MUID too
 	}
 	g.answered.Add(1)
-	n.stats.queriesHandled.Add(1)
+	n.stats.core.QueriesHandled.Add(1)
 	n.guessAck(from, d.Header.GUID, dec.MoreHosts)
 	n.guessAnswer(from, d.Header.GUID, &q)
 	n.guessToLeaves(from, d.Header.GUID, &q, now)
@@ -256,7 +256,10 @@ func (n *Node) guessToLeaves(to netip.AddrPort, guid protocol.GUID, q *protocol.
 	g.init(now)
 	g.relay.Add(guid, guessRelay{to: to, expires: now.Add(guessRelayLife)})
 	g.mu.Unlock()
-	n.forwardQuery(nil, protocol.Header{GUID: guid, Type: protocol.TypeQuery}, lq.Append(nil), &lq, 1, 1, false, true)
+	n.core.mu.Lock()
+	acts := n.core.r.QueryLeaves(nil, guid, &lq, now)
+	n.core.mu.Unlock()
+	_ = n.act(nil, protocol.Header{}, nil, acts)
 }
 
 // guessRelayHit sends a leaf's hit for a GUESS query we served to the
@@ -275,14 +278,14 @@ func (n *Node) guessRelayHit(h protocol.Header, payload []byte) bool {
 	}
 	ttl, hops, ok := routing.RelayTTL(h)
 	if !ok || len(payload) > protocol.MaxForwardHitLen {
-		n.stats.hitsUnroutable.Add(1)
+		n.stats.core.HitsUnroutable.Add(1)
 		return true
 	}
 	hh := h
 	hh.TTL, hh.Hops, hh.Length = ttl, hops, uint32(len(payload))
 	b := hh.Append(make([]byte, 0, protocol.HeaderLen+len(payload)))
 	if n.sendUDPBytes(r.to, append(b, payload...)) {
-		n.stats.hitsRouted.Add(1)
+		n.stats.core.HitsRouted.Add(1)
 	}
 	return true
 }

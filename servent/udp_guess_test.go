@@ -204,7 +204,7 @@ func TestGUESSSearchThroughALine(t *testing.T) {
 	require.Eventually(t, func() bool { return len(s.Results()) == 1 }, waitFor, tick)
 	assert.Equal(t, []string{"rare zebra.txt"}, resultNames(s))
 	assert.Equal(t, uint64(1), u3.Status().UDP.GUESS.Answered, "found over GUESS")
-	assert.Zero(t, u3.stats.queriesHandled.Load()-u3.Status().UDP.GUESS.Answered, "the TCP flood never reached u3")
+	assert.Zero(t, u3.stats.core.QueriesHandled.Load()-u3.Status().UDP.GUESS.Answered, "the TCP flood never reached u3")
 }
 
 // BenchmarkGUESSQueryAnswered: the cost of one GUESS query answered by

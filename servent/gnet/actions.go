@@ -29,11 +29,13 @@ const (
 	// link the node's last-hop table must be recomputed
 	// (Node.refreshUpTable).
 	QRPComplete
-	// Answer: a new query (Msg, as received) for the shell to answer from
-	// its library (Config.ShellAnswers).
+	// Answer: the query given to this Receive is new: the shell answers it
+	// from its library (Config.ShellAnswers). No Msg: the shell still
+	// holds the descriptor.
 	Answer
-	// Vendor: a vendor message (Msg) the router does not handle
-	// (reachability, push-proxy acks, messages-supported).
+	// Vendor: the vendor message given to this Receive is not the
+	// router's (reachability, push-proxy acks, messages-supported): the
+	// shell handles it. No Msg, as Answer.
 	Vendor
 	// Host: a pong named a usable host at Addr (Up: an ultrapeer) for the
 	// shell's host cache.

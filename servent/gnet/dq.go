@@ -86,3 +86,12 @@ func (r *Router) Search(dst Actions, g protocol.GUID, q *protocol.Query, now tim
 	}
 	return dst
 }
+
+// QueryLeaves sends a query that came from elsewhere (a GUESS query over
+// UDP) to the leaves whose table matches, at TTL 1 and hops 1: it goes no
+// further (udp_guess.go guessToLeaves).
+func (r *Router) QueryLeaves(dst Actions, g protocol.GUID, q *protocol.Query, now time.Time) Actions {
+	r.tick(now)
+	h := protocol.Header{GUID: g, Type: protocol.TypeQuery}
+	return r.forwardQuery(dst, nil, h, q.Append(nil), q, 1, 1, false, true, Own)
+}

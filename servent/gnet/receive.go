@@ -101,7 +101,7 @@ func (r *Router) handleQuery(dst Actions, l *link, h protocol.Header, payload []
 		r.stats.QueriesHandled.Add(1)
 		switch {
 		case r.cfg.ShellAnswers:
-			dst = append(dst, Action{Kind: Answer, Link: l.id, Msg: r.relayed(h, h.TTL, h.Hops, payload)})
+			dst = append(dst, Action{Kind: Answer, Link: l.id})
 		case !(q.Flags.Has(protocol.FlagFirewalled) && r.firewalled()):
 			dst = r.answer(dst, l, h, q)
 		}
@@ -443,7 +443,7 @@ func (r *Router) handleVendor(dst Actions, l *link, h protocol.Header, payload [
 		dst = append(dst, Action{Kind: Send, Link: l.id, Priority: Own,
 			Msg: protocol.AppendMessage(nil, protocol.Header{GUID: h.GUID, Type: protocol.TypeVendor, TTL: 1}, &ack)})
 	default:
-		dst = append(dst, Action{Kind: Vendor, Link: l.id, Msg: r.relayed(h, h.TTL, h.Hops, payload)})
+		dst = append(dst, Action{Kind: Vendor, Link: l.id})
 	}
 	return dst
 }
@@ -456,3 +456,26 @@ func usableHost(a netip.AddrPort) bool {
 	}
 	return !ip.IsUnspecified() && !ip.IsMulticast() && ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
+
+// Bad counts a descriptor the shell found malformed (a vendor message it
+// decodes itself) against link id's abuse window, and closes the link with
+// Bye 400 past MaxBadMsgs, as Receive does.
+func (r *Router) Bad(dst Actions, id LinkID, now time.Time) Actions {
+	r.tick(now)
+	l := r.links[id]
+	if l == nil {
+		return dst
+	}
+	if now.Sub(l.winStart) > AbuseWindow {
+		l.winStart, l.winBad, l.winDups = now, 0, 0
+	}
+	dst = r.bad(dst, l, ReasonMalformed)
+	if l.winBad > MaxBadMsgs {
+		return r.close(dst, l, 400, ReasonTooManyBad, "Too many bad messages")
+	}
+	return dst
+}
+
+// PongCached reports whether the pong cache holds a pong from addr.
+func (r *Router) PongCached(addr netip.AddrPort) bool { return r.pongs[addr] != nil }
+
