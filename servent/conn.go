@@ -61,8 +61,8 @@ type conn struct {
 	q   *sendQueue
 	qrt atomic.Pointer[routing.QueryRouteTable]
 
-	lastRead atomic.Int64  // unix nanoseconds
-	pingOut  atomic.Int64  // when our unanswered keep-alive ping left; 0 = none
+	lastRead atomic.Int64 // unix nanoseconds
+	pingOut  atomic.Int64 // when our unanswered keep-alive ping left; 0 = none
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
 	msgsIn   atomic.Uint64
@@ -74,9 +74,9 @@ type conn struct {
 	writerOut chan struct{} // closed when the writer goroutine returned
 
 	// reader-owned state
-	acts  gnet.Actions // what the core decided about the last descriptor
-	query protocol.Query
-	hit   protocol.QueryHit
+	acts     gnet.Actions // what the core decided about the last descriptor
+	query    protocol.Query
+	hit      protocol.QueryHit
 	closeErr error
 }
 

@@ -18,8 +18,8 @@ import (
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
-	"github.com/servent/servent/servent/gnet"
 	"github.com/servent/servent/servent/admit"
+	"github.com/servent/servent/servent/gnet"
 	"github.com/servent/servent/servent/natmap"
 	"github.com/servent/servent/servent/uhc"
 	"github.com/servent/servent/sharedir"
@@ -51,7 +51,7 @@ type Status struct {
 type nodeStats struct {
 	msgsIn, msgsOut                 atomic.Uint64
 	bytesIn, bytesOut               atomic.Uint64 // of closed connections
-	core                            gnet.Stats // the routing core's counters
+	core                            gnet.Stats    // the routing core's counters
 	dropped                         atomic.Uint64
 	refused, banned, queueOverflows atomic.Uint64
 	refusedBanned, hsTimeouts       atomic.Uint64 // inbound sockets (listen.go)

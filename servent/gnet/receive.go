@@ -478,4 +478,3 @@ func (r *Router) Bad(dst Actions, id LinkID, now time.Time) Actions {
 
 // PongCached reports whether the pong cache holds a pong from addr.
 func (r *Router) PongCached(addr netip.AddrPort) bool { return r.pongs[addr] != nil }
-
