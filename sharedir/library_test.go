@@ -426,6 +426,11 @@ func TestQRPTable(t *testing.T) {
 	require.Equal(t, []string{"mp3"}, prefixes("mp3"))
 	require.Equal(t, []string{"группа", "групп", "груп", "гру", "гр"}, prefixes("группа"))
 	require.False(t, tab.HasWord("zzzzqqq"))
+	var names []string
+	for _, f := range l.Files() {
+		names = append(names, f.Name)
+	}
+	require.True(t, tab.Equal(QRPTableFor(names)), "QRPTableFor builds the library's table (before hashing)")
 
 	// The routing side agrees: queries for these files may match.
 	rt := routing.NewQueryRouteTable(tab)

@@ -2,6 +2,7 @@ package sharedir
 
 import (
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/servent/servent/protocol"
@@ -87,11 +88,26 @@ func (l *Library) buildQRP() *protocol.QRPTable {
 		}
 	}
 	l.mu.RUnlock()
-	codes := qrpCodes(s.words, urns)
+	return qrpTableOf(qrpCodes(s.words, urns))
+}
+
+func qrpTableOf(codes []uint32) *protocol.QRPTable {
 	bits := qrpBitsFor(len(codes))
 	t := protocol.NewQRPTable(bits)
 	for _, c := range codes {
 		t.Set(c >> (32 - bits))
 	}
 	return t
+}
+
+// QRPTableFor is the table a library holding files with these names (and
+// no hashes yet) would send: the same words, prefixes and sizing as
+// Library.QRPTable. The simulator builds its nodes' tables with it.
+func QRPTableFor(names []string) *protocol.QRPTable {
+	var words []string
+	for _, name := range names {
+		words = append(words, strings.Fields(canonWords(name))...)
+	}
+	slices.Sort(words)
+	return qrpTableOf(qrpCodes(slices.Compact(words), nil))
 }

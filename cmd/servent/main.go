@@ -25,7 +25,7 @@ func newApp() *cli.App {
 		Usage:    "a Gnutella 0.6 servent: search the mesh, share a folder, download files",
 		Version:  version,
 		Flags:    globalFlags(),
-		Commands: append([]*cli.Command{runCommand()}, clientCommands()...),
+		Commands: append([]*cli.Command{runCommand(), simCommand()}, clientCommands()...),
 		Action: func(c *cli.Context) error {
 			return cli.ShowAppHelp(c)
 		},

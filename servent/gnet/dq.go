@@ -40,7 +40,7 @@ func (r *Router) Tick(dst Actions, now time.Time) Actions {
 			continue
 		}
 		delete(r.dq, g)
-		if q.results >= DQEnoughHits || r.links[q.leaf] == nil {
+		if q.results >= DQEnoughHits || r.link(q.leaf) == nil {
 			continue
 		}
 		var pq protocol.Query

@@ -15,12 +15,12 @@ import (
 // ignores what arrives after it said Bye.
 func (r *Router) Receive(dst Actions, id LinkID, h protocol.Header, payload []byte, now time.Time) Actions {
 	r.tick(now)
-	l := r.links[id]
+	l := r.link(id)
 	if l == nil {
 		return dst
 	}
 	// Node.handle
-	if k := flood.KindOf(h.Type); !l.meter.Allow(k, now) {
+	if k := flood.KindOf(h.Type); l.meter != nil && !l.meter.Allow(k, now) {
 		return r.close(dst, l, 412, ReasonFlood, "Flood of "+k.String()+" messages") // Node.flooded
 	}
 	if now.Sub(l.winStart) > AbuseWindow {
@@ -225,7 +225,7 @@ func (r *Router) handleHit(dst Actions, l *link, h protocol.Header, payload []by
 		r.stats.HitsDelivered.Add(1)
 		return append(dst, Action{Kind: Deliver, Link: l.id, Msg: r.relayed(h, h.TTL, h.Hops, payload)})
 	}
-	p := r.links[to]
+	p := r.link(to)
 	ttl, hops, ok := routing.RelayTTL(h)
 	if p != nil && !p.info.Ultrapeer {
 		r.dqHits(h.GUID, int(payload[0]))
@@ -269,7 +269,7 @@ func (r *Router) handlePush(dst Actions, l *link, h protocol.Header, payload []b
 		return r.drop(dst, l, ReasonPushNoRoute)
 	}
 	ttl, hops, ok := routing.RelayTTL(h)
-	if r.links[to] == nil {
+	if r.link(to) == nil {
 		return r.drop(dst, l, ReasonPushNoRoute)
 	}
 	if !ok {
@@ -361,7 +361,7 @@ func (r *Router) handlePong(dst Actions, l *link, h protocol.Header, payload []b
 		return dst
 	}
 	to, ok := r.routes.Lookup(h.GUID, protocol.TypePing)
-	if !ok || to == routing.Local || r.links[to] == nil {
+	if !ok || to == routing.Local || r.link(to) == nil {
 		return r.drop(dst, l, ReasonUnroutable)
 	}
 	ttl, hops, ok := routing.RelayTTL(h)
@@ -414,6 +414,9 @@ func (r *Router) handleQRP(dst Actions, l *link, payload []byte) Actions {
 	if !r.cfg.Ultrapeer {
 		return r.drop(dst, l, ReasonNotForUs) // a leaf has no use for a table
 	}
+	if l.qrpRecv == nil {
+		l.qrpRecv = new(protocol.QRPReceiver)
+	}
 	t, err := l.qrpRecv.HandlePayload(payload)
 	if err != nil {
 		return r.close(dst, l, 413, ReasonBadQRP, "Bad QRP: "+err.Error())
@@ -462,7 +465,7 @@ func usableHost(a netip.AddrPort) bool {
 // Bye 400 past MaxBadMsgs, as Receive does.
 func (r *Router) Bad(dst Actions, id LinkID, now time.Time) Actions {
 	r.tick(now)
-	l := r.links[id]
+	l := r.link(id)
 	if l == nil {
 		return dst
 	}

@@ -90,6 +90,9 @@ type Config struct {
 	// themselves). nil: the router makes its own on its call clock.
 	Routes *routing.Table
 	Pushes *routing.PushTable
+	// TableSize bounds the tables the router makes itself (0: routing's
+	// default, 256k entries); the simulator keeps 10,000 routers small.
+	TableSize int
 	// RouteStats, when set, counts failed TTL/hops checks (with Routes:
 	// the stats those tables count into).
 	RouteStats *routing.Stats
@@ -115,8 +118,8 @@ type link struct {
 	info     LinkInfo
 	hopsFlow uint32 // queries with hops >= this are not sent; 256 = all
 	qrt      *routing.QueryRouteTable
-	qrpRecv  protocol.QRPReceiver
-	meter    flood.Meter
+	qrpRecv  *protocol.QRPReceiver // made on the first QRP message
+	meter    *flood.Meter          // nil: NoFloodLimits
 	winStart time.Time
 	winBad   int
 	winDups  int
@@ -144,6 +147,7 @@ type Router struct {
 	cfg    Config
 	now    time.Time // the time of the current call; the tables' clock
 	links  map[LinkID]*link
+	dense  []*link // links[id] for small IDs: one memory access instead of a map probe
 	ups    []*link // open order, as the node's snapshot
 	leaves []*link
 	routes *routing.Table
@@ -177,13 +181,13 @@ func New(cfg Config) *Router {
 		r.rstats = new(routing.Stats)
 	}
 	clock := func() time.Time { return r.now }
-	alive := func(id LinkID) bool { _, ok := r.links[id]; return ok }
+	alive := func(id LinkID) bool { return r.link(id) != nil }
 	r.routes, r.pushes = cfg.Routes, cfg.Pushes
 	if r.routes == nil {
-		r.routes = routing.NewTable(0, 0, clock, routing.WithStats(r.rstats), routing.WithAlive(alive))
+		r.routes = routing.NewTable(cfg.TableSize, 0, clock, routing.WithStats(r.rstats), routing.WithAlive(alive))
 	}
 	if r.pushes == nil {
-		r.pushes = routing.NewPushTable(0, 0, clock, routing.WithStats(r.rstats), routing.WithAlive(alive))
+		r.pushes = routing.NewPushTable(cfg.TableSize, 0, clock, routing.WithStats(r.rstats), routing.WithAlive(alive))
 	}
 	return r
 }
@@ -230,19 +234,27 @@ func (r *Router) tick(now time.Time) {
 // LinkOpened adds a link after its handshake (node.go addConn).
 func (r *Router) LinkOpened(id LinkID, info LinkInfo, now time.Time) {
 	r.tick(now)
-	if id == routing.Local || r.links[id] != nil {
+	if id == routing.Local || r.link(id) != nil {
 		return
 	}
 	l := &link{id: id, info: info, hopsFlow: 256}
+	var m flood.Meter
 	switch { // Node.floodMeter
 	case r.cfg.NoFloodLimits:
-		l.meter = flood.NewMeter(flood.Unlimited())
 	case info.Ultrapeer:
-		l.meter = flood.NewMeter(flood.ForUltrapeer())
+		m = flood.NewMeter(flood.ForUltrapeer())
+		l.meter = &m
 	default:
-		l.meter = flood.NewMeter(flood.ForLeaf())
+		m = flood.NewMeter(flood.ForLeaf())
+		l.meter = &m
 	}
 	r.links[id] = l
+	if id < maxDense {
+		if int(id) >= len(r.dense) {
+			r.dense = append(r.dense, make([]*link, int(id)+1-len(r.dense))...)
+		}
+		r.dense[id] = l
+	}
 	if info.Ultrapeer {
 		r.ups = append(r.ups, l)
 	} else {
@@ -253,13 +265,28 @@ func (r *Router) LinkOpened(id LinkID, info LinkInfo, now time.Time) {
 // LinkClosed forgets a link; its routes die with it (WithAlive).
 func (r *Router) LinkClosed(id LinkID, now time.Time) {
 	r.tick(now)
-	l := r.links[id]
+	l := r.link(id)
 	if l == nil {
 		return
 	}
 	delete(r.links, id)
+	if id < LinkID(len(r.dense)) {
+		r.dense[id] = nil
+	}
 	r.ups = remove(r.ups, l)
 	r.leaves = remove(r.leaves, l)
+}
+
+// maxDense bounds the IDs kept in Router.dense: the simulator numbers a
+// node's links from 1, a node numbers its connections from 1 as they come.
+const maxDense = 4096
+
+// link is the open link id, or nil.
+func (r *Router) link(id LinkID) *link {
+	if id < LinkID(len(r.dense)) {
+		return r.dense[id]
+	}
+	return r.links[id]
 }
 
 func remove(s []*link, l *link) []*link {
@@ -278,7 +305,7 @@ func (r *Router) Links() int { return len(r.links) }
 
 // QRT is the complete QRP table received on a link, or nil.
 func (r *Router) QRT(id LinkID) *routing.QueryRouteTable {
-	if l := r.links[id]; l != nil {
+	if l := r.link(id); l != nil {
 		return l.qrt
 	}
 	return nil
@@ -286,7 +313,7 @@ func (r *Router) QRT(id LinkID) *routing.QueryRouteTable {
 
 // SetQRT installs a link's QRP table directly (tests, the simulator).
 func (r *Router) SetQRT(id LinkID, t *protocol.QRPTable) {
-	if l := r.links[id]; l != nil {
+	if l := r.link(id); l != nil {
 		l.qrt = routing.NewQueryRouteTable(t)
 	}
 }
