@@ -3,21 +3,19 @@ package servent
 import (
 	"errors"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/servent/gnet"
 )
 
-// routingCore is the node's routing decisions (servent/gnet) behind one
-// lock: readers, the maintenance loop and Search serialise their calls.
-// What the core asks for is carried out by act, outside the lock. The
-// hooks the core calls (Config.HitAddr, OwnPong, ...) run under the lock:
-// they must never call back into the core.
+// routingCore is the node's routing decisions (servent/gnet). Each
+// connection's reader calls it for its own descriptors, concurrently with
+// the others, as the node routed before the core; act carries out what it
+// decided. The hooks it calls (Config.HitAddr, OwnPong, ...) must not call
+// back into it.
 type routingCore struct {
-	mu sync.Mutex
-	r  *gnet.Router
+	r *gnet.Router
 }
 
 // newCore wires the node's tables, counters and address rules into a
@@ -175,34 +173,26 @@ func (n *Node) deliverOwnHit(c *conn, msg []byte) {
 
 // coreSearch sends our query q with MUID g through the core.
 func (n *Node) coreSearch(g protocol.GUID, q *protocol.Query) {
-	n.core.mu.Lock()
 	acts := n.core.r.Search(nil, g, q, n.cfg.Now())
-	n.core.mu.Unlock()
 	_ = n.act(nil, protocol.Header{}, nil, acts)
 }
 
 // coreTick runs the core's timed work (dynamic querying's second step).
 func (n *Node) coreTick(now time.Time) {
-	n.core.mu.Lock()
 	var acts gnet.Actions
 	if at, ok := n.core.r.NextWake(); ok && !now.Before(at) {
 		acts = n.core.r.Tick(nil, now)
 	}
-	n.core.mu.Unlock()
 	_ = n.act(nil, protocol.Header{}, nil, acts)
 }
 
 // linkOpened tells the core about a new connection, before its reader runs.
 func (n *Node) linkOpened(c *conn, h peerHello) {
-	n.core.mu.Lock()
 	n.core.r.LinkOpened(c.id, gnet.LinkInfo{Ultrapeer: h.up, UpQRP: h.upQRP, MaxTTL: h.maxTTL, Addr: c.addr, Listen: h.listen}, n.cfg.Now())
-	n.core.mu.Unlock()
 }
 
 func (n *Node) linkClosed(c *conn) {
-	n.core.mu.Lock()
 	n.core.r.LinkClosed(c.id, n.cfg.Now())
-	n.core.mu.Unlock()
 }
 
 // setUltrapeer switches the node's role; callers hold no lock.
@@ -210,22 +200,16 @@ func (n *Node) setRole(up bool) {
 	n.mu.Lock() // reserve and the slot counters see one role change
 	n.ultrapeer.Store(up)
 	n.mu.Unlock()
-	n.core.mu.Lock()
 	n.core.r.SetUltrapeer(up)
-	n.core.mu.Unlock()
 }
 
 // pongCacheLen is the number of pongs in the core's cache (tests).
 func (n *Node) pongCacheLen() int {
-	n.core.mu.Lock()
-	defer n.core.mu.Unlock()
 	return n.core.r.PongCacheLen()
 }
 
 // pongCached reports whether the core's pong cache holds addr (tests).
 func (n *Node) pongCached(addr netip.AddrPort) bool {
-	n.core.mu.Lock()
-	defer n.core.mu.Unlock()
 	return n.core.r.PongCached(addr)
 }
 

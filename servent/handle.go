@@ -66,9 +66,7 @@ func (c *conn) readLoop() error {
 // lock, and the shell carries the actions out. payload is valid only
 // during the call. A returned error closes the connection.
 func (n *Node) handle(c *conn, h protocol.Header, payload []byte, now time.Time) error {
-	n.core.mu.Lock()
 	c.acts = n.core.r.Receive(c.acts[:0], c.id, h, payload, now)
-	n.core.mu.Unlock()
 	return n.act(c, h, payload, c.acts)
 }
 
@@ -97,9 +95,7 @@ func (r *countReader) ReadByte() (byte, error) {
 // window; past the limit c is banned (Bye 400).
 func (c *conn) bad(why string) {
 	n := c.n
-	n.core.mu.Lock()
 	acts := n.core.r.Bad(nil, c.id, n.cfg.Now())
-	n.core.mu.Unlock()
 	n.log.Debug("bad message", "peer", c.addr, "why", why)
 	_ = n.act(c, protocol.Header{}, nil, acts)
 }

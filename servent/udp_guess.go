@@ -256,9 +256,7 @@ func (n *Node) guessToLeaves(to netip.AddrPort, guid protocol.GUID, q *protocol.
 	g.init(now)
 	g.relay.Add(guid, guessRelay{to: to, expires: now.Add(guessRelayLife)})
 	g.mu.Unlock()
-	n.core.mu.Lock()
 	acts := n.core.r.QueryLeaves(nil, guid, &lq, now)
-	n.core.mu.Unlock()
 	_ = n.act(nil, protocol.Header{}, nil, acts)
 }
 

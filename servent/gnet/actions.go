@@ -3,6 +3,7 @@ package gnet
 import (
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/servent/servent/routing"
 
@@ -163,10 +164,10 @@ func (r *Router) dup(dst Actions, l *link) Actions {
 	return r.drop(dst, l, ReasonDuplicate)
 }
 
-func (r *Router) close(dst Actions, l *link, code uint16, why Reason, text string) Actions {
+func (r *Router) close(dst Actions, l *link, code uint16, why Reason, text string, now time.Time) Actions {
 	r.stats.Closed.Add(1)
 	r.stats.Dropped[why].Add(1)
-	r.LinkClosed(l.id, r.now)
+	r.LinkClosed(l.id, now)
 	return append(dst, Action{Kind: Close, Link: l.id, ByeCode: code, ByeReason: text, Reason: why})
 }
 

@@ -21,24 +21,26 @@ func (r *Router) Receive(dst Actions, id LinkID, h protocol.Header, payload []by
 	}
 	// Node.handle
 	if k := flood.KindOf(h.Type); l.meter != nil && !l.meter.Allow(k, now) {
-		return r.close(dst, l, 412, ReasonFlood, "Flood of "+k.String()+" messages") // Node.flooded
+		return r.close(dst, l, 412, ReasonFlood, "Flood of "+k.String()+" messages", now) // Node.flooded
 	}
+	s := r.getScratch()
+	defer r.done(s)
 	if now.Sub(l.winStart) > AbuseWindow {
 		l.winStart, l.winBad, l.winDups = now, 0, 0
 	}
 	switch h.Type {
 	case protocol.TypeQuery:
-		dst = r.handleQuery(dst, l, h, payload)
+		dst = r.handleQuery(s, dst, l, h, payload, now)
 	case protocol.TypeQueryHit:
-		dst = r.handleHit(dst, l, h, payload)
+		dst = r.handleHit(s, dst, l, h, payload)
 	case protocol.TypePing:
-		dst = r.handlePing(dst, l, h, now)
+		dst = r.handlePing(s, dst, l, h, now)
 	case protocol.TypePong:
-		dst = r.handlePong(dst, l, h, payload)
+		dst = r.handlePong(s, dst, l, h, payload, now)
 	case protocol.TypePush:
-		dst = r.handlePush(dst, l, h, payload)
+		dst = r.handlePush(s, dst, l, h, payload)
 	case protocol.TypeQRP:
-		return r.handleQRP(dst, l, payload)
+		return r.handleQRP(dst, l, payload, now)
 	case protocol.TypeVendor, protocol.TypeStdVendor:
 		dst = r.handleVendor(dst, l, h, payload)
 	case protocol.TypeBye:
@@ -50,16 +52,16 @@ func (r *Router) Receive(dst Actions, id LinkID, h protocol.Header, payload []by
 		dst = r.bad(dst, l, ReasonUnknownType)
 	}
 	if l.winBad > MaxBadMsgs {
-		return r.close(dst, l, 400, ReasonTooManyBad, "Too many bad messages")
+		return r.close(dst, l, 400, ReasonTooManyBad, "Too many bad messages", now)
 	}
 	if l.winDups > MaxDupMsgs {
-		return r.close(dst, l, 401, ReasonTooManyDups, "Too many duplicates")
+		return r.close(dst, l, 401, ReasonTooManyDups, "Too many duplicates", now)
 	}
 	return dst
 }
 
 // handleQuery is Node.handleQuery (without OOB proxying and test hooks).
-func (r *Router) handleQuery(dst Actions, l *link, h protocol.Header, payload []byte) Actions {
+func (r *Router) handleQuery(s *scratch, dst Actions, l *link, h protocol.Header, payload []byte, now time.Time) Actions {
 	if err := routing.Check(h); err != nil {
 		r.rstats.CountCheck(err)
 		return r.bad(dst, l, reasonOfCheck(err))
@@ -70,7 +72,8 @@ func (r *Router) handleQuery(dst Actions, l *link, h protocol.Header, payload []
 	maxTTL := r.cfg.MaxTTL
 	fttl, fhops, fok := routing.ForwardTTL(h, maxTTL)
 	leafQuery := false
-	if !r.cfg.Ultrapeer {
+	up := r.ultrapeer()
+	if !up {
 		fok = false
 	} else if !l.info.Ultrapeer {
 		fttl, fhops, fok = min(2, max(maxTTL-1, 1)), 1, maxTTL > 1
@@ -88,13 +91,13 @@ func (r *Router) handleQuery(dst Actions, l *link, h protocol.Header, payload []
 		return r.dup(dst, l)
 	}
 	if verdict == routing.New && leafQuery && len(payload) <= protocol.MaxForwardQueryLen {
-		r.dqStart(h.GUID, l.id, payload) // dynQuery.start
+		r.dqStart(h.GUID, l.id, payload, now) // dynQuery.start
 	}
-	if err := r.query.DecodeShared(payload); err != nil {
+	if err := s.query.DecodeShared(payload); err != nil {
 		return r.bad(dst, l, ReasonMalformed)
 	}
-	q := &r.query
-	if q.Flags == 0 && r.cfg.Ultrapeer {
+	q := &s.query
+	if q.Flags == 0 && up {
 		return r.drop(dst, l, ReasonAncient)
 	}
 	if verdict == routing.New {
@@ -106,63 +109,64 @@ func (r *Router) handleQuery(dst Actions, l *link, h protocol.Header, payload []
 			dst = r.answer(dst, l, h, q)
 		}
 	}
-	if !r.cfg.Ultrapeer {
+	if !up {
 		return dst
 	}
 	if verdict == routing.New && fok && !l.info.Ultrapeer && r.cfg.ProxyQuery != nil {
 		h, payload = r.cfg.ProxyQuery(l.id, h, payload, q)
 	}
-	return r.forwardQuery(dst, l, h, payload, q, fttl, fhops, fok, true, Relayed)
+	return r.forwardQuery(s, dst, l, h, payload, q, fttl, fhops, fok, true, Relayed)
 }
 
 // forwardQuery is Node.forwardQuery: to every other ultrapeer while TTL
 // allows (last hop only where its QRP table matches), to each leaf whose
 // table matches. from is nil for our own queries.
-func (r *Router) forwardQuery(dst Actions, from *link, h protocol.Header, payload []byte, q *protocol.Query, fttl, fhops uint8, fok, leaves bool, pri Priority) Actions {
+func (r *Router) forwardQuery(s *scratch, dst Actions, from *link, h protocol.Header, payload []byte, q *protocol.Query, fttl, fhops uint8, fok, leaves bool, pri Priority) Actions {
 	hashed := false
 	match := func(t *routing.QueryRouteTable) bool {
 		if !hashed {
-			r.hash.Reset(q)
+			s.hash.Reset(q)
 			hashed = true
 		}
-		return t.Match(&r.hash)
+		return t.Match(&s.hash)
 	}
-	r.byTTL = [16][]byte{}
+	var byTTL [16][]byte
 	encode := func(ttl uint8) []byte {
-		if r.byTTL[ttl] == nil {
-			r.byTTL[ttl] = r.relayed(h, ttl, fhops, payload)
+		if byTTL[ttl] == nil {
+			byTTL[ttl] = s.relayed(h, ttl, fhops, payload)
 		}
-		return r.byTTL[ttl]
+		return byTTL[ttl]
 	}
+	v := r.v.Load()
 	sent := len(dst)
 	defer func() { r.stats.QueriesForwarded.Add(uint64(len(dst) - sent)) }()
 	if fok && len(payload) <= protocol.MaxForwardQueryLen {
-		for _, p := range r.ups {
-			if p == from || uint32(fhops) >= p.hopsFlow {
+		for _, p := range v.ups {
+			if p == from || uint32(fhops) >= p.hopsFlow.Load() {
 				continue
 			}
 			ttl := fttl
 			if p.info.MaxTTL > 0 && ttl > p.info.MaxTTL {
 				ttl = p.info.MaxTTL
 			}
-			if ttl == 1 && p.qrt != nil && !match(p.qrt) {
+			if t := p.qrt.Load(); ttl == 1 && t != nil && !match(t) {
 				continue // last-hop QRP
 			}
 			dst = append(dst, Action{Kind: Send, Link: p.id, Msg: encode(ttl), Priority: pri})
 		}
 	}
-	if !leaves || len(r.leaves) == 0 {
+	if !leaves || len(v.leaves) == 0 {
 		return dst
 	}
 	ttl := max(fttl, 1)
 	if !fok {
 		ttl = 1
 	}
-	for _, p := range r.leaves {
-		if p == from || uint32(fhops) >= p.hopsFlow {
+	for _, p := range v.leaves {
+		if p == from || uint32(fhops) >= p.hopsFlow.Load() {
 			continue
 		}
-		if p.qrt == nil || !match(p.qrt) {
+		if t := p.qrt.Load(); t == nil || !match(t) {
 			continue // a leaf without a table gets nothing (GTKG)
 		}
 		dst = append(dst, Action{Kind: Send, Link: p.id, Msg: encode(ttl), Priority: pri})
@@ -204,7 +208,7 @@ func (r *Router) answer(dst Actions, l *link, h protocol.Header, q *protocol.Que
 }
 
 // handleHit is Node.handleHit (without the GUESS and OOB relays).
-func (r *Router) handleHit(dst Actions, l *link, h protocol.Header, payload []byte) Actions {
+func (r *Router) handleHit(s *scratch, dst Actions, l *link, h protocol.Header, payload []byte) Actions {
 	if err := routing.Check(h); err != nil {
 		r.rstats.CountCheck(err)
 		return r.bad(dst, l, reasonOfCheck(err))
@@ -223,7 +227,7 @@ func (r *Router) handleHit(dst Actions, l *link, h protocol.Header, payload []by
 	}
 	if to == routing.Local {
 		r.stats.HitsDelivered.Add(1)
-		return append(dst, Action{Kind: Deliver, Link: l.id, Msg: r.relayed(h, h.TTL, h.Hops, payload)})
+		return append(dst, Action{Kind: Deliver, Link: l.id, Msg: s.relayed(h, h.TTL, h.Hops, payload)})
 	}
 	p := r.link(to)
 	ttl, hops, ok := routing.RelayTTL(h)
@@ -242,11 +246,11 @@ func (r *Router) handleHit(dst Actions, l *link, h protocol.Header, payload []by
 		return r.drop(dst, l, ReasonTooLarge)
 	}
 	r.stats.HitsRouted.Add(1)
-	return append(dst, Action{Kind: Send, Link: p.id, Msg: r.relayed(h, ttl, hops, payload)})
+	return append(dst, Action{Kind: Send, Link: p.id, Msg: s.relayed(h, ttl, hops, payload)})
 }
 
 // handlePush is Node.handlePush.
-func (r *Router) handlePush(dst Actions, l *link, h protocol.Header, payload []byte) Actions {
+func (r *Router) handlePush(s *scratch, dst Actions, l *link, h protocol.Header, payload []byte) Actions {
 	if err := routing.Check(h); err != nil {
 		r.rstats.CountCheck(err)
 		return r.bad(dst, l, reasonOfCheck(err))
@@ -276,11 +280,11 @@ func (r *Router) handlePush(dst Actions, l *link, h protocol.Header, payload []b
 		return r.drop(dst, l, ReasonRelayTTL)
 	}
 	r.stats.PushesRouted.Add(1)
-	return append(dst, Action{Kind: Send, Link: to, Msg: r.relayed(h, ttl, hops, payload)})
+	return append(dst, Action{Kind: Send, Link: to, Msg: s.relayed(h, ttl, hops, payload)})
 }
 
 // handlePing is Node.handlePing: our pong and cached pongs, never a flood.
-func (r *Router) handlePing(dst Actions, l *link, h protocol.Header, now time.Time) Actions {
+func (r *Router) handlePing(s *scratch, dst Actions, l *link, h protocol.Header, now time.Time) Actions {
 	if err := routing.Check(h); err != nil {
 		r.rstats.CountCheck(err)
 		return r.bad(dst, l, reasonOfCheck(err))
@@ -302,7 +306,9 @@ func (r *Router) handlePing(dst Actions, l *link, h protocol.Header, now time.Ti
 	dst = r.ownPong(dst, l, h)
 	hdr := protocol.Header{GUID: h.GUID, Type: protocol.TypePong, TTL: routing.PongTTL(h.Hops, r.cfg.MaxTTL)}
 	n := 0
-	r.expirePongs(false)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.expirePongs(false, now)
 	for pass := 0; pass < 2 && n < MaxPongsOut; pass++ { // pongCache.pick
 		for _, e := range r.pongs {
 			if n == MaxPongsOut {
@@ -312,7 +318,7 @@ func (r *Router) handlePing(dst Actions, l *link, h protocol.Header, now time.Ti
 				continue
 			}
 			hdr.Hops = min(e.hops+1, 14)
-			dst = append(dst, Action{Kind: Send, Link: l.id, Msg: r.relayed(hdr, hdr.TTL, hdr.Hops, e.payload)})
+			dst = append(dst, Action{Kind: Send, Link: l.id, Msg: s.relayed(hdr, hdr.TTL, hdr.Hops, e.payload)})
 			r.stats.PongsSent.Add(1)
 			n++
 		}
@@ -338,12 +344,12 @@ func (r *Router) ownPong(dst Actions, l *link, ping protocol.Header) Actions {
 }
 
 // handlePong is Node.handlePong (the host cache is the shell's).
-func (r *Router) handlePong(dst Actions, l *link, h protocol.Header, payload []byte) Actions {
+func (r *Router) handlePong(s *scratch, dst Actions, l *link, h protocol.Header, payload []byte, now time.Time) Actions {
 	if err := routing.Check(h); err != nil && h.TTL != 0 {
 		r.rstats.CountCheck(err)
 		return r.bad(dst, l, reasonOfCheck(err))
 	}
-	p := &r.pong
+	p := &s.pong
 	*p = protocol.Pong{}
 	if err := p.Decode(payload); err != nil {
 		return r.bad(dst, l, ReasonMalformed)
@@ -354,7 +360,7 @@ func (r *Router) handlePong(dst Actions, l *link, h protocol.Header, payload []b
 		up = up || l.info.Ultrapeer
 	}
 	if usableHost(addr) && !r.isSelf(addr) {
-		r.addPong(addr, payload, h.Hops, l.id, up)
+		r.addPong(addr, payload, h.Hops, l.id, up, now)
 		dst = append(dst, Action{Kind: Host, Link: l.id, Addr: addr, Up: up})
 	}
 	if h.Hops == 0 {
@@ -368,32 +374,34 @@ func (r *Router) handlePong(dst Actions, l *link, h protocol.Header, payload []b
 	if !ok {
 		return r.drop(dst, l, ReasonRelayTTL)
 	}
-	return append(dst, Action{Kind: Send, Link: to, Msg: r.relayed(h, ttl, hops, payload)})
+	return append(dst, Action{Kind: Send, Link: to, Msg: s.relayed(h, ttl, hops, payload)})
 }
 
 // addPong is pongCache.add.
-func (r *Router) addPong(addr netip.AddrPort, payload []byte, hops uint8, from LinkID, up bool) {
+func (r *Router) addPong(addr netip.AddrPort, payload []byte, hops uint8, from LinkID, up bool, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	e, ok := r.pongs[addr]
 	if !ok {
 		if len(r.pongs) >= PongCacheMax {
-			r.expirePongs(true)
+			r.expirePongs(true, now)
 		}
 		e = &pongEntry{addr: addr}
 		r.pongs[addr] = e
 	}
 	e.payload = append([]byte(nil), payload...)
-	e.hops, e.from, e.up, e.at = hops, from, up, r.now
+	e.hops, e.from, e.up, e.at = hops, from, up, now
 }
 
-// expirePongs is pongCache.expireLocked.
-func (r *Router) expirePongs(force bool) {
+// expirePongs is pongCache.expireLocked; r.mu held.
+func (r *Router) expirePongs(force bool, now time.Time) {
 	life := PongLifeLeaf
-	if r.cfg.Ultrapeer {
+	if r.ultrapeer() {
 		life = PongLifeUP
 	}
 	var oldest *pongEntry
 	for a, e := range r.pongs {
-		if r.now.Sub(e.at) > life {
+		if now.Sub(e.at) > life {
 			delete(r.pongs, a)
 			continue
 		}
@@ -407,11 +415,15 @@ func (r *Router) expirePongs(force bool) {
 }
 
 // PongCacheLen is the number of cached pongs.
-func (r *Router) PongCacheLen() int { return len(r.pongs) }
+func (r *Router) PongCacheLen() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pongs)
+}
 
 // handleQRP is Node.handleQRP.
-func (r *Router) handleQRP(dst Actions, l *link, payload []byte) Actions {
-	if !r.cfg.Ultrapeer {
+func (r *Router) handleQRP(dst Actions, l *link, payload []byte, now time.Time) Actions {
+	if !r.ultrapeer() {
 		return r.drop(dst, l, ReasonNotForUs) // a leaf has no use for a table
 	}
 	if l.qrpRecv == nil {
@@ -419,11 +431,12 @@ func (r *Router) handleQRP(dst Actions, l *link, payload []byte) Actions {
 	}
 	t, err := l.qrpRecv.HandlePayload(payload)
 	if err != nil {
-		return r.close(dst, l, 413, ReasonBadQRP, "Bad QRP: "+err.Error())
+		return r.close(dst, l, 413, ReasonBadQRP, "Bad QRP: "+err.Error(), now)
 	}
 	if t != nil {
-		l.qrt = routing.NewQueryRouteTable(t)
-		dst = append(dst, Action{Kind: QRPComplete, Link: l.id, QRT: l.qrt})
+		qrt := routing.NewQueryRouteTable(t)
+		l.qrt.Store(qrt)
+		dst = append(dst, Action{Kind: QRPComplete, Link: l.id, QRT: qrt})
 	}
 	return dst
 }
@@ -438,9 +451,9 @@ func (r *Router) handleVendor(dst Actions, l *link, h protocol.Header, payload [
 	switch {
 	case v.Is(protocol.VendorBEAR, protocol.SelHopsFlow):
 		if hf, err := protocol.DecodeHopsFlow(v.Data); err == nil {
-			l.hopsFlow = uint32(hf.MaxHops)
+			l.hopsFlow.Store(uint32(hf.MaxHops))
 		}
-	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && r.cfg.Ultrapeer && !l.info.Ultrapeer && !r.firewalled():
+	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && r.ultrapeer() && !l.info.Ultrapeer && !r.firewalled():
 		r.pushes.Add(h.GUID, l.id)
 		ack := protocol.PushProxyAck{Addr: r.hitAddr(l.id)}.Vendor()
 		dst = append(dst, Action{Kind: Send, Link: l.id, Priority: Own,
@@ -474,10 +487,14 @@ func (r *Router) Bad(dst Actions, id LinkID, now time.Time) Actions {
 	}
 	dst = r.bad(dst, l, ReasonMalformed)
 	if l.winBad > MaxBadMsgs {
-		return r.close(dst, l, 400, ReasonTooManyBad, "Too many bad messages")
+		return r.close(dst, l, 400, ReasonTooManyBad, "Too many bad messages", now)
 	}
 	return dst
 }
 
 // PongCached reports whether the pong cache holds a pong from addr.
-func (r *Router) PongCached(addr netip.AddrPort) bool { return r.pongs[addr] != nil }
+func (r *Router) PongCached(addr netip.AddrPort) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pongs[addr] != nil
+}

@@ -4,8 +4,9 @@
 // TTL rules, dedup, dynamic querying, per-link abuse counters and flood
 // meters) and answers plain calls with Actions. It starts no goroutine and
 // reads no clock, socket or file: time is always an argument, and work it
-// wants later is announced by NextWake. It is not safe for concurrent use;
-// the node's shell (or the simulator) serialises calls.
+// wants later is announced by NextWake. Receive may run concurrently for
+// different links (a node has a reader per connection), never twice at
+// once for one link; every other method is safe from any goroutine.
 //
 // The rules are ports of servent/handle.go, dq.go, qrp.go and pongcache.go;
 // each function names the node function it follows. It lives under
@@ -15,6 +16,8 @@ package gnet
 
 import (
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/servent/servent/protocol"
@@ -113,17 +116,38 @@ type LinkInfo struct {
 	Listen    netip.AddrPort // its listening address, if known
 }
 
+// link is one open link. Its abuse, flood and QRP state belong to the
+// caller of Receive for it; qrt and hopsFlow are read by other links'
+// calls, hence atomic.
 type link struct {
 	id       LinkID
 	info     LinkInfo
-	hopsFlow uint32 // queries with hops >= this are not sent; 256 = all
-	qrt      *routing.QueryRouteTable
+	hopsFlow atomic.Uint32 // queries with hops >= this are not sent; 256 = all
+	qrt      atomic.Pointer[routing.QueryRouteTable]
 	qrpRecv  *protocol.QRPReceiver // made on the first QRP message
 	meter    *flood.Meter          // nil: NoFloodLimits
 	winStart time.Time
 	winBad   int
 	winDups  int
 	lastPing time.Time
+}
+
+// view is the open links, replaced whole (copy on write) when one opens or
+// closes, so that Receive reads it without a lock.
+type view struct {
+	byID   map[LinkID]*link
+	dense  []*link // byID[id] for small IDs: one memory access instead of a map probe
+	ups    []*link // open order, as the node's snapshot
+	leaves []*link
+}
+
+// scratch is one call's working memory: decode buffers, and the arena the
+// forwarded copies are cut from. Calls take one from a pool.
+type scratch struct {
+	query protocol.Query // decoded in place (DecodeShared)
+	pong  protocol.Pong
+	hash  routing.QueryHashes
+	arena []byte
 }
 
 type pongEntry struct {
@@ -145,23 +169,24 @@ type dqQuery struct {
 // Router is one node's routing state. Make it with New.
 type Router struct {
 	cfg    Config
-	now    time.Time // the time of the current call; the tables' clock
-	links  map[LinkID]*link
-	dense  []*link // links[id] for small IDs: one memory access instead of a map probe
-	ups    []*link // open order, as the node's snapshot
-	leaves []*link
+	up     atomic.Bool
+	fw     atomic.Bool
+	now    atomic.Int64 // unix ns of the latest call: the clock of the tables the router made
+	origin atomic.Int64 // unix ns of the first call: those tables count from it (their stamps span ~18 years)
+	v      atomic.Pointer[view]
 	routes *routing.Table
 	pushes *routing.PushTable
 	rstats *routing.Stats
-	pongs  map[netip.AddrPort]*pongEntry
-	dq     map[protocol.GUID]*dqQuery
 	stats  *Stats
+	pool   sync.Pool // *scratch
+	// ownClock is 1 when the router made a table itself: only then does it
+	// keep the time of the latest call.
+	ownClock int
 
-	query protocol.Query // decoded in place (DecodeShared)
-	pong  protocol.Pong
-	hash  routing.QueryHashes
-	arena []byte
-	byTTL [16][]byte
+	mu    sync.Mutex // guards what follows, and view changes
+	pongs map[netip.AddrPort]*pongEntry
+	dq    map[protocol.GUID]*dqQuery
+	dqLen atomic.Int32 // len(dq), read without the lock
 }
 
 // New makes a router.
@@ -172,7 +197,11 @@ func New(cfg Config) *Router {
 	if cfg.DQWait == 0 {
 		cfg.DQWait = DQWait
 	}
-	r := &Router{cfg: cfg, links: map[LinkID]*link{}, pongs: map[netip.AddrPort]*pongEntry{}, dq: map[protocol.GUID]*dqQuery{}, stats: cfg.Stats}
+	r := &Router{cfg: cfg, pongs: map[netip.AddrPort]*pongEntry{}, dq: map[protocol.GUID]*dqQuery{}, stats: cfg.Stats}
+	r.up.Store(cfg.Ultrapeer)
+	r.fw.Store(cfg.Firewalled)
+	r.v.Store(&view{byID: map[LinkID]*link{}})
+	r.pool.New = func() any { return new(scratch) }
 	if r.stats == nil {
 		r.stats = new(Stats)
 	}
@@ -180,9 +209,12 @@ func New(cfg Config) *Router {
 	if r.rstats == nil {
 		r.rstats = new(routing.Stats)
 	}
-	clock := func() time.Time { return r.now }
+	clock := func() time.Time { return time.Unix(0, r.now.Load()-r.origin.Load()) }
 	alive := func(id LinkID) bool { return r.link(id) != nil }
 	r.routes, r.pushes = cfg.Routes, cfg.Pushes
+	if r.routes == nil || r.pushes == nil {
+		r.ownClock = 1
+	}
 	if r.routes == nil {
 		r.routes = routing.NewTable(cfg.TableSize, 0, clock, routing.WithStats(r.rstats), routing.WithAlive(alive))
 	}
@@ -199,16 +231,18 @@ func (r *Router) Stats() *Stats { return r.stats }
 func (r *Router) RouteStats() routing.Counters { return r.rstats.Snapshot() }
 
 // SetUltrapeer switches the role (promotion).
-func (r *Router) SetUltrapeer(up bool) { r.cfg.Ultrapeer = up }
+func (r *Router) SetUltrapeer(up bool) { r.up.Store(up) }
 
 // SetFirewalled follows the node's reachability verdict (Node.firewalled).
-func (r *Router) SetFirewalled(fw bool) { r.cfg.Firewalled = fw }
+func (r *Router) SetFirewalled(fw bool) { r.fw.Store(fw) }
+
+func (r *Router) ultrapeer() bool { return r.up.Load() }
 
 func (r *Router) firewalled() bool {
 	if r.cfg.FirewalledNow != nil {
 		return r.cfg.FirewalledNow()
 	}
-	return r.cfg.Firewalled
+	return r.fw.Load()
 }
 
 func (r *Router) isSelf(a netip.AddrPort) bool {
@@ -226,18 +260,26 @@ func (r *Router) hitAddr(id LinkID) netip.AddrPort {
 }
 
 func (r *Router) tick(now time.Time) {
-	if now.After(r.now) {
-		r.now = now
+	if r.ownClock == 0 {
+		return // the tables are the caller's, on its clock: no shared write per call
+	}
+	ns := now.UnixNano()
+	if r.origin.Load() == 0 {
+		r.origin.CompareAndSwap(0, ns)
+	}
+	for {
+		old := r.now.Load()
+		if ns <= old || r.now.CompareAndSwap(old, ns) {
+			return
+		}
 	}
 }
 
 // LinkOpened adds a link after its handshake (node.go addConn).
 func (r *Router) LinkOpened(id LinkID, info LinkInfo, now time.Time) {
 	r.tick(now)
-	if id == routing.Local || r.link(id) != nil {
-		return
-	}
-	l := &link{id: id, info: info, hopsFlow: 256}
+	l := &link{id: id, info: info}
+	l.hopsFlow.Store(256)
 	var m flood.Meter
 	switch { // Node.floodMeter
 	case r.cfg.NoFloodLimits:
@@ -248,65 +290,85 @@ func (r *Router) LinkOpened(id LinkID, info LinkInfo, now time.Time) {
 		m = flood.NewMeter(flood.ForLeaf())
 		l.meter = &m
 	}
-	r.links[id] = l
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.v.Load()
+	if id == routing.Local || old.byID[id] != nil {
+		return
+	}
+	v := &view{byID: make(map[LinkID]*link, len(old.byID)+1), ups: old.ups, leaves: old.leaves, dense: old.dense}
+	for k, x := range old.byID {
+		v.byID[k] = x
+	}
+	v.byID[id] = l
 	if id < maxDense {
-		if int(id) >= len(r.dense) {
-			r.dense = append(r.dense, make([]*link, int(id)+1-len(r.dense))...)
-		}
-		r.dense[id] = l
+		v.dense = make([]*link, max(len(old.dense), int(id)+1))
+		copy(v.dense, old.dense)
+		v.dense[id] = l
 	}
 	if info.Ultrapeer {
-		r.ups = append(r.ups, l)
+		v.ups = append(old.ups[:len(old.ups):len(old.ups)], l)
 	} else {
-		r.leaves = append(r.leaves, l)
+		v.leaves = append(old.leaves[:len(old.leaves):len(old.leaves)], l)
 	}
+	r.v.Store(v)
 }
 
 // LinkClosed forgets a link; its routes die with it (WithAlive).
 func (r *Router) LinkClosed(id LinkID, now time.Time) {
 	r.tick(now)
-	l := r.link(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.v.Load()
+	l := old.byID[id]
 	if l == nil {
 		return
 	}
-	delete(r.links, id)
-	if id < LinkID(len(r.dense)) {
-		r.dense[id] = nil
+	v := &view{byID: make(map[LinkID]*link, len(old.byID)), ups: remove(old.ups, l), leaves: remove(old.leaves, l), dense: old.dense}
+	for k, x := range old.byID {
+		if k != id {
+			v.byID[k] = x
+		}
 	}
-	r.ups = remove(r.ups, l)
-	r.leaves = remove(r.leaves, l)
+	if id < LinkID(len(old.dense)) {
+		v.dense = append([]*link(nil), old.dense...)
+		v.dense[id] = nil
+	}
+	r.v.Store(v)
 }
 
-// maxDense bounds the IDs kept in Router.dense: the simulator numbers a
+// maxDense bounds the IDs kept in view.dense: the simulator numbers a
 // node's links from 1, a node numbers its connections from 1 as they come.
 const maxDense = 4096
 
 // link is the open link id, or nil.
-func (r *Router) link(id LinkID) *link {
-	if id < LinkID(len(r.dense)) {
-		return r.dense[id]
+func (r *Router) link(id LinkID) *link { return r.v.Load().get(id) }
+
+func (v *view) get(id LinkID) *link {
+	if id < LinkID(len(v.dense)) {
+		return v.dense[id]
 	}
-	return r.links[id]
+	return v.byID[id]
 }
 
+// remove returns s without l, in a new array (views are shared).
 func remove(s []*link, l *link) []*link {
-	for i, x := range s {
-		if x == l {
-			copy(s[i:], s[i+1:])
-			s[len(s)-1] = nil
-			return s[:len(s)-1]
+	out := make([]*link, 0, len(s))
+	for _, x := range s {
+		if x != l {
+			out = append(out, x)
 		}
 	}
-	return s
+	return out
 }
 
 // Links is the number of open links.
-func (r *Router) Links() int { return len(r.links) }
+func (r *Router) Links() int { return len(r.v.Load().byID) }
 
 // QRT is the complete QRP table received on a link, or nil.
 func (r *Router) QRT(id LinkID) *routing.QueryRouteTable {
 	if l := r.link(id); l != nil {
-		return l.qrt
+		return l.qrt.Load()
 	}
 	return nil
 }
@@ -314,28 +376,35 @@ func (r *Router) QRT(id LinkID) *routing.QueryRouteTable {
 // SetQRT installs a link's QRP table directly (tests, the simulator).
 func (r *Router) SetQRT(id LinkID, t *protocol.QRPTable) {
 	if l := r.link(id); l != nil {
-		l.qrt = routing.NewQueryRouteTable(t)
+		l.qrt.Store(routing.NewQueryRouteTable(t))
 	}
 }
 
-// alloc carves size bytes out of the router's arena (conn.alloc): the
-// forwarded form of a descriptor is built once and shared by every Send.
-// Slices handed out stay valid: a full chunk is replaced, never reused.
-func (r *Router) alloc(size int) []byte {
+func (r *Router) getScratch() *scratch { return r.pool.Get().(*scratch) }
+
+func (r *Router) done(s *scratch) {
+	s.query = protocol.Query{} // no reference to a payload outlives the call
+	r.pool.Put(s)
+}
+
+// alloc carves size bytes out of the arena (conn.alloc): the forwarded
+// form of a descriptor is built once and shared by every Send. Slices
+// handed out stay valid: a full chunk is replaced, never reused.
+func (s *scratch) alloc(size int) []byte {
 	const chunk = 16 << 10
 	if size > chunk/8 {
 		return make([]byte, size)
 	}
-	if cap(r.arena)-len(r.arena) < size {
-		r.arena = make([]byte, 0, chunk)
+	if cap(s.arena)-len(s.arena) < size {
+		s.arena = make([]byte, 0, chunk)
 	}
-	n := len(r.arena)
-	r.arena = r.arena[:n+size]
-	return r.arena[n : n+size : n+size]
+	n := len(s.arena)
+	s.arena = s.arena[:n+size]
+	return s.arena[n : n+size : n+size]
 }
 
-func (r *Router) relayed(h protocol.Header, ttl, hops uint8, payload []byte) []byte {
-	b := r.alloc(protocol.HeaderLen + len(payload))
+func (s *scratch) relayed(h protocol.Header, ttl, hops uint8, payload []byte) []byte {
+	b := s.alloc(protocol.HeaderLen + len(payload))
 	h.TTL, h.Hops, h.Length = ttl, hops, uint32(len(payload))
 	h.Append(b[:0])
 	copy(b[protocol.HeaderLen:], payload)

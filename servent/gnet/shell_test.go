@@ -3,6 +3,7 @@ package gnet
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -122,4 +123,49 @@ func TestLargeLinkIDs(t *testing.T) {
 	r.LinkClosed(3, t0)
 	assert.Equal(t, 0, r.Links())
 	assert.Empty(t, r.Receive(nil, 3, qh(protocol.GUID{2}, 3, 1), queryPayload("x y"), t0))
+}
+
+// Receive runs on several links at once (a node's readers), beside link
+// changes, searches and ticks: the race detector checks the sharing.
+func TestConcurrentLinks(t *testing.T) {
+	r := newNet(t, true, 4, 4, Config{NoFloodLimits: true})
+	for i := range 4 {
+		r.SetQRT(LinkID(100+i), table("jazz"))
+	}
+	done := make(chan struct{})
+	for link := range 8 {
+		id := LinkID(1 + link)
+		if link >= 4 {
+			id = LinkID(100 + link - 4)
+		}
+		go func() {
+			defer func() { done <- struct{}{} }()
+			var acts Actions
+			for i := range 300 {
+				g := protocol.GUID{byte(link), byte(i), byte(i >> 8), 0xEE}
+				hops := uint8(1)
+				if id >= 100 {
+					hops = 0
+				}
+				acts = r.Receive(acts[:0], id, qh(g, 3, hops), queryPayload("jazz"), t0.Add(time.Duration(i)*time.Millisecond))
+				p := protocol.Pong{IP: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), Port: 6346}
+				acts = r.Receive(acts[:0], id, protocol.Header{GUID: g, Type: protocol.TypePong, TTL: 1}, p.Append(nil), t0)
+			}
+		}()
+	}
+	go func() {
+		defer func() { done <- struct{}{} }()
+		for i := range 100 {
+			r.LinkOpened(LinkID(500+i), LinkInfo{Ultrapeer: i%2 == 0}, t0)
+			r.Search(nil, protocol.GUID{0xCC, byte(i)}, &protocol.Query{Flags: protocol.FlagMark, Criteria: "jazz"}, t0)
+			r.Tick(nil, t0.Add(time.Hour))
+			r.NextWake()
+			r.LinkClosed(LinkID(500+i), t0)
+		}
+	}()
+	for range 9 {
+		<-done
+	}
+	assert.Equal(t, 8, r.Links())
+	assert.Positive(t, r.PongCacheLen())
 }
