@@ -71,41 +71,19 @@ func PolicyNames() []string {
 
 func (c *Config) fill() error {
 	d := Defaults()
-	if c.Nodes == 0 {
-		c.Nodes = d.Nodes
-	}
-	if c.Queries == 0 {
-		c.Queries = d.Queries
-	}
-	if c.UltrapeerShare == 0 {
-		c.UltrapeerShare = d.UltrapeerShare
-	}
-	if c.UpDegree == 0 {
-		c.UpDegree = d.UpDegree
-	}
-	if c.LeafUps == 0 {
-		c.LeafUps = d.LeafUps
-	}
-	if c.TTL == 0 {
-		c.TTL = d.TTL
-	}
-	if c.FloodTTL == 0 {
-		c.FloodTTL = d.FloodTTL
-	}
+	orDefault(&c.Nodes, d.Nodes)
+	orDefault(&c.Queries, d.Queries)
+	orDefault(&c.UltrapeerShare, d.UltrapeerShare)
+	orDefault(&c.UpDegree, d.UpDegree)
+	orDefault(&c.LeafUps, d.LeafUps)
+	orDefault(&c.TTL, d.TTL)
+	orDefault(&c.FloodTTL, d.FloodTTL)
+	orDefault(&c.FilesPerSharer, d.FilesPerSharer)
+	orDefault(&c.Files, c.Nodes)
+	orDefault(&c.QueryEvery, d.QueryEvery)
+	orDefault(&c.ReachTTL, d.ReachTTL)
 	if c.LatencyMax == 0 {
 		c.LatencyMin, c.LatencyMax = d.LatencyMin, d.LatencyMax
-	}
-	if c.FilesPerSharer == 0 {
-		c.FilesPerSharer = d.FilesPerSharer
-	}
-	if c.Files == 0 {
-		c.Files = c.Nodes
-	}
-	if c.QueryEvery == 0 {
-		c.QueryEvery = d.QueryEvery
-	}
-	if c.ReachTTL == 0 {
-		c.ReachTTL = d.ReachTTL
 	}
 	if len(c.Policies) == 0 {
 		c.Policies = d.Policies
@@ -134,6 +112,15 @@ func (c *Config) fill() error {
 		}
 	}
 	return nil
+}
+
+// orDefault sets a zero field to its default (the shares that may be 0,
+// free riders, rare, churn and spammers, are the caller's: Defaults).
+func orDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
 }
 
 func (c *Config) maxTTL(p policy) int {
