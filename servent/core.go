@@ -195,7 +195,7 @@ func (n *Node) linkClosed(c *conn) {
 	n.core.r.LinkClosed(c.id, n.cfg.Now())
 }
 
-// setUltrapeer switches the node's role; callers hold no lock.
+// setRole switches the node's role (promotion, demotion); callers hold no lock.
 func (n *Node) setRole(up bool) {
 	n.mu.Lock() // reserve and the slot counters see one role change
 	n.ultrapeer.Store(up)

@@ -62,9 +62,10 @@ func (c *conn) readLoop() error {
 	}
 }
 
-// handle processes one descriptor from c: the core decides, under its
-// lock, and the shell carries the actions out. payload is valid only
-// during the call. A returned error closes the connection.
+// handle processes one descriptor from c: the core decides (concurrently
+// with the other connections' readers) and the shell carries the actions
+// out. payload is valid only during the call. A returned error closes the
+// connection.
 func (n *Node) handle(c *conn, h protocol.Header, payload []byte, now time.Time) error {
 	c.acts = n.core.r.Receive(c.acts[:0], c.id, h, payload, now)
 	return n.act(c, h, payload, c.acts)

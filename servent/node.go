@@ -55,7 +55,7 @@ type nodeStats struct {
 	dropped                         atomic.Uint64
 	refused, banned, queueOverflows atomic.Uint64
 	refusedBanned, hsTimeouts       atomic.Uint64 // inbound sockets (listen.go)
-	floods                          atomic.Uint64 // connections cut for a flood (handle.go)
+	floods                          atomic.Uint64 // connections cut for a flood (core.go)
 }
 
 // reservation is one Gnet slot held from the handshake on.
