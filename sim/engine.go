@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/routing"
 	"github.com/servent/servent/servent/gnet"
 )
 
@@ -217,6 +218,7 @@ type engine struct {
 	tally   tally
 	once    map[uint64]bool // (query, node) pairs handled, when checking
 
+	now        time.Time   // virtual time of the event being processed
 	at         int32       // the node whose router is being called
 	current    *queryState // the query being delivered, if it is one of ours
 	currentIdx int
@@ -235,7 +237,7 @@ type tally struct {
 }
 
 func newEngine(cfg *Config, pol policy, nw *network, ct *content, spam []bool, maxTTL int, seed uint64) *engine {
-	e := &engine{cfg: cfg, pol: pol, nw: nw, ct: ct, spam: spam, rng: rand.New(rand.NewPCG(seed, 0x5e12)), events: new(queue)}
+	e := &engine{cfg: cfg, pol: pol, nw: nw, ct: ct, spam: spam, rng: rand.New(rand.NewPCG(seed, 0x5e12)), events: new(queue), now: epoch}
 	if cfg.checkOnce {
 		e.once = map[uint64]bool{}
 	}
@@ -255,9 +257,12 @@ func newEngine(cfg *Config, pol policy, nw *network, ct *content, spam []bool, m
 }
 
 func (e *engine) newRouter(i int32, up bool, maxTTL int) *gnet.Router {
+	// Tables on the engine's clock: the router then keeps no clock of its own.
+	clock := func() time.Time { return e.now }
 	cfg := gnet.Config{
 		GUID: serventGUID(i), Addr: fakeAddr(i), Ultrapeer: up, MaxTTL: uint8(maxTTL),
-		NoFloodLimits: true, NoDynamicQuery: !e.pol.dq, TableSize: routeTableSize,
+		NoFloodLimits: true, NoDynamicQuery: !e.pol.dq, Serial: true,
+		Routes: routing.NewTable(routeTableSize, 0, clock), Pushes: routing.NewPushTable(routeTableSize, 0, clock),
 	}
 	switch {
 	case e.spam != nil && e.spam[i]:
@@ -341,6 +346,7 @@ func (e *engine) run(progress func(done int)) {
 	for e.events.len() > 0 {
 		ev := e.events.pop()
 		now := epoch.Add(time.Duration(ev.at) * time.Millisecond)
+		e.now = now
 		n := &e.nodes[ev.node]
 		switch ev.kind {
 		case evMsg:

@@ -102,6 +102,9 @@ type Config struct {
 	// Stats, when set, receives the counters (the node's, read by its
 	// status and tests); nil: the router's own.
 	Stats *Stats
+	// Serial promises that calls never overlap (the simulator): the router
+	// keeps one working buffer instead of a pool of them.
+	Serial bool
 }
 
 // OurVersion is the version byte of our VC extension (handle.go ourVersion).
@@ -179,6 +182,7 @@ type Router struct {
 	rstats *routing.Stats
 	stats  *Stats
 	pool   sync.Pool // *scratch
+	serial *scratch  // Config.Serial: the only one
 	// ownClock is 1 when the router made a table itself: only then does it
 	// keep the time of the latest call.
 	ownClock int
@@ -202,6 +206,9 @@ func New(cfg Config) *Router {
 	r.fw.Store(cfg.Firewalled)
 	r.v.Store(&view{byID: map[LinkID]*link{}})
 	r.pool.New = func() any { return new(scratch) }
+	if cfg.Serial {
+		r.serial = new(scratch)
+	}
 	if r.stats == nil {
 		r.stats = new(Stats)
 	}
@@ -380,11 +387,18 @@ func (r *Router) SetQRT(id LinkID, t *protocol.QRPTable) {
 	}
 }
 
-func (r *Router) getScratch() *scratch { return r.pool.Get().(*scratch) }
+func (r *Router) getScratch() *scratch {
+	if r.serial != nil {
+		return r.serial
+	}
+	return r.pool.Get().(*scratch)
+}
 
 func (r *Router) done(s *scratch) {
 	s.query = protocol.Query{} // no reference to a payload outlives the call
-	r.pool.Put(s)
+	if r.serial == nil {
+		r.pool.Put(s)
+	}
 }
 
 // alloc carves size bytes out of the arena: the forwarded form of a
