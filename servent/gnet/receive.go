@@ -23,8 +23,15 @@ func (r *Router) Receive(dst Actions, id LinkID, h protocol.Header, payload []by
 	if k := flood.KindOf(h.Type); l.meter != nil && !l.meter.Allow(k, now) {
 		return r.close(dst, l, 412, ReasonFlood, "Flood of "+k.String()+" messages", now) // Node.flooded
 	}
-	s := r.getScratch()
-	defer r.done(s)
+	s := r.serial
+	if s == nil {
+		// The link's own: calls for one link never overlap.
+		if l.scratch == nil {
+			l.scratch = new(scratch)
+		}
+		s = l.scratch
+	}
+	defer func() { s.query = protocol.Query{} }() // no reference to a payload outlives the call
 	if now.Sub(l.winStart) > AbuseWindow {
 		l.winStart, l.winBad, l.winDups = now, 0, 0
 	}

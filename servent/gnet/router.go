@@ -133,6 +133,7 @@ type link struct {
 	winBad   int
 	winDups  int
 	lastPing time.Time
+	scratch  *scratch // Receive's working buffers (not with Config.Serial)
 }
 
 // view is the open links, replaced whole (copy on write) when one opens or
@@ -145,7 +146,8 @@ type view struct {
 }
 
 // scratch is one call's working memory: decode buffers, and the arena the
-// forwarded copies are cut from. Calls take one from a pool.
+// forwarded copies are cut from. Receive uses its link's; Search, Tick and
+// QueryLeaves take one from a pool.
 type scratch struct {
 	query protocol.Query // decoded in place (DecodeShared)
 	pong  protocol.Pong
