@@ -161,6 +161,12 @@ func lineChart(title, xlabel, ylabel string, logY bool, ss []series) string {
 	} else if yhi <= 0 {
 		yhi = 1
 	}
+	intX := xhi-xlo <= 8 && xlo == math.Trunc(xlo) && xhi == math.Trunc(xhi)
+	for _, s := range ss {
+		for _, p := range s.points {
+			intX = intX && p.x == math.Trunc(p.x)
+		}
+	}
 	px := func(x float64) float64 { return float64(left) + float64(plotW)*(x-xlo)/(xhi-xlo) }
 	py := func(v float64) float64 { return float64(top+plotH) - float64(plotH)*(fy(v)-ylo)/(yhi-ylo) }
 	for i := 0; i <= 4; i++ {
@@ -172,8 +178,15 @@ func lineChart(title, xlabel, ylabel string, logY bool, ss []series) string {
 		yy := float64(top+plotH) - float64(plotH)*float64(i)/4
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" %s>%s</text>`+"\n",
 			left, left+plotW, yy, yy, left-6, yy+4, svgTickLabelStyle, label)
-		xv := xlo + (xhi-xlo)*float64(i)/4
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", px(xv), top+plotH+18, human(xv))
+		if !intX {
+			xv := xlo + (xhi-xlo)*float64(i)/4
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", px(xv), top+plotH+18, human(xv))
+		}
+	}
+	if intX { // a few whole numbers (TTLs): a tick each
+		for xv := xlo; xv <= xhi; xv++ {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", px(xv), top+plotH+18, human(xv))
+		}
 	}
 	for i, s := range ss {
 		color := palette[i%len(palette)]
