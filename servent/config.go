@@ -64,6 +64,12 @@ type Config struct {
 	// when the node has none to connect to, and saved in caches.txt.
 	UHC, GWC []string
 
+	// SpamLists and HostileLists are files in gtk-gnutella's spam.txt and
+	// hostiles.txt formats, read at start beside DataDir's own spam.txt
+	// and hostiles.txt (servent/hitfilter). Results they mark are dropped
+	// from searches; hostile hosts are refused and never dialled.
+	SpamLists, HostileLists []string
+
 	// HTTPHandler gets inbound connections starting with "GET " or "HEAD ";
 	// br holds the peeked bytes. It owns conn. Nil: the node's uploader.
 	HTTPHandler func(conn net.Conn, br *bufio.Reader)

@@ -90,7 +90,7 @@ func (n *Node) inboundStats() InboundStats {
 func (n *Node) admitSocket(nc net.Conn, ip netip.Addr) (admit.ID, bool) {
 	now := n.cfg.Now()
 	n.mu.Lock()
-	if until, ok := n.bans[banKey(ip)]; ok && now.Before(until) {
+	if until, ok := n.bans[banKey(ip)]; ok && now.Before(until) || n.hostile(ip) {
 		n.mu.Unlock()
 		n.stats.refusedBanned.Add(1)
 		return 0, false

@@ -194,7 +194,7 @@ func (n *Node) connectMore() {
 			defer n.mu.Unlock()
 			_, busy := n.slots[a.Addr()]
 			until, banned := n.bans[banKey(a.Addr())]
-			return busy || n.dialing[a.String()] || (banned && now.Before(until)) || n.isSelf(a) || n.listening(a)
+			return busy || n.dialing[a.String()] || (banned && now.Before(until)) || n.isSelf(a) || n.listening(a) || n.hostile(a.Addr())
 		}
 		found := n.hosts.candidates(want, skip)
 		for _, ap := range found {

@@ -20,6 +20,7 @@ import (
 	"github.com/servent/servent/routing"
 	"github.com/servent/servent/servent/admit"
 	"github.com/servent/servent/servent/gnet"
+	"github.com/servent/servent/servent/hitfilter"
 	"github.com/servent/servent/servent/natmap"
 	"github.com/servent/servent/servent/uhc"
 	"github.com/servent/servent/sharedir"
@@ -86,6 +87,7 @@ type Node struct {
 	pushes    *routing.PushTable
 	rstats    routing.Stats
 	core      routingCore
+	filter    *hitfilter.Filter // spam and hostile lists (filter.go)
 
 	upTableDirty atomic.Bool                       // leaves' tables or library changed
 	upTableSent  atomic.Pointer[protocol.QRPTable] // last table sent to ultrapeers
@@ -192,6 +194,9 @@ func New(cfg Config) (*Node, error) {
 	n.routes = routing.NewTable(0, 0, cfg.Now, routing.WithStats(&n.rstats), routing.WithAlive(alive))
 	n.pushes = routing.NewPushTable(0, 0, cfg.Now, routing.WithStats(&n.rstats), routing.WithAlive(alive))
 	n.core.r = n.newCore()
+	if n.filter, err = loadFilter(cfg, n.log); err != nil {
+		return nil, fmt.Errorf("servent: %w", err)
+	}
 	lib, err := sharedir.Open(sharedir.Config{Dir: cfg.ShareDir, DataDir: cfg.DataDir, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("servent: %w", err)

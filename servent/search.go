@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/hitfilter"
 	"github.com/servent/servent/servent/transfer"
 )
 
@@ -39,12 +40,15 @@ type Search struct {
 	guid     protocol.GUID
 	sha1s    []protocol.SHA1 // asked for, for GUESS (udp_guess.go)
 
+	filterQuery hitfilter.Query // the criteria, canonical, for the hit filter
+
 	mu      sync.Mutex
 	results []*SearchResult          // guarded by mu, arrival order
 	byKey   map[string]*SearchResult // guarded by mu: urn, or name+size without urn
 	sources map[string]bool          // guarded by mu: result key + source
 	stopped bool                     // guarded by mu
 	hits    int                      // guarded by mu: QueryHit messages received
+	dropped map[string]int           // guarded by mu: results filtered out, by reason
 	bytes   int                      // guarded by mu: name bytes held (maxSearchBytes)
 }
 
@@ -58,6 +62,37 @@ func (s *Search) Results() []SearchResult {
 		out[i].Sources = slices.Clone(r.Sources)
 	}
 	return out
+}
+
+// Filtered is the count of results the hit filter dropped, by reason
+// (servent/hitfilter's names).
+func (s *Search) Filtered() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.dropped))
+	for k, v := range s.dropped {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Search) countFiltered(v *hitfilter.Verdict) {
+	if v.Kept() == len(v.Results) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dropped == nil {
+		s.dropped = map[string]int{}
+	}
+	for _, r := range v.Results {
+		switch {
+		case v.Hit != hitfilter.Keep:
+			s.dropped[v.Hit.String()]++
+		case r != hitfilter.Keep:
+			s.dropped[r.String()]++
+		}
+	}
 }
 
 // Stop stops collecting results.
@@ -144,9 +179,14 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 		}
 	}
 	g, oobFlag := n.oobQueryGUID(protocol.NewGUID(), oobWant)
+	words := criteria
+	if len(sha1s) > 0 {
+		words = "" // a search by SHA-1: result names are not checked against it
+	}
 	s := &Search{
 		ID: g.String(), Criteria: criteria, Started: n.cfg.Now(), guid: g, sha1s: slices.Clone(sha1s),
-		byKey: map[string]*SearchResult{}, sources: map[string]bool{},
+		filterQuery: hitfilter.NewQuery(words),
+		byKey:       map[string]*SearchResult{}, sources: map[string]bool{},
 	}
 	n.searchMu.Lock()
 	if len(n.searches) >= maxSearches {
@@ -208,7 +248,6 @@ func (n *Node) deliverHit(h protocol.Header, hit *protocol.QueryHit) {
 	}
 	n.searchMu.Unlock()
 	if s != nil {
-		s.add(hit)
-		n.offerSources(hit)
+		n.takeHit(s, hit)
 	}
 }

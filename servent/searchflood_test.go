@@ -52,7 +52,7 @@ func TestHostileHitFlood(t *testing.T) {
 		for j := range maxHitBatch {
 			var sha protocol.SHA1
 			_, _ = rand.Read(sha[:])
-			hit.Results = append(hit.Results, protocol.Result{Index: uint32(j), Size: 1, Name: fmt.Sprintf("%s%d-%d.txt", long, i, j), SHA1: sha})
+			hit.Results = append(hit.Results, protocol.Result{Index: uint32(j), Size: 1, Name: fmt.Sprintf("flood %s%d-%d.txt", long, i, j), SHA1: sha})
 		}
 		p.write(protocol.AppendMessage(nil, protocol.Header{GUID: qh.GUID, Type: protocol.TypeQueryHit, TTL: 3}, &hit))
 	}

@@ -515,10 +515,9 @@ func (n *Node) guessHit(from netip.AddrPort, d protocol.Datagram, now time.Time)
 	if err := hit.Decode(d.Payload); err != nil {
 		return false
 	}
-	r.search.add(&hit)
-	n.offerSources(&hit)
+	kept := n.takeHit(r.search, &hit)
 	g.mu.Lock()
-	n.guessDo(r, r.s.OnResults(len(hit.Results), now))
+	n.guessDo(r, r.s.OnResults(kept, now))
 	g.mu.Unlock()
 	return true
 }

@@ -134,7 +134,7 @@ func (b nodeBackend) Rescan() error {
 }
 
 func searchInfo(s *servent.Search, results int) api.SearchInfo {
-	return api.SearchInfo{ID: s.ID, Criteria: s.Criteria, Started: s.Started, Results: results, Stopped: s.Stopped()}
+	return api.SearchInfo{ID: s.ID, Criteria: s.Criteria, Started: s.Started, Results: results, Stopped: s.Stopped(), Filtered: s.Filtered()}
 }
 
 func (b nodeBackend) StartSearch(criteria string) (api.SearchInfo, error) {

@@ -288,7 +288,35 @@ func searchCmd(c *cli.Context) error {
 		}
 	}
 	fmt.Fprintln(errOut, safe(searchSummary(c, len(ls.Results), peers, c.Duration("wait"))))
+	if line := filteredLine(si.Filtered); line != "" {
+		fmt.Fprintln(errOut, safe(line))
+	}
 	return nil
+}
+
+// filteredLine says how many results the spam and hostile filter dropped,
+// and why, most frequent reason first.
+func filteredLine(f map[string]int) string {
+	total := 0
+	reasons := make([]string, 0, len(f))
+	for r, n := range f {
+		total += n
+		reasons = append(reasons, r)
+	}
+	if total == 0 {
+		return ""
+	}
+	slices.SortFunc(reasons, func(a, b string) int {
+		if f[a] != f[b] {
+			return f[b] - f[a]
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%s %d", r, f[r])
+	}
+	return fmt.Sprintf("filtered out as spam or hostile: %d results (%s)", total, strings.Join(parts, ", "))
 }
 
 func getCmd(c *cli.Context) error {

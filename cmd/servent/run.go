@@ -32,6 +32,8 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "verbose", Usage: "log connections and routing events", EnvVars: []string{"SERVENT_VERBOSE"}},
 			&cli.StringSliceFlag{Name: "uhc", Usage: "UDP host cache `HOST:PORT` to bootstrap from (repeatable, saved)", EnvVars: []string{"SERVENT_UHC"}},
 			&cli.StringSliceFlag{Name: "gwc", Usage: "GWebCache `URL` to bootstrap from (repeatable, saved)", EnvVars: []string{"SERVENT_GWC"}},
+			&cli.StringSliceFlag{Name: "spam-list", Usage: "`FILE` in gtk-gnutella's spam.txt format whose results are dropped from searches (repeatable; <data>/spam.txt is read too)", EnvVars: []string{"SERVENT_SPAM_LIST"}},
+			&cli.StringSliceFlag{Name: "hostiles", Usage: "`FILE` in gtk-gnutella's hostiles.txt format: addresses refused, never dialled, their results dropped (repeatable; <data>/hostiles.txt is read too)", EnvVars: []string{"SERVENT_HOSTILES"}},
 		}, runAPIFlags()...),
 		Action: runAction,
 	}
@@ -97,6 +99,7 @@ func runConfig(c *cli.Context) (servent.Config, error) {
 		return cfg, fmt.Errorf("data folder: %w", err)
 	}
 	cfg.UHC, cfg.GWC = c.StringSlice("uhc"), c.StringSlice("gwc")
+	cfg.SpamLists, cfg.HostileLists = c.StringSlice("spam-list"), c.StringSlice("hostiles")
 	for _, s := range cfg.UHC {
 		if uhc.CheckName(uhc.UDP, s) != nil {
 			return cfg, usagef("--uhc %q: want HOST:PORT, e.g. 192.0.2.7:6346", s)

@@ -178,6 +178,10 @@ type SearchInfo struct {
 	Started  time.Time `json:"started"`
 	Results  int       `json:"results"`
 	Stopped  bool      `json:"stopped"`
+	// Filtered counts the results the spam and hostile filter dropped, by
+	// reason (hostile, bogon, karma, spam-sha1, spam-name, no-match,
+	// echoes-query, one-sha1-many-names).
+	Filtered map[string]int `json:"filtered,omitempty"`
 }
 
 // Result is one file found by a search. N numbers results from 1 in the
