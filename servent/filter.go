@@ -19,63 +19,71 @@ import (
 // hostiles.txt when present, and every file the user named (which must
 // exist). Entries gtk-gnutella would skip are skipped and logged.
 func loadFilter(cfg Config, log *slog.Logger) (*hitfilter.Filter, error) {
-	read := func(own string, named []string, parse func(io.Reader, string) (int, hitfilter.Load)) error {
-		files := named
-		if cfg.DataDir != "" {
-			p := filepath.Join(cfg.DataDir, own)
-			if _, err := os.Stat(p); err == nil {
-				files = append([]string{p}, named...)
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-		}
-		for _, name := range files {
-			f, err := os.Open(name)
-			if err != nil {
-				return fmt.Errorf("list: %w", err)
-			}
-			n, ld := parse(f, name)
-			_ = f.Close()
-			if ld.Stopped != nil {
-				return fmt.Errorf("list %s: %w", name, ld.Stopped)
-			}
-			log.Info("list loaded", "file", name, "entries", n, "skipped", ld.Damaged)
-			for _, p := range ld.Problems {
-				log.Debug("list entry skipped", "file", name, "problem", p.String())
-			}
-		}
-		return nil
-	}
-	var spamText, hostileText strings.Builder
-	err := read("spam.txt", cfg.SpamLists, func(r io.Reader, name string) (int, hitfilter.Load) {
-		b, err := io.ReadAll(io.LimitReader(r, maxListBytes))
-		if err != nil {
-			return 0, hitfilter.Load{Stopped: err}
-		}
-		_, ld := hitfilter.ParseSpamList(strings.NewReader(string(b)))
-		spamText.Write(b)
-		spamText.WriteString("\n")
-		return ld.Entries, ld
+	spamText, err := readLists(cfg.DataDir, "spam.txt", cfg.SpamLists, log, func(r io.Reader) hitfilter.Load {
+		_, ld := hitfilter.ParseSpamList(r)
+		return ld
 	})
 	if err != nil {
 		return nil, err
 	}
-	err = read("hostiles.txt", cfg.HostileLists, func(r io.Reader, name string) (int, hitfilter.Load) {
-		b, err := io.ReadAll(io.LimitReader(r, maxListBytes))
-		if err != nil {
-			return 0, hitfilter.Load{Stopped: err}
-		}
-		_, ld := hitfilter.ParseHostiles(strings.NewReader(string(b)))
-		hostileText.Write(b)
-		hostileText.WriteString("\n")
-		return ld.Entries, ld
+	hostileText, err := readLists(cfg.DataDir, "hostiles.txt", cfg.HostileLists, log, func(r io.Reader) hitfilter.Load {
+		_, ld := hitfilter.ParseHostiles(r)
+		return ld
 	})
 	if err != nil {
 		return nil, err
 	}
-	spam, _ := hitfilter.ParseSpamList(strings.NewReader(spamText.String()))
-	hostiles, _ := hitfilter.ParseHostiles(strings.NewReader(hostileText.String()))
+	spam, _ := hitfilter.ParseSpamList(strings.NewReader(spamText))
+	hostiles, _ := hitfilter.ParseHostiles(strings.NewReader(hostileText))
 	return hitfilter.New(spam, hostiles, false), nil
+}
+
+// readLists reads dataDir/own (when present) and the named files, checks
+// each with parse (for the log), and returns them joined.
+func readLists(dataDir, own string, named []string, log *slog.Logger, parse func(io.Reader) hitfilter.Load) (string, error) {
+	files := named
+	if dataDir != "" {
+		p := filepath.Join(dataDir, own)
+		if _, err := os.Stat(p); err == nil {
+			files = append([]string{p}, named...)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	var all strings.Builder
+	for _, name := range files {
+		b, err := readCapped(name)
+		if err != nil {
+			return "", fmt.Errorf("list: %w", err)
+		}
+		ld := parse(strings.NewReader(b))
+		if ld.Stopped != nil {
+			return "", fmt.Errorf("list %s: %w", name, ld.Stopped)
+		}
+		log.Info("list loaded", "file", name, "entries", ld.Entries, "skipped", ld.Damaged)
+		for _, p := range ld.Problems {
+			log.Debug("list entry skipped", "file", name, "problem", p.String())
+		}
+		all.WriteString(b)
+		all.WriteString("\n")
+	}
+	return all.String(), nil
+}
+
+func readCapped(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxListBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	if len(b) > maxListBytes {
+		return "", fmt.Errorf("%s: over %d MiB", name, maxListBytes>>20)
+	}
+	return string(b), nil
 }
 
 // maxListBytes bounds a list file (gtk-gnutella's spam.txt is ~500 KB).

@@ -28,16 +28,7 @@ func TestSearchFiltersSpam(t *testing.T) {
 	p := connectRaw(t, n, true, "")
 	waitPeers(t, n, 1, 0)
 	s := n.Search("zebra song", nil)
-	var qh protocol.Header
-	for {
-		h, b := p.nextOf(protocol.TypeQuery)
-		var q protocol.Query
-		require.NoError(t, q.Decode(b))
-		if q.Criteria == "zebra song" {
-			qh = h
-			break
-		}
-	}
+	qh := p.awaitQuery("zebra song")
 	spam, err := protocol.ParseSHA1Base32("Y5P65ZOJ5MHQYZXBBIO2A2ZD4SK3KBMD")
 	require.NoError(t, err)
 	send := func(ip string, guid byte, results ...protocol.Result) {

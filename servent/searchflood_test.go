@@ -26,6 +26,19 @@ func searchBytes(s *Search) int {
 	return n
 }
 
+// awaitQuery reads until our query with these criteria arrives.
+func (p *rawPeer) awaitQuery(criteria string) protocol.Header {
+	p.t.Helper()
+	for {
+		h, b := p.nextOf(protocol.TypeQuery)
+		var q protocol.Query
+		require.NoError(p.t, q.Decode(b))
+		if q.Criteria == criteria {
+			return h
+		}
+	}
+}
+
 // TestHostileHitFlood: a neighbour answers our search with QueryHits full
 // of distinct long-named results. What the search keeps stays bounded in
 // bytes, not only in counts.
@@ -34,16 +47,7 @@ func TestHostileHitFlood(t *testing.T) {
 	p := connectRaw(t, n, true, "")
 	waitPeers(t, n, 1, 0)
 	s := n.Search("flood", nil)
-	var qh protocol.Header
-	for {
-		h, b := p.nextOf(protocol.TypeQuery)
-		var q protocol.Query
-		require.NoError(t, q.Decode(b))
-		if q.Criteria == "flood" {
-			qh = h
-			break
-		}
-	}
+	qh := p.awaitQuery("flood")
 	long := strings.Repeat("x", 1000)
 	const hits = 2 * maxSearchResults / maxHitBatch
 	for i := range hits {
