@@ -316,7 +316,11 @@ func filteredLine(f map[string]int) string {
 	for i, r := range reasons {
 		parts[i] = fmt.Sprintf("%s %d", r, f[r])
 	}
-	return fmt.Sprintf("filtered out as spam or hostile: %d results (%s)", total, strings.Join(parts, ", "))
+	noun := "results"
+	if total == 1 {
+		noun = "result"
+	}
+	return fmt.Sprintf("filtered out as spam or hostile: %d %s (%s)", total, noun, strings.Join(parts, ", "))
 }
 
 func getCmd(c *cli.Context) error {

@@ -58,4 +58,5 @@ func TestFilteredLine(t *testing.T) {
 	assert.Empty(t, filteredLine(nil))
 	assert.Equal(t, "filtered out as spam or hostile: 6 results (no-match 3, hostile 2, karma 1)",
 		filteredLine(map[string]int{"karma": 1, "hostile": 2, "no-match": 3}))
+	assert.Equal(t, "filtered out as spam or hostile: 1 result (karma 1)", filteredLine(map[string]int{"karma": 1}))
 }
