@@ -30,10 +30,11 @@ func ParseHostiles(r io.Reader) (*Hostiles, Load) {
 	lineNo := 0
 	eachLine(r, &ld, func(line string) {
 		lineNo++
-		if skippable(line) {
+		fields := strings.Fields(line)
+		if skippable(line) || len(fields) == 0 { // blank in any Unicode sense
 			return
 		}
-		field := strings.Fields(line)[0]
+		field := fields[0]
 		p, ok := parseRange(field)
 		if !ok {
 			ld.problem(lineNo, "not an address or range: %q", clip(field))
