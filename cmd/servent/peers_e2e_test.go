@@ -70,7 +70,7 @@ func TestPeersAddWaits(t *testing.T) {
 	_, _, err = runCLI(t, "peers", "add", "--data", tn.data, closed)
 	require.Error(t, err)
 	require.Equal(t, exitFailure, exitCode(err))
-	require.Regexp(t, `^could not connect to `+regexp.QuoteMeta(closed)+`: connection refused; retrying in \d+s \(see `+"`servent peers`"+`\)$`, err.Error())
+	require.Regexp(t, `^could not connect to `+regexp.QuoteMeta(closed)+`: connection refused; retrying in (\d+s|\dm\d\ds) \(see `+"`servent peers`"+`\)$`, err.Error())
 
 	_, _, err = runCLI(t, "peers", "add", "--data", tn.data, "servent-test.invalid:6346")
 	require.Error(t, err)
