@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/servent/servent/servent/gnet"
 	"github.com/servent/servent/servent/natmap"
 )
 
@@ -101,9 +100,12 @@ type Config struct {
 	// keep-alive checks, default 1 s.
 	MaintainInterval time.Duration
 
-	// dqWait is how long a leaf's query probe runs before the second
-	// step of dynamic querying (default 4 s; tests shorten it).
-	dqWait time.Duration
+	// dqTimeScale multiplies dynamic querying's timings (tests run
+	// them faster); 0: gtk-gnutella's.
+	dqTimeScale float64
+	// noDynamicQuery floods every query at once (the mesh tests check
+	// flood routing: reach is then exactly the TTL's).
+	noDynamicQuery bool
 
 	// upMaxPeers is MaxPeers once an auto node is promoted: the ultrapeer
 	// default when MaxPeers was left at zero.
@@ -230,9 +232,6 @@ func (c *Config) fillDefaults() {
 	}
 	if c.MaxLeaves == 0 && (c.Mode == ModeUltrapeer || c.Mode == ModeAuto) {
 		c.MaxLeaves = 64
-	}
-	if c.dqWait <= 0 {
-		c.dqWait = gnet.DQWait
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = c.MaxPeers + c.MaxLeaves + 32

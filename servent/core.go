@@ -22,12 +22,13 @@ type routingCore struct {
 // router.
 func (n *Node) newCore() *gnet.Router {
 	return gnet.New(gnet.Config{
-		GUID:          n.guid,
-		Addr:          n.addr,
-		Ultrapeer:     n.ultrapeer.Load(),
-		MaxTTL:        n.cfg.MaxTTL,
-		DQWait:        n.cfg.dqWait,
-		NoFloodLimits: n.cfg.noFloodLimits,
+		GUID:           n.guid,
+		Addr:           n.addr,
+		Ultrapeer:      n.ultrapeer.Load(),
+		MaxTTL:         n.cfg.MaxTTL,
+		DQTimeScale:    n.cfg.dqTimeScale,
+		NoFloodLimits:  n.cfg.noFloodLimits,
+		NoDynamicQuery: n.cfg.noDynamicQuery,
 		HitAddr: func(id gnet.LinkID) netip.AddrPort {
 			if c := n.snap.Load().byID[id]; c != nil {
 				return netip.AddrPortFrom(n.hitAddr(c))
@@ -177,6 +178,20 @@ func (n *Node) coreSearch(g protocol.GUID, q *protocol.Query) {
 	_ = n.act(nil, protocol.Header{}, nil, acts)
 }
 
+// coreKept tells the core how many results of search g we kept: our
+// dynamic query counts them, or, as a leaf, our ultrapeers hear it
+// (BEAR/12).
+func (n *Node) coreKept(g protocol.GUID, kept int) {
+	acts := n.core.r.Kept(nil, g, kept, n.cfg.Now())
+	_ = n.act(nil, protocol.Header{}, nil, acts)
+}
+
+// coreStopSearch ends the querying for search g (BEAR/12 0xFFFF as a leaf).
+func (n *Node) coreStopSearch(g protocol.GUID) {
+	acts := n.core.r.StopSearch(nil, g, n.cfg.Now())
+	_ = n.act(nil, protocol.Header{}, nil, acts)
+}
+
 // coreTick runs the core's timed work (dynamic querying's second step).
 func (n *Node) coreTick(now time.Time) {
 	var acts gnet.Actions
@@ -188,7 +203,7 @@ func (n *Node) coreTick(now time.Time) {
 
 // linkOpened tells the core about a new connection, before its reader runs.
 func (n *Node) linkOpened(c *conn, h peerHello) {
-	n.core.r.LinkOpened(c.id, gnet.LinkInfo{Ultrapeer: h.up, UpQRP: h.upQRP, MaxTTL: h.maxTTL, Addr: c.addr, Listen: h.listen}, n.cfg.Now())
+	n.core.r.LinkOpened(c.id, gnet.LinkInfo{Ultrapeer: h.up, UpQRP: h.upQRP, MaxTTL: h.maxTTL, Degree: h.degree, Addr: c.addr, Listen: h.listen}, n.cfg.Now())
 }
 
 func (n *Node) linkClosed(c *conn) {

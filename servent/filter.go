@@ -111,7 +111,9 @@ func (n *Node) takeHit(s *Search, hit *protocol.QueryHit) int {
 		}
 		hit = &h
 	}
-	s.add(hit)
+	if kept, ok := s.add(hit); ok {
+		n.coreKept(s.guid, kept)
+	}
 	n.offerSources(hit)
 	return len(hit.Results)
 }

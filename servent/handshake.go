@@ -40,6 +40,7 @@ type peerHello struct {
 	byeOK      bool
 	vendorOK   bool
 	maxTTL     uint8
+	degree     int // X-Degree, 0 if none
 	upQRP      bool
 	weLeaf     bool // our role in this handshake was leaf
 	// upNotNeeded: an ultrapeer said "X-Ultrapeer-Needed: False" (GTKG's
@@ -106,6 +107,9 @@ func (n *Node) parseHello(h protocol.Headers) peerHello {
 	}
 	if v, err := strconv.Atoi(strings.TrimSpace(h.Get("X-Max-TTL"))); err == nil && v > 0 && v < 16 {
 		p.maxTTL = uint8(v)
+	}
+	if v, err := strconv.Atoi(strings.TrimSpace(h.Get("X-Degree"))); err == nil && v > 0 && v <= 1000 {
+		p.degree = v
 	}
 	p.deflateOut = hasToken(h.Get("Accept-Encoding"), "deflate")
 	p.deflateIn = hasToken(h.Get("Content-Encoding"), "deflate")

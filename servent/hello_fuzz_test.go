@@ -38,6 +38,7 @@ func FuzzParseHello(f *testing.F) {
 		}
 		p := n.parseHello(hs.Headers)
 		require.LessOrEqual(t, p.maxTTL, uint8(15))
+		require.True(t, p.degree >= 0 && p.degree <= 1000, "degree %d", p.degree)
 		require.False(t, p.upNotNeeded && !p.up, "X-Ultrapeer-Needed counts only from an ultrapeer")
 		require.Equal(t, hs.Headers.Get("User-Agent"), p.agent)
 		require.NotContains(t, p.agent, "\n", "a line break from the peer would break the peers table")
@@ -81,6 +82,9 @@ func helloBlock(p peerHello) []byte {
 	}
 	if p.maxTTL > 0 {
 		h.Add("X-Max-TTL", strconv.Itoa(int(p.maxTTL)))
+	}
+	if p.degree > 0 {
+		h.Add("X-Degree", strconv.Itoa(p.degree))
 	}
 	flags := []struct {
 		on   bool

@@ -101,6 +101,9 @@ func (n *Node) greet(c *conn) {
 	if c.vendorOK {
 		ms := protocol.MessagesSupported{Entries: []protocol.VendorEntry{
 			{Vendor: protocol.VendorBEAR, Selector: protocol.SelHopsFlow, Version: 1},
+			// Leaf-guided dynamic querying, as GTKG announces it.
+			{Vendor: protocol.VendorBEAR, Selector: protocol.SelQueryStatusReq, Version: 1},
+			{Vendor: protocol.VendorBEAR, Selector: protocol.SelQueryStatusResp, Version: 1},
 			{Vendor: protocol.VendorLIME, Selector: protocol.SelPushProxyReq, Version: 1},
 			{Vendor: protocol.VendorLIME, Selector: protocol.SelPushProxyReq, Version: 2},
 		}}

@@ -8,12 +8,12 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
+	"github.com/servent/servent/servent/gnet"
 )
 
 // mesh is a set of nodes wired along given edges; counts[i] counts the new
@@ -35,6 +35,7 @@ func startMesh(t *testing.T, n int, edges [][2]int, mode func(i int) Mode) *mesh
 			md = mode(i)
 		}
 		cfgs[i] = testConfig(t, md, withFiles(fmt.Sprintf("file%d common.txt", i)))
+		cfgs[i].noDynamicQuery = true
 		c := new(atomic.Int64)
 		m.counts = append(m.counts, c)
 	}
@@ -303,10 +304,10 @@ func TestLeafQRPAfterChange(t *testing.T) {
 	require.Eventually(t, func() bool { return len(s.Results()) == 1 }, waitFor, tick)
 }
 
-// TestDynamicQuerying: a leaf's query is probed at TTL 2; with too few
-// results after dqWait, a second step at TTL 3 reaches one hop further,
-// and the nodes that saw the probe forward it again without answering
-// twice.
+// TestDynamicQuerying: a leaf's query for a file three hops away has no
+// ultrapeer to probe (no last-hop table matches), so the dynamic query
+// goes to the one ultrapeer at the TTL that reaches the rest, every node
+// handles it once, and it ends when every ultrapeer was queried.
 func TestDynamicQuerying(t *testing.T) {
 	cfgs := []Config{}
 	for i := range 4 {
@@ -315,7 +316,7 @@ func TestDynamicQuerying(t *testing.T) {
 			opts = append(opts, withFiles("far far away.txt"))
 		}
 		cfg := testConfig(t, ModeUltrapeer, opts...)
-		cfg.dqWait = 300 * time.Millisecond
+		cfg.dqTimeScale = 0.02
 		if i > 0 {
 			cfg.Peers = []string{cfgs[i-1].Listener.Addr().String()}
 		}
@@ -337,12 +338,13 @@ func TestDynamicQuerying(t *testing.T) {
 	waitPeers(t, nodes[1], 2, 0)
 	waitPeers(t, nodes[2], 2, 0)
 	leaf := connectRaw(t, nodes[0], false, "")
-	start := time.Now()
 	leaf.write(query("far away", 4, 0))
 	h, _ := leaf.nextOf(protocol.TypeQueryHit)
-	require.GreaterOrEqual(t, time.Since(start), cfgs[0].dqWait, "only the second step reaches 3 hops")
 	require.EqualValues(t, 3, h.Hops, "routed back by 3 ultrapeers")
-	require.EqualValues(t, 1, nodes[0].stats.core.DQSecondSteps.Load())
+	st := &nodes[0].stats.core
+	require.EqualValues(t, 1, st.DQStarted.Load())
+	require.Eventually(t, func() bool { return st.DQEnded[gnet.DQAllQueried].Load() == 1 }, waitFor, tick)
+	require.Zero(t, nodes[0].core.r.DQRunning())
 	for i, c := range counts {
 		require.EqualValues(t, 1, c.Load(), "node %d", i)
 	}

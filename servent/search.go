@@ -49,6 +49,8 @@ type Search struct {
 	stopped bool                     // guarded by mu
 	hits    int                      // guarded by mu: QueryHit messages received
 	dropped map[string]int           // guarded by mu: results filtered out, by reason
+	kept    int                      // guarded by mu: results the filter let through
+	onStop  func()                   // tells the ultrapeers (or our dynamic query) to stop
 	bytes   int                      // guarded by mu: name bytes held (maxSearchBytes)
 }
 
@@ -98,8 +100,12 @@ func (s *Search) countFiltered(v *hitfilter.Verdict) {
 // Stop stops collecting results.
 func (s *Search) Stop() {
 	s.mu.Lock()
+	was := s.stopped
 	s.stopped = true
 	s.mu.Unlock()
+	if !was && s.onStop != nil {
+		s.onStop()
+	}
 }
 
 // Stopped reports whether Stop was called.
@@ -109,13 +115,16 @@ func (s *Search) Stopped() bool {
 	return s.stopped
 }
 
-func (s *Search) add(hit *protocol.QueryHit) {
+// add takes a hit's results (filtered); kept is the running count of
+// results kept, false when stopped.
+func (s *Search) add(hit *protocol.QueryHit) (kept int, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
-		return
+		return 0, false
 	}
 	s.hits++
+	s.kept += len(hit.Results)
 	addr := netip.AddrPortFrom(hit.IP.Unmap(), hit.Port)
 	proxies := hitProxies(hit)
 	for i := range hit.Results {
@@ -151,6 +160,7 @@ func (s *Search) add(hit *protocol.QueryHit) {
 		s.sources[skey] = true
 		res.Sources = append(res.Sources, src)
 	}
+	return s.kept, true
 }
 
 func itoa(v uint64) string {
@@ -199,7 +209,9 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 	n.searches = append(n.searches, s)
 	n.searchMu.Unlock()
 
-	flags := protocol.FlagMark | protocol.FlagGGEPH
+	s.onStop = func() { n.coreStopSearch(g) }
+	// We filter, and tell our ultrapeers what we kept (BEAR/12).
+	flags := protocol.FlagMark | protocol.FlagGGEPH | protocol.FlagLeafGuided
 	if n.firewalled() {
 		flags |= protocol.FlagFirewalled
 	}

@@ -130,6 +130,7 @@ func (n *Node) udpHit(from netip.AddrPort, d protocol.Datagram, now time.Time) {
 		return
 	}
 	if proxied {
+		n.core.r.Results(d.Header.GUID, len(hit.Results)) // the leaf's dynamic query counts them
 		n.proxyHit(leaf, orig, d.Header.Hops, &hit)
 		return
 	}

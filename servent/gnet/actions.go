@@ -126,7 +126,11 @@ type Stats struct {
 	PongsSent        atomic.Uint64
 	PingsAnswered    atomic.Uint64
 	PushesRouted     atomic.Uint64
-	DQSecondSteps    atomic.Uint64
+	DQStarted        atomic.Uint64 // dynamic queries started
+	DQSteps          atomic.Uint64 // queries sent after the probe, one ultrapeer each
+	DQStatusAsked    atomic.Uint64 // BEAR/11 sent to a leaf
+	DQGuidance       atomic.Uint64 // BEAR/12 taken from a leaf
+	DQEnded          [numDQEnds]atomic.Uint64
 	Closed           atomic.Uint64
 }
 

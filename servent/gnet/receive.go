@@ -49,7 +49,7 @@ func (r *Router) Receive(dst Actions, id LinkID, h protocol.Header, payload []by
 	case protocol.TypeQRP:
 		return r.handleQRP(dst, l, payload, now)
 	case protocol.TypeVendor, protocol.TypeStdVendor:
-		dst = r.handleVendor(dst, l, h, payload)
+		dst = r.handleVendor(s, dst, l, h, payload, now)
 	case protocol.TypeBye:
 		r.stats.Closed.Add(1)
 		r.stats.Dropped[ReasonPeerBye].Add(1)
@@ -83,11 +83,8 @@ func (r *Router) handleQuery(s *scratch, dst Actions, l *link, h protocol.Header
 	if !up {
 		fok = false
 	} else if !l.info.Ultrapeer {
-		fttl, fhops, fok = min(2, max(maxTTL-1, 1)), 1, maxTTL > 1
-		if r.cfg.NoDynamicQuery {
-			fttl = max(maxTTL-1, 1)
-		}
-		leafQuery = fok && maxTTL-1 > fttl
+		fttl, fhops, fok = max(maxTTL-1, 1), 1, maxTTL > 1
+		leafQuery = fok && !r.cfg.NoDynamicQuery
 	}
 	var ttlKey uint8
 	if fok {
@@ -96,9 +93,6 @@ func (r *Router) handleQuery(s *scratch, dst Actions, l *link, h protocol.Header
 	verdict := r.routes.AddTTL(h.GUID, protocol.TypeQuery, l.id, ttlKey)
 	if verdict == routing.Duplicate {
 		return r.dup(dst, l)
-	}
-	if verdict == routing.New && leafQuery && len(payload) <= protocol.MaxForwardQueryLen {
-		r.dqStart(h.GUID, l.id, payload, now) // dynQuery.start
 	}
 	if err := s.query.DecodeShared(payload); err != nil {
 		return r.bad(dst, l, ReasonMalformed)
@@ -119,8 +113,17 @@ func (r *Router) handleQuery(s *scratch, dst Actions, l *link, h protocol.Header
 	if !up {
 		return dst
 	}
+	leafMUID := h.GUID
 	if verdict == routing.New && fok && !l.info.Ultrapeer && r.cfg.ProxyQuery != nil {
 		h, payload = r.cfg.ProxyQuery(l.id, h, payload, q)
+	}
+	if verdict == routing.New && leafQuery && len(payload) <= protocol.MaxForwardQueryLen {
+		dh := h
+		dh.Hops = fhops
+		if out, ok := r.dqLaunch(s, dst, l, leafMUID, dh, payload, q, now); ok {
+			return out
+		}
+		fttl = min(fttl, 2) // too many running: a probe's worth only
 	}
 	return r.forwardQuery(s, dst, l, h, payload, q, fttl, fhops, fok, true, Relayed)
 }
@@ -233,6 +236,7 @@ func (r *Router) handleHit(s *scratch, dst Actions, l *link, h protocol.Header, 
 		return r.drop(dst, l, ReasonUnroutable)
 	}
 	if to == routing.Local {
+		r.dqHits(h.GUID, int(payload[0]))
 		r.stats.HitsDelivered.Add(1)
 		return append(dst, Action{Kind: Deliver, Link: l.id, Msg: s.relayed(h, h.TTL, h.Hops, payload)})
 	}
@@ -450,7 +454,7 @@ func (r *Router) handleQRP(dst Actions, l *link, payload []byte, now time.Time) 
 
 // handleVendor is Node.handleVendor for what routing needs: hops-flow and
 // push-proxy requests (reachability vendor messages stay the shell's).
-func (r *Router) handleVendor(dst Actions, l *link, h protocol.Header, payload []byte) Actions {
+func (r *Router) handleVendor(s *scratch, dst Actions, l *link, h protocol.Header, payload []byte, now time.Time) Actions {
 	var v protocol.Vendor
 	if err := v.Decode(payload); err != nil {
 		return r.bad(dst, l, ReasonMalformed)
@@ -460,6 +464,26 @@ func (r *Router) handleVendor(dst Actions, l *link, h protocol.Header, payload [
 		if hf, err := protocol.DecodeHopsFlow(v.Data); err == nil {
 			l.hopsFlow.Store(uint32(hf.MaxHops))
 		}
+	case v.Is(protocol.VendorBEAR, protocol.SelQueryStatusReq):
+		if !r.ultrapeer() && l.info.Ultrapeer {
+			dst = r.answerStatus(dst, l, h.GUID)
+		}
+	case v.Is(protocol.VendorBEAR, protocol.SelQueryStatusResp):
+		qs, err := protocol.DecodeQueryStatusResponse(v.Data)
+		if err != nil {
+			return r.bad(dst, l, ReasonMalformed)
+		}
+		if r.ultrapeer() && !l.info.Ultrapeer {
+			dst = r.dqStatus(s, dst, l, h.GUID, qs.Hits, now)
+		}
+	case v.Is(protocol.VendorNull, protocol.SelMessagesSupported):
+		// A leaf announcing the query-status messages guides (vmsg.c).
+		if ms, err := protocol.DecodeMessagesSupported(v.Data); err == nil {
+			_, req := ms.Supports(protocol.VendorBEAR, protocol.SelQueryStatusReq)
+			_, resp := ms.Supports(protocol.VendorBEAR, protocol.SelQueryStatusResp)
+			l.guides.Store(req || resp)
+		}
+		dst = append(dst, Action{Kind: Vendor, Link: l.id})
 	case v.Is(protocol.VendorLIME, protocol.SelPushProxyReq) && r.ultrapeer() && !l.info.Ultrapeer && !r.firewalled():
 		r.pushes.Add(h.GUID, l.id)
 		ack := protocol.PushProxyAck{Addr: r.hitAddr(l.id)}.Vendor()

@@ -38,10 +38,6 @@ const (
 	MaxHitBatch  = 10
 	HitSpeed     = 1000
 	MaxPongsOut  = 10
-	DQWait       = 4 * time.Second
-	DQEnoughHits = 50
-	DQMax        = 1024
-	DQForget     = 10 * time.Minute
 	PongLifeUP   = 20 * time.Second
 	PongLifeLeaf = 120 * time.Second
 	PongCacheMax = 256
@@ -53,16 +49,19 @@ type Config struct {
 	Addr       netip.AddrPort // the address in our hits and pongs
 	Ultrapeer  bool
 	Firewalled bool
-	MaxTTL     uint8         // 0: routing.DefaultMaxTTL
-	DQWait     time.Duration // 0: DQWait
+	MaxTTL     uint8 // 0: routing.DefaultMaxTTL
+	// DQTimeScale multiplies every dynamic-query timing (tests run them
+	// faster); 0: 1.
+	DQTimeScale float64
 	// Lookup answers a query from the library (nil: we share nothing).
 	Lookup func(q *protocol.Query) []protocol.Result
 	// Files and KB are what our own pong announces.
 	Files, KB uint32
 	// NoFloodLimits disables the per-link flood meters (load tests).
 	NoFloodLimits bool
-	// NoDynamicQuery sends a leaf's query at once at MaxTTL-1 instead of
-	// probing at TTL 2 first (the simulator's policies without DQ).
+	// NoDynamicQuery floods a leaf's query at once at MaxTTL-1, and ours
+	// at MaxTTL, instead of querying dynamically (the simulator's policies
+	// without DQ).
 	NoDynamicQuery bool
 	// The node's shell fills these when it is switched onto the Router;
 	// nil gives the simple defaults (the simulator's).
@@ -115,6 +114,7 @@ type LinkInfo struct {
 	Ultrapeer bool           // the peer is an ultrapeer (else a leaf, or a peer when we are a leaf)
 	UpQRP     bool           // X-Ultrapeer-Query-Routing: it wants our last-hop table
 	MaxTTL    uint8          // its X-Max-TTL, 0 if none
+	Degree    int            // its X-Degree, 0 if none
 	Addr      netip.AddrPort // its remote address
 	Listen    netip.AddrPort // its listening address, if known
 }
@@ -126,6 +126,7 @@ type link struct {
 	id       LinkID
 	info     LinkInfo
 	hopsFlow atomic.Uint32 // queries with hops >= this are not sent; 256 = all
+	guides   atomic.Bool   // a leaf that answers BEAR/11 (Messages Supported, or it did)
 	qrt      atomic.Pointer[routing.QueryRouteTable]
 	qrpRecv  *protocol.QRPReceiver // made on the first QRP message
 	meter    *flood.Meter          // nil: NoFloodLimits
@@ -164,13 +165,6 @@ type pongEntry struct {
 	at      time.Time
 }
 
-type dqQuery struct {
-	leaf    LinkID
-	payload []byte
-	started time.Time
-	results int
-}
-
 // Router is one node's routing state. Make it with New.
 type Router struct {
 	cfg    Config
@@ -189,10 +183,12 @@ type Router struct {
 	// keep the time of the latest call.
 	ownClock int
 
-	mu    sync.Mutex // guards what follows, and view changes
-	pongs map[netip.AddrPort]*pongEntry
-	dq    map[protocol.GUID]*dqQuery
-	dqLen atomic.Int32 // len(dq), read without the lock
+	mu         sync.Mutex // guards what follows, and view changes
+	pongs      map[netip.AddrPort]*pongEntry
+	dq         map[protocol.GUID]*dqQuery
+	dqLeafMUID map[protocol.GUID]protocol.GUID // a proxied leaf query's MUID -> ours
+	dqLen      atomic.Int32                    // len(dq), read without the lock
+	own        map[protocol.GUID]*ownSearch
 }
 
 // New makes a router.
@@ -200,10 +196,8 @@ func New(cfg Config) *Router {
 	if cfg.MaxTTL == 0 {
 		cfg.MaxTTL = routing.DefaultMaxTTL
 	}
-	if cfg.DQWait == 0 {
-		cfg.DQWait = DQWait
-	}
-	r := &Router{cfg: cfg, pongs: map[netip.AddrPort]*pongEntry{}, dq: map[protocol.GUID]*dqQuery{}, stats: cfg.Stats}
+	r := &Router{cfg: cfg, pongs: map[netip.AddrPort]*pongEntry{}, dq: map[protocol.GUID]*dqQuery{},
+		dqLeafMUID: map[protocol.GUID]protocol.GUID{}, own: map[protocol.GUID]*ownSearch{}, stats: cfg.Stats}
 	r.up.Store(cfg.Ultrapeer)
 	r.fw.Store(cfg.Firewalled)
 	r.v.Store(&view{byID: map[LinkID]*link{}})
@@ -344,6 +338,11 @@ func (r *Router) LinkClosed(id LinkID, now time.Time) {
 		v.dense[id] = nil
 	}
 	r.v.Store(v)
+	for _, d := range r.dq {
+		if d.leaf == id {
+			r.dqEnd(d, DQLeafGone)
+		}
+	}
 }
 
 // maxDense bounds the IDs kept in view.dense: the simulator numbers a

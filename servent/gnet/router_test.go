@@ -99,8 +99,8 @@ func TestQueryFlooding(t *testing.T) {
 		{"TTL 0", 1, 0, 1, nil, []Reason{ReasonTTLZero}},
 		{"hops 255", 1, 3, 255, nil, []Reason{ReasonHops255}},
 		{"over the hard limit", 1, 10, 6, nil, []Reason{ReasonHardTTL}},
-		{"from a leaf: TTL 2 hops 1 to every up, never back to the leaf", 100, 7, 0,
-			[]sent{{1, 2, 1, protocol.TypeQuery}, {2, 2, 1, protocol.TypeQuery}, {3, 2, 1, protocol.TypeQuery}}, nil},
+		{"from a leaf: a dynamic query's probe, TTL 3 hops 1 to the ups whose table matches (not 2), never back to the leaf", 100, 7, 0,
+			[]sent{{1, 3, 1, protocol.TypeQuery}, {3, 3, 1, protocol.TypeQuery}}, nil},
 		{"a leaf relaying", 100, 3, 1, nil, []Reason{ReasonLeafRelayed}},
 	}
 	for _, tt := range tests {
@@ -215,7 +215,8 @@ func TestSearchAndDeliver(t *testing.T) {
 	g := protocol.GUID{7}
 	q := protocol.Query{Flags: protocol.FlagMark, Criteria: "tune"}
 	acts := r.Search(nil, g, &q, t0)
-	assert.ElementsMatch(t, []sent{{1, 4, 0, protocol.TypeQuery}, {2, 4, 0, protocol.TypeQuery}, {100, 4, 0, protocol.TypeQuery}}, sends(acts))
+	// A dynamic query: the probe at our max TTL, the matching leaf at TTL 1.
+	assert.ElementsMatch(t, []sent{{1, 4, 0, protocol.TypeQuery}, {2, 4, 0, protocol.TypeQuery}, {100, 1, 0, protocol.TypeQuery}}, sends(acts))
 	acts = r.Receive(nil, 2, protocol.Header{GUID: g, Type: protocol.TypeQueryHit, TTL: 5, Hops: 2}, hitPayload(protocol.GUID{0xBB}, 3), t0)
 	require.Len(t, acts, 1)
 	assert.Equal(t, Deliver, acts[0].Kind)
@@ -224,38 +225,6 @@ func TestSearchAndDeliver(t *testing.T) {
 	leaf := newNet(t, false, 2, 0, Config{})
 	acts = leaf.Search(nil, g, &q, t0)
 	assert.ElementsMatch(t, []sent{{1, 4, 0, protocol.TypeQuery}, {2, 4, 0, protocol.TypeQuery}}, sends(acts))
-}
-
-func TestDynamicQuerying(t *testing.T) {
-	for _, tt := range []struct {
-		name   string
-		hits   int
-		second bool
-	}{{"few hits: second step at TTL 3", 3, true}, {"enough hits: none", 50, false}} {
-		t.Run(tt.name, func(t *testing.T) {
-			r := newNet(t, true, 2, 1, Config{})
-			g := protocol.GUID{8}
-			r.Receive(nil, 100, qh(g, 3, 0), queryPayload("x"), t0)
-			at, ok := r.NextWake()
-			require.True(t, ok)
-			assert.Equal(t, t0.Add(DQWait), at)
-			hit := protocol.Header{GUID: g, Type: protocol.TypeQueryHit, TTL: 5, Hops: 1}
-			for i := 0; i < tt.hits; i += 10 {
-				g := protocol.GUID{0xBB, byte(i)}
-				r.Receive(nil, 1, hit, hitPayload(g, min(10, tt.hits-i)), t0.Add(time.Second))
-			}
-			assert.Empty(t, sends(r.Tick(nil, t0.Add(DQWait-time.Millisecond))), "not yet due")
-			acts := r.Tick(nil, t0.Add(DQWait))
-			if tt.second {
-				assert.ElementsMatch(t, []sent{{1, 3, 1, protocol.TypeQuery}, {2, 3, 1, protocol.TypeQuery}}, sends(acts))
-				assert.EqualValues(t, 1, r.Stats().DQSecondSteps.Load())
-			} else {
-				assert.Empty(t, sends(acts))
-			}
-			_, ok = r.NextWake()
-			assert.False(t, ok)
-		})
-	}
 }
 
 func pushPayload(servent protocol.GUID) []byte {
