@@ -365,7 +365,10 @@ func (r *Router) dqDue(s *scratch, dst Actions, d *dqQuery, now time.Time) Actio
 		r.dqEnd(d, DQUnguided)
 		return dst
 	}
-	if wasWaiting || !d.guided || d.upSent-d.lastStatus < DQStatThreshold || (d.routingHits && d.newResults < DQMinForGuidance) {
+	// Ask every DQStatThreshold ultrapeers, and (unlike gtk-gnutella)
+	// before raw results would end the query: they may all be spam.
+	due := d.upSent-d.lastStatus >= DQStatThreshold || d.keptResults() >= d.maxResults
+	if wasWaiting || !d.guided || !due || (d.routingHits && d.newResults < DQMinForGuidance) {
 		return r.dqNext(s, dst, d, now)
 	}
 	l := r.link(d.leaf)
