@@ -97,7 +97,7 @@ func (n *Node) hostile(ip netip.Addr) bool { return n.filter.Hostiles.Hostile(ip
 // kept to the search and the downloads; it returns the results kept.
 func (n *Node) takeHit(s *Search, hit *protocol.QueryHit) int {
 	v := n.filter.Check(s.filterQuery, hit, n.cfg.Now())
-	s.countFiltered(&v)
+	s.countFiltered(&v, hit)
 	if kept := v.Kept(); kept < len(hit.Results) {
 		if kept == 0 {
 			return 0

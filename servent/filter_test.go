@@ -58,6 +58,11 @@ func TestSearchFiltersSpam(t *testing.T) {
 	require.Len(t, rs, 1)
 	assert.Equal(t, "Zebra Song (live).mp3", rs[0].Name)
 	assert.Equal(t, map[string]int{"no-match": 1, "echoes-query": 1, "spam-sha1": 1, "karma": 1, "hostile": 1}, s.Filtered())
+	rej := s.Rejected()
+	require.Len(t, rej, 5)
+	assert.Equal(t, RejectedResult{Reason: "no-match", Name: "Other thing.mp3", Size: 100,
+		From: netip.MustParseAddrPort("198.51.100.1:6346"), Vendor: "SRVT"}, rej[0])
+	assert.Equal(t, "hostile", rej[4].Reason)
 }
 
 // TestHostileRefused: an address in the hostile list is refused at accept

@@ -50,6 +50,7 @@ type Search struct {
 	hits    int                      // guarded by mu: QueryHit messages received
 	dropped map[string]int           // guarded by mu: results filtered out, by reason
 	kept    int                      // guarded by mu: results the filter let through
+	reject  []RejectedResult         // guarded by mu: the first maxRejected dropped
 	onStop  func()                   // tells the ultrapeers (or our dynamic query) to stop
 	bytes   int                      // guarded by mu: name bytes held (maxSearchBytes)
 }
@@ -78,7 +79,31 @@ func (s *Search) Filtered() map[string]int {
 	return out
 }
 
-func (s *Search) countFiltered(v *hitfilter.Verdict) {
+// RejectedResult is a result the filter dropped (--show-filtered).
+type RejectedResult struct {
+	Reason string
+	Name   string
+	Size   uint64
+	SHA1   protocol.SHA1
+	From   netip.AddrPort
+	Vendor string
+}
+
+// maxRejected bounds the dropped results a search lists; maxRejectedName
+// the bytes of each name kept.
+const (
+	maxRejected     = 256
+	maxRejectedName = 256
+)
+
+// Rejected lists the first results the filter dropped.
+func (s *Search) Rejected() []RejectedResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.reject)
+}
+
+func (s *Search) countFiltered(v *hitfilter.Verdict, hit *protocol.QueryHit) {
 	if v.Kept() == len(v.Results) {
 		return
 	}
@@ -87,14 +112,35 @@ func (s *Search) countFiltered(v *hitfilter.Verdict) {
 	if s.dropped == nil {
 		s.dropped = map[string]int{}
 	}
-	for _, r := range v.Results {
-		switch {
-		case v.Hit != hitfilter.Keep:
-			s.dropped[v.Hit.String()]++
-		case r != hitfilter.Keep:
-			s.dropped[r.String()]++
+	for i, r := range v.Results {
+		why := r
+		if v.Hit != hitfilter.Keep {
+			why = v.Hit
+		}
+		if why == hitfilter.Keep {
+			continue
+		}
+		s.dropped[why.String()]++
+		if len(s.reject) < maxRejected && i < len(hit.Results) {
+			res := &hit.Results[i]
+			name := res.Name
+			if len(name) > maxRejectedName {
+				name = strings.ToValidUTF8(name[:maxRejectedName], "")
+			}
+			s.reject = append(s.reject, RejectedResult{Reason: why.String(), Name: strings.Clone(name), Size: res.Size, SHA1: res.SHA1,
+				From: netip.AddrPortFrom(hit.IP.Unmap(), hit.Port), Vendor: vendorCode(hit.Vendor)})
 		}
 	}
+}
+
+// vendorCode is a hit's vendor code as text, "" when not printable.
+func vendorCode(v [4]byte) string {
+	for _, c := range v {
+		if c < 0x20 || c > 0x7e {
+			return ""
+		}
+	}
+	return string(v[:])
 }
 
 // Stop stops collecting results.

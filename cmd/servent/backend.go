@@ -182,6 +182,23 @@ func (b nodeBackend) SearchResults(id string) (api.SearchInfo, []api.Result, err
 	return searchInfo(s, len(rs)), out, nil
 }
 
+func (b nodeBackend) FilteredResults(id string) (api.SearchInfo, []api.FilteredResult, error) {
+	s, ok := b.n.SearchByID(id)
+	if !ok {
+		return api.SearchInfo{}, nil, api.Errorf(api.ErrNotFound, "no search %s", id)
+	}
+	rs := s.Rejected()
+	out := make([]api.FilteredResult, 0, len(rs))
+	for _, r := range rs {
+		fr := api.FilteredResult{Reason: r.Reason, Name: r.Name, Size: r.Size, From: r.From.String(), Vendor: r.Vendor}
+		if !r.SHA1.IsZero() {
+			fr.URN = r.SHA1.URN()
+		}
+		out = append(out, fr)
+	}
+	return searchInfo(s, len(s.Results())), out, nil
+}
+
 func (b nodeBackend) StopSearch(id string) error {
 	s, ok := b.n.SearchByID(id)
 	if !ok {

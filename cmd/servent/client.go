@@ -76,6 +76,10 @@ func clientCommands() []*cli.Command {
 				Usage:   "how long to collect results, e.g. 30s or 2m",
 				Value:   10 * time.Second,
 				EnvVars: []string{"SERVENT_WAIT"},
+			}, &cli.BoolFlag{
+				Name:    "show-filtered",
+				Usage:   "also list the results the spam and hostile filter dropped, with the reason",
+				EnvVars: []string{"SERVENT_SHOW_FILTERED"},
 			}),
 			Action: searchCmd,
 		},
@@ -277,8 +281,28 @@ func searchCmd(c *cli.Context) error {
 		}
 		break
 	}
+	var filtered []api.FilteredResult
+	if c.Bool("show-filtered") {
+		fr, err := cl.FilteredResults(c.Context, si.ID)
+		if err != nil {
+			return fmt.Errorf("reading the filtered results: %w", err)
+		}
+		filtered = fr.Results
+	}
 	if asJSON {
+		if c.Bool("show-filtered") {
+			return printJSON(out, struct {
+				api.SearchResults
+				Filtered []api.FilteredResult `json:"filtered"`
+			}{api.SearchResults{Search: si, Results: ls.Results}, filtered})
+		}
 		return printJSON(out, api.SearchResults{Search: si, Results: ls.Results})
+	}
+	if len(filtered) > 0 {
+		fmt.Fprintf(out, "\nfiltered out:\n%-20s  %s  %9s  %s\n", "REASON", padRight("NAME", 40), "SIZE", "FROM")
+		for _, r := range filtered {
+			fmt.Fprintf(out, "%-20s  %s  %9s  %s\n", safe(r.Reason), padRight(truncate(safe(r.Name), 40), 40), humanBytes(r.Size), safe(r.From))
+		}
 	}
 	peers := -1
 	if len(ls.Results) == 0 {

@@ -120,6 +120,33 @@ func TestSearchJSON(t *testing.T) {
 	require.Equal(t, f.Results, got.Results)
 }
 
+// TestSearchShowFiltered: --show-filtered lists what the filter dropped,
+// names made safe for the terminal.
+func TestSearchShowFiltered(t *testing.T) {
+	f := newFake()
+	f.Filtered = []api.FilteredResult{
+		{Reason: "echoes-query", Name: "a song.exe", Size: 1 << 20, From: "198.51.100.7:6346", Vendor: "SPAM"},
+		{Reason: "hostile", Name: "evil\x1b[2Jname.mp3", Size: 10, From: "203.0.113.9:6346"},
+	}
+	dir := startDaemon(t, f)
+	out, errOut, err := runCLI(t, "search", "--data", dir, "--wait", "10ms", "--show-filtered", "a", "song")
+	require.NoError(t, err)
+	require.Contains(t, errOut, "filtered out as spam or hostile: 2 results (echoes-query 1, hostile 1)")
+	require.Regexp(t, `(?m)^filtered out:\nREASON\s+NAME\s+SIZE\s+FROM$`, out)
+	require.Regexp(t, `(?m)^echoes-query\s+a song\.exe\s+1\.0 MiB\s+198\.51\.100\.7:6346$`, out)
+	require.Regexp(t, `(?m)^hostile\s+evil.*name\.mp3\s+10 B\s+203\.0\.113\.9:6346$`, out)
+	require.NotContains(t, out, "\x1b")
+
+	out, _, err = runCLI(t, "search", "--data", dir, "--wait", "10ms", "--show-filtered", "--json", "a", "song")
+	require.NoError(t, err)
+	var got struct {
+		api.SearchResults
+		Filtered []api.FilteredResult `json:"filtered"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.Equal(t, f.Filtered, got.Filtered)
+}
+
 func TestSearchNothing(t *testing.T) {
 	f := newFake()
 	f.Results = nil

@@ -178,6 +178,12 @@ func (c *Client) SearchResults(ctx context.Context, id string, after int) (Searc
 	return r, c.do(ctx, "GET", path, nil, &r)
 }
 
+// FilteredResults is GET /api/searches/{id}/filtered.
+func (c *Client) FilteredResults(ctx context.Context, id string) (FilteredResults, error) {
+	var r FilteredResults
+	return r, c.do(ctx, "GET", "/api/searches/"+url.PathEscape(id)+"/filtered", nil, &r)
+}
+
 // StopSearch is DELETE /api/searches/{id}.
 func (c *Client) StopSearch(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", "/api/searches/"+url.PathEscape(id), nil, nil)

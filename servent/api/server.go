@@ -164,6 +164,7 @@ func NewHandler(b Backend, key string, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /api/searches", h.searches)
 	mux.HandleFunc("GET /api/searches/{id}", h.search)
 	mux.HandleFunc("GET /api/searches/{id}/results", h.searchResults)
+	mux.HandleFunc("GET /api/searches/{id}/filtered", h.filteredResults)
 	mux.HandleFunc("DELETE /api/searches/{id}", h.stopSearch)
 	mux.HandleFunc("POST /api/downloads", h.startDownload)
 	mux.HandleFunc("GET /api/downloads", h.downloads)
@@ -329,6 +330,18 @@ func (h *handler) searchResults(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, 200, SearchResults{Search: s, Results: out})
+}
+
+func (h *handler) filteredResults(w http.ResponseWriter, r *http.Request) {
+	s, res, err := h.b.FilteredResults(r.PathValue("id"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if res == nil {
+		res = []FilteredResult{}
+	}
+	writeJSON(w, 200, FilteredResults{Search: s, Results: res})
 }
 
 func (h *handler) stopSearch(w http.ResponseWriter, r *http.Request) {

@@ -202,6 +202,24 @@ type SearchResults struct {
 	Results []Result   `json:"results"`
 }
 
+// FilteredResult is one result the spam and hostile filter dropped.
+type FilteredResult struct {
+	Reason string `json:"reason"`
+	Name   string `json:"name"`
+	Size   uint64 `json:"size"`
+	URN    string `json:"urn,omitempty"`
+	From   string `json:"from"`              // the hit's address
+	Vendor string `json:"vendor,omitempty"` // the hit's vendor code
+}
+
+// FilteredResults is GET /api/searches/{id}/filtered: the first results
+// the filter dropped (at most a few hundred are kept; Search.Filtered
+// counts them all).
+type FilteredResults struct {
+	Search  SearchInfo       `json:"search"`
+	Results []FilteredResult `json:"results"`
+}
+
 // DownloadRequest is the body of POST /api/downloads: either a result of a
 // search (SearchID and Result, its N) or an URN ("urn:sha1:..."); when both
 // are given the URN must match the result.
@@ -289,6 +307,8 @@ type Backend interface {
 	Searches() []SearchInfo
 	// SearchResults returns the search and its results numbered from 1.
 	SearchResults(id string) (SearchInfo, []Result, error)
+	// FilteredResults returns the search and the results its filter dropped.
+	FilteredResults(id string) (SearchInfo, []FilteredResult, error)
 	StopSearch(id string) error
 	StartDownload(req DownloadRequest) (Download, error)
 	Downloads() []Download

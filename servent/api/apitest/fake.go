@@ -26,6 +26,8 @@ type Fake struct {
 	// Trickle makes results arrive one more per SearchResults call, as
 	// from a real network.
 	Trickle bool
+	// Filtered are what every new search's filter dropped.
+	Filtered []api.FilteredResult
 	// DownloadSteps are the states a download goes through, one per call of
 	// Downloads (the last one stays); default: one step, complete.
 	DownloadSteps []api.Download
@@ -109,6 +111,12 @@ func (f *Fake) StartSearch(criteria string) (api.SearchInfo, error) {
 		Started:  time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC),
 		Results:  len(f.Results),
 	}
+	for _, r := range f.Filtered {
+		if s.Filtered == nil {
+			s.Filtered = map[string]int{}
+		}
+		s.Filtered[r.Reason]++
+	}
 	f.searches = append(f.searches, &fakeSearch{info: s})
 	return s, nil
 }
@@ -136,6 +144,17 @@ func (f *Fake) SearchResults(id string) (api.SearchInfo, []api.Result, error) {
 			info := s.info
 			info.Results = n
 			return info, slices.Clone(f.Results[:n]), nil
+		}
+	}
+	return api.SearchInfo{}, nil, api.Errorf(api.ErrNotFound, "no search %s", id)
+}
+
+func (f *Fake) FilteredResults(id string) (api.SearchInfo, []api.FilteredResult, error) {
+	f.Lock()
+	defer f.Unlock()
+	for _, s := range f.searches {
+		if s.info.ID == id {
+			return s.info, slices.Clone(f.Filtered), nil
 		}
 	}
 	return api.SearchInfo{}, nil, api.Errorf(api.ErrNotFound, "no search %s", id)
