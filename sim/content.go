@@ -162,6 +162,9 @@ func (ct *content) lookup(node int32, q *protocol.Query, dst []protocol.Result) 
 // upTable is what ultrapeer u sends its ultrapeer neighbours for last-hop
 // QRP: its own table OR'ed with its leaves' (servent's upTable).
 func (ct *content) upTable(nw *network, u int32, spam []bool) *protocol.QRPTable {
+	if spam[u] {
+		return ct.full
+	}
 	tables := []*protocol.QRPTable{ct.tables[u]}
 	for _, p := range nw.links[u] {
 		if !nw.up[p] {

@@ -9,6 +9,7 @@ import (
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
 	"github.com/servent/servent/servent/gnet"
+	"github.com/servent/servent/servent/hitfilter"
 )
 
 // A discrete-event run of one policy: every node is a gnet.Router, a link
@@ -20,8 +21,12 @@ var epoch = time.Unix(1_000_000_000, 0)
 
 // routeTableSize bounds each router's route and push tables: queries are
 // spaced so that far fewer than this are in flight at once (a real node
-// keeps 256k entries).
-const routeTableSize = 32
+// keeps 256k entries). A dynamic query runs for up to minutes of virtual
+// time, so its policies keep more.
+const (
+	routeTableSize   = 32
+	routeTableSizeDQ = 512
+)
 
 type policy struct {
 	name    string
@@ -29,6 +34,8 @@ type policy struct {
 	qrp     bool // leaves send their real tables (else a full one)
 	lastHop bool // ultrapeers exchange last-hop tables
 	dq      bool // dynamic querying for leaf queries
+	guided  bool // leaves guide it: they flag their queries and report what their filter kept
+	extra   bool // not in the default comparison
 }
 
 var policies = []policy{
@@ -37,7 +44,12 @@ var policies = []policy{
 	{name: "qrp", qrp: true},
 	{name: "last-hop-qrp", qrp: true, lastHop: true},
 	{name: "dq", qrp: true, lastHop: true, dq: true},
+	{name: "dq-guided", qrp: true, lastHop: true, dq: true, guided: true, extra: true},
 }
+
+// spamResults is how many results a spammer answers with, each named after
+// the query plus ".exe" (the hit filter's echoes-query rule).
+const spamResults = 10
 
 type simLink struct {
 	peer   int32
@@ -61,8 +73,8 @@ type queryState struct {
 	popular  bool
 	issued   int64 // virtual ms; -1: not issued (origin gone)
 	firstHit int64 // virtual ms after issue of the first true hit; -1: none
-	results  int   // true results
-	spam     int   // results from spammers
+	results  int   // results the searcher's hit filter kept
+	spam     int   // results it dropped (spammers')
 	reached  int   // nodes that handled it (the origin excluded)
 	second   bool  // dynamic querying sent a second step
 }
@@ -214,6 +226,8 @@ type engine struct {
 	events  *queue
 	acts    gnet.Actions
 	results []protocol.Result
+	kept    gnet.Actions                 // Kept's actions (hit runs inside do's loop over acts)
+	filters map[int32]*hitfilter.Filter // per searching leaf: its karma is its own
 	queries []queryState
 	tally   tally
 	once    map[uint64]bool // (query, node) pairs handled, when checking
@@ -237,7 +251,8 @@ type tally struct {
 }
 
 func newEngine(cfg *Config, pol policy, nw *network, ct *content, spam []bool, maxTTL int, seed uint64) *engine {
-	e := &engine{cfg: cfg, pol: pol, nw: nw, ct: ct, spam: spam, rng: rand.New(rand.NewPCG(seed, 0x5e12)), events: new(queue), now: epoch}
+	e := &engine{cfg: cfg, pol: pol, nw: nw, ct: ct, spam: spam, rng: rand.New(rand.NewPCG(seed, 0x5e12)), events: new(queue), now: epoch,
+		filters: map[int32]*hitfilter.Filter{}}
 	if cfg.checkOnce {
 		e.once = map[uint64]bool{}
 	}
@@ -259,16 +274,24 @@ func newEngine(cfg *Config, pol policy, nw *network, ct *content, spam []bool, m
 func (e *engine) newRouter(i int32, up bool, maxTTL int) *gnet.Router {
 	// Tables on the engine's clock: the router then keeps no clock of its own.
 	clock := func() time.Time { return e.now }
+	size := routeTableSize
+	if e.pol.dq {
+		size = routeTableSizeDQ
+	}
 	cfg := gnet.Config{
 		GUID: serventGUID(i), Addr: fakeAddr(i), Ultrapeer: up, MaxTTL: uint8(maxTTL),
 		NoFloodLimits: true, NoDynamicQuery: !e.pol.dq, Serial: true,
-		Routes: routing.NewTable(routeTableSize, 0, clock), Pushes: routing.NewPushTable(routeTableSize, 0, clock),
+		Routes: routing.NewTable(size, 0, clock), Pushes: routing.NewPushTable(routeTableSize, 0, clock),
 	}
 	switch {
 	case e.spam != nil && e.spam[i]:
 		cfg.Lookup = func(q *protocol.Query) []protocol.Result {
 			e.handled()
-			return append(e.results[:0], protocol.Result{Index: 1, Size: 1 << 20, Name: q.Criteria + " setup.exe"})
+			e.results = e.results[:0]
+			for k := range spamResults {
+				e.results = append(e.results, protocol.Result{Index: uint32(k + 1), Size: uint64(1<<20 + k), Name: q.Criteria + ".exe"})
+			}
+			return e.results
 		}
 	case e.ct != nil && len(e.ct.library[i]) > 0:
 		cfg.Lookup = func(q *protocol.Query) []protocol.Result {
@@ -414,10 +437,12 @@ func (e *engine) handled() {
 }
 
 // do carries out the actions in e.acts of node u at virtual time at.
-func (e *engine) do(u int32, at int64, fromTick bool) {
+func (e *engine) do(u int32, at int64, fromTick bool) { e.doActs(u, at, fromTick, e.acts) }
+
+func (e *engine) doActs(u int32, at int64, fromTick bool, acts gnet.Actions) {
 	n := &e.nodes[u]
-	for i := range e.acts {
-		a := &e.acts[i]
+	for i := range acts {
+		a := &acts[i]
 		switch a.Kind {
 		case gnet.Send:
 			l := n.links[a.Link-1]
@@ -442,7 +467,7 @@ func (e *engine) do(u int32, at int64, fromTick bool) {
 			}
 			e.schedule(event{at: at + l.lat, node: l.peer, link: l.back, msg: a.Msg})
 		case gnet.Deliver:
-			e.hit(a.Msg, at)
+			e.hit(u, a.Msg, at)
 		case gnet.Drop:
 			if a.Reason == gnet.ReasonDuplicate {
 				e.tally.duplicates++
@@ -453,22 +478,37 @@ func (e *engine) do(u int32, at int64, fromTick bool) {
 	}
 }
 
-// hit counts a QueryHit delivered to the querying node.
-func (e *engine) hit(msg []byte, at int64) {
-	q := e.query(protocol.GUID(msg[:16]))
-	payload := msg[protocol.HeaderLen:]
-	if q == nil || len(payload) < 16+11 {
+// hit counts a QueryHit delivered to the querying node u, whose hit
+// filter sorts spam from results (a guiding leaf then tells its
+// ultrapeers how many it kept).
+func (e *engine) hit(u int32, msg []byte, at int64) {
+	g := protocol.GUID(msg[:16])
+	q := e.query(g)
+	if q == nil {
 		return
 	}
-	from := nodeOf(protocol.GUID(payload[len(payload)-16:]))
-	results := int(payload[0])
-	if from >= 0 && e.spam != nil && e.spam[from] {
-		q.spam += results
+	var h protocol.QueryHit
+	if h.Decode(msg[protocol.HeaderLen:]) != nil {
 		return
 	}
-	q.results += results
+	f := e.filters[u]
+	if f == nil {
+		f = hitfilter.New(nil, nil, false)
+		e.filters[u] = f
+	}
+	v := f.Check(hitfilter.NewQuery(q.words), &h, e.now)
+	kept := v.Kept()
+	q.spam += len(h.Results) - kept
+	if kept == 0 {
+		return
+	}
+	q.results += kept
 	if q.firstHit < 0 {
 		q.firstHit = at - q.issued
+	}
+	if e.pol.guided {
+		e.kept = e.nodes[u].r.Kept(e.kept[:0], g, q.results, e.now)
+		e.doActs(u, at, false, e.kept)
 	}
 }
 
@@ -499,6 +539,9 @@ func (e *engine) issue(qi int, at int64, now time.Time) {
 	}
 	q.issued = at
 	pq := protocol.Query{Flags: protocol.FlagMark | protocol.FlagGGEPH, Criteria: q.words}
+	if e.pol.guided {
+		pq.Flags |= protocol.FlagLeafGuided
+	}
 	e.acts = n.r.Search(e.acts[:0], queryGUID(qi), &pq, now)
 	e.do(q.origin, at, false)
 }
@@ -586,7 +629,6 @@ func untag(g protocol.GUID, tag string) int {
 }
 
 func queryIndex(g protocol.GUID) int { return untag(g, "QURY") }
-func nodeOf(g protocol.GUID) int     { return untag(g, "NODE") }
 
 // fakeAddr is node i's address in hits: 10.0.0.0/8, port 6346.
 func fakeAddr(i int32) netip.AddrPort {

@@ -41,6 +41,8 @@ type Config struct {
 	QueryEvery     time.Duration
 	Churn          float64 // share of leaves leaving (and coming back a minute later) per virtual minute
 	Spammers       float64 // share of leaves answering every query with a fake hit
+	SpamUltrapeers float64 // share of ultrapeers doing so (and claiming every keyword to their neighbours)
+	RareReplicas   int     // a rare query names a file on this many nodes (0: 1)
 	Policies       []string
 	ReachTTL       int // reach versus TTL is measured for TTL 1..ReachTTL
 	// Progress, when set, gets a line now and then.
@@ -60,11 +62,14 @@ func Defaults() Config {
 	}
 }
 
-// PolicyNames lists the policies in the order they are compared.
-func PolicyNames() []string {
+// PolicyNames lists the policies in the order they are compared (all:
+// with those not in the default comparison).
+func PolicyNames(all ...bool) []string {
 	var out []string
 	for _, p := range policies {
-		out = append(out, p.name)
+		if !p.extra || len(all) > 0 && all[0] {
+			out = append(out, p.name)
+		}
 	}
 	return out
 }
@@ -82,6 +87,7 @@ func (c *Config) fill() error {
 	orDefault(&c.Files, c.Nodes)
 	orDefault(&c.QueryEvery, d.QueryEvery)
 	orDefault(&c.ReachTTL, d.ReachTTL)
+	orDefault(&c.RareReplicas, 1)
 	if c.LatencyMax == 0 {
 		c.LatencyMin, c.LatencyMax = d.LatencyMin, d.LatencyMax
 	}
@@ -103,12 +109,12 @@ func (c *Config) fill() error {
 		return errors.New("query spacing: want at least 1ms of virtual time")
 	case c.UpDegree < 1 || c.LeafUps < 1 || c.FlatDegree < 0 || c.FilesPerSharer < 1 || c.Files < 1:
 		return errors.New("degrees, files and files per sharer: want at least 1")
-	case c.FreeRiders < 0 || c.FreeRiders > 1 || c.RareShare < 0 || c.RareShare > 1 || c.Spammers < 0 || c.Spammers > 1 || c.Churn < 0:
+	case c.FreeRiders < 0 || c.FreeRiders > 1 || c.RareShare < 0 || c.RareShare > 1 || c.Spammers < 0 || c.Spammers > 1 || c.SpamUltrapeers < 0 || c.SpamUltrapeers > 1 || c.Churn < 0:
 		return errors.New("free riders, rare share and spammers are shares from 0 to 1, churn at least 0")
 	}
 	for _, name := range c.Policies {
-		if !slices.Contains(PolicyNames(), name) {
-			return fmt.Errorf("policy %q: want one of %s", name, strings.Join(PolicyNames(), ", "))
+		if !slices.Contains(PolicyNames(true), name) {
+			return fmt.Errorf("policy %q: want one of %s", name, strings.Join(PolicyNames(true), ", "))
 		}
 	}
 	return nil
@@ -216,6 +222,11 @@ func Run(cfg Config) (*Report, error) {
 	for i := ups; i < cfg.Nodes; i++ {
 		w.spam[i] = rng.Float64() < cfg.Spammers
 	}
+	if cfg.SpamUltrapeers > 0 { // drawn only then: runs without stay as they were
+		for i := range ups {
+			w.spam[i] = rng.Float64() < cfg.SpamUltrapeers
+		}
+	}
 	w.queries = makeQueries(rng, &cfg, w.twoTier, w.ct, w.spam)
 	if cfg.Churn > 0 {
 		leaves := cfg.Nodes - ups
@@ -298,7 +309,7 @@ func makeQueries(rng *rand.Rand, cfg *Config, nw *network, ct *content, spam []b
 	}
 	var rare []int
 	for i, f := range ct.files {
-		if f.replicas == 1 {
+		if f.replicas == cfg.RareReplicas {
 			rare = append(rare, i)
 		}
 	}

@@ -19,7 +19,7 @@ func byName(t *testing.T, r *Report) map[string]PolicyResult {
 	for _, p := range r.Policies {
 		out[p.Name] = p
 	}
-	require.Len(t, out, len(policies))
+	require.Len(t, out, len(r.Policies))
 	return out
 }
 
@@ -82,6 +82,28 @@ func TestDynamicQueryingGoesWideForRare(t *testing.T) {
 	assert.Greater(t, dq.SecondStepRare, 0.9)
 	assert.Less(t, dq.SecondStepPopular, dq.SecondStepRare)
 	assert.Greater(t, dq.RareSuccess, 0.0)
+}
+
+// TestLeafGuidanceFindsRareDespiteSpam: a tenth of the ultrapeers answer
+// every query with ten results named after it. The searching leaves filter
+// them out; when they tell their ultrapeers so (dq-guided) the dynamic
+// queries go on past the spam and find the rare file's replicas far more
+// often than when the ultrapeers count every result (dq). A sparse
+// ultrapeer graph (degree 6) keeps a probe from covering the network.
+func TestLeafGuidanceFindsRareDespiteSpam(t *testing.T) {
+	cfg := Defaults()
+	cfg.Nodes, cfg.Queries, cfg.Seed = 5000, 100, 1
+	cfg.UpDegree = 6
+	cfg.SpamUltrapeers, cfg.RareShare, cfg.RareReplicas = 0.1, 1, 5
+	cfg.Policies = []string{"dq", "dq-guided"}
+	r, err := Run(cfg)
+	require.NoError(t, err)
+	plain, guided := r.Policies[0], r.Policies[1]
+	assert.GreaterOrEqual(t, guided.RareSuccess, 0.95)
+	assert.Greater(t, guided.RareSuccess, plain.RareSuccess)
+	assert.Greater(t, guided.ResultsPerQuery, 1.3*plain.ResultsPerQuery, "more of the 5 replicas found")
+	assert.Greater(t, plain.SpamPerQuery, 10.0, "the spam was there, and filtered")
+	assert.Greater(t, guided.SpamPerQuery, 10.0)
 }
 
 // TestFloodReachOnATree: on a large random 4-regular graph, cycles within

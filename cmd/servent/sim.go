@@ -19,7 +19,7 @@ func simCommand() *cli.Command {
 		Name:  "sim",
 		Usage: "simulate a Gnutella network of N nodes running this servent's routing, and compare routing policies",
 		Description: "Every node is the servent's real routing core, on a virtual clock with link latencies.\n" +
-			"Policies: " + strings.Join(sim.PolicyNames(), ", ") + ". See docs/simulation.md.",
+			"Policies: " + strings.Join(sim.PolicyNames(true), ", ") + ". See docs/simulation.md.",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "nodes", Value: d.Nodes, Usage: "nodes in the network"},
 			&cli.IntFlag{Name: "queries", Value: d.Queries, Usage: "queries per policy"},
@@ -35,9 +35,11 @@ func simCommand() *cli.Command {
 			&cli.IntFlag{Name: "flat-degree", Usage: "links per node in the flat network (0: as many links as the two-tier network)"},
 			&cli.Float64Flag{Name: "free-riders", Value: d.FreeRiders, Usage: "share of leaves that share nothing"},
 			&cli.IntFlag{Name: "files-per-sharer", Value: d.FilesPerSharer, Usage: "files a sharing node holds on average"},
-			&cli.Float64Flag{Name: "rare", Value: d.RareShare, Usage: "share of queries for a file on a single node"},
+			&cli.Float64Flag{Name: "rare", Value: d.RareShare, Usage: "share of queries for a rare file"},
+			&cli.IntFlag{Name: "rare-replicas", Value: 1, Usage: "nodes holding a rare file"},
 			&cli.Float64Flag{Name: "churn", Usage: "share of leaves leaving (back a minute later) per virtual minute"},
-			&cli.Float64Flag{Name: "spammers", Usage: "share of leaves answering every query with a fake hit"},
+			&cli.Float64Flag{Name: "spammers", Usage: "share of leaves answering every query with fake results"},
+			&cli.Float64Flag{Name: "spam-ultrapeers", Usage: "share of ultrapeers answering every query with fake results"},
 			&cli.DurationFlag{Name: "query-every", Value: d.QueryEvery, Usage: "virtual time between queries"},
 		},
 		Action: simCmd,
@@ -55,6 +57,7 @@ func simCmd(c *cli.Context) error {
 	cfg.FlatDegree = c.Int("flat-degree")
 	cfg.FreeRiders, cfg.FilesPerSharer, cfg.RareShare = c.Float64("free-riders"), c.Int("files-per-sharer"), c.Float64("rare")
 	cfg.Churn, cfg.Spammers, cfg.QueryEvery = c.Float64("churn"), c.Float64("spammers"), c.Duration("query-every")
+	cfg.SpamUltrapeers, cfg.RareReplicas = c.Float64("spam-ultrapeers"), c.Int("rare-replicas")
 	cfg.Policies = strings.Split(c.String("policies"), ",")
 	cfg.Progress = c.App.ErrWriter
 	rep, err := sim.Run(cfg)
@@ -81,10 +84,10 @@ func printSim(w io.Writer, r *sim.Report) {
 	fmt.Fprintf(w, "%d nodes (%d ultrapeers, %d leaves), %d queries per policy, seed %d: %.1f s wall, %.1f s CPU, peak RSS %d MiB\n\n",
 		r.Nodes, r.Ultrapeers, r.Leaves, r.Queries, r.Seed, r.WallS, r.CPUS, r.PeakRSS>>20)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "policy\tsuccess\trare ok\tresults/q\tmsgs/q\tKB/q\tdup ratio\treached\tlast hop\tfirst hit ms\t2nd step pop/rare\t")
+	fmt.Fprintln(tw, "policy\tsuccess\trare ok\tresults/q\tspam/q\tmsgs/q\tKB/q\tdup ratio\treached\tlast hop\tfirst hit ms\t2nd step pop/rare\t")
 	for _, p := range r.Policies {
-		fmt.Fprintf(tw, "%s\t%.1f%%\t%.1f%%\t%.1f\t%.0f\t%.1f\t%.2f\t%.0f\t%.1f%%\t%.0f\t%.0f%%/%.0f%%\t\n",
-			p.Name, 100*p.SuccessRate, 100*p.RareSuccess, p.ResultsPerQuery, p.MessagesPerQuery, p.BytesPerQuery/1024,
+		fmt.Fprintf(tw, "%s\t%.1f%%\t%.1f%%\t%.1f\t%.1f\t%.0f\t%.1f\t%.2f\t%.0f\t%.1f%%\t%.0f\t%.0f%%/%.0f%%\t\n",
+			p.Name, 100*p.SuccessRate, 100*p.RareSuccess, p.ResultsPerQuery, p.SpamPerQuery, p.MessagesPerQuery, p.BytesPerQuery/1024,
 			p.DuplicateRatio, p.NodesReached, 100*p.LastHopShare, p.FirstHitMsMedian, 100*p.SecondStepPopular, 100*p.SecondStepRare)
 	}
 	_ = tw.Flush()
