@@ -226,7 +226,7 @@ type engine struct {
 	events  *queue
 	acts    gnet.Actions
 	results []protocol.Result
-	kept    gnet.Actions                 // Kept's actions (hit runs inside do's loop over acts)
+	kept    gnet.Actions                // Kept's actions (hit runs inside do's loop over acts)
 	filters map[int32]*hitfilter.Filter // per searching leaf: its karma is its own
 	queries []queryState
 	tally   tally

@@ -208,7 +208,7 @@ type FilteredResult struct {
 	Name   string `json:"name"`
 	Size   uint64 `json:"size"`
 	URN    string `json:"urn,omitempty"`
-	From   string `json:"from"`              // the hit's address
+	From   string `json:"from"`             // the hit's address
 	Vendor string `json:"vendor,omitempty"` // the hit's vendor code
 }
 
