@@ -15,6 +15,7 @@ import (
 // query. The leaf filters them out and tells its ultrapeer it kept none
 // (BEAR/12), so the ultrapeer queries on, and the real file two hops away
 // is found. No spam reaches the results; the filter counts it by reason.
+// Without the leaf's count, 60 results would end a leaf's query (50).
 func TestLeafGuidedPastSpam(t *testing.T) {
 	c := startNode(t, ModeUltrapeer, withFiles("rare good tune.mp3"))
 	bcfg := testConfig(t, ModeUltrapeer)
@@ -55,7 +56,8 @@ func TestLeafGuidedPastSpam(t *testing.T) {
 	assert.Equal(t, map[string]int{"echoes-query": 60}, s.Filtered())
 	st := &a.stats.core
 	assert.EqualValues(t, 1, st.DQStarted.Load())
-	assert.GreaterOrEqual(t, st.DQStatusAsked.Load(), uint64(1), "60 raw results: the leaf is asked before they end the query")
+	// The leaf reported 0 kept after the spam hit (unsolicited, as
+	// gtk-gnutella's GUI does; gnet's tests cover the asking).
 	assert.GreaterOrEqual(t, st.DQGuidance.Load(), uint64(1))
 	assert.GreaterOrEqual(t, st.DQSteps.Load(), uint64(1), "queried on past the probe")
 

@@ -100,6 +100,11 @@ func (n *Node) takeHit(s *Search, hit *protocol.QueryHit) int {
 	s.countFiltered(&v, hit)
 	if kept := v.Kept(); kept < len(hit.Results) {
 		if kept == 0 {
+			// Reported all the same, as gtk-gnutella's GUI does: our
+			// ultrapeers learn that the spam they count is not kept.
+			if k, ok := s.keptSoFar(); ok {
+				n.coreKept(s.guid, k)
+			}
 			return 0
 		}
 		h := *hit

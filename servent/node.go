@@ -46,6 +46,18 @@ type Status struct {
 	Banned      uint64 // addresses banned for misbehaviour
 	UDP         UDPStatus
 	Reach       Reachability
+	DQ          DQStatus
+}
+
+// DQStatus counts the dynamic queries this node ran as an ultrapeer (for
+// its leaves and its own searches).
+type DQStatus struct {
+	Running     int
+	Started     uint64
+	Steps       uint64            // ultrapeers queried one at a time after the probe
+	StatusAsked uint64            // BEAR/11 sent to a leaf
+	Guidance    uint64            // BEAR/12 taken from a leaf
+	Ended       map[string]uint64 // by why: enough, horizon, cancelled, ...
 }
 
 // nodeStats are counters read without locks.
@@ -360,6 +372,14 @@ func (n *Node) Status() Status {
 	st.SharedFiles, st.SharedKB = files, kb
 	st.Inbound = n.inboundStats()
 	st.Floods, st.Banned = n.stats.floods.Load(), n.stats.banned.Load()
+	c := &n.stats.core
+	st.DQ = DQStatus{Running: n.core.r.DQRunning(), Started: c.DQStarted.Load(), Steps: c.DQSteps.Load(),
+		StatusAsked: c.DQStatusAsked.Load(), Guidance: c.DQGuidance.Load(), Ended: map[string]uint64{}}
+	for _, why := range gnet.DQEnds() {
+		if v := c.DQEnded[why].Load(); v > 0 {
+			st.DQ.Ended[why.String()] = v
+		}
+	}
 	st.UDP = n.udpStatus()
 	st.Reach = n.reach.status(n.cfg.Now())
 	return st

@@ -161,6 +161,13 @@ func (s *Search) Stopped() bool {
 	return s.stopped
 }
 
+// keptSoFar is the results kept; false when stopped.
+func (s *Search) keptSoFar() (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kept, !s.stopped
+}
+
 // add takes a hit's results (filtered); kept is the running count of
 // results kept, false when stopped.
 func (s *Search) add(hit *protocol.QueryHit) (kept int, ok bool) {

@@ -48,6 +48,8 @@ func (b nodeBackend) Status() api.Status {
 	}
 	s.Reachable = api.Reachable{TCP: reachProof(st.Reach.TCP), UDPSolicited: reachProof(st.Reach.UDPSolicited), UDPUnsolicited: reachProof(st.Reach.UDPUnsolicited)}
 	s.Reachability = reachability(b.n.Reachability())
+	s.DynamicQueries = api.DQ{Running: st.DQ.Running, Started: st.DQ.Started, Steps: st.DQ.Steps,
+		StatusAsked: st.DQ.StatusAsked, Guidance: st.DQ.Guidance, Ended: st.DQ.Ended}
 	if !st.Started.IsZero() {
 		s.UptimeSeconds = int64(time.Since(st.Started) / time.Second)
 	}

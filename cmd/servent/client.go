@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -473,10 +474,31 @@ func statusCmd(c *cli.Context) error {
 	fmt.Fprintf(w, "shared:    %d files, %s\n", st.SharedFiles, humanBytes(st.SharedKB*1024))
 	fmt.Fprintf(w, "traffic:   in %s (%d messages), out %s (%d messages)\n", humanBytes(st.BytesIn), st.MsgsIn, humanBytes(st.BytesOut), st.MsgsOut)
 	fmt.Fprintf(w, "searches:  %d, downloads: %d\n", st.Searches, st.Downloads)
+	if line := dqLine(st.DynamicQueries); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	printUDP(w, st.UDP)
 	printReach(w, st.Reachable)
 	printReachability(w, st.Reachability)
 	return nil
+}
+
+// dqLine sums up the dynamic queries an ultrapeer ran ("" when none).
+func dqLine(d api.DQ) string {
+	if d.Started == 0 {
+		return ""
+	}
+	ends := slices.Sorted(maps.Keys(d.Ended))
+	parts := make([]string, len(ends))
+	for i, why := range ends {
+		parts[i] = fmt.Sprintf("%s %d", safe(why), d.Ended[why])
+	}
+	line := fmt.Sprintf("dynamic queries: %d started, %d running, %d ultrapeers queried one by one, leaves asked %d times and answered %d",
+		d.Started, d.Running, d.Steps, d.StatusAsked, d.Guidance)
+	if len(parts) > 0 {
+		line += "; ended: " + strings.Join(parts, ", ")
+	}
+	return line
 }
 
 // printReachability is the verdict in words: a line for the state, one

@@ -248,6 +248,12 @@ why:       TCP: TCP connect-back from 198.51.100.7:6346 at 13:58:10; UDP: no dat
 	require.Equal(t, newFake().StatusV, st)
 }
 
+func TestDQLine(t *testing.T) {
+	assert.Empty(t, dqLine(api.DQ{}))
+	assert.Equal(t, "dynamic queries: 4 started, 1 running, 9 ultrapeers queried one by one, leaves asked 3 times and answered 2; ended: cancelled 1, enough 2",
+		dqLine(api.DQ{Running: 1, Started: 4, Steps: 9, StatusAsked: 3, Guidance: 2, Ended: map[string]uint64{"enough": 2, "cancelled": 1}}))
+}
+
 // TestDoctor: the verdict line, the reasons and the advice for each
 // verdict, and the exit code: 0 only when reachable over TCP.
 func TestDoctor(t *testing.T) {

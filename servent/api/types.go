@@ -69,6 +69,18 @@ type Status struct {
 	UDP            UDP          `json:"udp"`
 	Reachable      Reachable    `json:"reachable"`
 	Reachability   Reachability `json:"reachability"`
+	DynamicQueries DQ           `json:"dynamic_queries"`
+}
+
+// DQ counts the dynamic queries an ultrapeer ran for its leaves and its
+// own searches, in GET /api/status.
+type DQ struct {
+	Running     int               `json:"running"`
+	Started     uint64            `json:"started"`
+	Steps       uint64            `json:"steps"`        // ultrapeers queried one by one after the probe
+	StatusAsked uint64            `json:"status_asked"` // BEAR/11 sent to leaves
+	Guidance    uint64            `json:"guidance"`     // BEAR/12 taken from leaves
+	Ended       map[string]uint64 `json:"ended,omitempty"`
 }
 
 // Reachability is the node's verdict on whether others can reach it, in

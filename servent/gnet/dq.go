@@ -67,6 +67,15 @@ const (
 
 var dqEndNames = [numDQEnds]string{"enough", "horizon", "too-much-raw", "all-queried", "unguided", "cancelled", "expired", "leaf-gone"}
 
+// DQEnds lists every DQEnd.
+func DQEnds() []DQEnd {
+	out := make([]DQEnd, numDQEnds)
+	for i := range out {
+		out[i] = DQEnd(i)
+	}
+	return out
+}
+
 func (e DQEnd) String() string {
 	if e < numDQEnds {
 		return dqEndNames[e]
@@ -538,8 +547,8 @@ func (r *Router) Kept(dst Actions, g protocol.GUID, kept int, now time.Time) Act
 		}
 		return dst
 	}
-	if kept == o.sentKept || (!o.sentAt.IsZero() && now.Sub(o.sentAt) < StatusEvery) {
-		return dst
+	if (kept == o.sentKept && !o.sentAt.IsZero()) || (!o.sentAt.IsZero() && now.Sub(o.sentAt) < StatusEvery) {
+		return dst // the first report goes even when nothing was kept
 	}
 	o.sentKept, o.sentAt = kept, now
 	return r.statusToUps(dst, g, uint16(min(kept, protocol.QueryStatusStop-1)))

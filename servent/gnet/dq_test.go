@@ -270,6 +270,10 @@ func TestLeafAnswersStatus(t *testing.T) {
 	assert.Equal(t, map[LinkID]int{2: 5}, statusOf(t, r.Receive(nil, 2, vh(g), req, t0.Add(StatusEvery/2)), g))
 	assert.Equal(t, map[LinkID]int{1: 6, 2: 6}, statusOf(t, r.Kept(nil, g, 6, t0.Add(StatusEvery)), g))
 	assert.Equal(t, map[LinkID]int{1: 0xFFFE, 2: 0xFFFE}, statusOf(t, r.Kept(nil, g, 1<<20, t0.Add(2*StatusEvery)), g), "0xFFFF means stop")
+	g2 := protocol.GUID{0xDE}
+	r.Search(nil, g2, &q, t0)
+	assert.Equal(t, map[LinkID]int{1: 0, 2: 0}, statusOf(t, r.Kept(nil, g2, 0, t0), g2), "the first report, even of nothing kept")
+	assert.Empty(t, r.Kept(nil, g2, 0, t0.Add(2*StatusEvery)), "nothing new")
 	other := protocol.GUID{0xDD}
 	assert.Equal(t, map[LinkID]int{1: 0xFFFF}, statusOf(t, r.Receive(nil, 1, vh(other), req, t0), other), "not ours: stop")
 	assert.Equal(t, map[LinkID]int{1: 0xFFFF, 2: 0xFFFF}, statusOf(t, r.StopSearch(nil, g, t0.Add(3*StatusEvery)), g))
