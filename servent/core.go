@@ -203,7 +203,7 @@ func (n *Node) coreTick(now time.Time) {
 
 // linkOpened tells the core about a new connection, before its reader runs.
 func (n *Node) linkOpened(c *conn, h peerHello) {
-	n.core.r.LinkOpened(c.id, gnet.LinkInfo{Ultrapeer: h.up, UpQRP: h.upQRP, MaxTTL: h.maxTTL, Degree: h.degree, Addr: c.addr, Listen: h.listen}, n.cfg.Now())
+	n.core.r.LinkOpened(c.id, gnet.LinkInfo{Ultrapeer: h.up, UpQRP: h.upQRP, MaxTTL: h.maxTTL, Degree: h.degree, ExtProbes: h.extProbes, Addr: c.addr, Listen: h.listen}, n.cfg.Now())
 }
 
 func (n *Node) linkClosed(c *conn) {

@@ -40,7 +40,8 @@ type peerHello struct {
 	byeOK      bool
 	vendorOK   bool
 	maxTTL     uint8
-	degree     int // X-Degree, 0 if none
+	degree     int  // X-Degree, 0 if none
+	extProbes  bool // X-Ext-Probes, or a gtk-gnutella (nodes.c)
 	upQRP      bool
 	weLeaf     bool // our role in this handshake was leaf
 	// upNotNeeded: an ultrapeer said "X-Ultrapeer-Needed: False" (GTKG's
@@ -62,6 +63,7 @@ func (n *Node) ourHeaders(remote netip.Addr, up bool) protocol.Headers {
 		h.Add("X-Ultrapeer-Query-Routing", "0.1")
 		h.Add("X-Degree", strconv.Itoa(max(n.cfg.MaxPeers, 32)))
 		h.Add("X-Max-TTL", strconv.Itoa(int(n.cfg.MaxTTL)))
+		h.Add("X-Ext-Probes", "0.1") // we re-forward a query that comes again with a higher TTL
 		if n.udp.sock != nil {
 			h.Add(guessHeader, "0.2") // GTKG: as an ultrapeer serving GUESS
 		}
@@ -108,6 +110,7 @@ func (n *Node) parseHello(h protocol.Headers) peerHello {
 	if v, err := strconv.Atoi(strings.TrimSpace(h.Get("X-Max-TTL"))); err == nil && v > 0 && v < 16 {
 		p.maxTTL = uint8(v)
 	}
+	p.extProbes = h.Has("X-Ext-Probes") || strings.HasPrefix(p.agent, "gtk-gnutella/")
 	if v, err := strconv.Atoi(strings.TrimSpace(h.Get("X-Degree"))); err == nil && v > 0 && v <= 1000 {
 		p.degree = v
 	}

@@ -83,6 +83,9 @@ func helloBlock(p peerHello) []byte {
 	if p.maxTTL > 0 {
 		h.Add("X-Max-TTL", strconv.Itoa(int(p.maxTTL)))
 	}
+	if p.extProbes {
+		h.Add("X-Ext-Probes", "0.1")
+	}
 	if p.degree > 0 {
 		h.Add("X-Degree", strconv.Itoa(p.degree))
 	}

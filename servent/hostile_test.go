@@ -145,7 +145,9 @@ func TestHostileSlowReader(t *testing.T) {
 	// query budget, and the flooder would be cut before the slow reader.
 	cfg.noFloodLimits = true
 	n := startConfig(t, cfg)
-	good := startNode(t, ModeUltrapeer, withPeers(addrOf(n)))
+	// The same for good, which gets every one of them relayed: past
+	// 10,000 in a second it would cut n for a flood.
+	good := startNode(t, ModeUltrapeer, withPeers(addrOf(n)), func(c *Config) { c.noFloodLimits = true })
 	waitPeers(t, n, 1, 0)
 
 	slow := connectRaw(t, n, true, "")

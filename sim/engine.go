@@ -317,8 +317,8 @@ func (e *engine) connect(a, b int32) {
 	na.links = append(na.links, simLink{peer: b, back: idb, lat: lat, alive: true, peerUp: nb.up})
 	nb.links = append(nb.links, simLink{peer: a, back: ida, lat: lat, alive: true, peerUp: na.up})
 	now := epoch
-	na.r.LinkOpened(ida, gnet.LinkInfo{Ultrapeer: nb.up, Addr: fakeAddr(b), Listen: fakeAddr(b)}, now)
-	nb.r.LinkOpened(idb, gnet.LinkInfo{Ultrapeer: na.up, Addr: fakeAddr(a), Listen: fakeAddr(a)}, now)
+	na.r.LinkOpened(ida, gnet.LinkInfo{Ultrapeer: nb.up, ExtProbes: true, Addr: fakeAddr(b), Listen: fakeAddr(b)}, now)
+	nb.r.LinkOpened(idb, gnet.LinkInfo{Ultrapeer: na.up, ExtProbes: true, Addr: fakeAddr(a), Listen: fakeAddr(a)}, now)
 }
 
 // installTables gives each ultrapeer its leaves' QRP tables and, for

@@ -2,6 +2,7 @@ package gnet
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/servent/servent/protocol"
@@ -197,9 +198,6 @@ func (r *Router) dqLaunch(s *scratch, dst Actions, from *link, lmuid protocol.GU
 			probe = append(probe, p)
 		}
 	}
-	if len(probe) == 0 {
-		return r.dqNext(s, dst, d, now), true // rare: go one by one at once
-	}
 	ttl := d.ttl
 	if len(probe) > 6*DQProbeUPs {
 		ttl--
@@ -208,6 +206,14 @@ func (r *Router) dqLaunch(s *scratch, dst Actions, from *link, lmuid protocol.GU
 		ttl--
 	}
 	ttl = max(ttl, 1)
+	if ttl < d.ttl {
+		// A low-TTL probe only to those that take the query again later
+		// at a higher TTL (dq_fill_probe_up).
+		probe = slices.DeleteFunc(probe, func(p *link) bool { return !p.info.ExtProbes })
+	}
+	if len(probe) == 0 {
+		return r.dqNext(s, dst, d, now), true // rare: go one by one at once
+	}
 	n := min(len(probe), DQProbeUPs)
 	for _, p := range probe[:n] {
 		dst = r.dqSend(s, dst, d, p, ttl, ttl < d.ttl)
@@ -310,7 +316,7 @@ func (r *Router) dqNext(s *scratch, dst Actions, d *dqQuery, now time.Time) Acti
 		if p.id == d.leaf || uint32(d.h.Hops) >= p.hopsFlow.Load() {
 			continue
 		}
-		if mark, ok := d.queried[p.id]; ok && mark&dqProbeBit == 0 {
+		if mark, ok := d.queried[p.id]; ok && (mark&dqProbeBit == 0 || !p.info.ExtProbes) {
 			continue
 		}
 		if r.canRoute(s, p, &d.query) && p.qrt.Load() != nil {

@@ -111,10 +111,14 @@ const OurVersion = 0x01
 
 // LinkInfo is what the handshake told us about a link.
 type LinkInfo struct {
-	Ultrapeer bool           // the peer is an ultrapeer (else a leaf, or a peer when we are a leaf)
-	UpQRP     bool           // X-Ultrapeer-Query-Routing: it wants our last-hop table
-	MaxTTL    uint8          // its X-Max-TTL, 0 if none
-	Degree    int            // its X-Degree, 0 if none
+	Ultrapeer bool  // the peer is an ultrapeer (else a leaf, or a peer when we are a leaf)
+	UpQRP     bool  // X-Ultrapeer-Query-Routing: it wants our last-hop table
+	MaxTTL    uint8 // its X-Max-TTL, 0 if none
+	Degree    int   // its X-Degree, 0 if none
+	// ExtProbes: it re-forwards a query seen at a lower TTL when it comes
+	// again with a higher one (X-Ext-Probes, or gtk-gnutella), so a
+	// dynamic query may probe it at a low TTL and query it again later.
+	ExtProbes bool
 	Addr      netip.AddrPort // its remote address
 	Listen    netip.AddrPort // its listening address, if known
 }

@@ -27,7 +27,7 @@ func newNet(t testing.TB, up bool, ups, leaves int, cfg Config) *Router {
 	cfg.GUID, cfg.Addr, cfg.Ultrapeer = ourID, ourAdr, up
 	r := New(cfg)
 	for i := range ups {
-		r.LinkOpened(LinkID(1+i), LinkInfo{Ultrapeer: true, Addr: peerAddr(1 + i)}, t0)
+		r.LinkOpened(LinkID(1+i), LinkInfo{Ultrapeer: true, ExtProbes: true, Addr: peerAddr(1 + i)}, t0)
 	}
 	for i := range leaves {
 		r.LinkOpened(LinkID(100+i), LinkInfo{Addr: peerAddr(100 + i)}, t0)
