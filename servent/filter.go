@@ -96,6 +96,10 @@ func (n *Node) hostile(ip netip.Addr) bool { return n.filter.Hostiles.Hostile(ip
 // takeHit passes a hit for search s through the filter and gives what is
 // kept to the search and the downloads; it returns the results kept.
 func (n *Node) takeHit(s *Search, hit *protocol.QueryHit) int {
+	if a := n.advertised().Addr(); a.IsValid() {
+		// Bogus private addresses only once we are on the open network.
+		n.filter.SetOpenNetwork(a.Unmap().IsGlobalUnicast() && !a.Unmap().IsPrivate())
+	}
 	v := n.filter.Check(s.filterQuery, hit, n.cfg.Now())
 	s.countFiltered(&v, hit)
 	if kept := v.Kept(); kept < len(hit.Results) {

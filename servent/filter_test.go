@@ -65,12 +65,16 @@ func TestSearchFiltersSpam(t *testing.T) {
 	assert.Equal(t, "hostile", rej[4].Reason)
 }
 
-// TestHostileRefused: an address in the hostile list is refused at accept
-// and a list the user named must exist.
+// TestHostileRefused: an address in the hostile list is refused at accept,
+// gets no pushed upload, and a list the user named must exist.
 func TestHostileRefused(t *testing.T) {
 	list := filepath.Join(t.TempDir(), "hostiles.txt")
 	require.NoError(t, os.WriteFile(list, []byte("# lab\n127.0.0.77\n"), 0o644))
-	n := startNode(t, ModeUltrapeer, func(c *Config) { c.HostileLists = []string{list} })
+	var pushedTo []netip.AddrPort
+	n := startNode(t, ModeUltrapeer, func(c *Config) {
+		c.HostileLists = []string{list}
+		c.PushHandler = func(_ uint32, a netip.AddrPort) { pushedTo = append(pushedTo, a) }
+	})
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.77")}, Timeout: 5 * time.Second}
 	c, err := d.Dial("tcp", addrOf(n))
 	require.NoError(t, err)
@@ -81,6 +85,10 @@ func TestHostileRefused(t *testing.T) {
 	require.Error(t, err, "the hostile address is closed without an answer")
 	assert.True(t, n.hostile(netip.MustParseAddr("127.0.0.77")))
 	assert.False(t, n.hostile(netip.MustParseAddr("127.0.0.78")))
+	// A push naming a hostile address gets no upload.
+	n.pushed(1, netip.MustParseAddrPort("127.0.0.77:6346"))
+	n.pushed(1, netip.MustParseAddrPort("127.0.0.78:6346"))
+	assert.Equal(t, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.78:6346")}, pushedTo)
 
 	cfg := testConfig(t, ModeLeaf)
 	cfg.SpamLists = []string{filepath.Join(t.TempDir(), "missing.txt")}

@@ -110,6 +110,9 @@ const pushDialTimeout = 10 * time.Second
 const rudpPushIndex = 0x7FFFFFFD
 
 func (n *Node) pushed(index uint32, addr netip.AddrPort) {
+	if n.hostile(addr.Addr()) {
+		return // a hostile host gets no upload, pushed or not
+	}
 	if n.cfg.PushHandler != nil {
 		n.cfg.PushHandler(index, addr)
 		return

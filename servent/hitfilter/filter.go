@@ -63,9 +63,9 @@ var echoExts = []string{".exe", ".zip", ".rar", ".scr", ".com", ".bat", ".msi", 
 type Filter struct {
 	Spam     *SpamList
 	Hostiles *Hostiles
-	// OpenNetwork drops hits naming a private or reserved address that is
-	// not marked firewalled (on a lab or LAN mesh every address is private).
-	OpenNetwork bool
+	// open: drop hits naming a private or reserved address that is not
+	// marked firewalled (on a lab or LAN mesh every address is private).
+	open atomic.Bool
 
 	mu      sync.Mutex
 	byGUID  *simplelru.LRU[protocol.GUID, time.Time] // guarded by mu
@@ -77,8 +77,14 @@ type Filter struct {
 func New(spam *SpamList, hostiles *Hostiles, openNetwork bool) *Filter {
 	g, _ := simplelru.NewLRU[protocol.GUID, time.Time](karmaSize, nil)
 	a, _ := simplelru.NewLRU[netip.Addr, time.Time](karmaSize, nil)
-	return &Filter{Spam: spam, Hostiles: hostiles, OpenNetwork: openNetwork, byGUID: g, byAddr: a}
+	f := &Filter{Spam: spam, Hostiles: hostiles, byGUID: g, byAddr: a}
+	f.open.Store(openNetwork)
+	return f
 }
+
+// SetOpenNetwork says whether we are on the open network (our own address
+// is public): only then are private and reserved addresses in hits bogus.
+func (f *Filter) SetOpenNetwork(open bool) { f.open.Store(open) }
 
 // Query is what a hit is checked against: the words searched, or none for
 // a search by SHA-1 only.
@@ -126,7 +132,7 @@ func (f *Filter) Check(q Query, hit *protocol.QueryHit, now time.Time) Verdict {
 	switch {
 	case f.Hostiles.Hostile(addr):
 		v.Hit = Hostile
-	case f.OpenNetwork && !hit.Push && (!addr.IsGlobalUnicast() || addr.IsPrivate()):
+	case f.open.Load() && !hit.Push && (!addr.IsGlobalUnicast() || addr.IsPrivate()):
 		v.Hit = Bogon
 	case f.marked(hit.ServentGUID, addr, now):
 		v.Hit = Karma

@@ -62,7 +62,10 @@ func TestFilterRules(t *testing.T) {
 	fw := hitFrom("192.168.1.5", 3, res("Madonna Frozen.mp3", 1, good))
 	fw.Push = true
 	assert.Equal(t, Keep, f.Check(q, fw, t0).Hit, "a firewalled servent names its private address")
-	assert.Equal(t, Keep, New(nil, nil, false).Check(q, hitFrom("127.0.0.2", 3, res("Madonna Frozen.mp3", 1, good)), t0).Hit, "a lab mesh")
+	lab := New(nil, nil, false)
+	assert.Equal(t, Keep, lab.Check(q, hitFrom("127.0.0.2", 3, res("Madonna Frozen.mp3", 1, good)), t0).Hit, "a lab mesh")
+	lab.SetOpenNetwork(true) // the node learnt a public address
+	assert.Equal(t, Bogon, lab.Check(q, hitFrom("127.0.0.2", 3, res("Madonna Frozen.mp3", 1, good)), t0).Hit)
 
 	assert.EqualValues(t, 1, f.Dropped(SpamSHA1))
 	assert.EqualValues(t, 1, f.Dropped(Hostile))
