@@ -55,6 +55,7 @@ func FuzzRouter(f *testing.F) {
 		var acts Actions
 		var dropActs uint64
 		words := []string{"alpha", "beta", "gamma", "delta"}
+		var ours []protocol.GUID // our searches' MUIDs
 		for ops := 0; len(data) > 0 && ops < 400; ops++ {
 			now = now.Add(time.Duration(next()%8) * 250 * time.Millisecond)
 			op := next() % 8
@@ -86,8 +87,20 @@ func FuzzRouter(f *testing.F) {
 			case 2:
 				acts = r.Tick(acts, now)
 			case 3:
-				q := protocol.Query{Flags: protocol.FlagMark, Criteria: words[next()&3]}
-				acts = r.Search(acts, protocol.GUID{0xEE, byte(ops), byte(ops >> 8)}, &q, now)
+				c := next()
+				if c&3 < 2 || len(ours) == 0 { // a search: a fresh MUID, as a node makes
+					g := protocol.GUID{0xEE, byte(ops), byte(ops >> 8)}
+					ours = append(ours, g)
+					q := protocol.Query{Flags: protocol.FlagMark | protocol.FlagLeafGuided, Criteria: words[next()&3]}
+					acts = r.Search(acts, g, &q, now)
+					break
+				}
+				g := ours[int(c>>2)%len(ours)]
+				if c&3 == 2 {
+					acts = r.Kept(acts, g, int(next())*int(next()), now)
+				} else {
+					acts = r.StopSearch(acts, g, now)
+				}
 			default:
 				if len(order) == 0 {
 					continue
@@ -99,9 +112,18 @@ func FuzzRouter(f *testing.F) {
 					h.Hops = 255
 				}
 				var payload []byte
-				switch next() % 8 {
-				case 0, 1:
+				switch next() % 10 {
+				case 0:
 					h.Type, payload = protocol.TypeQuery, queryPayload(words[b>>3&3])
+				case 1: // guided, OOB, or a SHA-1 query
+					q := protocol.Query{Flags: protocol.FlagMark | protocol.FlagLeafGuided, Criteria: words[b>>3&3]}
+					if b&0x40 != 0 {
+						q.Flags |= protocol.FlagOOB
+					}
+					if b&0x20 != 0 {
+						q.SHA1s = []protocol.SHA1{{b}}
+					}
+					h.Type, payload = protocol.TypeQuery, q.Append(nil)
 				case 2:
 					h.Type, payload = protocol.TypeQueryHit, hitPayload(protocol.GUID{0xBB, b >> 3 & 3}, int(b>>5)+1)
 				case 3:
@@ -115,6 +137,15 @@ func FuzzRouter(f *testing.F) {
 				case 7:
 					h.Type = protocol.PayloadType(next())
 					payload = data[:min(len(data), int(b&31))]
+				case 8: // BEAR/12 for one of the queries above (0xFFFF when both bytes are)
+					v := protocol.QueryStatusResponse{Hits: uint16(next()) | uint16(next())<<8}.Vendor()
+					h.Type, payload = protocol.TypeVendor, v.Append(nil)
+				case 9: // BEAR/11, or Messages Supported listing it
+					v := protocol.QueryStatusRequest{}.Vendor()
+					if b&0x40 != 0 {
+						v = protocol.MessagesSupported{Entries: []protocol.VendorEntry{{Vendor: protocol.VendorBEAR, Selector: protocol.SelQueryStatusReq, Version: 1}}}.Vendor()
+					}
+					h.Type, payload = protocol.TypeVendor, v.Append(nil)
 				}
 				h.Length = uint32(len(payload))
 				acts = r.Receive(acts, from, h, payload, now)
