@@ -161,9 +161,9 @@ func (b nodeBackend) Searches() []api.SearchInfo {
 const maxAddrs = 8
 
 func (b nodeBackend) SearchResults(id string) (api.SearchInfo, []api.Result, error) {
-	s, ok := b.n.SearchByID(id)
-	if !ok {
-		return api.SearchInfo{}, nil, api.Errorf(api.ErrNotFound, "no search %s", id)
+	s, err := b.search(id)
+	if err != nil {
+		return api.SearchInfo{}, nil, err
 	}
 	rs := s.Results()
 	out := make([]api.Result, 0, len(rs))
@@ -185,9 +185,9 @@ func (b nodeBackend) SearchResults(id string) (api.SearchInfo, []api.Result, err
 }
 
 func (b nodeBackend) FilteredResults(id string) (api.SearchInfo, []api.FilteredResult, error) {
-	s, ok := b.n.SearchByID(id)
-	if !ok {
-		return api.SearchInfo{}, nil, api.Errorf(api.ErrNotFound, "no search %s", id)
+	s, err := b.search(id)
+	if err != nil {
+		return api.SearchInfo{}, nil, err
 	}
 	rs := s.Rejected()
 	out := make([]api.FilteredResult, 0, len(rs))
@@ -201,10 +201,19 @@ func (b nodeBackend) FilteredResults(id string) (api.SearchInfo, []api.FilteredR
 	return searchInfo(s, len(s.Results())), out, nil
 }
 
-func (b nodeBackend) StopSearch(id string) error {
+// search finds a search by ID, or says it does not exist.
+func (b nodeBackend) search(id string) (*servent.Search, error) {
 	s, ok := b.n.SearchByID(id)
 	if !ok {
-		return api.Errorf(api.ErrNotFound, "no search %s", id)
+		return nil, api.Errorf(api.ErrNotFound, "no search %s", id)
+	}
+	return s, nil
+}
+
+func (b nodeBackend) StopSearch(id string) error {
+	s, err := b.search(id)
+	if err != nil {
+		return err
 	}
 	s.Stop()
 	return nil
