@@ -210,6 +210,9 @@ func (c *conn) writeLoop() {
 					c.close(err)
 					return
 				}
+				if len(batch[i].b) > 16 {
+					c.n.stats.outByType[batch[i].b[16]].Add(1)
+				}
 			}
 			c.msgsOut.Add(uint64(len(batch)))
 			c.n.stats.msgsOut.Add(uint64(len(batch)))

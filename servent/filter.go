@@ -120,6 +120,7 @@ func (n *Node) takeHit(s *Search, hit *protocol.QueryHit) int {
 		}
 		hit = &h
 	}
+	n.stats.resultsKept.Add(uint64(len(hit.Results)))
 	if kept, ok := s.add(hit); ok {
 		n.coreKept(s.guid, kept)
 	}

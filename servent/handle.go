@@ -56,6 +56,7 @@ func (c *conn) readLoop() error {
 		}
 		c.msgsIn.Add(1)
 		n.stats.msgsIn.Add(1)
+		n.stats.inByType[h.Type].Add(1)
 		if err := n.handle(c, h, payload, now); err != nil {
 			return err
 		}

@@ -30,23 +30,24 @@ import (
 
 // Status is a snapshot of the node for the control API.
 type Status struct {
-	Mode        string
-	Started     time.Time
-	Peers       int // ultrapeer connections
-	Leaves      int
-	SharedFiles int
-	SharedKB    uint64
-	BytesIn     uint64
-	BytesOut    uint64
-	MsgsIn      uint64
-	MsgsOut     uint64
-	Listen      string
-	Inbound     InboundStats
-	Floods      uint64 // connections closed (and banned) for a flood
-	Banned      uint64 // addresses banned for misbehaviour
-	UDP         UDPStatus
-	Reach       Reachability
-	DQ          DQStatus
+	Mode         string
+	Started      time.Time
+	Peers        int // ultrapeer connections
+	Leaves       int
+	SharedFiles  int
+	SharedKB     uint64
+	SharedHashed int // of SharedFiles, with a SHA-1
+	BytesIn      uint64
+	BytesOut     uint64
+	MsgsIn       uint64
+	MsgsOut      uint64
+	Listen       string
+	Inbound      InboundStats
+	Floods       uint64 // connections closed (and banned) for a flood
+	Banned       uint64 // addresses banned for misbehaviour
+	UDP          UDPStatus
+	Reach        Reachability
+	DQ           DQStatus
 }
 
 // DQStatus counts the dynamic queries this node ran as an ultrapeer (for
@@ -69,6 +70,8 @@ type nodeStats struct {
 	refused, banned, queueOverflows atomic.Uint64
 	refusedBanned, hsTimeouts       atomic.Uint64 // inbound sockets (listen.go)
 	floods                          atomic.Uint64 // connections cut for a flood (core.go)
+	inByType, outByType             [256]atomic.Uint64
+	resultsKept                     atomic.Uint64 // search results the filter let through
 }
 
 // reservation is one Gnet slot held from the handshake on.
@@ -370,6 +373,9 @@ func (n *Node) Status() Status {
 	}
 	files, kb := n.lib.Stats()
 	st.SharedFiles, st.SharedKB = files, kb
+	if n.lib != nil {
+		st.SharedHashed = n.lib.Hashed()
+	}
 	st.Inbound = n.inboundStats()
 	st.Floods, st.Banned = n.stats.floods.Load(), n.stats.banned.Load()
 	c := &n.stats.core

@@ -563,6 +563,20 @@ func (l *Library) Files() []File {
 	return out
 }
 
+// Hashed counts the indexed files hashed so far.
+func (l *Library) Hashed() int {
+	s := l.snap.Load()
+	n := 0
+	l.mu.RLock()
+	for _, e := range s.files {
+		if e.hashed {
+			n++
+		}
+	}
+	l.mu.RUnlock()
+	return n
+}
+
 // Stats gives the number of indexed files and their total size in KiB.
 func (l *Library) Stats() (files int, kbytes uint64) {
 	s := l.snap.Load()

@@ -31,7 +31,7 @@ func (b nodeBackend) Status() api.Status {
 	s := api.Status{
 		Version: version, GUID: b.n.GUID().String(), Mode: st.Mode, Listen: st.Listen,
 		Started: st.Started, Peers: st.Peers, Leaves: st.Leaves,
-		SharedFiles: st.SharedFiles, SharedKB: st.SharedKB,
+		SharedFiles: st.SharedFiles, SharedKB: st.SharedKB, SharedHashed: st.SharedHashed,
 		BytesIn: st.BytesIn, BytesOut: st.BytesOut, MsgsIn: st.MsgsIn, MsgsOut: st.MsgsOut,
 		Searches:       len(b.n.Searches()),
 		InboundEvicted: st.Inbound.Evicted,
@@ -316,6 +316,7 @@ func toAPIDownload(i transfer.Info) api.Download {
 	d := api.Download{
 		ID: i.SHA1.Base32(), URN: i.SHA1.URN(), Name: i.Name, Size: uint64(max(i.Size, 0)), Done: uint64(max(i.Done, 0)),
 		Sources: i.Sources, ActiveSources: i.Active, Path: i.Path, Error: i.Err,
+		ChunkMap: i.ChunkMap, ChunkSources: i.ChunkSources,
 	}
 	switch i.State {
 	case transfer.StateActive:

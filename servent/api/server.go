@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,6 +34,20 @@ type Config struct {
 	Key     string // optional: the key to require; default LoadOrCreateKey(DataDir)
 	Backend Backend
 	Logger  *slog.Logger
+	Options
+}
+
+// Options are the optional parts of the API's handler.
+type Options struct {
+	// Metrics, when set, is served at /metrics to requests carrying the key
+	// (Authorization: Bearer or X-API-Key), or to anyone with MetricsOpen.
+	Metrics     http.Handler
+	MetricsOpen bool
+	// UI, when set, is the web UI's static files, served at / to browsers
+	// holding a session (a login page otherwise).
+	UI fs.FS
+	// EventEvery is the event stream's period (tests); 0: a second.
+	EventEvery time.Duration
 }
 
 // Server is a running control API.
@@ -89,8 +104,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.infoFile = path
 	}
+	closing := make(chan struct{})
 	s.srv = &http.Server{
-		Handler:           NewHandler(cfg.Backend, s.key, log),
+		Handler:           newHandler(cfg.Backend, s.key, log, cfg.Options, closing),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -98,6 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	s.srv.RegisterOnShutdown(func() { close(closing) }) // event streams end
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -148,10 +165,20 @@ func (s *Server) shutdown() {
 
 // NewHandler serves the API from b, refusing requests without key.
 func NewHandler(b Backend, key string, log *slog.Logger) http.Handler {
+	return newHandler(b, key, log, Options{}, nil)
+}
+
+// NewHandlerWith is NewHandler with the metrics, the web UI and the event
+// stream's period; closing, when closed, ends the event streams.
+func NewHandlerWith(b Backend, key string, log *slog.Logger, o Options, closing <-chan struct{}) http.Handler {
+	return newHandler(b, key, log, o, closing)
+}
+
+func newHandler(b Backend, key string, log *slog.Logger, o Options, closing <-chan struct{}) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{b: b, log: log}
+	h := &handler{b: b, log: log, hub: newHub(b, o.EventEvery), closing: closing, sess: newSessions(nil), key: []byte(key), ui: o.UI}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/status", h.status)
 	mux.HandleFunc("GET /api/peers", h.peers)
@@ -174,10 +201,26 @@ func NewHandler(b Backend, key string, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /api/reachability/check", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, h.b.CheckReachability(r.Context()))
 	})
+	mux.HandleFunc("GET /api/events", h.events)
+	mux.HandleFunc("GET /api/session", h.session)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	return requireKey(key, recoverer(log, mux))
+	top := http.NewServeMux()
+	top.Handle("/api/", h.requireAuth(recoverer(log, mux)))
+	top.Handle("POST /api/ui/token", requireKey(key, http.HandlerFunc(h.uiToken)))
+	if o.Metrics != nil {
+		m := o.Metrics
+		if !o.MetricsOpen {
+			m = requireKey(key, m)
+		}
+		top.Handle("GET /metrics", m)
+	}
+	top.HandleFunc("GET /ui/login", h.loginPage)
+	top.HandleFunc("POST /ui/login", h.login)
+	top.HandleFunc("POST /ui/logout", h.logout)
+	top.HandleFunc("/", h.serveUI)
+	return top
 }
 
 // recoverer turns a panic in a backend call into a 500 with a JSON error,
@@ -222,8 +265,13 @@ func requireKey(key string, next http.Handler) http.Handler {
 }
 
 type handler struct {
-	b   Backend
-	log *slog.Logger
+	b       Backend
+	log     *slog.Logger
+	hub     *hub
+	closing <-chan struct{}
+	sess    *sessions
+	key     []byte
+	ui      fs.FS
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, h.b.Status()) }

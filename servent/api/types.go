@@ -51,6 +51,7 @@ type Status struct {
 	Peers         int       `json:"peers"`
 	Leaves        int       `json:"leaves"`
 	SharedFiles   int       `json:"shared_files"`
+	SharedHashed  int       `json:"shared_hashed"` // of SharedFiles, hashed (searchable by urn)
 	SharedKB      uint64    `json:"shared_kb"`
 	BytesIn       uint64    `json:"bytes_in"`
 	BytesOut      uint64    `json:"bytes_out"`
@@ -277,6 +278,11 @@ type Download struct {
 	RateBytesPerS uint64 `json:"rate_bytes_per_s,omitempty"`
 	Path          string `json:"path,omitempty"` // final path once complete
 	Error         string `json:"error,omitempty"`
+	// ChunkMap draws the file in at most 256 cells: '.' nothing yet, '>'
+	// being fetched, '+' partly done, a letter when done ('a' from
+	// ChunkSources[0], 'b' from [1], ...; '#' past 26 sources).
+	ChunkMap     string   `json:"chunk_map,omitempty"`
+	ChunkSources []string `json:"chunk_sources,omitempty"`
 }
 
 // Finished reports whether the download reached a final state.

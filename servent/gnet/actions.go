@@ -105,6 +105,15 @@ var reasonNames = [numReasons]string{
 	"push-no-route", "push-f2f", "not-for-us", "flood", "too-many-bad", "too-many-dups", "bad-qrp", "peer-bye",
 }
 
+// Reasons lists every Reason a drop can have.
+func Reasons() []Reason {
+	out := make([]Reason, 0, numReasons-1)
+	for r := ReasonNone + 1; r < numReasons; r++ {
+		out = append(out, r)
+	}
+	return out
+}
+
 func (r Reason) String() string {
 	if r < numReasons {
 		return reasonNames[r]

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/servent/servent/protocol"
@@ -92,7 +93,16 @@ type Info struct {
 	Banned  int
 	Path    string // final path once complete
 	Err     string
+	// ChunkMap is the file in at most MaxChunkCells cells, each a run of
+	// chunks: '.' none done, '>' one being fetched, '+' some done, or a
+	// letter when all are done, 'a' for the source ChunkSources[0] of the
+	// first of them, 'b' for [1]... ('#' past 26 sources).
+	ChunkMap     string
+	ChunkSources []string
 }
+
+// MaxChunkCells bounds Info.ChunkMap.
+const MaxChunkCells = 256
 
 // Manager runs the downloads. Open it once per DataDir.
 type Manager struct {
@@ -101,6 +111,8 @@ type Manager struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	received atomic.Uint64 // chunk bytes written, over every download
 
 	mu        sync.Mutex
 	downloads map[protocol.SHA1]*download
@@ -364,6 +376,9 @@ func (m *Manager) List() []Info {
 	}
 	return out
 }
+
+// BytesReceived counts the chunk bytes written, over every download.
+func (m *Manager) BytesReceived() uint64 { return m.received.Load() }
 
 // Get returns one download.
 func (m *Manager) Get(sha1 protocol.SHA1) (Info, bool) {

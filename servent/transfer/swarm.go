@@ -182,6 +182,7 @@ func (d *download) restartable() bool {
 func (d *download) info() Info {
 	d.mu.Lock()
 	in := Info{SHA1: d.sha1, Name: d.name, Size: d.size, Done: d.doneB, State: d.state, Path: d.path, Err: d.err, Banned: len(d.banned)}
+	in.ChunkMap, in.ChunkSources = d.chunkMap()
 	if in.State == StateDiskError {
 		in.Err += fmt.Sprintf(", next try in %s", max(time.Until(d.diskRetry), 0).Round(time.Second))
 	}
@@ -202,6 +203,54 @@ func (d *download) info() Info {
 		}
 	}
 	return in
+}
+
+// chunkMap draws the chunks for Info.ChunkMap; d.mu is held.
+func (d *download) chunkMap() (string, []string) {
+	n := len(d.chunks)
+	if n == 0 {
+		return "", nil
+	}
+	cells := min(n, MaxChunkCells)
+	out := make([]byte, cells)
+	var srcs []string
+	letter := map[string]byte{}
+	for c := range cells {
+		lo, hi := c*n/cells, (c+1)*n/cells
+		done, busy := 0, false
+		for i := lo; i < hi; i++ {
+			done += boolInt(d.chunks[i].done)
+			busy = busy || d.chunks[i].busy > 0
+		}
+		switch {
+		case busy:
+			out[c] = '>'
+		case done == hi-lo:
+			owner := d.chunks[lo].owner
+			l, ok := letter[owner]
+			if !ok {
+				l = '#'
+				if len(srcs) < 26 {
+					l = 'a' + byte(len(srcs))
+					srcs = append(srcs, owner)
+				}
+				letter[owner] = l
+			}
+			out[c] = l
+		case done > 0:
+			out[c] = '+'
+		default:
+			out[c] = '.'
+		}
+	}
+	return string(out), srcs
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (d *download) poke() {
@@ -798,6 +847,7 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 	d.diskErrs = 0
 	d.doneN++
 	d.doneB += int64(len(data))
+	d.m.received.Add(uint64(len(data)))
 	saveNow := time.Now().Sub(d.lastSave) >= saveInterval
 	if saveNow {
 		// Claimed: this fetcher syncs and saves, the others go on.

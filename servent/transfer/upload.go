@@ -71,6 +71,7 @@ type Uploader struct {
 	perIP  map[netip.Addr]int // slots in use per client
 	sent   atomic.Uint64      // body bytes written
 	served atomic.Uint64      // requests answered 200/206
+	failed atomic.Uint64      // bodies cut short (the client left or stalled)
 }
 
 // NewUploader returns an Uploader for cfg.
@@ -108,6 +109,12 @@ func NewUploader(cfg UploaderConfig) *Uploader {
 
 // BytesSent is the number of body bytes uploaded so far.
 func (u *Uploader) BytesSent() uint64 { return u.sent.Load() }
+
+// Served counts upload bodies sent whole.
+func (u *Uploader) Served() uint64 { return u.served.Load() }
+
+// Failed counts upload bodies cut short (the client left or stalled).
+func (u *Uploader) Failed() uint64 { return u.failed.Load() }
 
 // Active is the number of upload slots in use.
 func (u *Uploader) Active() int {
@@ -301,6 +308,7 @@ func (c *upConn) serve(req *request) bool {
 	}
 	if err := c.sendBody(fh, rng.first, n); err != nil {
 		c.u.log.Debug("upload: body", "peer", c.conn.RemoteAddr(), "name", f.Name, "err", err)
+		c.u.failed.Add(1)
 		return false
 	}
 	c.u.served.Add(1)
