@@ -12,13 +12,17 @@ import (
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/servent"
 	"github.com/servent/servent/servent/api"
+	"github.com/servent/servent/servent/metrics"
 	"github.com/servent/servent/servent/transfer"
+	"github.com/servent/servent/servent/webui"
 )
 
 // startAPI serves the control API of node on addr, with the key and the
-// address file in dataDir; it stops with ctx or Close.
-func startAPI(ctx context.Context, node *servent.Node, addr, dataDir string, log *slog.Logger) (*api.Server, error) {
-	return api.Start(ctx, api.Config{Addr: addr, DataDir: dataDir, Backend: nodeBackend{node}, Logger: log})
+// address file in dataDir, the web UI at / and the metrics at /metrics
+// (open to anyone with metricsOpen); it stops with ctx or Close.
+func startAPI(ctx context.Context, node *servent.Node, addr, dataDir string, metricsOpen bool, log *slog.Logger) (*api.Server, error) {
+	return api.Start(ctx, api.Config{Addr: addr, DataDir: dataDir, Backend: nodeBackend{node}, Logger: log,
+		Options: api.Options{UI: webui.FS(), Metrics: metrics.Handler(node.MetricsSnapshot), MetricsOpen: metricsOpen}})
 }
 
 // nodeBackend adapts a *servent.Node to api.Backend.

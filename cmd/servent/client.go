@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"slices"
 	"strconv"
@@ -100,6 +101,16 @@ func clientCommands() []*cli.Command {
 			Usage:  "show mode, uptime, peers, shared files and traffic",
 			Flags:  clientFlags(),
 			Action: statusCmd,
+		},
+		{
+			Name:  "ui",
+			Usage: "print a one-time link to the web UI (valid 2 minutes) and open it in a browser when there is one",
+			Flags: clientFlags(&cli.BoolFlag{
+				Name:    "no-open",
+				Usage:   "only print the link",
+				EnvVars: []string{"SERVENT_NO_OPEN"},
+			}),
+			Action: uiCmd,
 		},
 		{
 			Name:   "doctor",
@@ -450,6 +461,46 @@ func getCmd(c *cli.Context) error {
 		msg = "no source could deliver it"
 	}
 	return fmt.Errorf("download of %s failed: %s", safe(d.Name), safe(msg))
+}
+
+func uiCmd(c *cli.Context) error {
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	t, err := cl.LoginToken(c.Context)
+	if err != nil {
+		return fmt.Errorf("asking the servent for a login link: %w", err)
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, t)
+	}
+	fmt.Fprintln(c.App.Writer, safe(t.URL))
+	if c.Bool("no-open") {
+		return nil
+	}
+	if err := openBrowser(t.URL); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "open the link above in a browser on this machine (%v); it logs in once, within 2 minutes\n", err)
+	}
+	return nil
+}
+
+// openBrowser starts the desktop's browser on url, when there is a desktop.
+func openBrowser(url string) error {
+	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		return errors.New("no graphical session")
+	}
+	for _, b := range []string{"xdg-open", "sensible-browser", "x-www-browser"} {
+		if path, err := exec.LookPath(b); err == nil {
+			cmd := exec.Command(path, url)
+			if err := cmd.Start(); err != nil {
+				return fmt.Errorf("%s: %w", b, err)
+			}
+			go func() { _ = cmd.Wait() }() // reap it
+			return nil
+		}
+	}
+	return errors.New("no browser opener (xdg-open) found")
 }
 
 func statusCmd(c *cli.Context) error {

@@ -113,6 +113,7 @@ func startupBanner(b bannerInfo) string {
 	fmt.Fprintf(&s, "downloads go to %s\n", b.DownloadDir)
 	if b.API != "" {
 		fmt.Fprintf(&s, "control API on http://%s (key in %s)\n", b.API, b.KeyFile)
+		fmt.Fprintf(&s, "web UI on http://%s/ (log in with the key, or open the link `servent ui` prints)\n", b.API)
 	}
 	switch {
 	case len(b.Peers) > 0:

@@ -69,6 +69,7 @@ func TestStartupBanner(t *testing.T) {
 sharing 12 files (5.0 MiB) from /home/u/Servent/Shared, hashing in progress
 downloads go to /home/u/Servent/Downloads
 control API on http://127.0.0.1:6347 (key in /home/u/.local/share/servent/api-key)
+web UI on http://127.0.0.1:6347/ (log in with the key, or open the link `+"`servent ui`"+` prints)
 no peers: waiting for inbound connections, add one with --peer HOST:PORT or `+"`servent peers add HOST:PORT`"+`
 `, startupBanner(b))
 	b.Peers = []string{"10.0.0.1:6346", "10.0.0.2:6346"}

@@ -40,7 +40,7 @@ func startTestNode(t *testing.T, ip string, mode servent.Mode, peers ...string) 
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	require.NoError(t, tn.node.Start(ctx))
-	srv, err := startAPI(ctx, tn.node, "127.0.0.1:0", tn.data, nil)
+	srv, err := startAPI(ctx, tn.node, "127.0.0.1:0", tn.data, false, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		cancel()

@@ -37,8 +37,13 @@ func runAPIFlags() []cli.Flag {
 		&cli.StringFlag{
 			Name:    "api",
 			Value:   api.DefaultAddr,
-			Usage:   "`ADDR` of the control API (\"off\" to disable); keep it on loopback",
+			Usage:   "`ADDR` of the control API and the web UI (\"off\" to disable); keep it on loopback",
 			EnvVars: []string{"SERVENT_API"},
+		},
+		&cli.BoolFlag{
+			Name:    "metrics-open",
+			Usage:   "serve /metrics on the API address without the key (for a Prometheus on this machine)",
+			EnvVars: []string{"SERVENT_METRICS_OPEN"},
 		},
 	}
 }
@@ -83,7 +88,7 @@ func startRunAPI(ctx context.Context, c *cli.Context, n *servent.Node, cfg serve
 		err error
 	)
 	if a := c.String("api"); a != "" && a != "off" {
-		srv, err = startAPI(ctx, n, a, cfg.DataDir, cfg.Logger)
+		srv, err = startAPI(ctx, n, a, cfg.DataDir, c.Bool("metrics-open"), cfg.Logger)
 		if err != nil {
 			return nil, err
 		}

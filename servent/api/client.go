@@ -184,6 +184,12 @@ func (c *Client) FilteredResults(ctx context.Context, id string) (FilteredResult
 	return r, c.do(ctx, "GET", "/api/searches/"+url.PathEscape(id)+"/filtered", nil, &r)
 }
 
+// LoginToken is POST /api/ui/token: a one-time link to the web UI.
+func (c *Client) LoginToken(ctx context.Context) (LoginToken, error) {
+	var t LoginToken
+	return t, c.do(ctx, "POST", "/api/ui/token", nil, &t)
+}
+
 // StopSearch is DELETE /api/searches/{id}.
 func (c *Client) StopSearch(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", "/api/searches/"+url.PathEscape(id), nil, nil)

@@ -35,7 +35,8 @@ type hub struct {
 
 type listener struct {
 	ch   chan []byte
-	last map[string][]byte // by event name: what this listener was sent last
+	mu   sync.Mutex        // serialises sends: join's first one and run's
+	last map[string][]byte // by event name: what this listener was sent last; guarded by mu
 }
 
 func newHub(b Backend, every time.Duration) *hub {
@@ -124,6 +125,8 @@ func (h *hub) snapshot() []event {
 
 // send queues what changed for l, dropping its oldest events when full.
 func (h *hub) send(l *listener, evs []event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for _, e := range evs {
 		if e.name != "status" && bytes.Equal(l.last[e.name], e.data) {
 			continue

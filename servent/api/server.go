@@ -48,6 +48,8 @@ type Options struct {
 	UI fs.FS
 	// EventEvery is the event stream's period (tests); 0: a second.
 	EventEvery time.Duration
+
+	now func() time.Time // sessions' clock (tests)
 }
 
 // Server is a running control API.
@@ -178,7 +180,7 @@ func newHandler(b Backend, key string, log *slog.Logger, o Options, closing <-ch
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{b: b, log: log, hub: newHub(b, o.EventEvery), closing: closing, sess: newSessions(nil), key: []byte(key), ui: o.UI}
+	h := &handler{b: b, log: log, hub: newHub(b, o.EventEvery), closing: closing, sess: newSessions(o.now), key: []byte(key), ui: o.UI}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/status", h.status)
 	mux.HandleFunc("GET /api/peers", h.peers)
