@@ -130,7 +130,7 @@ func (h *handler) serveUI(w http.ResponseWriter, r *http.Request) {
 func securityHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Referrer-Policy", "same-origin") // "no-referrer" makes a browser post Origin: null
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 }
 
