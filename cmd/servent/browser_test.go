@@ -194,6 +194,9 @@ func TestBrowserUI(t *testing.T) {
 		shot("peers"),
 	))
 
+	st, err := os.Stat(filepath.Join(leaf.data, api.KeyFileName))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the key file after a browser login")
 	got, err := os.ReadFile(filepath.Join(leaf.downloads, "browser test song.ogg"))
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(content, got), "downloaded file differs")

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -246,6 +247,34 @@ why:       TCP: TCP connect-back from 198.51.100.7:6346 at 13:58:10; UDP: no dat
 	var st api.Status
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
 	require.Equal(t, newFake().StatusV, st)
+}
+
+// TestUICommand: `servent ui` prints a one-time link that opens a browser
+// session, and says what to do when it cannot open a browser itself.
+func TestUICommand(t *testing.T) {
+	dir := startDaemon(t, newFake())
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	out, errOut, err := runCLI(t, "ui", "--data", dir)
+	require.NoError(t, err)
+	link := strings.TrimSpace(out)
+	require.Regexp(t, `^http://127\.0\.0\.1:\d+/ui/login\?token=[0-9a-f]{48}$`, link)
+	require.Contains(t, errOut, "open the link above in a browser on this machine (no graphical session)")
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(link)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.NotEmpty(t, resp.Cookies())
+	resp, err = c.Get(link)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "once only")
+
+	out, errOut, err = runCLI(t, "ui", "--data", dir, "--no-open")
+	require.NoError(t, err)
+	require.Empty(t, errOut)
+	require.NotEqual(t, link, strings.TrimSpace(out))
 }
 
 func TestDQLine(t *testing.T) {
