@@ -168,6 +168,8 @@ func TestBrowserUI(t *testing.T) {
 		text("#conn", "live"),
 		text("#st-mode", "leaf"),
 		text("#st-peers", "1 ultrapeer"),
+		chromedp.Click(chromedp.CSS(`#doctor`)),
+		text("#message", "TCP reachable"), // the ultrapeer connected back
 		chromedp.Sleep(2500*time.Millisecond), // a few points on the traffic chart for the screenshot
 		shot("status"),
 

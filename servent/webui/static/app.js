@@ -90,6 +90,7 @@ function onStatus(st) {
   $("#st-listen").textContent = st.listen;
   const r = st.reachability || {};
   $("#st-reach").textContent = `TCP ${r.tcp || "?"}, UDP ${r.udp || "?"}` + (r.external_addr ? `, seen as ${r.external_addr}` : "") + (r.reason ? `: ${r.reason}` : "");
+  $("#st-advice").textContent = r.advice || "";
   $("#st-peers").textContent = `${st.peers} ultrapeer${st.peers === 1 ? "" : "s"}` + (st.leaves ? `, ${st.leaves} leaves` : "");
   $("#st-shared").textContent = `${st.shared_files} files, ${bytes(st.shared_kb * 1024)}` + (st.shared_hashed < st.shared_files ? ` (hashing: ${st.shared_hashed} of ${st.shared_files} done)` : "");
   $("#st-traffic").textContent = `in ${bytes(st.bytes_in)} (${st.msgs_in} messages), out ${bytes(st.bytes_out)} (${st.msgs_out} messages)`;
@@ -139,6 +140,16 @@ function drawTraffic() {
   g.fillText("-5 min", pad, h - 10);
   g.fillText("now", w - 30, h - 10);
 }
+
+// "Check now" asks the peers for connect-backs, as `servent doctor` does.
+$("#doctor").addEventListener("click", async (ev) => {
+  ev.target.disabled = true;
+  say("Asking the peers to connect back (up to 20 s)…");
+  try {
+    const r = await api("POST", "/api/reachability/check");
+    say(`TCP ${r.tcp}, UDP ${r.udp}: ${r.reason}` + (r.advice ? ` What to do: ${r.advice}` : ""), r.tcp !== "reachable");
+  } catch (e) { say(`Check: ${e.message}`, true); } finally { ev.target.disabled = false; }
+});
 
 // Search.
 let search = null; // {id, shown, results: []}
