@@ -169,7 +169,7 @@ func TestBrowserUI(t *testing.T) {
 		text("#st-mode", "leaf"),
 		text("#st-peers", "1 ultrapeer"),
 		chromedp.Click(chromedp.CSS(`#doctor`)),
-		text("#message", "TCP reachable"), // the ultrapeer connected back
+		text("#message", "TCP reachable"),     // the ultrapeer connected back
 		chromedp.Sleep(2500*time.Millisecond), // a few points on the traffic chart for the screenshot
 		shot("status"),
 
