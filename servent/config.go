@@ -100,6 +100,10 @@ type Config struct {
 	// keep-alive checks, default 1 s.
 	MaintainInterval time.Duration
 
+	// NoBrowse refuses "GET /" (browse host) with 403, as gtk-gnutella
+	// does by default; servent allows it by default.
+	NoBrowse bool
+
 	// dqTimeScale multiplies dynamic querying's timings (tests run
 	// them faster); 0: gtk-gnutella's.
 	dqTimeScale float64

@@ -50,6 +50,7 @@ type Search struct {
 	hits    int                      // guarded by mu: QueryHit messages received
 	dropped map[string]int           // guarded by mu: results filtered out, by reason
 	kept    int                      // guarded by mu: results the filter let through
+	err     error                    // guarded by mu: why a browse failed
 	reject  []RejectedResult         // guarded by mu: the first maxRejected dropped
 	onStop  func()                   // tells the ultrapeers (or our dynamic query) to stop
 	bytes   int                      // guarded by mu: name bytes held (maxSearchBytes)
@@ -154,6 +155,21 @@ func (s *Search) Stop() {
 	}
 }
 
+// finish ends a browse: the host's list ended, or err says why it failed.
+func (s *Search) finish(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.stopped = true
+	s.mu.Unlock()
+}
+
+// Err is why a browse failed (nil for a search, or a browse that worked).
+func (s *Search) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
 // Stopped reports whether Stop was called.
 func (s *Search) Stopped() bool {
 	s.mu.Lock()
@@ -230,6 +246,26 @@ func itoa(v uint64) string {
 	return string(b[i:])
 }
 
+// newSearch records a search (or a browse) under MUID g.
+func (n *Node) newSearch(criteria string, g protocol.GUID, sha1s []protocol.SHA1, fq hitfilter.Query) *Search {
+	s := &Search{
+		ID: g.String(), Criteria: criteria, Started: n.cfg.Now(), guid: g, sha1s: slices.Clone(sha1s),
+		filterQuery: fq,
+		byKey:       map[string]*SearchResult{}, sources: map[string]bool{},
+	}
+	n.searchMu.Lock()
+	if len(n.searches) >= maxSearches {
+		i := slices.IndexFunc(n.searches, func(s *Search) bool { return s.Stopped() })
+		if i < 0 {
+			i = 0
+		}
+		n.searches = slices.Delete(n.searches, i, i+1)
+	}
+	n.searches = append(n.searches, s)
+	n.searchMu.Unlock()
+	return s
+}
+
 // Search starts a search: a Query with a fresh GUID and flags 0x8800
 // (MARK|GGEP_H; +FIREWALLED when firewalled), TTL MaxTTL, sent to every
 // ultrapeer (and, as an ultrapeer, to the leaves whose QRP table matches).
@@ -246,21 +282,7 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 	if len(sha1s) > 0 {
 		words = "" // a search by SHA-1: result names are not checked against it
 	}
-	s := &Search{
-		ID: g.String(), Criteria: criteria, Started: n.cfg.Now(), guid: g, sha1s: slices.Clone(sha1s),
-		filterQuery: hitfilter.NewQuery(words),
-		byKey:       map[string]*SearchResult{}, sources: map[string]bool{},
-	}
-	n.searchMu.Lock()
-	if len(n.searches) >= maxSearches {
-		i := slices.IndexFunc(n.searches, func(s *Search) bool { return s.Stopped() })
-		if i < 0 {
-			i = 0
-		}
-		n.searches = slices.Delete(n.searches, i, i+1)
-	}
-	n.searches = append(n.searches, s)
-	n.searchMu.Unlock()
+	s := n.newSearch(criteria, g, sha1s, hitfilter.NewQuery(words))
 
 	s.onStop = func() { n.coreStopSearch(g) }
 	// We filter, and tell our ultrapeers what we kept (BEAR/12).

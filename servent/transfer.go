@@ -43,8 +43,15 @@ func (n *Node) initTransfer() error {
 	} else {
 		n.transfer.manager = &transfer.Manager{} // no data folder: no downloads
 	}
+	var browse *transfer.BrowseConfig
+	features := ""
+	if !n.cfg.NoBrowse {
+		browse = &transfer.BrowseConfig{Hits: n.browseHits}
+		features = "browse/1.0"
+	}
 	n.transfer.uploader = transfer.NewUploader(transfer.UploaderConfig{
 		Files: n.lib, AltLocs: n.transfer.manager.AltLocs, Now: n.cfg.Now, Logger: n.log, ServerName: n.cfg.UserAgent,
+		Browse: browse, Features: features,
 	})
 	return nil
 }

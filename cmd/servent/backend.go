@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,7 +142,42 @@ func (b nodeBackend) Rescan() error {
 }
 
 func searchInfo(s *servent.Search, results int) api.SearchInfo {
-	return api.SearchInfo{ID: s.ID, Criteria: s.Criteria, Started: s.Started, Results: results, Stopped: s.Stopped(), Filtered: s.Filtered()}
+	si := api.SearchInfo{ID: s.ID, Criteria: s.Criteria, Started: s.Started, Results: results, Stopped: s.Stopped(), Filtered: s.Filtered()}
+	if err := s.Err(); err != nil {
+		si.Error = err.Error()
+	}
+	return si
+}
+
+func (b nodeBackend) Browse(addr string) (api.SearchInfo, error) {
+	ap, err := resolveHost(addr)
+	if err != nil {
+		return api.SearchInfo{}, api.Errorf(api.ErrInvalid, "browse %s: %v", addr, err)
+	}
+	return searchInfo(b.n.Browse(ap), 0), nil
+}
+
+// resolveHost turns HOST:PORT into an address, asking the resolver for a
+// name (5 s at most).
+func resolveHost(addr string) (netip.AddrPort, error) {
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, errors.New("want HOST:PORT")
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return netip.AddrPort{}, fmt.Errorf("bad port %q", port)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return netip.AddrPortFrom(ip.Unmap(), uint16(p)), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("cannot resolve %s", host)
+	}
+	return netip.AddrPortFrom(ips[0].Unmap(), uint16(p)), nil
 }
 
 func (b nodeBackend) StartSearch(criteria string) (api.SearchInfo, error) {

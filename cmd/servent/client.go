@@ -86,6 +86,19 @@ func clientCommands() []*cli.Command {
 			Action: searchCmd,
 		},
 		{
+			Name:      "browse",
+			Usage:     "list the files a host shares (then `servent get N` downloads one)",
+			ArgsUsage: "HOST:PORT",
+			Flags: clientFlags(&cli.DurationFlag{
+				Name:    "wait",
+				Aliases: []string{"w"},
+				Usage:   "how long to wait for the host's whole list",
+				Value:   time.Minute,
+				EnvVars: []string{"SERVENT_WAIT"},
+			}),
+			Action: browseCmd,
+		},
+		{
 			Name:      "get",
 			Usage:     "download result N of the last search, or a file by urn, showing progress",
 			ArgsUsage: "N|urn:sha1:...",
@@ -242,12 +255,48 @@ func searchCmd(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting the search: %w", err)
 	}
+	return collectResults(c, ctx, cl, dataDir, si, false)
+}
+
+// browseCmd lists the files a host shares; they are then numbered like a
+// search's results, for `servent get N`.
+func browseCmd(c *cli.Context) error {
+	as, err := args(c)
+	if err != nil {
+		return err
+	}
+	if len(as) != 1 {
+		return usagef("give one host to browse: servent browse HOST:PORT")
+	}
+	if _, _, err := splitHostPort(as[0]); err != nil {
+		return usagef("%q: want HOST:PORT, e.g. 192.0.2.7:6346", as[0])
+	}
+	cl, dataDir, err := connect(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := interruptible(c)
+	defer stop()
+	si, err := cl.Browse(ctx, as[0])
+	if err != nil {
+		return fmt.Errorf("starting the browse: %w", err)
+	}
+	return collectResults(c, ctx, cl, dataDir, si, true)
+}
+
+// collectResults prints a search's (or a browse's) results as they come,
+// until --wait, --count or, for a browse, the end of the host's list.
+func collectResults(c *cli.Context, ctx context.Context, cl *api.Client, dataDir string, si api.SearchInfo, browse bool) error {
+	criteria := si.Criteria
+	asJSON := c.Bool("json")
 	ls := lastSearch{SearchID: si.ID, Criteria: criteria, Results: []api.Result{}}
 	if err := saveLastSearch(dataDir, ls); err != nil {
 		return err
 	}
 	out, errOut := c.App.Writer, c.App.ErrWriter
-	if !asJSON {
+	if !asJSON && browse {
+		fmt.Fprintf(errOut, "%s for up to %s (Ctrl-C to stop)\n", safe(strings.Replace(criteria, "browse", "browsing", 1)), c.Duration("wait"))
+	} else if !asJSON {
 		fmt.Fprintf(errOut, "searching for %q for %s (Ctrl-C to stop)\n", criteria, c.Duration("wait"))
 	}
 	deadline := time.NewTimer(c.Duration("wait"))
@@ -283,6 +332,10 @@ func searchCmd(c *cli.Context) error {
 		if last || (c.Int("count") > 0 && len(ls.Results) >= c.Int("count")) {
 			break
 		}
+		if browse && si.Stopped {
+			last = true // the list ended: one more look for its last results
+			continue
+		}
 		select {
 		case <-ctx.Done():
 		case <-deadline.C:
@@ -292,6 +345,9 @@ func searchCmd(c *cli.Context) error {
 			continue
 		}
 		break
+	}
+	if browse && si.Error != "" {
+		return errors.New(si.Error)
 	}
 	var filtered []api.FilteredResult
 	if c.Bool("show-filtered") {
@@ -315,6 +371,14 @@ func searchCmd(c *cli.Context) error {
 		for _, r := range filtered {
 			fmt.Fprintf(out, "%-20s  %s  %9s  %s\n", safe(r.Reason), padRight(truncate(safe(r.Name), 40), 40), humanBytes(r.Size), safe(r.From))
 		}
+	}
+	if browse {
+		if len(ls.Results) == 0 {
+			fmt.Fprintln(errOut, "the host shares no file")
+		} else {
+			fmt.Fprintln(errOut, safe(searchSummary(c, len(ls.Results), -1, 0)))
+		}
+		return nil
 	}
 	peers := -1
 	if len(ls.Results) == 0 {

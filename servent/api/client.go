@@ -184,6 +184,12 @@ func (c *Client) FilteredResults(ctx context.Context, id string) (FilteredResult
 	return r, c.do(ctx, "GET", "/api/searches/"+url.PathEscape(id)+"/filtered", nil, &r)
 }
 
+// Browse is POST /api/browse: the host's files, as a new search's results.
+func (c *Client) Browse(ctx context.Context, addr string) (SearchInfo, error) {
+	var s SearchInfo
+	return s, c.do(ctx, "POST", "/api/browse", BrowseRequest{Addr: addr}, &s)
+}
+
 // LoginToken is POST /api/ui/token: a one-time link to the web UI.
 func (c *Client) LoginToken(ctx context.Context) (LoginToken, error) {
 	var t LoginToken

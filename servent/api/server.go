@@ -195,6 +195,7 @@ func newHandler(b Backend, key string, log *slog.Logger, o Options, closing <-ch
 	mux.HandleFunc("GET /api/searches/{id}/results", h.searchResults)
 	mux.HandleFunc("GET /api/searches/{id}/filtered", h.filteredResults)
 	mux.HandleFunc("DELETE /api/searches/{id}", h.stopSearch)
+	mux.HandleFunc("POST /api/browse", h.browse)
 	mux.HandleFunc("POST /api/downloads", h.startDownload)
 	mux.HandleFunc("GET /api/downloads", h.downloads)
 	mux.HandleFunc("GET /api/downloads/{id}", h.download)
@@ -392,6 +393,23 @@ func (h *handler) filteredResults(w http.ResponseWriter, r *http.Request) {
 		res = []FilteredResult{}
 	}
 	writeJSON(w, 200, FilteredResults{Search: s, Results: res})
+}
+
+func (h *handler) browse(w http.ResponseWriter, r *http.Request) {
+	var req BrowseRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if strings.TrimSpace(req.Addr) == "" {
+		writeError(w, http.StatusBadRequest, "addr is required (HOST:PORT)")
+		return
+	}
+	s, err := h.b.Browse(strings.TrimSpace(req.Addr))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s)
 }
 
 func (h *handler) stopSearch(w http.ResponseWriter, r *http.Request) {

@@ -195,6 +195,14 @@ type SearchInfo struct {
 	// reason (hostile, bogon, karma, spam-sha1, spam-name, no-match,
 	// echoes-query, one-sha1-many-names).
 	Filtered map[string]int `json:"filtered,omitempty"`
+	// Error says why a browse failed (a browse is a search whose Criteria
+	// is "browse HOST:PORT", Stopped when the host's list ended).
+	Error string `json:"error,omitempty"`
+}
+
+// BrowseRequest is the body of POST /api/browse.
+type BrowseRequest struct {
+	Addr string `json:"addr"` // HOST:PORT
 }
 
 // Result is one file found by a search. N numbers results from 1 in the
@@ -328,6 +336,9 @@ type Backend interface {
 	// FilteredResults returns the search and the results its filter dropped.
 	FilteredResults(id string) (SearchInfo, []FilteredResult, error)
 	StopSearch(id string) error
+	// Browse lists the files the host at addr shares, as the results of a
+	// new search.
+	Browse(addr string) (SearchInfo, error)
 	StartDownload(req DownloadRequest) (Download, error)
 	Downloads() []Download
 	CancelDownload(id string) error

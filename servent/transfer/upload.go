@@ -54,6 +54,9 @@ type UploaderConfig struct {
 	// Features is the X-Features value of the first response on a
 	// connection; empty = not sent (we advertise nothing we do not do).
 	Features string
+	// Browse, when set, answers "GET /" with the shared files (browse
+	// host); nil: 403 Browse Host Disabled.
+	Browse *BrowseConfig
 	// Now gives the Date header (deadlines always use the real clock).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -66,12 +69,13 @@ type Uploader struct {
 	log     *slog.Logger
 	limiter *rate.Limiter // nil when unlimited
 
-	mu     sync.Mutex
-	active int                // slots in use
-	perIP  map[netip.Addr]int // slots in use per client
-	sent   atomic.Uint64      // body bytes written
-	served atomic.Uint64      // requests answered 200/206
-	failed atomic.Uint64      // bodies cut short (the client left or stalled)
+	mu      sync.Mutex
+	active  int                // slots in use
+	perIP   map[netip.Addr]int // slots in use per client
+	browsed browseThrottle
+	sent    atomic.Uint64 // body bytes written
+	served  atomic.Uint64 // requests answered 200/206
+	failed  atomic.Uint64 // bodies cut short (the client left or stalled)
 }
 
 // NewUploader returns an Uploader for cfg.
@@ -226,6 +230,9 @@ func (c *upConn) serve(req *request) bool {
 		// A body we would have to skip to stay in step: refuse and close.
 		c.writeStatus(400, "Bad Request", false)
 		return false
+	}
+	if req.target == "/" {
+		return c.browse(req)
 	}
 	f, code, reason := c.lookup(req.target)
 	if code != 200 {

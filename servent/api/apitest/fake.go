@@ -149,6 +149,18 @@ func (f *Fake) SearchResults(id string) (api.SearchInfo, []api.Result, error) {
 	return api.SearchInfo{}, nil, api.Errorf(api.ErrNotFound, "no search %s", id)
 }
 
+func (f *Fake) Browse(addr string) (api.SearchInfo, error) {
+	s, err := f.StartSearch("browse " + addr)
+	if err != nil {
+		return s, err
+	}
+	f.Lock()
+	defer f.Unlock()
+	last := f.searches[len(f.searches)-1]
+	last.info.Stopped = true // the host's list is all there at once
+	return last.info, nil
+}
+
 func (f *Fake) FilteredResults(id string) (api.SearchInfo, []api.FilteredResult, error) {
 	f.Lock()
 	defer f.Unlock()
