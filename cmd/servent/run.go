@@ -27,6 +27,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)", EnvVars: []string{"SERVENT_PEER"}},
 			&cli.StringFlag{Name: "nat", Value: "auto", Usage: "map the Gnutella port on the home router: auto (UPnP, then NAT-PMP), upnp, natpmp or off", EnvVars: []string{"SERVENT_NAT"}},
 			&cli.BoolFlag{Name: "no-udp", Usage: "no UDP socket (UDP pings, host caches, GUESS, out-of-band hits, connect-back)", EnvVars: []string{"SERVENT_NO_UDP"}},
+			&cli.StringFlag{Name: "browse", Value: "on", Usage: "`on` lets other servents list the shared files (browse host), off answers 403", EnvVars: []string{"SERVENT_BROWSE"}},
 			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto (starts as leaf, becomes ultrapeer once reachable and up 10 min)", EnvVars: []string{"SERVENT_MODE"}},
 			// No -v: that is `servent -v`, the version (see verboseUsageError).
 			&cli.BoolFlag{Name: "verbose", Usage: "log connections and routing events", EnvVars: []string{"SERVENT_VERBOSE"}},
@@ -77,6 +78,13 @@ func runConfig(c *cli.Context) (servent.Config, error) {
 	}
 	cfg.Peers = c.StringSlice("peer")
 	cfg.NoUDP = c.Bool("no-udp")
+	switch c.String("browse") {
+	case "on":
+	case "off":
+		cfg.NoBrowse = true
+	default:
+		return cfg, usagef("--browse %q: want on or off", c.String("browse"))
+	}
 	cfg.NAT = c.String("nat")
 	share := c.String("share")
 	var err error
