@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http/httputil"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -193,4 +195,37 @@ func TestBrowseHostileAnswers(t *testing.T) {
 	})
 	err = Browse(context.Background(), nil, endless.addr.String(), "test", ok)
 	require.True(t, errors.Is(err, ErrBrowseLimit), "%v", err)
+}
+
+// TestBrowseGTKG replays gtk-gnutella 1.2.3's browse answers from the lab
+// (interop 55 deflated, 56 plain, both chunked) to our client.
+func TestBrowseGTKG(t *testing.T) {
+	for _, name := range []string{"55-browse-host-qhits-deflate.response.bin", "56-browse-host-qhits-plain.response.bin"} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("testdata", "interop", name))
+			require.NoError(t, err)
+			s := startConnServer(t, "127.0.0.1", func(ctx context.Context, c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil || line == "\r\n" {
+						break
+					}
+				}
+				_, _ = c.Write(raw)
+			})
+			var names []string
+			err = Browse(context.Background(), nil, s.addr.String(), "test", func(h *protocol.QueryHit) error {
+				assert.Equal(t, [4]byte{'G', 'T', 'K', 'G'}, h.Vendor)
+				for _, r := range h.Results {
+					names = append(names, r.Name)
+					assert.False(t, r.SHA1.IsZero())
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, []string{"alpha beta.txt", "lab random 3mb.bin", "thex pattern 5000.bin", "thex pattern 600000.bin"}, names)
+		})
+	}
 }
