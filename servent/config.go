@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/servent/servent/servent/bwlimit"
 	"github.com/servent/servent/servent/natmap"
 )
 
@@ -103,6 +104,13 @@ type Config struct {
 	// NoBrowse refuses "GET /" (browse host) with 403, as gtk-gnutella
 	// does by default; servent allows it by default.
 	NoBrowse bool
+
+	// Caps are the bandwidth caps in bytes/s per bwlimit.Class (uploads,
+	// downloads, Gnutella in, Gnutella out); 0: none. Node.Limits changes
+	// them at run time.
+	Caps [bwlimit.NumClasses]int64
+	// UploadSlots is the number of uploads served at once; 0: 4.
+	UploadSlots int
 
 	// dqTimeScale multiplies dynamic querying's timings (tests run
 	// them faster); 0: gtk-gnutella's.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
+	"github.com/servent/servent/servent/bwlimit"
 	"github.com/servent/servent/servent/gnet"
 )
 
@@ -174,7 +175,7 @@ func (c *conn) finish() bool {
 // writer, flushing whenever the queue runs empty.
 func (c *conn) writeLoop() {
 	defer close(c.writerOut)
-	bw := bufio.NewWriterSize(c.nc, 32<<10)
+	bw := bufio.NewWriterSize(c.n.limits.Get(bwlimit.GnetOut).Writer(c.n.ctx, c.nc), 32<<10)
 	var w io.Writer = bw
 	var dw *protocol.DeflateWriter
 	if c.deflateOut {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
+	"github.com/servent/servent/servent/bwlimit"
 	"github.com/servent/servent/servent/gnet"
 )
 
@@ -32,7 +33,7 @@ const (
 
 // readLoop reads descriptors until the connection fails or must close.
 func (c *conn) readLoop() error {
-	var r io.Reader = &countReader{br: c.br, n: &c.bytesIn}
+	var r io.Reader = c.n.limits.Get(bwlimit.GnetIn).Reader(c.n.ctx, &countReader{br: c.br, n: &c.bytesIn})
 	if c.deflateIn {
 		r = bufio.NewReaderSize(protocol.NewInflateReader(r, 0), 16<<10)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
 	"github.com/servent/servent/servent/admit"
+	"github.com/servent/servent/servent/bwlimit"
 	"github.com/servent/servent/servent/gnet"
 	"github.com/servent/servent/servent/hitfilter"
 	"github.com/servent/servent/servent/natmap"
@@ -71,7 +72,8 @@ type nodeStats struct {
 	refusedBanned, hsTimeouts       atomic.Uint64 // inbound sockets (listen.go)
 	floods                          atomic.Uint64 // connections cut for a flood (core.go)
 	inByType, outByType             [256]atomic.Uint64
-	resultsKept                     atomic.Uint64 // search results the filter let through
+
+	resultsKept atomic.Uint64 // search results the filter let through
 }
 
 // reservation is one Gnet slot held from the handshake on.
@@ -93,6 +95,7 @@ type connSnap struct {
 type Node struct {
 	cfg       Config
 	log       *slog.Logger
+	limits    bwlimit.Set // bandwidth caps per class, changeable at run time
 	guid      protocol.GUID
 	ultrapeer atomic.Bool // our role; an auto node turns it on once (promote.go)
 	reach     reachState  // what proved we are reachable (udp_reach.go)
@@ -164,6 +167,9 @@ func New(cfg Config) (*Node, error) {
 		kick:     make(chan struct{}, 1),
 	}
 	n.ultrapeer.Store(cfg.Mode == ModeUltrapeer)
+	for c, v := range cfg.Caps {
+		n.limits.Get(bwlimit.Class(c)).Set(v)
+	}
 	n.snap.Store(&connSnap{byID: map[routing.ConnID]*conn{}})
 	if n.cfg.Dial == nil {
 		d := &net.Dialer{Timeout: n.cfg.HandshakeTimeout}
@@ -401,6 +407,10 @@ func (n *Node) Peers() []PeerInfo {
 	slices.SortFunc(out, func(a, b PeerInfo) int { return a.Since.Compare(b.Since) })
 	return out
 }
+
+// Limits are the bandwidth caps per class: Get(class).Set changes one at
+// run time.
+func (n *Node) Limits() *bwlimit.Set { return &n.limits }
 
 // Hosts lists the host cache.
 func (n *Node) Hosts() []HostInfo { return n.hosts.list() }

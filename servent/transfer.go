@@ -13,6 +13,7 @@ import (
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/routing"
+	"github.com/servent/servent/servent/bwlimit"
 	"github.com/servent/servent/servent/transfer"
 )
 
@@ -35,6 +36,7 @@ func (n *Node) initTransfer() error {
 		m, err := transfer.Open(transfer.ManagerConfig{
 			DataDir: filepath.Join(n.cfg.DataDir, "downloads"), DownloadDir: dl,
 			Dial: n.cfg.Dial, SendPush: n.sendPush, UserAgent: n.cfg.UserAgent, Now: n.cfg.Now, Logger: n.log,
+			Limiter: n.limits.Get(bwlimit.Download),
 		})
 		if err != nil {
 			return fmt.Errorf("servent: downloads: %w", err)
@@ -52,6 +54,7 @@ func (n *Node) initTransfer() error {
 	n.transfer.uploader = transfer.NewUploader(transfer.UploaderConfig{
 		Files: n.lib, AltLocs: n.transfer.manager.AltLocs, Now: n.cfg.Now, Logger: n.log, ServerName: n.cfg.UserAgent,
 		Browse: browse, Features: features,
+		Limiter: n.limits.Get(bwlimit.Upload), MaxUploads: n.cfg.UploadSlots,
 	})
 	return nil
 }

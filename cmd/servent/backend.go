@@ -14,6 +14,7 @@ import (
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/servent"
 	"github.com/servent/servent/servent/api"
+	"github.com/servent/servent/servent/bwlimit"
 	"github.com/servent/servent/servent/metrics"
 	"github.com/servent/servent/servent/transfer"
 	"github.com/servent/servent/servent/webui"
@@ -54,6 +55,7 @@ func (b nodeBackend) Status() api.Status {
 	}
 	s.Reachable = api.Reachable{TCP: reachProof(st.Reach.TCP), UDPSolicited: reachProof(st.Reach.UDPSolicited), UDPUnsolicited: reachProof(st.Reach.UDPUnsolicited)}
 	s.Reachability = reachability(b.n.Reachability())
+	s.Limits = b.Limits()
 	s.DynamicQueries = api.DQ{Running: st.DQ.Running, Started: st.DQ.Started, Steps: st.DQ.Steps,
 		StatusAsked: st.DQ.StatusAsked, Guidance: st.DQ.Guidance, Ended: st.DQ.Ended}
 	if !st.Started.IsZero() {
@@ -147,6 +149,34 @@ func searchInfo(s *servent.Search, results int) api.SearchInfo {
 		si.Error = err.Error()
 	}
 	return si
+}
+
+func (b nodeBackend) Limits() map[string]api.Limit {
+	out := map[string]api.Limit{}
+	for _, c := range bwlimit.Classes() {
+		l := b.n.Limits().Get(c)
+		out[c.String()] = api.Limit{Cap: l.Cap(), Rate: l.Rate()}
+	}
+	return out
+}
+
+func (b nodeBackend) SetLimits(caps map[string]int64) error {
+	byName := map[string]bwlimit.Class{}
+	for _, c := range bwlimit.Classes() {
+		byName[c.String()] = c
+	}
+	for name, v := range caps {
+		if _, ok := byName[name]; !ok {
+			return api.Errorf(api.ErrInvalid, "no bandwidth class %q (upload, download, gnet-in, gnet-out)", name)
+		}
+		if v != 0 && v < 1024 {
+			return api.Errorf(api.ErrInvalid, "%s: %d bytes/s is under 1 KiB/s (0 for no cap)", name, v)
+		}
+	}
+	for name, v := range caps {
+		b.n.Limits().Get(byName[name]).Set(v)
+	}
+	return nil
 }
 
 func (b nodeBackend) Browse(addr string) (api.SearchInfo, error) {

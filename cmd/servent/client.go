@@ -21,6 +21,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/servent/servent/servent/api"
+	"github.com/servent/servent/servent/bwlimit"
 )
 
 // pollInterval is how often client commands ask the servent for news.
@@ -114,6 +115,23 @@ func clientCommands() []*cli.Command {
 			Usage:  "show mode, uptime, peers, shared files and traffic",
 			Flags:  clientFlags(),
 			Action: statusCmd,
+		},
+		{
+			Name:   "limits",
+			Usage:  "show the bandwidth caps and what each class uses now",
+			Flags:  clientFlags(),
+			Action: limitsCmd,
+			Subcommands: []*cli.Command{{
+				Name:  "set",
+				Usage: "change caps now (KiB/s, or 100k, 1.5MiB; off for none); the others stay",
+				Flags: clientFlags(
+					&cli.StringFlag{Name: "max-upload", Usage: "uploads' cap"},
+					&cli.StringFlag{Name: "max-download", Usage: "downloads' cap"},
+					&cli.StringFlag{Name: "max-gnet-in", Usage: "Gnutella traffic in"},
+					&cli.StringFlag{Name: "max-gnet-out", Usage: "Gnutella traffic out"},
+				),
+				Action: limitsSetCmd,
+			}},
 		},
 		{
 			Name:  "ui",
@@ -527,6 +545,62 @@ func getCmd(c *cli.Context) error {
 	return fmt.Errorf("download of %s failed: %s", safe(d.Name), safe(msg))
 }
 
+func limitsCmd(c *cli.Context) error {
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	l, err := cl.Limits(c.Context)
+	if err != nil {
+		return err
+	}
+	return printLimits(c, l)
+}
+
+func limitsSetCmd(c *cli.Context) error {
+	caps := map[string]int64{}
+	for _, class := range []string{"upload", "download", "gnet-in", "gnet-out"} {
+		if !c.IsSet("max-" + class) {
+			continue
+		}
+		v, err := bwlimit.ParseRate(c.String("max-" + class))
+		if err != nil {
+			return usagef("--max-%s: %v", class, err)
+		}
+		caps[class] = v
+	}
+	if len(caps) == 0 {
+		return usagef("say which cap to change: --max-upload, --max-download, --max-gnet-in or --max-gnet-out")
+	}
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	l, err := cl.SetLimits(c.Context, caps)
+	if err != nil {
+		return err
+	}
+	return printLimits(c, l)
+}
+
+func printLimits(c *cli.Context, l map[string]api.Limit) error {
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, l)
+	}
+	for _, class := range []string{"upload", "download", "gnet-in", "gnet-out"} {
+		fmt.Fprintf(c.App.Writer, "%-9s %s\n", class, limitText(l[class]))
+	}
+	return nil
+}
+
+// limitText is "12.0 KiB/s of 100.0 KiB/s", or "… (no cap)".
+func limitText(l api.Limit) string {
+	if l.Cap == 0 {
+		return bwlimit.Format(l.Rate) + " (no cap)"
+	}
+	return bwlimit.Format(l.Rate) + " of " + bwlimit.Format(float64(l.Cap))
+}
+
 func uiCmd(c *cli.Context) error {
 	cl, _, err := connect(c)
 	if err != nil {
@@ -589,6 +663,10 @@ func statusCmd(c *cli.Context) error {
 	fmt.Fprintf(w, "shared:    %d files, %s\n", st.SharedFiles, humanBytes(st.SharedKB*1024))
 	fmt.Fprintf(w, "traffic:   in %s (%d messages), out %s (%d messages)\n", humanBytes(st.BytesIn), st.MsgsIn, humanBytes(st.BytesOut), st.MsgsOut)
 	fmt.Fprintf(w, "searches:  %d, downloads: %d\n", st.Searches, st.Downloads)
+	if len(st.Limits) > 0 {
+		fmt.Fprintf(w, "bandwidth: upload %s, download %s, gnet in %s, out %s\n", limitText(st.Limits["upload"]), limitText(st.Limits["download"]),
+			limitText(st.Limits["gnet-in"]), limitText(st.Limits["gnet-out"]))
+	}
 	if line := dqLine(st.DynamicQueries); line != "" {
 		fmt.Fprintln(w, line)
 	}

@@ -277,6 +277,24 @@ func TestUICommand(t *testing.T) {
 	require.NotEqual(t, link, strings.TrimSpace(out))
 }
 
+// TestLimits: `servent limits set` changes only the caps named, `servent
+// limits` shows them, and a bad rate is refused before the daemon is asked.
+func TestLimits(t *testing.T) {
+	f := newFake()
+	dir := startDaemon(t, f)
+	out, _, err := runCLI(t, "limits", "set", "--data", dir, "--max-upload", "100k", "--max-gnet-out", "1.5MiB")
+	require.NoError(t, err)
+	require.Equal(t, "upload    0 B/s of 100.0 KiB/s\ndownload  0 B/s (no cap)\ngnet-in   0 B/s (no cap)\ngnet-out  0 B/s of 1.5 MiB/s\n", out)
+	_, _, err = runCLI(t, "limits", "set", "--data", dir, "--max-upload", "off")
+	require.NoError(t, err)
+	out, _, err = runCLI(t, "limits", "--data", dir)
+	require.NoError(t, err)
+	require.Contains(t, out, "upload    0 B/s (no cap)\n")
+	require.Contains(t, out, "gnet-out  0 B/s of 1.5 MiB/s\n")
+	_, _, err = runCLI(t, "limits", "set", "--data", dir, "--max-download", "fast")
+	require.ErrorContains(t, err, "--max-download")
+}
+
 func TestDQLine(t *testing.T) {
 	assert.Empty(t, dqLine(api.DQ{}))
 	assert.Equal(t, "dynamic queries: 4 started, 1 running, 9 ultrapeers queried one by one, leaves asked 3 times and answered 2; ended: cancelled 1, enough 2",

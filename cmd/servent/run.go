@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/servent/servent/servent"
+	"github.com/servent/servent/servent/bwlimit"
 	"github.com/servent/servent/servent/uhc"
 )
 
@@ -27,6 +28,11 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)", EnvVars: []string{"SERVENT_PEER"}},
 			&cli.StringFlag{Name: "nat", Value: "auto", Usage: "map the Gnutella port on the home router: auto (UPnP, then NAT-PMP), upnp, natpmp or off", EnvVars: []string{"SERVENT_NAT"}},
 			&cli.BoolFlag{Name: "no-udp", Usage: "no UDP socket (UDP pings, host caches, GUESS, out-of-band hits, connect-back)", EnvVars: []string{"SERVENT_NO_UDP"}},
+			&cli.StringFlag{Name: "max-upload", Usage: "cap uploads at `RATE` (KiB/s, or 100k, 1.5MiB; off)", EnvVars: []string{"SERVENT_MAX_UPLOAD"}},
+			&cli.StringFlag{Name: "max-download", Usage: "cap downloads at `RATE`", EnvVars: []string{"SERVENT_MAX_DOWNLOAD"}},
+			&cli.StringFlag{Name: "max-gnet-in", Usage: "cap Gnutella traffic in at `RATE`", EnvVars: []string{"SERVENT_MAX_GNET_IN"}},
+			&cli.StringFlag{Name: "max-gnet-out", Usage: "cap Gnutella traffic out at `RATE` (the least useful descriptors are dropped first)", EnvVars: []string{"SERVENT_MAX_GNET_OUT"}},
+			&cli.IntFlag{Name: "upload-slots", Value: 4, Usage: "`N` uploads at once (one per client address)", EnvVars: []string{"SERVENT_UPLOAD_SLOTS"}},
 			&cli.StringFlag{Name: "browse", Value: "on", Usage: "`on` lets other servents list the shared files (browse host), off answers 403", EnvVars: []string{"SERVENT_BROWSE"}},
 			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto (starts as leaf, becomes ultrapeer once reachable and up 10 min)", EnvVars: []string{"SERVENT_MODE"}},
 			// No -v: that is `servent -v`, the version (see verboseUsageError).
@@ -78,6 +84,17 @@ func runConfig(c *cli.Context) (servent.Config, error) {
 	}
 	cfg.Peers = c.StringSlice("peer")
 	cfg.NoUDP = c.Bool("no-udp")
+	for i, name := range []string{"max-upload", "max-download", "max-gnet-in", "max-gnet-out"} {
+		v, err := bwlimit.ParseRate(c.String(name))
+		if err != nil {
+			return cfg, usagef("--%s: %v", name, err)
+		}
+		cfg.Caps[i] = v
+	}
+	if n := c.Int("upload-slots"); n < 1 || n > 1000 {
+		return cfg, usagef("--upload-slots %d: want 1 to 1000", n)
+	}
+	cfg.UploadSlots = c.Int("upload-slots")
 	switch c.String("browse") {
 	case "on":
 	case "off":

@@ -190,6 +190,18 @@ func (c *Client) Browse(ctx context.Context, addr string) (SearchInfo, error) {
 	return s, c.do(ctx, "POST", "/api/browse", BrowseRequest{Addr: addr}, &s)
 }
 
+// Limits is GET /api/limits.
+func (c *Client) Limits(ctx context.Context) (map[string]Limit, error) {
+	var l map[string]Limit
+	return l, c.do(ctx, "GET", "/api/limits", nil, &l)
+}
+
+// SetLimits is PUT /api/limits: new caps in bytes/s by class (0: none).
+func (c *Client) SetLimits(ctx context.Context, caps map[string]int64) (map[string]Limit, error) {
+	var l map[string]Limit
+	return l, c.do(ctx, "PUT", "/api/limits", caps, &l)
+}
+
 // LoginToken is POST /api/ui/token: a one-time link to the web UI.
 func (c *Client) LoginToken(ctx context.Context) (LoginToken, error) {
 	var t LoginToken

@@ -196,6 +196,8 @@ func newHandler(b Backend, key string, log *slog.Logger, o Options, closing <-ch
 	mux.HandleFunc("GET /api/searches/{id}/filtered", h.filteredResults)
 	mux.HandleFunc("DELETE /api/searches/{id}", h.stopSearch)
 	mux.HandleFunc("POST /api/browse", h.browse)
+	mux.HandleFunc("GET /api/limits", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, h.b.Limits()) })
+	mux.HandleFunc("PUT /api/limits", h.setLimits)
 	mux.HandleFunc("POST /api/downloads", h.startDownload)
 	mux.HandleFunc("GET /api/downloads", h.downloads)
 	mux.HandleFunc("GET /api/downloads/{id}", h.download)
@@ -410,6 +412,18 @@ func (h *handler) browse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, s)
+}
+
+func (h *handler) setLimits(w http.ResponseWriter, r *http.Request) {
+	var req map[string]int64
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := h.b.SetLimits(req); err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, 200, h.b.Limits())
 }
 
 func (h *handler) stopSearch(w http.ResponseWriter, r *http.Request) {

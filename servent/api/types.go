@@ -71,6 +71,16 @@ type Status struct {
 	Reachable      Reachable    `json:"reachable"`
 	Reachability   Reachability `json:"reachability"`
 	DynamicQueries DQ           `json:"dynamic_queries"`
+	// Limits are the bandwidth caps and current rates, by class
+	// ("upload", "download", "gnet-in", "gnet-out").
+	Limits map[string]Limit `json:"limits,omitempty"`
+}
+
+// Limit is one class's bandwidth: its cap (0: none) and what it used over
+// the last seconds.
+type Limit struct {
+	Cap  int64   `json:"cap_bytes_per_s"`
+	Rate float64 `json:"rate_bytes_per_s"`
 }
 
 // DQ counts the dynamic queries an ultrapeer ran for its leaves and its
@@ -336,6 +346,10 @@ type Backend interface {
 	// FilteredResults returns the search and the results its filter dropped.
 	FilteredResults(id string) (SearchInfo, []FilteredResult, error)
 	StopSearch(id string) error
+	// Limits are the bandwidth caps and rates (GET /api/limits);
+	// SetLimits changes caps, bytes/s by class, 0 for none (PUT).
+	Limits() map[string]Limit
+	SetLimits(caps map[string]int64) error
 	// Browse lists the files the host at addr shares, as the results of a
 	// new search.
 	Browse(addr string) (SearchInfo, error)

@@ -16,10 +16,13 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/bwlimit"
 )
 
 // ManagerConfig configures a download Manager. Zero values take defaults.
 type ManagerConfig struct {
+	// Limiter caps what all downloads read together (nil: no cap).
+	Limiter *bwlimit.Limiter
 	// DataDir holds the queue (one state file per download) and the partial
 	// files; DownloadDir receives verified files. Keep both on the same
 	// filesystem so completion is a rename (else copy, fsync, rename).

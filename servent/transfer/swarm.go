@@ -1032,8 +1032,11 @@ func (d *download) altsFor(except string) []netip.AddrPort {
 func readFull(conn net.Conn, br *bufio.Reader, p []byte, cfg ManagerConfig) error {
 	for len(p) > 0 {
 		_ = conn.SetReadDeadline(time.Now().Add(cfg.StallTimeout))
-		n, err := br.Read(p[:min(len(p), 256<<10)])
+		n, err := br.Read(p[:cfg.Limiter.Piece(min(len(p), 256<<10))])
 		p = p[n:]
+		if werr := cfg.Limiter.WaitN(context.Background(), n); werr != nil && err == nil {
+			err = werr
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) && len(p) > 0 {
 				return io.ErrUnexpectedEOF

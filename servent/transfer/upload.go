@@ -18,9 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/bwlimit"
 )
 
 // httpTime is the RFC 7231 date format (net/http.TimeFormat).
@@ -39,8 +38,10 @@ type UploaderConfig struct {
 	// AltLocs returns other hosts known to share sha1 (X-Alt, up to 10).
 	AltLocs func(sha1 protocol.SHA1) []netip.AddrPort
 	// RateLimit caps the upload bandwidth of all uploads together in
-	// bytes/s; 0 = unlimited (and the sendfile path).
+	// bytes/s; 0 = unlimited (and the sendfile path). Limiter, when set,
+	// is used instead and may change at run time.
 	RateLimit int
+	Limiter   *bwlimit.Limiter
 	// IdleTimeout bounds the wait for a request (first or next on a
 	// keep-alive connection, which holds no slot meanwhile); default 60s.
 	IdleTimeout time.Duration
@@ -67,7 +68,7 @@ type UploaderConfig struct {
 type Uploader struct {
 	cfg     UploaderConfig
 	log     *slog.Logger
-	limiter *rate.Limiter // nil when unlimited
+	limiter *bwlimit.Limiter // Unlimited(): sendfile
 
 	mu      sync.Mutex
 	active  int                // slots in use
@@ -105,8 +106,10 @@ func NewUploader(cfg UploaderConfig) *Uploader {
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.RateLimit > 0 {
-		u.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), rateBurst)
+	u.limiter = cfg.Limiter
+	if u.limiter == nil {
+		u.limiter = new(bwlimit.Limiter)
+		u.limiter.Set(int64(cfg.RateLimit))
 	}
 	return u
 }
@@ -334,12 +337,13 @@ func (c *upConn) sendBody(fh *os.File, pos, n int64) error {
 		return fmt.Errorf("send: %w", err)
 	}
 	w := stallWatch{limit: u.cfg.StallTimeout, last: time.Now()}
-	if u.limiter == nil {
+	if u.limiter.Unlimited() {
 		for n > 0 {
 			seg := min(n, sendSegment)
 			_ = c.conn.SetWriteDeadline(w.deadline(time.Now()))
 			m, err := io.Copy(c.conn, &io.LimitedReader{R: fh, N: seg})
 			u.sent.Add(uint64(m))
+			u.limiter.Count(int(m))
 			n -= m
 			pos += m
 			if err == nil && m < seg {
@@ -359,7 +363,7 @@ func (c *upConn) sendBody(fh *os.File, pos, n int64) error {
 	}
 	buf := make([]byte, rateBurst)
 	for n > 0 {
-		chunk := buf[:min(n, int64(len(buf)))]
+		chunk := buf[:u.limiter.Piece(int(min(n, int64(len(buf)))))]
 		if _, err := io.ReadFull(fh, chunk); err != nil {
 			return fmt.Errorf("read: %w", err)
 		}

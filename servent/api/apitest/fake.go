@@ -26,6 +26,8 @@ type Fake struct {
 	// Trickle makes results arrive one more per SearchResults call, as
 	// from a real network.
 	Trickle bool
+	// Caps are the bandwidth caps set through the API, by class.
+	Caps map[string]int64
 	// Filtered are what every new search's filter dropped.
 	Filtered []api.FilteredResult
 	// DownloadSteps are the states a download goes through, one per call of
@@ -147,6 +149,33 @@ func (f *Fake) SearchResults(id string) (api.SearchInfo, []api.Result, error) {
 		}
 	}
 	return api.SearchInfo{}, nil, api.Errorf(api.ErrNotFound, "no search %s", id)
+}
+
+func (f *Fake) Limits() map[string]api.Limit {
+	f.Lock()
+	defer f.Unlock()
+	out := map[string]api.Limit{}
+	for _, c := range []string{"upload", "download", "gnet-in", "gnet-out"} {
+		out[c] = api.Limit{Cap: f.Caps[c]}
+	}
+	return out
+}
+
+func (f *Fake) SetLimits(caps map[string]int64) error {
+	f.Lock()
+	defer f.Unlock()
+	for c, v := range caps {
+		switch c {
+		case "upload", "download", "gnet-in", "gnet-out":
+		default:
+			return api.Errorf(api.ErrInvalid, "no bandwidth class %q", c)
+		}
+		if f.Caps == nil {
+			f.Caps = map[string]int64{}
+		}
+		f.Caps[c] = v
+	}
+	return nil
 }
 
 func (f *Fake) Browse(addr string) (api.SearchInfo, error) {
