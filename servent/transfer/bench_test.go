@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/bwlimit"
 )
 
 // benchSize can be lowered with TRANSFER_BENCH_MIB when disk is tight.
@@ -234,4 +235,40 @@ func benchChunk() int64 {
 		return v << 10
 	}
 	return 1 << 20
+}
+
+// BenchmarkUploadCapped is BenchmarkUpload's uploader path with the upload
+// cap off (sendfile) and at 40 MiB/s (capped pieces through the token
+// bucket), on the same 64 MiB file in the same run: the capped MB/s
+// should sit at the cap, the uncapped one far above.
+func BenchmarkUploadCapped(b *testing.B) {
+	size := benchSize(64 << 20)
+	f := bigFile(b, b.TempDir(), size)
+	for _, c := range []struct {
+		name string
+		cap  int64
+	}{{"uncapped", 0}, {"capped-40MiB", 40 << 20}} {
+		b.Run(c.name, func(b *testing.B) {
+			lim := new(bwlimit.Limiter)
+			lim.Set(c.cap)
+			up := NewUploader(UploaderConfig{Files: newMemFiles(f), Limiter: lim})
+			srv := startServer(b, "127.0.0.1", up, nil)
+			b.ReportAllocs()
+			b.SetBytes(size)
+			for b.Loop() {
+				conn, err := net.Dial("tcp", srv.addr.String())
+				require.NoError(b, err)
+				_, err = io.WriteString(conn, "GET /get/1/big.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
+				require.NoError(b, err)
+				br := bufio.NewReaderSize(conn, 64<<10)
+				resp, err := readResponse(br)
+				require.NoError(b, err)
+				require.Equal(b, 200, resp.code)
+				n, err := io.Copy(io.Discard, br)
+				require.NoError(b, err)
+				require.Equal(b, size, n)
+				conn.Close()
+			}
+		})
+	}
 }
