@@ -37,6 +37,9 @@ func (n *Node) MetricsSnapshot() metrics.Snapshot {
 		}
 		s.Connections[[2]string{role, dir}]++
 	}
+	for _, name := range descriptorNames { // every type is a series from the start
+		s.DescriptorsIn[name], s.DescriptorsOut[name] = 0, 0
+	}
 	for t := range 256 {
 		in, out := n.stats.inByType[t].Load(), n.stats.outByType[t].Load()
 		if in == 0 && out == 0 {

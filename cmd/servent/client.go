@@ -1024,6 +1024,9 @@ func downloadsCmd(c *cli.Context) error {
 			pct = int(d.Done * 100 / d.Size)
 		}
 		state := safe(d.State)
+		if d.QueuePosition > 0 && d.ActiveSources == 0 {
+			state += fmt.Sprintf(" (queued #%d)", d.QueuePosition)
+		}
 		if d.Error != "" {
 			state += ": " + safe(d.Error)
 		}

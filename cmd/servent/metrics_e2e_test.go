@@ -81,7 +81,7 @@ func TestMetrics(t *testing.T) {
 	defer cancel()
 	require.NoError(t, up.node.Library().WaitHashed(ctx))
 	leaf := startTestNode(t, "127.0.0.24", servent.ModeLeaf, up.node.Addr().String())
-	require.Eventually(t, func() bool { return leaf.node.Status().Peers == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return leaf.node.Status().Peers == 1 && up.node.Status().Leaves == 1 }, 10*time.Second, 5*time.Millisecond)
 
 	before := scrape(t, up.data)
 	for _, name := range []string{

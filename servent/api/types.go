@@ -301,6 +301,9 @@ type Download struct {
 	// ChunkSources[0], 'b' from [1], ...; '#' past 26 sources).
 	ChunkMap     string   `json:"chunk_map,omitempty"`
 	ChunkSources []string `json:"chunk_sources,omitempty"`
+	// QueuePosition is our best place in a source's upload queue (PARQ),
+	// 0 when no source queued us.
+	QueuePosition int `json:"queue_position,omitempty"`
 }
 
 // Finished reports whether the download reached a final state.

@@ -102,6 +102,9 @@ type Info struct {
 	// first of them, 'b' for [1]... ('#' past 26 sources).
 	ChunkMap     string
 	ChunkSources []string
+	// QueuePosition is our best place in the line of a source that queued
+	// us (PARQ), 0 when none does.
+	QueuePosition int
 }
 
 // MaxChunkCells bounds Info.ChunkMap.

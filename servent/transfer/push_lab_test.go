@@ -145,7 +145,8 @@ func TestLabDownloadViaGIV(t *testing.T) {
 			require.Equal(t, index, p.Index)
 			// Same request line, Range and urn as in the live run.
 			got := <-requests
-			require.Equal(t, headLines(t, tx, "Host", "User-Agent"), headLines(t, got, "Host", "User-Agent"))
+			// X-Queue (PARQ) came after the capture.
+			require.Equal(t, headLines(t, tx, "Host", "User-Agent", "X-Queue"), headLines(t, got, "Host", "User-Agent", "X-Queue"))
 			require.NoError(t, m.Close())
 		})
 	}

@@ -95,11 +95,12 @@ type srcState struct {
 	dead     bool // dropped after too many failures or a 404
 	failures int
 	nextTry  time.Time
-	useGet   bool   // the source does not know N2R: use /get/<index>/<name>
-	maxRun   int    // chunks per request; lowered when it serves shorter ranges (0 = default)
-	idle     bool   // found no chunk to fetch: not restarted until a chunk is released
-	served   int64  // bytes received from it
-	why      string // why it was dropped or banned, for StateStalled's error
+	useGet   bool        // the source does not know N2R: use /get/<index>/<name>
+	maxRun   int         // chunks per request; lowered when it serves shorter ranges (0 = default)
+	idle     bool        // found no chunk to fetch: not restarted until a chunk is released
+	queue    QueueStatus // our place in the source's line (PARQ); zero when served
+	served   int64       // bytes received from it
+	why      string      // why it was dropped or banned, for StateStalled's error
 }
 
 // maxSourcesPerFile bounds the sources one download keeps: X-Alt headers
@@ -192,6 +193,9 @@ func (d *download) info() Info {
 		}
 		if !d.banned[k] && !s.dead {
 			in.Sources++
+			if p := s.queue.Position; p > 0 && !s.running && (in.QueuePosition == 0 || p < in.QueuePosition) {
+				in.QueuePosition = p
+			}
 		}
 	}
 	d.mu.Unlock()
@@ -636,7 +640,10 @@ var (
 	errWrite     = errors.New("cannot write to disk") // ours, not the source's fault
 )
 
-type busyError struct{ retry time.Duration }
+type busyError struct {
+	retry time.Duration
+	queue QueueStatus // the place the source gave us (PARQ), if any
+}
 
 func (e *busyError) Error() string { return fmt.Sprintf("source busy, retry in %s", e.retry) }
 
@@ -667,6 +674,9 @@ func (d *download) worker(ctx context.Context, s *srcState) {
 		var be *busyError
 		if errors.As(err, &be) {
 			s.nextTry = time.Now().Add(be.retry)
+			if be.queue.ID != "" || be.queue.Position > 0 {
+				s.queue = be.queue
+			}
 			break
 		}
 		s.failures++
@@ -964,7 +974,18 @@ func (d *download) requestRun(conn net.Conn, br *bufio.Reader, s *srcState, c, c
 			if v := resp.header.Get("Retry-After"); v != "" {
 				retry = time.Duration(parseRetryAfter(v, 60)) * time.Second
 			}
-			return false, 0, &busyError{retry: retry}
+			be := &busyError{retry: retry}
+			if v := resp.header.Get("X-Queued"); v != "" {
+				if qs, err := ParseXQueued(v); err == nil {
+					be.queue = qs
+					// Come back in time: at Retry-After, and before the
+					// place's lifetime ends (parq_download_parse_queue_status).
+					if qs.Lifetime > 0 {
+						be.retry = min(be.retry, max(time.Duration(qs.Lifetime)*time.Second-queueSafety, time.Second))
+					}
+				}
+			}
+			return false, 0, be
 		case 404, 410:
 			if err := drain(br, bodyLen, keep); err != nil || !keep {
 				keep = false
@@ -978,6 +999,11 @@ func (d *download) requestRun(conn net.Conn, br *bufio.Reader, s *srcState, c, c
 			return false, 0, fmt.Errorf("%w: 416 for %d-%d", errBadSource, first, last)
 		default:
 			return false, 0, fmt.Errorf("status %d %s", resp.code, resp.reason)
+		}
+		if s.queue != (QueueStatus{}) {
+			d.mu.Lock()
+			s.queue = QueueStatus{} // served: the place is spent
+			d.mu.Unlock()
 		}
 		return keep, last, nil
 	}
@@ -1000,6 +1026,10 @@ func (d *download) appendRequest(b []byte, s *srcState, first, last int64) []byt
 	}
 	b = append(b, "\r\nUser-Agent: "...)
 	b = append(b, d.m.cfg.UserAgent...)
+	b = append(b, "\r\nX-Queue: 1.1"...) // PARQ, as gtk-gnutella
+	if q := s.queue; q.ID != "" {
+		b = fmt.Appendf(b, "\r\nX-Queued: position=%d; ID=%s", q.Position, q.ID)
+	}
 	b = fmt.Appendf(b, "\r\nRange: bytes=%d-%d\r\nX-Gnutella-Content-URN: ", first, last)
 	b = d.sha1.AppendURN(b)
 	if alts := d.altsFor(s.src.key()); len(alts) > 0 {

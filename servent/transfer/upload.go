@@ -55,6 +55,11 @@ type UploaderConfig struct {
 	// Features is the X-Features value of the first response on a
 	// connection; empty = not sent (we advertise nothing we do not do).
 	Features string
+	// QueueSize and QueuePerIP bound the PARQ line behind the slots
+	// (defaults QueueSize, QueuePerIP); QueuePollMin is the first place's
+	// Retry-After (default 30 s, as gtk-gnutella; tests shorten it).
+	QueueSize, QueuePerIP int
+	QueuePollMin          time.Duration
 	// Browse, when set, answers "GET /" with the shared files (browse
 	// host); nil: 403 Browse Host Disabled.
 	Browse *BrowseConfig
@@ -74,6 +79,7 @@ type Uploader struct {
 	active  int                // slots in use
 	perIP   map[netip.Addr]int // slots in use per client
 	browsed browseThrottle
+	queue   *parqQueue
 	sent    atomic.Uint64 // body bytes written
 	served  atomic.Uint64 // requests answered 200/206
 	failed  atomic.Uint64 // bodies cut short (the client left or stalled)
@@ -106,6 +112,7 @@ func NewUploader(cfg UploaderConfig) *Uploader {
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
+	u.queue = newParqQueue(cfg.QueueSize, cfg.QueuePerIP, cfg.QueuePollMin)
 	u.limiter = cfg.Limiter
 	if u.limiter == nil {
 		u.limiter = new(bwlimit.Limiter)
@@ -221,6 +228,66 @@ func (c *upConn) releaseSlot() {
 	c.hasSlot = false
 }
 
+// admit decides whether a GET gets a slot now: small requests always
+// (gtk-gnutella's quick uploads), others through the PARQ line. Not ok: a
+// 503 went out, and keepConn says whether the connection stays (a queued
+// keep-alive request: the client polls on it).
+func (c *upConn) admit(req *request, f File, n int64, keep bool) (ok bool, queueID string, keepConn bool) {
+	if c.hasSlot {
+		return true, "", false
+	}
+	got := c.acquireSlot()
+	if n < quickBytes {
+		return true, "", false // quick: served at once, with or without a slot
+	}
+	id := ""
+	if v := req.header.Get("X-Queued"); v != "" {
+		if qs, err := ParseXQueued(v); err == nil {
+			id = qs.ID
+		}
+	}
+	ans := c.u.queue.request(c.ip, fileKey(f), id, got, c.u.canTakeSlot, c.u.cfg.Now())
+	if ans.serve {
+		return true, ans.id, false
+	}
+	if got {
+		c.releaseSlot() // someone is ahead in line
+	}
+	if ans.refused {
+		b := c.startResponse(503, "Busy", false)
+		b = fmt.Appendf(b, "Retry-After: %d\r\n", int(max(ans.retry, c.u.cfg.RetryAfter)/time.Second))
+		b = c.fileHeaders(b, f)
+		b = append(b, "Content-Length: 0\r\n\r\n"...)
+		c.write(b)
+		return false, "", false
+	}
+	secs := int(ans.retry / time.Second)
+	b := c.startResponse(503, fmt.Sprintf("Queued (slot %d, ETA: %s)", ans.pos, humanETA(ans.retry)), keep)
+	b = fmt.Appendf(b, "Retry-After: %d\r\nX-Queued: ID=%s; position=%d; lifetime=%d; length=%d; ETA=%d\r\n",
+		secs, ans.id, ans.pos, int(ans.lifetime/time.Second), ans.len, secs)
+	b = c.fileHeaders(b, f)
+	b = append(b, "Content-Length: 0\r\n\r\n"...)
+	return false, "", c.write(b) && keep
+}
+
+// canTakeSlot reports whether ip is under its per-address slot limit.
+func (u *Uploader) canTakeSlot(ip netip.Addr) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.perIP[ip] < u.cfg.MaxUploadsPerIP
+}
+
+// fileKey names a file for the queue: one place per address and file.
+func fileKey(f File) string {
+	if !f.SHA1.IsZero() {
+		return string(f.SHA1[:])
+	}
+	return strconv.FormatUint(uint64(f.Index), 10)
+}
+
+// Queued is the number of places taken in the PARQ line.
+func (u *Uploader) Queued() int { return u.queue.Len() }
+
 // serve answers one request; false means close the connection.
 func (c *upConn) serve(req *request) bool {
 	keep := req.keepAlive()
@@ -263,13 +330,13 @@ func (c *upConn) serve(req *request) bool {
 			rng, partial = r, true
 		}
 	}
-	if !head && !c.acquireSlot() {
-		b := c.startResponse(503, "Busy", false)
-		b = fmt.Appendf(b, "Retry-After: %d\r\n", int(c.u.cfg.RetryAfter/time.Second))
-		b = c.fileHeaders(b, f)
-		b = append(b, "Content-Length: 0\r\n\r\n"...)
-		c.write(b)
-		return false
+	queueID := ""
+	if !head {
+		ok, id, keepConn := c.admit(req, f, rng.length(), keep)
+		if !ok {
+			return keepConn
+		}
+		queueID = id
 	}
 	var fh *os.File
 	if !head && f.Size > 0 {
@@ -291,6 +358,11 @@ func (c *upConn) serve(req *request) bool {
 		b = fmt.Appendf(b, "Content-Range: bytes %d-%d/%d\r\n", rng.first, rng.last, f.Size)
 	} else {
 		b = c.startResponse(200, "OK", keep)
+	}
+	if queueID != "" {
+		b = append(b, "X-Queued: ID="...) // gtk-gnutella names the place served, for a resume
+		b = append(b, queueID...)
+		b = append(b, "\r\n"...)
 	}
 	if f.Size == 0 {
 		n = 0

@@ -329,11 +329,12 @@ func TestRequestLimits(t *testing.T) {
 // once a slot frees, it is served.
 func TestSlotsFull(t *testing.T) {
 	dir := t.TempDir()
-	f := shareFile(t, dir, 1, "a.txt", []byte("hello"))
+	f := shareFile(t, dir, 1, "a.txt", bytes.Repeat([]byte("a"), 10000))
+	small := shareFile(t, dir, 3, "small.txt", []byte("hello"))
 	// A slot is held while a body is going out: a big one the holders
 	// do not read (an idle keep-alive holds none).
 	big := sparseFile(t, dir, 2, "big.bin", 64<<20)
-	up := NewUploader(UploaderConfig{Files: newMemFiles(f, big), MaxUploads: 2, MaxUploadsPerIP: 1, RetryAfter: 42 * time.Second})
+	up := NewUploader(UploaderConfig{Files: newMemFiles(f, big, small), MaxUploads: 2, MaxUploadsPerIP: 1, RetryAfter: 42 * time.Second})
 	srv := startServer(t, "127.0.0.1", up, nil)
 	hold := func(local string) net.Conn {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
@@ -347,23 +348,25 @@ func TestSlotsFull(t *testing.T) {
 		return c
 	}
 	c1 := hold("127.0.0.2")
-	// Same IP again: over the per-IP limit.
-	resp, _ := splitResponse(t, exchange(t, "127.0.0.2", srv.addr, []byte("GET /get/1/a.txt HTTP/1.1\r\n\r\n")))
+	defer c1.Close()
+	// Same IP again: over the per-IP limit, so in line (PARQ).
+	resp, _ := splitResponse(t, exchange(t, "127.0.0.2", srv.addr, []byte("GET /get/1/a.txt HTTP/1.1\r\nConnection: close\r\n\r\n")))
 	require.Equal(t, 503, resp.code)
+	require.Equal(t, "Queued (slot 1, ETA: 30s)", resp.reason)
 	c2 := hold("127.0.0.3")
 	defer c2.Close()
-	resp, _ = splitResponse(t, exchange(t, "127.0.0.4", srv.addr, []byte("GET /get/1/a.txt HTTP/1.1\r\n\r\n")))
+	resp, _ = splitResponse(t, exchange(t, "127.0.0.4", srv.addr, []byte("GET /get/1/a.txt HTTP/1.1\r\nConnection: close\r\n\r\n")))
 	require.Equal(t, 503, resp.code)
-	require.Equal(t, "42", resp.header.Get("Retry-After"))
+	require.Equal(t, "45", resp.header.Get("Retry-After"), "second in line")
+	require.Regexp(t, `^ID=[0-9a-f]{32}; position=2; lifetime=105; length=2; ETA=45$`, resp.header.Get("X-Queued"))
 	require.Equal(t, f.SHA1.URN(), resp.header.Get("X-Gnutella-Content-URN"))
-	// HEAD needs no slot.
+	// HEAD needs no slot; a small file is served at once (a quick upload).
 	resp, _ = splitResponse(t, exchange(t, "127.0.0.4", srv.addr, []byte("HEAD /get/1/a.txt HTTP/1.1\r\nConnection: close\r\n\r\n")))
 	require.Equal(t, 200, resp.code)
-	c1.Close()
-	require.Eventually(t, func() bool { return up.Active() == 1 }, 5*time.Second, 2*time.Millisecond)
-	resp, body := splitResponse(t, exchange(t, "127.0.0.4", srv.addr, []byte("GET /get/1/a.txt HTTP/1.1\r\nConnection: close\r\n\r\n")))
+	resp, body := splitResponse(t, exchange(t, "127.0.0.5", srv.addr, []byte("GET /get/3/small.txt HTTP/1.1\r\nConnection: close\r\n\r\n")))
 	require.Equal(t, 200, resp.code)
 	require.Equal(t, "hello", string(body))
+	require.Equal(t, 2, up.Queued())
 }
 
 func TestXAltAndFeatures(t *testing.T) {

@@ -1,0 +1,157 @@
+package transfer
+
+import (
+	"context"
+	"crypto/sha1"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/bwlimit"
+)
+
+var parqT0 = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+
+func ipN(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
+
+// TestParqQueue: the line behind full slots, on a fake clock.
+func TestParqQueue(t *testing.T) {
+	q := newParqQueue(8, 1, 30*time.Second)
+	all := func(netip.Addr) bool { return true }
+	// Slots full: three downloaders in order, each with an ID.
+	var ids []string
+	for i := 1; i <= 3; i++ {
+		a := q.request(ipN(i), "f", "", false, all, parqT0)
+		require.False(t, a.serve || a.refused)
+		assert.Equal(t, i, a.pos)
+		assert.Equal(t, time.Duration(30+15*(i-1))*time.Second, a.retry, "gtk-gnutella's 30 + 15 per place ahead")
+		assert.Equal(t, a.retry+60*time.Second, a.lifetime)
+		assert.Len(t, a.id, 32)
+		ids = append(ids, a.id)
+	}
+	// One address, one place.
+	assert.True(t, q.request(ipN(1), "other file", "", false, all, parqT0).refused)
+	// Polling too soon changes nothing; three times loses the place.
+	for range 2 {
+		assert.Equal(t, 1, q.request(ipN(1), "f", ids[0], false, all, parqT0.Add(time.Second)).pos)
+	}
+	// 1 and 3 come back in time; 2 stops polling.
+	now := parqT0.Add(70 * time.Second)
+	assert.Equal(t, 1, q.request(ipN(1), "f", ids[0], false, all, now).pos)
+	assert.Equal(t, 3, q.request(ipN(3), "f", ids[2], false, all, now).pos)
+	// Past 2's lifetime (45 + 60 s, and 40 s of grace): it lost its place.
+	now = parqT0.Add(150 * time.Second)
+	assert.Equal(t, 1, q.request(ipN(1), "f", ids[0], false, all, now).pos)
+	assert.Equal(t, 2, q.request(ipN(3), "f", ids[2], false, all, now).pos, "3 moved up")
+	// A slot frees: not for 3, which is behind 1; 1 gets it, with its ID.
+	now = now.Add(50 * time.Second)
+	assert.False(t, q.request(ipN(3), "f", ids[2], true, all, now).serve)
+	a := q.request(ipN(1), "f", ids[0], true, all, now)
+	require.True(t, a.serve)
+	assert.Equal(t, ids[0], a.id)
+	// A place ahead whose address is at its own limit does not hold the
+	// slot: a newcomer takes it.
+	notThree := func(ip netip.Addr) bool { return ip != ipN(3) }
+	assert.True(t, q.request(ipN(9), "g", "", true, notThree, now).serve)
+	assert.False(t, q.request(ipN(9), "g", "", true, all, now).serve, "3 could take it")
+
+	// The line's size.
+	small := newParqQueue(2, 1, time.Second)
+	assert.False(t, small.request(ipN(1), "f", "", false, all, parqT0).refused)
+	assert.False(t, small.request(ipN(2), "f", "", false, all, parqT0).refused)
+	assert.True(t, small.request(ipN(3), "f", "", false, all, parqT0).refused, "full")
+	// Three polls too soon: the place is lost.
+	hammer := newParqQueue(2, 1, 30*time.Second)
+	id := hammer.request(ipN(1), "f", "", false, all, parqT0).id
+	for range queueMaxEarly - 1 {
+		assert.False(t, hammer.request(ipN(1), "f", id, false, all, parqT0).refused)
+	}
+	assert.True(t, hammer.request(ipN(1), "f", id, false, all, parqT0).refused)
+	assert.Zero(t, hammer.Len(), "1 hammered and lost its place")
+}
+
+func TestParseXQueued(t *testing.T) {
+	for in, want := range map[string]QueueStatus{
+		// gtk-gnutella 1.2.3 in the lab (interop 53).
+		"ID=9918ea15c00ca3bef71add0a984c56ce; position=1; lifetime=90; length=4; ETA=3145728": {ID: "9918ea15c00ca3bef71add0a984c56ce", Position: 1, Lifetime: 90, Length: 4, ETA: 3145728},
+		"position=1; ID=9918EA15C00CA3BEF71ADD0A984C56CE":                                     {ID: "9918ea15c00ca3bef71add0a984c56ce", Position: 1},
+		"ID=3b23475287c4af4dedc5e46992649950":                                                 {ID: "3b23475287c4af4dedc5e46992649950"},
+		// The old X-Queue form (interop 53, an X-Queue: 0.1 client).
+		"position=2, length=4, limit=1, pollMin=45, pollMax=105": {Position: 2, Length: 4, PollMin: 45, Lifetime: 105},
+	} {
+		got, err := ParseXQueued(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "ID=xyz", "nothing=1", "ID=9918ea15c00ca3bef71add0a984c56c"} {
+		_, err := ParseXQueued(in)
+		assert.Error(t, err, in)
+	}
+}
+
+func FuzzParseXQueued(f *testing.F) {
+	for _, s := range []string{
+		"ID=9918ea15c00ca3bef71add0a984c56ce; position=1; lifetime=90; length=4; ETA=3145728",
+		"position=2, length=4, limit=1, pollMin=45, pollMax=105", "position=-1;;;=", "ID=;position=99999999999999999999",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := ParseXQueued(s)
+		if err != nil {
+			return
+		}
+		require.True(t, q.ID != "" || q.Position > 0)
+		require.True(t, q.ID == "" || len(q.ID) == 32)
+		require.True(t, q.Position >= 0 && q.Lifetime >= 0 && q.ETA >= 0 && q.Length >= 0)
+	})
+}
+
+// TestParqOurDownloaderAndUploader: one upload slot; B asks while A is
+// being served, is queued first in line (its download shows the place),
+// keeps its place by coming back in time, and is served when A is done.
+func TestParqOurDownloaderAndUploader(t *testing.T) {
+	content := randomBytes(t, 2<<20)
+	f := shareFile(t, t.TempDir(), 1, "queued.bin", content)
+	lim := new(bwlimit.Limiter)
+	lim.Set(1 << 20) // A takes about two seconds
+	up := NewUploader(UploaderConfig{Files: newMemFiles(f), MaxUploads: 1, Limiter: lim, QueuePollMin: time.Second})
+	srv := startServer(t, "127.0.0.71", up, nil)
+	src := []Source{{Addr: srv.addr, Index: 1, Name: "queued.bin"}}
+	sha := protocol.SHA1(sha1.Sum(content))
+	from := func(ip string) func(*ManagerConfig) {
+		return func(c *ManagerConfig) {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+			c.Dial = d.DialContext
+			c.ChunkSize = 1 << 20
+		}
+	}
+	da, db := newDirs(t), newDirs(t)
+	a := openManager(t, da, from("127.0.0.72"))
+	b := openManager(t, db, from("127.0.0.73"))
+	_, err := a.Start(sha, "queued.bin", int64(len(content)), src)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return up.Active() == 1 }, 5*time.Second, time.Millisecond)
+	_, err = b.Start(sha, "queued.bin", int64(len(content)), src)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		in, _ := b.Get(sha)
+		return in.QueuePosition == 1
+	}, 5*time.Second, time.Millisecond, "B is first in line")
+	assert.Equal(t, 1, up.Queued())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ina, err := a.Wait(ctx, sha)
+	require.NoError(t, err)
+	requireOnlyFile(t, da, ina, content)
+	inb, err := b.Wait(ctx, sha)
+	require.NoError(t, err)
+	requireOnlyFile(t, db, inb, content)
+	assert.Zero(t, inb.QueuePosition)
+	assert.Zero(t, up.Queued(), "B's place was spent when it was served")
+}
