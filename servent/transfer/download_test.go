@@ -481,7 +481,9 @@ func TestUnexpectedGIV(t *testing.T) {
 func TestDownloadSlowSource(t *testing.T) {
 	content := randomBytes(t, 4<<20)
 	slow := serveFile(t, "127.0.0.91", "s.bin", content, 4<<10, false)
-	fast := serveFile(t, "127.0.0.92", "s.bin", content, 0, false)
+	// Fast, but not so fast that the download ends before the slow
+	// source's first bytes (a race under load when uncapped).
+	fast := serveFile(t, "127.0.0.92", "s.bin", content, 8<<20, false)
 	d := newDirs(t)
 	// A stall timeout longer than the test: only the end game can help.
 	m := openManager(t, d, func(c *ManagerConfig) { c.StallTimeout = 5 * time.Minute })
