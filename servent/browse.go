@@ -42,7 +42,8 @@ func (n *Node) Browse(addr netip.AddrPort) *Search {
 		if n.hostile(addr.Addr()) {
 			err = fmt.Errorf("browse %s: the address is in the hostile list", addr)
 		} else {
-			err = transfer.Browse(n.ctx, nil, addr.String(), n.cfg.UserAgent, func(hit *protocol.QueryHit) error {
+			// Dialled from our listening address, as every connection of ours.
+			err = transfer.Browse(n.ctx, n.cfg.Dial, addr.String(), n.cfg.UserAgent, func(hit *protocol.QueryHit) error {
 				n.takeHit(s, hit)
 				return context.Cause(n.ctx)
 			})
