@@ -216,7 +216,7 @@ function onDownloads(list) {
     const box = el("div", null, "download");
     box.dataset.state = d.state;
     const head = el("div", null, "dl-head");
-    head.append(el("strong", d.name), el("span", ` ${d.state}`, "muted"));
+    head.append(el("strong", d.name), el("span", ` ${d.state}` + (d.queue_position && !d.active_sources ? ` (queued #${d.queue_position})` : ""), "muted"));
     const bar = el("div", null, "bar");
     const fill = el("div", null, "fill");
     const pct = d.size > 0 ? Math.min(100, (100 * d.done) / d.size) : 0;
