@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,18 +65,7 @@ func BenchmarkUpload(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(size)
 		for b.Loop() {
-			c, err := net.Dial("tcp", srv.addr.String())
-			require.NoError(b, err)
-			_, err = io.WriteString(c, "GET /get/1/big.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
-			require.NoError(b, err)
-			br := bufio.NewReaderSize(c, 64<<10)
-			resp, err := readResponse(br)
-			require.NoError(b, err)
-			require.Equal(b, 200, resp.code)
-			n, err := io.Copy(io.Discard, br)
-			require.NoError(b, err)
-			require.Equal(b, size, n)
-			c.Close()
+			getWhole(b, srv.addr, size)
 		}
 	})
 	b.Run("io.Copy", func(b *testing.B) {
@@ -256,19 +246,24 @@ func BenchmarkUploadCapped(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(size)
 			for b.Loop() {
-				conn, err := net.Dial("tcp", srv.addr.String())
-				require.NoError(b, err)
-				_, err = io.WriteString(conn, "GET /get/1/big.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
-				require.NoError(b, err)
-				br := bufio.NewReaderSize(conn, 64<<10)
-				resp, err := readResponse(br)
-				require.NoError(b, err)
-				require.Equal(b, 200, resp.code)
-				n, err := io.Copy(io.Discard, br)
-				require.NoError(b, err)
-				require.Equal(b, size, n)
-				conn.Close()
+				getWhole(b, srv.addr, size)
 			}
 		})
 	}
+}
+
+// getWhole fetches /get/1/big.bin from addr and checks its length.
+func getWhole(b *testing.B, addr netip.AddrPort, size int64) {
+	c, err := net.Dial("tcp", addr.String())
+	require.NoError(b, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET /get/1/big.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
+	require.NoError(b, err)
+	br := bufio.NewReaderSize(c, 64<<10)
+	resp, err := readResponse(br)
+	require.NoError(b, err)
+	require.Equal(b, 200, resp.code)
+	n, err := io.Copy(io.Discard, br)
+	require.NoError(b, err)
+	require.Equal(b, size, n)
 }
