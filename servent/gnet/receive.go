@@ -125,7 +125,9 @@ func (r *Router) handleQuery(s *scratch, dst Actions, l *link, h protocol.Header
 		}
 		fttl = min(fttl, 2) // too many running: a probe's worth only
 	}
-	return r.forwardQuery(s, dst, l, h, payload, q, fttl, fhops, fok, true, Relayed)
+	// A copy with a higher TTL goes on to the ultrapeers only: the leaves
+	// had the first one (found by fuzzing: a leaf got it twice at TTL 1).
+	return r.forwardQuery(s, dst, l, h, payload, q, fttl, fhops, fok, verdict == routing.New, Relayed)
 }
 
 // forwardQuery is Node.forwardQuery: to every other ultrapeer while TTL
