@@ -181,6 +181,8 @@ func TestBrowserUI(t *testing.T) {
 		shot("search"),
 		chromedp.Click(chromedp.CSS(`#results button.dl`)),
 		text("#message", "Downloading browser test song.ogg"),
+		chromedp.Click(chromedp.CSS(`#search-stop`)),
+		text("#message", `Stopped the search for "browser song"`),
 
 		tab("downloads"),
 		chromedp.WaitVisible(chromedp.CSS(`.download[data-state="complete"]`)),

@@ -94,6 +94,9 @@ function onStatus(st) {
   $("#st-peers").textContent = `${st.peers} ultrapeer${st.peers === 1 ? "" : "s"}` + (st.leaves ? `, ${st.leaves} leaves` : "");
   $("#st-shared").textContent = `${st.shared_files} files, ${bytes(st.shared_kb * 1024)}` + (st.shared_hashed < st.shared_files ? ` (hashing: ${st.shared_hashed} of ${st.shared_files} done)` : "");
   $("#st-traffic").textContent = `in ${bytes(st.bytes_in)} (${st.msgs_in} messages), out ${bytes(st.bytes_out)} (${st.msgs_out} messages)`;
+  const lim = st.limits || {};
+  const one = (l) => !l ? "-" : `${bytes(l.rate_bytes_per_s)}/s` + (l.cap_bytes_per_s ? ` of ${bytes(l.cap_bytes_per_s)}/s` : "");
+  $("#st-limits").textContent = `upload ${one(lim.upload)}, download ${one(lim.download)}, Gnutella in ${one(lim["gnet-in"])}, out ${one(lim["gnet-out"])}`;
   const dq = st.dynamic_queries || {};
   $("#st-dq").textContent = dq.started ? `${dq.started} started, ${dq.running} running, leaves asked ${dq.status_asked} times, answered ${dq.guidance}` : "none (a leaf's ultrapeers query for it)";
   $("#sh-summary").textContent = `${st.shared_files} files, ${bytes(st.shared_kb * 1024)}` + (st.shared_hashed < st.shared_files ? `, hashing ${st.shared_hashed} of ${st.shared_files}` : ", all hashed");
@@ -162,10 +165,21 @@ $("#search-form").addEventListener("submit", async (ev) => {
   try {
     const s = await api("POST", "/api/searches", { criteria: words });
     search = { id: s.id, criteria: s.criteria, results: [] };
+    $("#search-stop").hidden = false;
     $("#results tbody").replaceChildren();
     $("#search-info").textContent = `searching for "${s.criteria}"…`;
     say("");
   } catch (e) { say(`Search: ${e.message}`, true); }
+});
+
+// Stop: no more results, and the ultrapeers stop querying for us.
+$("#search-stop").addEventListener("click", async () => {
+  if (!search) return;
+  try {
+    await api("DELETE", `/api/searches/${encodeURIComponent(search.id)}`);
+    $("#search-stop").hidden = true;
+    say(`Stopped the search for "${search.criteria}".`);
+  } catch (e) { say(`Stop: ${e.message}`, true); }
 });
 
 async function onSearches(list) {
