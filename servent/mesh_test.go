@@ -120,7 +120,11 @@ func (m *mesh) checkSearch(t *testing.T, src int, alive func(int) bool) {
 		}
 		cur := i
 		for steps := 0; cur != src; steps++ {
-			require.Less(t, steps, 5)
+			// The path can be longer than the distance: a node that first
+			// heard the query late on a long path (its route) and then with
+			// a higher TTL on a short one forwards the second copy, and its
+			// route keeps the first (gtk-gnutella's rule). No cycle, though.
+			require.Less(t, steps, len(m.nodes))
 			id, ok := m.nodes[cur].routes.Lookup(s.guid, protocol.TypeQuery)
 			require.True(t, ok)
 			require.NotEqual(t, routing.Local, id)
