@@ -161,12 +161,8 @@ func (b nodeBackend) Limits() map[string]api.Limit {
 }
 
 func (b nodeBackend) SetLimits(caps map[string]int64) error {
-	byName := map[string]bwlimit.Class{}
-	for _, c := range bwlimit.Classes() {
-		byName[c.String()] = c
-	}
 	for name, v := range caps {
-		if _, ok := byName[name]; !ok {
+		if _, ok := bwlimit.ClassNamed(name); !ok {
 			return api.Errorf(api.ErrInvalid, "no bandwidth class %q (upload, download, gnet-in, gnet-out)", name)
 		}
 		if v != 0 && v < 1024 {
@@ -174,7 +170,8 @@ func (b nodeBackend) SetLimits(caps map[string]int64) error {
 		}
 	}
 	for name, v := range caps {
-		b.n.Limits().Get(byName[name]).Set(v)
+		c, _ := bwlimit.ClassNamed(name)
+		b.n.Limits().Get(c).Set(v)
 	}
 	return nil
 }

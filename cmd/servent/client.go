@@ -559,15 +559,16 @@ func limitsCmd(c *cli.Context) error {
 
 func limitsSetCmd(c *cli.Context) error {
 	caps := map[string]int64{}
-	for _, class := range []string{"upload", "download", "gnet-in", "gnet-out"} {
-		if !c.IsSet("max-" + class) {
+	for _, class := range bwlimit.Classes() {
+		name := "max-" + class.String()
+		if !c.IsSet(name) {
 			continue
 		}
-		v, err := bwlimit.ParseRate(c.String("max-" + class))
+		v, err := bwlimit.ParseRate(c.String(name))
 		if err != nil {
-			return usagef("--max-%s: %v", class, err)
+			return usagef("--%s: %v", name, err)
 		}
-		caps[class] = v
+		caps[class.String()] = v
 	}
 	if len(caps) == 0 {
 		return usagef("say which cap to change: --max-upload, --max-download, --max-gnet-in or --max-gnet-out")
@@ -587,8 +588,8 @@ func printLimits(c *cli.Context, l map[string]api.Limit) error {
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, l)
 	}
-	for _, class := range []string{"upload", "download", "gnet-in", "gnet-out"} {
-		fmt.Fprintf(c.App.Writer, "%-9s %s\n", class, limitText(l[class]))
+	for _, class := range bwlimit.Classes() {
+		fmt.Fprintf(c.App.Writer, "%-9s %s\n", class, limitText(l[class.String()]))
 	}
 	return nil
 }

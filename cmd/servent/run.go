@@ -84,12 +84,13 @@ func runConfig(c *cli.Context) (servent.Config, error) {
 	}
 	cfg.Peers = c.StringSlice("peer")
 	cfg.NoUDP = c.Bool("no-udp")
-	for i, name := range []string{"max-upload", "max-download", "max-gnet-in", "max-gnet-out"} {
+	for _, class := range bwlimit.Classes() {
+		name := "max-" + class.String()
 		v, err := bwlimit.ParseRate(c.String(name))
 		if err != nil {
 			return cfg, usagef("--%s: %v", name, err)
 		}
-		cfg.Caps[i] = v
+		cfg.Caps[class] = v
 	}
 	if n := c.Int("upload-slots"); n < 1 || n > 1000 {
 		return cfg, usagef("--upload-slots %d: want 1 to 1000", n)

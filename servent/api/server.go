@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -251,17 +250,12 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 func requireKey(key string, next http.Handler) http.Handler {
 	want := []byte(key)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := r.Header.Get("X-API-Key")
-		if got == "" {
-			if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-				got = strings.TrimSpace(v)
-			}
-		}
+		got := keyOf(r)
 		if got == "" {
 			writeError(w, http.StatusUnauthorized, "missing API key (send it in the X-API-Key header)")
 			return
 		}
-		if len(want) == 0 || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+		if !keyOK(got, want) {
 			writeError(w, http.StatusUnauthorized, "wrong API key")
 			return
 		}

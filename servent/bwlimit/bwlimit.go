@@ -39,6 +39,16 @@ func (c Class) String() string {
 	return "class?"
 }
 
+// ClassNamed is the class of a name ("upload", "gnet-in"...).
+func ClassNamed(name string) (Class, bool) {
+	for c, n := range classNames {
+		if n == name {
+			return Class(c), true
+		}
+	}
+	return 0, false
+}
+
 // Classes lists every class.
 func Classes() []Class { return []Class{Upload, Download, GnetIn, GnetOut} }
 

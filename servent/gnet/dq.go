@@ -192,9 +192,10 @@ func (r *Router) dqLaunch(s *scratch, dst Actions, from *link, lmuid protocol.GU
 		return dst, true
 	}
 	v := r.v.Load()
+	rc := routeCheck{s: s, q: &d.query}
 	var probe []*link
 	for _, p := range v.ups {
-		if p != from && uint32(h.Hops) < p.hopsFlow.Load() && r.canRoute(s, p, &d.query) {
+		if p != from && uint32(h.Hops) < p.hopsFlow.Load() && rc.canRoute(p) {
 			probe = append(probe, p)
 		}
 	}
@@ -229,15 +230,25 @@ func priorityOf(from *link) Priority {
 	return Relayed
 }
 
-// canRoute is qrp_node_can_route for an ultrapeer: its last-hop table, if
-// it sent one, matches.
-func (r *Router) canRoute(s *scratch, p *link, q *protocol.Query) bool {
+// routeCheck is qrp_node_can_route for ultrapeers: a link's last-hop
+// table, if it sent one, matches q. The query is hashed once, on the first
+// link with a table.
+type routeCheck struct {
+	s      *scratch
+	q      *protocol.Query
+	hashed bool
+}
+
+func (c *routeCheck) canRoute(p *link) bool {
 	t := p.qrt.Load()
 	if t == nil {
 		return true
 	}
-	s.hash.Reset(q)
-	return t.Match(&s.hash)
+	if !c.hashed {
+		c.s.hash.Reset(c.q)
+		c.hashed = true
+	}
+	return t.Match(&c.s.hash)
 }
 
 // dqSend sends d to ultrapeer p at ttl (capped by its X-Max-TTL).
@@ -310,8 +321,8 @@ func (r *Router) dqNext(s *scratch, dst Actions, d *dqQuery, now time.Time) Acti
 	}
 	// Candidates: not queried yet, or only probed; those whose table
 	// matches first (node_mq_qrp_cmp).
-	var cands []*link
-	matched := 0
+	rc := routeCheck{s: s, q: &d.query}
+	var matching, others []*link
 	for _, p := range v.ups {
 		if p.id == d.leaf || uint32(d.h.Hops) >= p.hopsFlow.Load() {
 			continue
@@ -319,21 +330,19 @@ func (r *Router) dqNext(s *scratch, dst Actions, d *dqQuery, now time.Time) Acti
 		if mark, ok := d.queried[p.id]; ok && (mark&dqProbeBit == 0 || !p.info.ExtProbes) {
 			continue
 		}
-		if r.canRoute(s, p, &d.query) && p.qrt.Load() != nil {
-			cands = append(cands, nil)
-			copy(cands[matched+1:], cands[matched:])
-			cands[matched] = p
-			matched++
-			continue
+		if p.qrt.Load() != nil && rc.canRoute(p) {
+			matching = append(matching, p)
+		} else {
+			others = append(others, p)
 		}
-		cands = append(cands, p)
 	}
+	cands := append(matching, others...)
 	for _, p := range cands {
 		ttl := d.selectTTL(p, len(cands))
 		if mark, ok := d.queried[p.id]; ok && mark&^dqProbeBit >= ttl {
 			continue // probed already at that TTL
 		}
-		if ttl == 1 && !r.canRoute(s, p, &d.query) {
+		if ttl == 1 && !rc.canRoute(p) {
 			continue
 		}
 		dst = r.dqSend(s, dst, d, p, ttl, false)
