@@ -312,6 +312,13 @@ func (l *Library) watchDirs(dirs []string) {
 	}
 }
 
+// hashing reports whether files are queued or being hashed.
+func (l *Library) hashing() bool {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	return l.idle != nil
+}
+
 func (l *Library) markDirty() {
 	select {
 	case l.dirty <- struct{}{}:
@@ -343,6 +350,7 @@ func (l *Library) loop(ctx context.Context) {
 	defer rescanT.Stop()
 	defer updateT.Stop()
 	rescanArmed, updateArmed := false, false
+	deferred := false // updateT is set for the long urn-refresh wait
 	lastSave := time.Now()
 	var lastUpdate time.Time
 	var lastScan time.Duration
@@ -396,19 +404,19 @@ func (l *Library) loop(ctx context.Context) {
 			rescanArmed = false
 			rescan()
 		case <-l.dirty:
-			if !updateArmed {
-				updateArmed = true
+			// A long wait (urns trickling in) is cut short once the
+			// hashing ends or names change: the last urns go out now.
+			if !updateArmed || (deferred && (!l.hashing() || l.wordsDirty.Load())) {
+				updateArmed, deferred = true, false
 				updateT.Reset(l.cfg.updateDelay)
 			}
 		case <-updateT.C:
-			updateArmed = false
-			l.qmu.Lock()
-			hashing := l.idle != nil
-			l.qmu.Unlock()
+			updateArmed, deferred = false, false
+			hashing := l.hashing()
 			// New urns alone (a big library hashing) refresh the table
 			// only now and then: each new table is sent to every peer.
 			if wait := urnRefresh - time.Since(lastUpdate); !l.wordsDirty.Swap(false) && hashing && wait > 0 {
-				updateArmed = true
+				updateArmed, deferred = true, true
 				updateT.Reset(wait)
 				continue
 			}
