@@ -182,7 +182,7 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort, id admit.ID) {
 	}
 	_ = nc.SetDeadline(deadline)
 	switch string(head) {
-	case "GET ", "HEAD", "GIV ", "GNUT":
+	case "GET ", "HEAD", "GIV ", "GNUT", "QUEU":
 		// Someone reached our listening socket: what an auto node needs
 		// to see before it may become an ultrapeer.
 		if !n.cfg.Firewalled {
@@ -211,6 +211,16 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort, id admit.ID) {
 		}
 		_ = nc.SetDeadline(time.Time{})
 		n.serveGIV(nc, br, line)
+	case bytes.Equal(head, []byte("QUEU")):
+		// An uploader that queued us calls back (PARQ's QUEUE, 21.4).
+		line, err := transfer.ReadQUEUELine(br)
+		if err != nil || !n.established(id) {
+			n.countTimeout(err)
+			_ = nc.Close()
+			return
+		}
+		_ = nc.SetDeadline(time.Time{})
+		n.transfer.manager.HandleQUEUE(nc, br, line)
 	case bytes.Equal(head, []byte("GNUT")):
 		const connect = "GNUTELLA CONNECT/0.6"
 		b, err := br.Peek(len(connect))

@@ -36,7 +36,7 @@ func (n *Node) initTransfer() error {
 		m, err := transfer.Open(transfer.ManagerConfig{
 			DataDir: filepath.Join(n.cfg.DataDir, "downloads"), DownloadDir: dl,
 			Dial: n.cfg.Dial, SendPush: n.sendPush, UserAgent: n.cfg.UserAgent, Now: n.cfg.Now, Logger: n.log,
-			Limiter: n.limits.Get(bwlimit.Download),
+			Limiter: n.limits.Get(bwlimit.Download), CallbackAddr: n.callbackAddr,
 		})
 		if err != nil {
 			return fmt.Errorf("servent: downloads: %w", err)
@@ -55,11 +55,40 @@ func (n *Node) initTransfer() error {
 		Files: n.lib, AltLocs: n.transfer.manager.AltLocs, Now: n.cfg.Now, Logger: n.log, ServerName: n.cfg.UserAgent,
 		Browse: browse, Features: features,
 		Limiter: n.limits.Get(bwlimit.Upload), MaxUploads: n.cfg.UploadSlots,
+		CallbackDial: n.cfg.Dial, ListenAddr: n.listenAddr,
 	})
 	return nil
 }
 
-func (n *Node) startTransfer() {}
+// startTransfer runs the uploader's QUEUE callbacks.
+func (n *Node) startTransfer() {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.transfer.uploader.RunCallbacks(n.ctx)
+	}()
+}
+
+// listenAddr is the address we tell others to reach us at.
+func (n *Node) listenAddr() netip.AddrPort {
+	if a := n.advertised(); a.IsValid() {
+		return a
+	}
+	return netip.AddrPortFrom(n.addr.Addr(), n.addr.Port())
+}
+
+// callbackAddr is our X-Node for the uploaders that queue us: none while
+// we are firewalled (their QUEUE call could not reach us).
+func (n *Node) callbackAddr() netip.AddrPort {
+	if n.firewalled() {
+		return netip.AddrPort{}
+	}
+	a := n.listenAddr()
+	if a.Addr().IsUnspecified() {
+		return netip.AddrPort{}
+	}
+	return a
+}
 
 func (n *Node) closeTransfer() error { return n.transfer.manager.Close() }
 
@@ -169,10 +198,7 @@ var errNoPushRoute = errors.New("servent: no route to the pushed servent")
 // GUID on the connection its QueryHit came from (the push table), or to
 // every ultrapeer when we are a leaf and have no route.
 func (n *Node) sendPush(src transfer.Source) error {
-	self := n.advertised()
-	if !self.IsValid() {
-		self = netip.AddrPortFrom(n.addr.Addr(), n.addr.Port())
-	}
+	self := n.listenAddr()
 	if !self.Addr().Is4() || self.Addr().IsUnspecified() {
 		return errors.New("servent: push: our address is unknown")
 	}

@@ -176,12 +176,43 @@ func (b nodeBackend) SetLimits(caps map[string]int64) error {
 	return nil
 }
 
-func (b nodeBackend) Browse(addr string) (api.SearchInfo, error) {
-	ap, err := resolveHost(addr)
+func (b nodeBackend) Browse(req api.BrowseRequest) (api.SearchInfo, error) {
+	if req.SearchID != "" {
+		s, ok := b.n.SearchByID(req.SearchID)
+		if !ok {
+			return api.SearchInfo{}, api.Errorf(api.ErrNotFound, "no search %s (the servent restarted?): search again", req.SearchID)
+		}
+		rs := s.Results()
+		if req.Result < 1 || req.Result > len(rs) {
+			return api.SearchInfo{}, api.Errorf(api.ErrNotFound, "search %s has no result %d (it has %d)", req.SearchID, req.Result, len(rs))
+		}
+		src, ok := browseSource(rs[req.Result-1].Sources)
+		if !ok {
+			return api.SearchInfo{}, api.Errorf(api.ErrInvalid, "result %d: no source that can be browsed (firewalled without a servent GUID)", req.Result)
+		}
+		return searchInfo(b.n.BrowseHost(src), 0), nil
+	}
+	ap, err := resolveHost(req.Addr)
 	if err != nil {
-		return api.SearchInfo{}, api.Errorf(api.ErrInvalid, "browse %s: %v", addr, err)
+		return api.SearchInfo{}, api.Errorf(api.ErrInvalid, "browse %s: %v", req.Addr, err)
 	}
 	return searchInfo(b.n.Browse(ap), 0), nil
+}
+
+// browseSource picks the source of a result to browse: one we can
+// connect to, else a firewalled one we can push to.
+func browseSource(srcs []transfer.Source) (transfer.Source, bool) {
+	for _, s := range srcs {
+		if !s.Push && s.Addr.IsValid() {
+			return s, true
+		}
+	}
+	for _, s := range srcs {
+		if !s.ServentGUID.IsZero() {
+			return s, true
+		}
+	}
+	return transfer.Source{}, false
 }
 
 // resolveHost turns HOST:PORT into an address, asking the resolver for a

@@ -45,4 +45,18 @@ func TestBrowseHost(t *testing.T) {
 
 	_, _, err = runCLI(t, "browse", "--data", leaf.data, "nonsense")
 	require.ErrorContains(t, err, "want HOST:PORT")
+
+	// The host of a search result: `servent browse N` (from another
+	// address: a host is browsed once a minute per address).
+	other := startTestNode(t, "127.0.0.29", servent.ModeLeaf, up.node.Addr().String())
+	require.Eventually(t, func() bool { return len(up.node.Peers()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	out, errOut, err = runCLI(t, "search", "--data", other.data, "--wait", "10s", "--count", "1", "second")
+	require.NoError(t, err, errOut)
+	require.Contains(t, out, "second shared.txt")
+	out, errOut, err = runCLI(t, "browse", "--data", other.data, "1")
+	require.NoError(t, err, errOut)
+	require.Contains(t, out, "first shared.txt")
+	require.Contains(t, out, "second shared.txt")
+	_, _, err = runCLI(t, "browse", "--data", other.data, "7")
+	require.ErrorContains(t, err, "no result 7 in the last search")
 }

@@ -56,6 +56,7 @@ func TestBrowserUI(t *testing.T) {
 	require.NoError(t, err)
 	up := startTestNode(t, "127.0.0.25", servent.ModeUltrapeer)
 	require.NoError(t, os.WriteFile(filepath.Join(up.share, "browser test song.ogg"), content, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(up.share, "browser second track.ogg"), []byte("track"), 0o644))
 	_, _, err = runCLI(t, "shares", "rescan", "--data", up.data)
 	require.NoError(t, err)
 	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -183,6 +184,11 @@ func TestBrowserUI(t *testing.T) {
 		text("#message", "Downloading browser test song.ogg"),
 		chromedp.Click(chromedp.CSS(`#search-stop`)),
 		text("#message", `Stopped the search for "browser song"`),
+		// Browse the host that has it: its other file shows too.
+		chromedp.Click(chromedp.CSS(`#results button.bh`)),
+		text("#message", "Browsing the host of browser test song.ogg"),
+		text("#search-info", `"browse `+up.node.Addr().String()),
+		text("#results tbody", "browser second track.ogg"),
 
 		tab("downloads"),
 		chromedp.WaitVisible(chromedp.CSS(`.download[data-state="complete"]`)),

@@ -88,8 +88,8 @@ func clientCommands() []*cli.Command {
 		},
 		{
 			Name:      "browse",
-			Usage:     "list the files a host shares (then `servent get N` downloads one)",
-			ArgsUsage: "HOST:PORT",
+			Usage:     "list the files a host shares (then `servent get N` downloads one); N browses the host of result N of the last search, by push when it is firewalled",
+			ArgsUsage: "HOST:PORT|N",
 			Flags: clientFlags(&cli.DurationFlag{
 				Name:    "wait",
 				Aliases: []string{"w"},
@@ -284,18 +284,34 @@ func browseCmd(c *cli.Context) error {
 		return err
 	}
 	if len(as) != 1 {
-		return usagef("give one host to browse: servent browse HOST:PORT")
+		return usagef("give one host to browse: servent browse HOST:PORT, or N for the host of result N of the last search")
 	}
-	if _, _, err := splitHostPort(as[0]); err != nil {
-		return usagef("%q: want HOST:PORT, e.g. 192.0.2.7:6346", as[0])
+	req := api.BrowseRequest{Addr: as[0]}
+	n, numErr := strconv.Atoi(as[0])
+	if numErr != nil {
+		if _, _, err := splitHostPort(as[0]); err != nil {
+			return usagef("%q: want HOST:PORT, e.g. 192.0.2.7:6346, or a result number of the last search", as[0])
+		}
+	} else if n < 1 {
+		return usagef("result numbers start at 1, %d is not one", n)
 	}
 	cl, dataDir, err := connect(c)
 	if err != nil {
 		return err
 	}
+	if numErr == nil {
+		ls, err := loadLastSearch(dataDir)
+		if err != nil {
+			return err
+		}
+		if _, ok := ls.result(n); !ok {
+			return fmt.Errorf("no result %d in the last search for %q (it has %d)", n, ls.Criteria, len(ls.Results))
+		}
+		req = api.BrowseRequest{SearchID: ls.SearchID, Result: n}
+	}
 	ctx, stop := interruptible(c)
 	defer stop()
-	si, err := cl.Browse(ctx, as[0])
+	si, err := cl.Browse(ctx, req)
 	if err != nil {
 		return fmt.Errorf("starting the browse: %w", err)
 	}

@@ -185,9 +185,9 @@ func (c *Client) FilteredResults(ctx context.Context, id string) (FilteredResult
 }
 
 // Browse is POST /api/browse: the host's files, as a new search's results.
-func (c *Client) Browse(ctx context.Context, addr string) (SearchInfo, error) {
+func (c *Client) Browse(ctx context.Context, req BrowseRequest) (SearchInfo, error) {
 	var s SearchInfo
-	return s, c.do(ctx, "POST", "/api/browse", BrowseRequest{Addr: addr}, &s)
+	return s, c.do(ctx, "POST", "/api/browse", req, &s)
 }
 
 // Limits is GET /api/limits.

@@ -396,11 +396,12 @@ func (h *handler) browse(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if strings.TrimSpace(req.Addr) == "" {
-		writeError(w, http.StatusBadRequest, "addr is required (HOST:PORT)")
+	req.Addr = strings.TrimSpace(req.Addr)
+	if (req.Addr == "") == (req.SearchID == "") {
+		writeError(w, http.StatusBadRequest, "give addr (HOST:PORT) or a search result (search_id and result)")
 		return
 	}
-	s, err := h.b.Browse(strings.TrimSpace(req.Addr))
+	s, err := h.b.Browse(req)
 	if err != nil {
 		h.fail(w, err)
 		return

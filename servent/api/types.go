@@ -210,9 +210,13 @@ type SearchInfo struct {
 	Error string `json:"error,omitempty"`
 }
 
-// BrowseRequest is the body of POST /api/browse.
+// BrowseRequest is the body of POST /api/browse: Addr, or the host of
+// a search's result (SearchID and Result, its N), reached through a push
+// when it is firewalled.
 type BrowseRequest struct {
-	Addr string `json:"addr"` // HOST:PORT
+	Addr     string `json:"addr,omitempty"` // HOST:PORT
+	SearchID string `json:"search_id,omitempty"`
+	Result   int    `json:"result,omitempty"`
 }
 
 // Result is one file found by a search. N numbers results from 1 in the
@@ -353,9 +357,10 @@ type Backend interface {
 	// SetLimits changes caps, bytes/s by class, 0 for none (PUT).
 	Limits() map[string]Limit
 	SetLimits(caps map[string]int64) error
-	// Browse lists the files the host at addr shares, as the results of a
-	// new search.
-	Browse(addr string) (SearchInfo, error)
+	// Browse lists the files a host shares, as the results of a new
+	// search: the host at req.Addr, or the host of a search result (by
+	// push when it is firewalled).
+	Browse(req BrowseRequest) (SearchInfo, error)
 	StartDownload(req DownloadRequest) (Download, error)
 	Downloads() []Download
 	CancelDownload(id string) error

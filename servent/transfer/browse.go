@@ -312,3 +312,25 @@ func (c *idleConn) Read(b []byte) (int, error) {
 	_ = c.Conn.SetReadDeadline(time.Now().Add(browseIdle))
 	return c.Conn.Read(b)
 }
+
+// PushDialer is a dial function for Browse that reaches a firewalled
+// host: each dial sends a Push for src and returns the connection of its
+// GIV (gtk-gnutella browses a firewalled host the same way: a push for
+// index 0, then "GET /" on the GIV connection).
+func (m *Manager) PushDialer(src Source) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		conn, br, err := m.PushConnect(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		return &readerConn{Conn: conn, r: br}, nil
+	}
+}
+
+// readerConn reads through r, which may hold bytes read past the GIV.
+type readerConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *readerConn) Read(b []byte) (int, error) { return c.r.Read(b) }

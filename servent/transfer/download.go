@@ -34,6 +34,10 @@ type ManagerConfig struct {
 	// port and the node hands the connection to HandleGIV. nil: push
 	// sources are not used.
 	SendPush func(src Source) error
+	// CallbackAddr is our listening address when others can reach it, sent
+	// as X-Node so that an uploader that queued us can call us back
+	// (QUEUE, handed to HandleQUEUE). nil or invalid: not sent.
+	CallbackAddr func() netip.AddrPort
 	// ChunkSize is the unit of swarming, resume and blame; default 512 KiB.
 	ChunkSize int64
 	// MaxConnsPerFile bounds the sources fetched from at once; default 6.

@@ -100,6 +100,15 @@ func startServer(t testing.TB, ip string, up *Uploader, m *Manager) *testServer 
 			m.HandleGIV(c, br, line)
 			return
 		}
+		if string(p) == "QUEU" && m != nil {
+			line, err := ReadQUEUELine(br)
+			if err != nil {
+				c.Close()
+				return
+			}
+			m.HandleQUEUE(c, br, line)
+			return
+		}
 		if up == nil {
 			c.Close()
 			return

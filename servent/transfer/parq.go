@@ -27,6 +27,13 @@ const (
 	queueEarly     = 5 * time.Second  // a poll this much before Retry-After is "too soon"
 	queueMaxEarly  = 3                // too-soon polls before the place is lost
 	quickBytes     = 8192             // parq_size_always_continue: served even when slots are full
+
+	// QUEUE callbacks (21.4): gtk-gnutella's QUEUE_HOST_DELAY, MAX_QUEUE,
+	// MAX_QUEUE_REFUSED, and the time a called place is kept for its answer.
+	queueHostDelay  = 12 * time.Second
+	queueMaxSent    = 144
+	queueMaxRefused = 2
+	queueCallGrace  = 60 * time.Second
 )
 
 type parqEntry struct {
@@ -36,6 +43,22 @@ type parqEntry struct {
 	retry   time.Time
 	expires time.Time
 	early   int
+
+	// QUEUE callback: the holder's X-Node (same address as the request),
+	// how often we called, how often the call brought no request, and
+	// whether a call is out now.
+	callback netip.AddrPort
+	called   int
+	refused  int
+	calling  bool
+	lapsed   bool // its lifetime ran out: kept only for the call
+}
+
+// queueCall is a QUEUE callback to make: connect to addr and send the
+// place's ID.
+type queueCall struct {
+	id   string
+	addr netip.AddrPort
 }
 
 // parqAnswer is the queue's decision about one request.
@@ -46,6 +69,7 @@ type parqAnswer struct {
 	pos, len int
 	retry    time.Duration
 	lifetime time.Duration
+	answered bool // the request answers our QUEUE call
 }
 
 // parqQueue is the line behind the upload slots. Its methods take the
@@ -54,8 +78,9 @@ type parqQueue struct {
 	size, perIP int
 	pollMin     time.Duration
 
-	mu      sync.Mutex
-	entries []*parqEntry // arrival order
+	mu       sync.Mutex
+	entries  []*parqEntry             // arrival order
+	lastCall map[netip.Addr]time.Time // QUEUE sent per address, for queueHostDelay
 }
 
 func newParqQueue(size, perIP int, pollMin time.Duration) *parqQueue {
@@ -68,18 +93,29 @@ func newParqQueue(size, perIP int, pollMin time.Duration) *parqQueue {
 	if pollMin <= 0 {
 		pollMin = 30 * time.Second
 	}
-	return &parqQueue{size: size, perIP: perIP, pollMin: pollMin}
+	return &parqQueue{size: size, perIP: perIP, pollMin: pollMin, lastCall: map[netip.Addr]time.Time{}}
 }
 
 // request decides about a request from ip for key, carrying the place ID
 // it was given (if any); slotFree says whether a slot is free for it now,
 // eligible whether a waiting address could take one (it is not at its
 // per-address limit): a free slot goes to the first eligible in line.
-func (q *parqQueue) request(ip netip.Addr, key, id string, slotFree bool, eligible func(netip.Addr) bool, now time.Time) parqAnswer {
+//
+// callback is the requester's X-Node address, for QUEUE callbacks; it is
+// kept only when its address is the requester's own (no one may make us
+// connect to a third host).
+func (q *parqQueue) request(ip netip.Addr, key, id string, callback netip.AddrPort, slotFree bool, eligible func(netip.Addr) bool, now time.Time) parqAnswer {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.expire(now)
 	i := q.find(ip, key, id)
+	called := false
+	if i >= 0 {
+		e := q.entries[i]
+		// The holder answered our call (or came back on its own): the
+		// place is alive again, and an early request is not early.
+		called, e.calling, e.lapsed, e.refused = e.calling, false, false, 0
+	}
 	if i < 0 {
 		if slotFree && !q.eligibleBefore(len(q.entries), eligible) {
 			return parqAnswer{serve: true} // nobody who could take it waits
@@ -95,7 +131,7 @@ func (q *parqQueue) request(ip netip.Addr, key, id string, slotFree bool, eligib
 		}
 		q.entries = append(q.entries, &parqEntry{id: newQueueID(), ip: ip, key: key})
 		i = len(q.entries) - 1
-	} else if e := q.entries[i]; now.Before(e.retry.Add(-queueEarly)) {
+	} else if e := q.entries[i]; !called && now.Before(e.retry.Add(-queueEarly)) {
 		// Too soon: the place stays as it is; three times and it is lost.
 		if e.early++; e.early >= queueMaxEarly {
 			q.entries = append(q.entries[:i], q.entries[i+1:]...)
@@ -104,12 +140,17 @@ func (q *parqQueue) request(ip netip.Addr, key, id string, slotFree bool, eligib
 		return q.answer(i, e.retry.Sub(now), now, false)
 	}
 	e := q.entries[i]
+	if callback.IsValid() && callback.Port() != 0 && callback.Addr().Unmap() == ip {
+		e.callback = netip.AddrPortFrom(ip, callback.Port())
+	}
 	if slotFree && !q.eligibleBefore(i, eligible) {
 		q.entries = append(q.entries[:i], q.entries[i+1:]...)
-		return parqAnswer{serve: true, id: e.id}
+		return parqAnswer{serve: true, id: e.id, answered: called}
 	}
 	retry := min(q.pollMin+time.Duration(i)*queuePollStep, queuePollMax)
-	return q.answer(i, retry, now, true)
+	a := q.answer(i, retry, now, true)
+	a.answered = called
+	return a
 }
 
 // answer fills the place's figures; a fresh poll sets its next times.
@@ -145,16 +186,89 @@ func (q *parqQueue) find(ip netip.Addr, key, id string) int {
 	return -1
 }
 
-// expire drops the places whose holder stopped polling.
+// expire drops the places whose holder stopped polling. A place with a
+// callback address lapses first: it stays for one more QUEUE call, as
+// gtk-gnutella calls its "dead" entries, and goes when that brings nobody.
 func (q *parqQueue) expire(now time.Time) {
 	kept := q.entries[:0]
 	for _, e := range q.entries {
-		if e.expires.IsZero() || now.Before(e.expires) {
-			kept = append(kept, e)
+		switch {
+		case e.expires.IsZero() || now.Before(e.expires), e.calling:
+			// Alive, or a call is out: its answer decides.
+		case !e.lapsed && e.callback.IsValid() && e.called < queueMaxSent && e.refused < queueMaxRefused:
+			e.lapsed = true
+			e.expires = now.Add(queueCallGrace)
+		default:
+			continue
 		}
+		kept = append(kept, e)
 	}
 	clear(q.entries[len(kept):])
 	q.entries = kept
+	for ip, t := range q.lastCall {
+		if now.Sub(t) >= queueHostDelay {
+			delete(q.lastCall, ip)
+		}
+	}
+}
+
+// calls lists the QUEUE callbacks to make now: to the first place that
+// could take a free slot (slotFree), so that it need not wait for its
+// Retry-After, and to lapsed places. At most one per address per
+// queueHostDelay; the caller makes each and reports with callDone.
+func (q *parqQueue) calls(slotFree bool, eligible func(netip.Addr) bool, now time.Time) []queueCall {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.expire(now)
+	var out []queueCall
+	call := func(e *parqEntry) {
+		if e.calling || !e.callback.IsValid() || e.called >= queueMaxSent || e.refused >= queueMaxRefused {
+			return
+		}
+		if _, recent := q.lastCall[e.ip]; recent {
+			return
+		}
+		e.calling = true
+		e.called++
+		if grace := now.Add(queueCallGrace); e.expires.Before(grace) {
+			e.expires = grace
+		}
+		q.lastCall[e.ip] = now
+		out = append(out, queueCall{id: e.id, addr: e.callback})
+	}
+	if slotFree {
+		for _, e := range q.entries {
+			if eligible == nil || eligible(e.ip) {
+				call(e)
+				break
+			}
+		}
+	}
+	for _, e := range q.entries {
+		if e.lapsed {
+			call(e)
+		}
+	}
+	return out
+}
+
+// callDone ends a QUEUE call: answered false (the connection failed or
+// brought no request for the place) counts a refusal; gtk-gnutella stops
+// calling after queueMaxRefused.
+func (q *parqQueue) callDone(id string, now time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, e := range q.entries {
+		if e.id == id && e.calling {
+			e.calling = false
+			e.refused++
+			if e.lapsed { // its last chance
+				q.entries = append(q.entries[:i], q.entries[i+1:]...)
+			}
+			break
+		}
+	}
+	q.expire(now)
 }
 
 // Len is the number of places taken.

@@ -99,6 +99,7 @@ type srcState struct {
 	maxRun   int         // chunks per request; lowered when it serves shorter ranges (0 = default)
 	idle     bool        // found no chunk to fetch: not restarted until a chunk is released
 	queue    QueueStatus // our place in the source's line (PARQ); zero when served
+	callback *givConn    // a QUEUE callback's connection for the place, until its worker takes it
 	served   int64       // bytes received from it
 	why      string      // why it was dropped or banned, for StateStalled's error
 }
@@ -716,7 +717,9 @@ func (d *download) fetchLoop(ctx context.Context, s *srcState) error {
 		}
 		if conn == nil {
 			var err error
-			if conn, br, err = d.connect(ctx, s.src); err != nil {
+			if g := d.heldCallback(s); g != nil {
+				conn, br = g.conn, g.br
+			} else if conn, br, err = d.connect(ctx, s.src); err != nil {
 				d.releaseRun(c, cnt)
 				return err
 			}
@@ -895,15 +898,25 @@ func (d *download) connect(ctx context.Context, src Source) (net.Conn, *bufio.Re
 			return nil, nil, fmt.Errorf("dial %s: %w", src.Addr, err)
 		}
 	}
-	ch, cancelWait, err := d.m.awaitGIV(src)
+	return d.m.PushConnect(ctx, src)
+}
+
+// PushConnect sends a Push for src (its ServentGUID, Index and push
+// proxies) and returns the connection its GIV comes on, with the reader
+// past the GIV; an error when no GIV came within PushTimeout.
+func (m *Manager) PushConnect(ctx context.Context, src Source) (net.Conn, *bufio.Reader, error) {
+	if m.cfg.SendPush == nil || src.ServentGUID.IsZero() {
+		return nil, nil, errors.New("push: cannot push to that source")
+	}
+	ch, cancelWait, err := m.awaitGIV(src)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer cancelWait()
-	if err := d.m.cfg.SendPush(src); err != nil {
+	if err := m.cfg.SendPush(src); err != nil {
 		return nil, nil, fmt.Errorf("push: %w", err)
 	}
-	t := time.NewTimer(d.m.cfg.PushTimeout)
+	t := time.NewTimer(m.cfg.PushTimeout)
 	defer t.Stop()
 	select {
 	case g := <-ch:
@@ -1027,6 +1040,12 @@ func (d *download) appendRequest(b []byte, s *srcState, first, last int64) []byt
 	b = append(b, "\r\nUser-Agent: "...)
 	b = append(b, d.m.cfg.UserAgent...)
 	b = append(b, "\r\nX-Queue: 1.1"...) // PARQ, as gtk-gnutella
+	if d.m.cfg.CallbackAddr != nil {
+		if self := d.m.cfg.CallbackAddr(); self.IsValid() {
+			b = append(b, "\r\nX-Node: "...) // where a QUEUE callback finds us
+			b = self.AppendTo(b)
+		}
+	}
 	if q := s.queue; q.ID != "" {
 		b = fmt.Appendf(b, "\r\nX-Queued: position=%d; ID=%s", q.Position, q.ID)
 	}

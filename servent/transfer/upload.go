@@ -63,6 +63,11 @@ type UploaderConfig struct {
 	// Browse, when set, answers "GET /" with the shared files (browse
 	// host); nil: 403 Browse Host Disabled.
 	Browse *BrowseConfig
+	// CallbackDial and ListenAddr make the QUEUE callbacks (RunCallbacks):
+	// the dialer for them and our address for the QUEUE line. nil: no
+	// callbacks.
+	CallbackDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	ListenAddr   func() netip.AddrPort
 	// Now gives the Date header (deadlines always use the real clock).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -75,14 +80,16 @@ type Uploader struct {
 	log     *slog.Logger
 	limiter *bwlimit.Limiter // Unlimited(): sendfile
 
-	mu      sync.Mutex
-	active  int                // slots in use
-	perIP   map[netip.Addr]int // slots in use per client
-	browsed browseThrottle
-	queue   *parqQueue
-	sent    atomic.Uint64 // body bytes written
-	served  atomic.Uint64 // requests answered 200/206
-	failed  atomic.Uint64 // bodies cut short (the client left or stalled)
+	mu                       sync.Mutex
+	active                   int                // slots in use
+	perIP                    map[netip.Addr]int // slots in use per client
+	browsed                  browseThrottle
+	queue                    *parqQueue
+	slotFreed                chan struct{} // wakes RunCallbacks
+	callsSent, callsAnswered atomic.Uint64 // QUEUE callbacks
+	sent                     atomic.Uint64 // body bytes written
+	served                   atomic.Uint64 // requests answered 200/206
+	failed                   atomic.Uint64 // bodies cut short (the client left or stalled)
 }
 
 // NewUploader returns an Uploader for cfg.
@@ -108,7 +115,7 @@ func NewUploader(cfg UploaderConfig) *Uploader {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	u := &Uploader{cfg: cfg, log: cfg.Logger, perIP: make(map[netip.Addr]int)}
+	u := &Uploader{cfg: cfg, log: cfg.Logger, perIP: make(map[netip.Addr]int), slotFreed: make(chan struct{}, 1)}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -226,6 +233,10 @@ func (c *upConn) releaseSlot() {
 	}
 	u.mu.Unlock()
 	c.hasSlot = false
+	select {
+	case u.slotFreed <- struct{}{}:
+	default:
+	}
 }
 
 // admit decides whether a GET gets a slot now: small requests always
@@ -246,7 +257,10 @@ func (c *upConn) admit(req *request, f File, n int64, keep bool) (ok bool, queue
 			id = qs.ID
 		}
 	}
-	ans := c.u.queue.request(c.ip, fileKey(f), id, got, c.u.canTakeSlot, c.u.cfg.Now())
+	ans := c.u.queue.request(c.ip, fileKey(f), id, xNode(req.header), got, c.u.canTakeSlot, c.u.cfg.Now())
+	if ans.answered {
+		c.u.callsAnswered.Add(1)
+	}
 	if ans.serve {
 		return true, ans.id, false
 	}

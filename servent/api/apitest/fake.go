@@ -178,7 +178,11 @@ func (f *Fake) SetLimits(caps map[string]int64) error {
 	return nil
 }
 
-func (f *Fake) Browse(addr string) (api.SearchInfo, error) {
+func (f *Fake) Browse(req api.BrowseRequest) (api.SearchInfo, error) {
+	addr := req.Addr
+	if addr == "" {
+		addr = fmt.Sprintf("the host of result %d of %s", req.Result, req.SearchID)
+	}
 	s, err := f.StartSearch("browse " + addr)
 	if err != nil {
 		return s, err

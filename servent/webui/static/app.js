@@ -163,14 +163,18 @@ $("#search-form").addEventListener("submit", async (ev) => {
   const words = $("#search-words").value.trim();
   if (!words) return;
   try {
-    const s = await api("POST", "/api/searches", { criteria: words });
-    search = { id: s.id, criteria: s.criteria, results: [] };
-    $("#search-stop").hidden = false;
-    $("#results tbody").replaceChildren();
-    $("#search-info").textContent = `searching for "${s.criteria}"…`;
+    showSearch(await api("POST", "/api/searches", { criteria: words }));
     say("");
   } catch (e) { say(`Search: ${e.message}`, true); }
 });
+
+// showSearch makes s (a search or a browse) the one the panel shows.
+function showSearch(s) {
+  search = { id: s.id, criteria: s.criteria, results: [] };
+  $("#search-stop").hidden = false;
+  $("#results tbody").replaceChildren();
+  $("#search-info").textContent = `${s.criteria.startsWith("browse ") ? "" : "searching for "}"${s.criteria}"…`;
+}
 
 // Stop: no more results, and the ultrapeers stop querying for us.
 $("#search-stop").addEventListener("click", async () => {
@@ -187,7 +191,7 @@ async function onSearches(list) {
   const s = list.find((x) => x.id === search.id);
   if (!s) return;
   const filtered = Object.entries(s.filtered || {}).map(([k, v]) => `${k} ${v}`).join(", ");
-  $("#search-info").textContent = `"${s.criteria}": ${s.results} result${s.results === 1 ? "" : "s"}` + (filtered ? `; filtered out as spam or hostile: ${filtered}` : "");
+  $("#search-info").textContent = `"${s.criteria}": ${s.results} result${s.results === 1 ? "" : "s"}` + (filtered ? `; filtered out as spam or hostile: ${filtered}` : "") + (s.error ? `; ${s.error}` : "");
   if (s.results > search.results.length) {
     const after = search.results.length;
     const res = await api("GET", `/api/searches/${encodeURIComponent(search.id)}/results?after=${after}`);
@@ -211,6 +215,14 @@ function renderResults() {
         say(`Downloading ${r.name}: see Downloads.`);
       } catch (e) { say(`Download: ${e.message}`, true); ev.target.disabled = false; }
     }, "dl"),
+    // The files of the host that has it (by push when it is firewalled).
+    button("Browse host", async (ev) => {
+      ev.target.disabled = true;
+      try {
+        showSearch(await api("POST", "/api/browse", { search_id: search.id, result: r.n }));
+        say(`Browsing the host of ${r.name}.`);
+      } catch (e) { say(`Browse: ${e.message}`, true); ev.target.disabled = false; }
+    }, "bh"),
   ])));
 }
 
