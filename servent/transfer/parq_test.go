@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -304,4 +305,25 @@ func TestParqQueueCallback(t *testing.T) {
 	sent, answered := up.Callbacks()
 	assert.GreaterOrEqual(t, sent, uint64(1))
 	assert.GreaterOrEqual(t, answered, uint64(1))
+}
+
+// TestGTKGQueuedRequest replays gtk-gnutella 1.2.3's second request to
+// our uploader in the lab, queued: its place ID and its X-Node give the
+// QUEUE call we then sent it (and it answered on its kept connection,
+// "[PARQ DL] Watch it! Download already running", then was served).
+func TestGTKGQueuedRequest(t *testing.T) {
+	raw, err := os.ReadFile("testdata/interop/lab-gtkg-queued-request.bin")
+	require.NoError(t, err)
+	req, err := readRequest(bufioReader(raw))
+	require.NoError(t, err)
+	qs, err := ParseXQueued(req.header.Get("X-Queued"))
+	require.NoError(t, err)
+	assert.Equal(t, QueueStatus{ID: "38d12c412c7f0620bfdcecf358e3aaf5", Position: 1}, qs)
+	node := xNode(req.header)
+	assert.Equal(t, netip.MustParseAddrPort("127.0.0.12:6346"), node)
+	gtkg := netip.MustParseAddr("127.0.0.12")
+	q := newParqQueue(8, 1, 30*time.Second)
+	id := q.request(gtkg, "f", "", node, false, nil, parqT0).id
+	assert.Equal(t, []queueCall{{id: id, addr: node}}, q.calls(true, nil, parqT0.Add(40*time.Second)))
+	assert.Equal(t, "QUEUE "+id+" 127.0.0.10:6346\r\n", string(AppendQUEUE(nil, id, netip.MustParseAddrPort("127.0.0.10:6346"))))
 }
