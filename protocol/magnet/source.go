@@ -1,0 +1,334 @@
+package magnet
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/servent/servent/protocol"
+)
+
+const n2rPrefix = "/uri-res/N2R?" // case-sensitive in gtkg (magnet_parse_path)
+
+// String is the source's URL, with an N2R path in urn:sha1 form.
+func (s Source) String() string { return string(s.appendURL(nil, Magnet{})) }
+
+// RequestURI is what to ask the source for: "/uri-res/N2R?urn:sha1:..." for
+// an N2R source, else its path ("/" when it has none).
+func (s Source) RequestURI() string {
+	switch {
+	case !s.SHA1.IsZero():
+		return n2rPrefix + s.SHA1.URN()
+	case s.Path != "":
+		return s.Path
+	}
+	return "/"
+}
+
+// FileIndex reads a path /get/<index>/<name>; name is percent-decoded when
+// it decodes cleanly, else kept as written.
+func (s Source) FileIndex() (index uint32, name string, ok bool) {
+	rest, found := strings.CutPrefix(s.Path, "/get/")
+	if !found {
+		return 0, "", false
+	}
+	digits, name, found := strings.Cut(rest, "/")
+	if !found || !allDigits(digits) {
+		return 0, "", false
+	}
+	n, err := strconv.ParseUint(digits, 10, 32)
+	if err != nil {
+		return 0, "", false
+	}
+	if dec, ok := unescapePath(name); ok {
+		name = dec
+	}
+	return uint32(n), name, true
+}
+
+// appendURL writes the source as gtkg's magnet_source_to_string does: an
+// address always with its port, a host name with its port unless 80, push
+// proxies as ":ip:port" after the GUID (lower-case hex), and an N2R path in
+// the magnet's urn form when the SHA-1 is the magnet's.
+func (s Source) appendURL(dst []byte, m Magnet) []byte {
+	if s.Push {
+		dst = append(dst, "push://"...)
+		dst = appendHex(dst, s.GUID[:])
+		for _, p := range s.Proxies {
+			dst = append(dst, ':')
+			dst = p.AppendTo(dst)
+		}
+	} else {
+		dst = append(dst, "http://"...)
+		if s.Addr.IsValid() {
+			dst = netip.AddrPortFrom(s.Addr, s.Port).AppendTo(dst)
+		} else {
+			dst = append(dst, s.Host...)
+			if s.Port != HTTPPort {
+				dst = append(dst, ':')
+				dst = strconv.AppendUint(dst, uint64(s.Port), 10)
+			}
+		}
+	}
+	switch {
+	case !s.SHA1.IsZero():
+		dst = append(dst, n2rPrefix...)
+		if s.SHA1 == m.SHA1 {
+			return m.appendURN(dst)
+		}
+		return s.SHA1.AppendURN(dst)
+	case s.Path != "":
+		return append(dst, s.Path...)
+	}
+	return append(dst, '/')
+}
+
+type parsedSource struct {
+	Source
+	tth *[24]byte // from an N2R urn:bitprint
+}
+
+// parseSource reads an xs or as value. ok is false for a scheme other than
+// http:// and push:// (gtkg skips those too).
+func parseSource(v string) (src parsedSource, ok bool, err error) {
+	switch {
+	case hasPrefixFold(v, "http://"):
+		addr, host, port, rest, err := parseHostPort(v[len("http://"):], true)
+		if err != nil {
+			return src, false, err
+		}
+		src.Addr, src.Host, src.Port = addr, host, port
+		err = src.parsePath(rest)
+		return src, err == nil, err
+	case hasPrefixFold(v, "push://"):
+		rest := v[len("push://"):]
+		if len(rest) < 32 || !decodeHex(src.GUID[:], rest[:32]) {
+			return src, false, reason("bad GUID in push source (want 32 hex digits)")
+		}
+		src.Push = true
+		rest = rest[32:]
+		if rest == "" || (rest[0] != ':' && rest[0] != '/') {
+			return src, false, reason("expected ':' or '/' after the GUID")
+		}
+		for rest != "" && rest[0] == ':' {
+			if len(src.Proxies) == MaxProxies {
+				return src, false, reason("more than " + strconv.Itoa(MaxProxies) + " push proxies")
+			}
+			addr, _, port, r, err := parseHostPort(rest[1:], false)
+			if err != nil {
+				return src, false, err
+			}
+			src.Proxies = append(src.Proxies, netip.AddrPortFrom(addr, port))
+			rest = r
+		}
+		err = src.parsePath(rest)
+		return src, err == nil, err
+	}
+	return src, false, nil
+}
+
+func (src *parsedSource) parsePath(path string) error {
+	if path == "" || path[0] != '/' {
+		return reason("expected a path starting with '/'")
+	}
+	urn, found := strings.CutPrefix(path, n2rPrefix)
+	if !found {
+		src.Path = path
+		return nil
+	}
+	u, ok, err := parseURN(urn)
+	if err != nil {
+		return err
+	}
+	if !ok || !u.hasSHA1 {
+		return reason("N2R path without a urn:sha1 or urn:bitprint")
+	}
+	src.SHA1 = u.sha1
+	if u.hasTTH {
+		src.tth = &u.tth
+	}
+	return nil
+}
+
+// parseHostPort reads host[:port] at the start of s: an IPv4 address, an
+// IPv6 address in brackets or (allowName) a host name of letters, digits,
+// '.' and '-'. The port defaults to HTTPPort.
+func parseHostPort(s string, allowName bool) (addr netip.Addr, name string, port uint16, rest string, err error) {
+	if s != "" && s[0] == '[' {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return addr, "", 0, "", reason("no ']' after an IPv6 address")
+		}
+		a, perr := netip.ParseAddr(s[1:end])
+		if perr != nil || !a.Is6() || a.Zone() != "" {
+			return addr, "", 0, "", reason("bad IPv6 address")
+		}
+		addr, rest = a.Unmap(), s[end+1:]
+	} else {
+		n := 0
+		for n < len(s) && isHostChar(s[n]) {
+			n++
+		}
+		tok := s[:n]
+		rest = s[n:]
+		if a, ok := parseIPv4(tok); ok {
+			addr = a
+		} else if !allowName {
+			return addr, "", 0, "", reason("not an IP address")
+		} else if tok == "" || len(tok) > MaxHostLen {
+			return addr, "", 0, "", reason("expected a host")
+		} else {
+			name = tok
+		}
+	}
+	port = HTTPPort
+	if rest != "" && rest[0] == ':' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		p, perr := strconv.ParseUint(rest[1:n], 10, 16)
+		if perr != nil || p == 0 {
+			return addr, "", 0, "", reason("bad port")
+		}
+		port, rest = uint16(p), rest[n:]
+	}
+	return addr, name, port, rest, nil
+}
+
+func isHostChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-'
+}
+
+// parseIPv4 reads a dotted quad; like gtkg it takes leading zeros as
+// decimal ("010" is 10).
+func parseIPv4(s string) (netip.Addr, bool) {
+	var b [4]byte
+	for i := range 4 {
+		n, v := 0, 0
+		for n < len(s) && n < 3 && s[n] >= '0' && s[n] <= '9' {
+			v = v*10 + int(s[n]-'0')
+			n++
+		}
+		if n == 0 || v > 255 {
+			return netip.Addr{}, false
+		}
+		b[i] = byte(v)
+		s = s[n:]
+		if i < 3 {
+			if s == "" || s[0] != '.' {
+				return netip.Addr{}, false
+			}
+			s = s[1:]
+		}
+	}
+	return netip.AddrFrom4(b), s == ""
+}
+
+type urnValue struct {
+	sha1    protocol.SHA1
+	tth     [24]byte
+	hasSHA1 bool
+	hasTTH  bool
+}
+
+// parseURN reads urn:sha1:, urn:bitprint: and urn:tree:tiger[/]: urns, the
+// hashes in base32 or, as gtkg also accepts, hex. ok is false for other
+// namespaces.
+func parseURN(v string) (u urnValue, ok bool, err error) {
+	switch {
+	case hasPrefixFold(v, "urn:sha1:"):
+		if !decodeSHA1(&u.sha1, v[len("urn:sha1:"):]) {
+			return u, false, reason("not a SHA-1 urn")
+		}
+		u.hasSHA1 = true
+	case hasPrefixFold(v, "urn:bitprint:"):
+		sha, tth, found := strings.Cut(v[len("urn:bitprint:"):], ".")
+		if !found || !decodeSHA1(&u.sha1, sha) || !decodeTTH(&u.tth, tth, len(sha) == 40) {
+			return u, false, reason("not a bitprint urn (urn:bitprint:<32 base32>.<39 base32>)")
+		}
+		u.hasSHA1, u.hasTTH = true, true
+	case hasPrefixFold(v, "urn:tree:tiger"):
+		rest := v[len("urn:tree:tiger"):]
+		if !strings.HasPrefix(rest, ":") && !strings.HasPrefix(rest, "/:") {
+			return u, false, reason("not a TTH urn (urn:tree:tiger:<39 base32>)")
+		}
+		rest = rest[strings.IndexByte(rest, ':')+1:]
+		if !decodeTTH(&u.tth, rest, false) {
+			return u, false, reason("not a TTH urn (urn:tree:tiger:<39 base32>)")
+		}
+		u.hasTTH = true
+	default:
+		return u, false, nil
+	}
+	return u, true, nil
+}
+
+func decodeSHA1(dst *protocol.SHA1, s string) bool {
+	ok := false
+	switch len(s) {
+	case 32:
+		sha, err := protocol.ParseSHA1Base32(s)
+		*dst, ok = sha, err == nil
+	case 40:
+		ok = decodeHex(dst[:], s)
+	}
+	return ok && !dst.IsZero() // zero means "no SHA-1" in Magnet and Source
+}
+
+func decodeTTH(dst *[24]byte, s string, hex bool) bool {
+	if hex {
+		return len(s) == 48 && decodeHex(dst[:], s)
+	}
+	if len(s) != 39 {
+		return false
+	}
+	var up [39]byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+			return false
+		}
+		up[i] = c
+	}
+	n, err := tthEncoding.Decode(dst[:], up[:])
+	return err == nil && n == len(dst)
+}
+
+func decodeHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		h, ok1 := unhex(s[2*i])
+		l, ok2 := unhex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = h<<4 | l
+	}
+	return true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func appendHex(dst, b []byte) []byte {
+	const digits = "0123456789abcdef" // gtkg base16_alphabet
+	for _, c := range b {
+		dst = append(dst, digits[c>>4], digits[c&15])
+	}
+	return dst
+}
