@@ -1,11 +1,11 @@
 package tiger
 
-// The four S-boxes, 256 words each. They are not copied from a table: init
+// The four S-boxes, 256 words each, one after the other in sbox. They are not copied from a table: init
 // builds them by the procedure of the Tiger paper (five passes of byte swaps
 // driven by Tiger itself over the 64-byte string below), which is how the
 // reference implementation made its sboxes.c. The tests check them against
 // published words and hash vectors.
-var t1, t2, t3, t4 [256]uint64
+var sbox [4 * 256]uint64
 
 const sboxSeed = "Tiger - A Fast New Hash Function, by Ross Anderson and Eli Biham"
 
@@ -43,10 +43,7 @@ func genSboxes() {
 }
 
 func loadSboxes(tab *[1024][8]byte) {
-	for i := 0; i < 256; i++ {
-		t1[i] = le64(tab[i][:])
-		t2[i] = le64(tab[256+i][:])
-		t3[i] = le64(tab[512+i][:])
-		t4[i] = le64(tab[768+i][:])
+	for i := range sbox {
+		sbox[i] = le64(tab[i][:])
 	}
 }

@@ -1,3 +1,5 @@
+//go:build !amd64 || purego
+
 package tiger
 
 func block(s *[3]uint64, p *[BlockSize]byte) { blockGeneric(s, p) }
