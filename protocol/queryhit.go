@@ -151,7 +151,7 @@ func (m *QueryHit) copyStrings() {
 // off in str (the hit's shared string). Inflated GGEP data comes out of
 // *budget.
 func (r *Result) decodeExt(ext []byte, str string, off int, budget *int) {
-	r.SHA1 = SHA1{}
+	r.SHA1, r.TTH = SHA1{}, TTH{}
 	clear(r.URNs)
 	r.URNs = r.URNs[:0]
 	clear(r.GGEP)
@@ -179,6 +179,14 @@ func (r *Result) decodeExt(ext []byte, str string, off int, budget *int) {
 		if !hasURNPrefix(text) {
 			continue
 		}
+		if r.TTH.IsZero() && (hasPrefixFoldB(text, bitprintURNPrefix) || hasPrefixFoldB(text, "urn:tree:") || hasPrefixFoldB(text, ttrootURNPrefix)) {
+			if t, err := ParseTTHURN(string(text)); err == nil {
+				r.TTH = t
+				if !hasPrefixFoldB(text, bitprintURNPrefix) {
+					continue // a bitprint goes on to give the SHA-1
+				}
+			}
+		}
 		if r.SHA1.IsZero() {
 			if parseSHA1URNInto(&r.SHA1, text) {
 				continue
@@ -196,6 +204,14 @@ func (r *Result) decodeExt(ext []byte, str string, off int, budget *int) {
 		case "H":
 			if s, ok := ggepHSHA1(&e); ok && (r.SHA1.IsZero() || r.SHA1 == s) {
 				r.SHA1 = s
+				if len(e.Data) == 45 && r.TTH.IsZero() {
+					r.TTH = TTH(e.Data[21:45])
+				}
+				continue
+			}
+		case "TT": // gtk-gnutella's root (GNUTELLA-TRANSFERS.md 23.2)
+			if len(e.Data) == len(TTH{}) {
+				r.TTH = TTH(e.Data)
 				continue
 			}
 		case "LF":
@@ -314,17 +330,19 @@ func (r *Result) append(dst []byte) []byte {
 		dst = append(dst, u...)
 		sep = true
 	}
-	if r.Size >= sizeLF || len(r.GGEP) > 0 {
+	if r.Size >= sizeLF || len(r.GGEP) > 0 || !r.TTH.IsZero() {
 		n := len(dst)
 		if sep {
 			dst = append(dst, extSep)
 		}
 		var lfBuf [8]byte
-		var lf GGEP
-		var one [1]Extension
+		var ours [2]Extension
+		lf := GGEP(ours[:0])
 		if r.Size >= sizeLF {
-			one[0] = Extension{ID: "LF", Data: AppendVLInt(lfBuf[:0], r.Size)}
-			lf = one[:]
+			lf = append(lf, Extension{ID: "LF", Data: AppendVLInt(lfBuf[:0], r.Size)})
+		}
+		if !r.TTH.IsZero() {
+			lf = append(lf, Extension{ID: "TT", Data: r.TTH[:]})
 		}
 		if d := appendGGEP2(dst, lf, r.GGEP, true); len(d) > len(dst) {
 			dst = d

@@ -112,6 +112,7 @@ type Result struct {
 	Size  uint64 // > 2^32-1 travels as 0xFFFFFFFF plus GGEP LF
 	Name  string
 	SHA1  SHA1     // zero when the result carried none
+	TTH   TTH      // Tiger tree root: GGEP TT, H type 02, or a bitprint/tree urn; zero when none
 	URNs  []string // other urns, kept as text
 	GGEP  GGEP     // per-result GGEP minus H and LF, which are decoded above
 }
