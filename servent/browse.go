@@ -14,7 +14,7 @@ import (
 
 // browseHits names every shared file in hits for a browse of our host.
 func (n *Node) browseHits() []protocol.QueryHit {
-	a := n.listenAddr()
+	a := n.ContactAddr()
 	files := n.lib.Files()
 	results := make([]protocol.Result, 0, len(files))
 	for _, f := range files {

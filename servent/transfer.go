@@ -55,7 +55,7 @@ func (n *Node) initTransfer() error {
 		Files: n.lib, AltLocs: n.transfer.manager.AltLocs, Now: n.cfg.Now, Logger: n.log, ServerName: n.cfg.UserAgent,
 		Browse: browse, Features: features,
 		Limiter: n.limits.Get(bwlimit.Upload), MaxUploads: n.cfg.UploadSlots,
-		CallbackDial: n.cfg.Dial, ListenAddr: n.listenAddr,
+		CallbackDial: n.cfg.Dial, ListenAddr: n.ContactAddr,
 	})
 	return nil
 }
@@ -69,8 +69,17 @@ func (n *Node) startTransfer() {
 	}()
 }
 
-// listenAddr is the address we tell others to reach us at.
-func (n *Node) listenAddr() netip.AddrPort {
+// Self is how others reach this servent: our address, and when we are
+// firewalled the push proxies that take pushes for us (for magnets).
+func (n *Node) Self() (addr netip.AddrPort, firewalled bool, proxies []netip.AddrPort) {
+	if n.firewalled() {
+		return n.ContactAddr(), true, n.pushProxies()
+	}
+	return n.ContactAddr(), false, nil
+}
+
+// ContactAddr is the address we tell others to reach us at.
+func (n *Node) ContactAddr() netip.AddrPort {
 	if a := n.advertised(); a.IsValid() {
 		return a
 	}
@@ -83,7 +92,7 @@ func (n *Node) callbackAddr() netip.AddrPort {
 	if n.firewalled() {
 		return netip.AddrPort{}
 	}
-	a := n.listenAddr()
+	a := n.ContactAddr()
 	if a.Addr().IsUnspecified() {
 		return netip.AddrPort{}
 	}
@@ -198,7 +207,7 @@ var errNoPushRoute = errors.New("servent: no route to the pushed servent")
 // GUID on the connection its QueryHit came from (the push table), or to
 // every ultrapeer when we are a leaf and have no route.
 func (n *Node) sendPush(src transfer.Source) error {
-	self := n.listenAddr()
+	self := n.ContactAddr()
 	if !self.Addr().Is4() || self.Addr().IsUnspecified() {
 		return errors.New("servent: push: our address is unknown")
 	}

@@ -129,6 +129,7 @@ func (b nodeBackend) Shares() []api.SharedFile {
 		sf := api.SharedFile{Index: f.Index, Name: f.Name, Path: f.Path, Size: f.Size}
 		if !f.SHA1.IsZero() {
 			sf.URN = f.SHA1.URN()
+			sf.Magnet = b.shareMagnet(f.SHA1, protocol.TTH{}, f.Name, f.Size)
 		}
 		out = append(out, sf)
 	}
@@ -351,6 +352,9 @@ func (b nodeBackend) sourcesOf(sha protocol.SHA1) (name string, size uint64, src
 }
 
 func (b nodeBackend) StartDownload(req api.DownloadRequest) (api.Download, error) {
+	if req.Magnet != "" {
+		return b.startMagnet(req)
+	}
 	m := b.n.Downloads()
 	if m == nil {
 		return api.Download{}, errors.New("downloads are not available in this servent")

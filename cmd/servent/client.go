@@ -101,8 +101,8 @@ func clientCommands() []*cli.Command {
 		},
 		{
 			Name:      "get",
-			Usage:     "download result N of the last search, or a file by urn, showing progress",
-			ArgsUsage: "N|urn:sha1:...",
+			Usage:     "download result N of the last search, a file by urn, or a magnet link, showing progress",
+			ArgsUsage: "N|urn:sha1:...|'magnet:?...'",
 			Flags: clientFlags(&cli.BoolFlag{
 				Name:    "detach",
 				Usage:   "start the download and return at once",
@@ -175,9 +175,12 @@ func clientCommands() []*cli.Command {
 			},
 		},
 		{
-			Name:   "shares",
-			Usage:  "list shared files (rescan the folder with the subcommand)",
-			Flags:  clientFlags(),
+			Name:  "shares",
+			Usage: "list shared files (rescan the folder with the subcommand)",
+			Flags: clientFlags(&cli.BoolFlag{
+				Name:  "magnet",
+				Usage: "print a magnet link per shared file (with this servent as its source)",
+			}),
 			Action: sharesCmd,
 			Subcommands: []*cli.Command{{
 				Name:   "rescan",
@@ -474,7 +477,9 @@ func getCmd(c *cli.Context) error {
 		return err
 	}
 	var req api.DownloadRequest
-	if !target.sha.IsZero() {
+	if target.magnet != "" {
+		req.Magnet = target.magnet
+	} else if !target.sha.IsZero() {
 		req.URN = target.sha.URN()
 		// The last search may know where to get it.
 		if ls, err := loadLastSearch(dataDir); err == nil {
@@ -997,6 +1002,20 @@ func sharesCmd(c *cli.Context) error {
 	files, err := cl.Shares(c.Context)
 	if err != nil {
 		return err
+	}
+	if c.Bool("magnet") && !c.Bool("json") {
+		hashing := 0
+		for _, f := range files {
+			if f.Magnet == "" {
+				hashing++
+				continue
+			}
+			fmt.Fprintln(c.App.Writer, safe(f.Magnet))
+		}
+		if hashing > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "%d files are still being hashed: no magnet yet\n", hashing)
+		}
+		return nil
 	}
 	return printList(c, files, "no shared files (put some in the shared folder, then `servent shares rescan`)", "INDEX\tSIZE\tURN\tPATH", func(f api.SharedFile) string {
 		urn := f.URN

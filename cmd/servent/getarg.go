@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/magnet"
 	"github.com/servent/servent/servent/api"
 )
 
@@ -18,8 +19,9 @@ const exitInterrupted = 130
 // getTarget is what `servent get` was asked for: a result number of the
 // last search, or a file by its SHA-1.
 type getTarget struct {
-	n   int           // result number, from 1; 0 when sha is set
-	sha protocol.SHA1 // zero when n is set
+	n      int           // result number, from 1; 0 when sha is set
+	sha    protocol.SHA1 // zero when n is set
+	magnet string        // a magnet link, checked; n and sha unset
 }
 
 const (
@@ -31,6 +33,12 @@ const (
 // parseGetArg reads the argument of `servent get`; a bad one gets a usage
 // error that says what a good one looks like.
 func parseGetArg(arg string) (getTarget, error) {
+	if len(arg) >= 7 && strings.EqualFold(arg[:7], "magnet:") {
+		if _, err := magnet.Parse(arg); err != nil {
+			return getTarget{}, usagef("%v", err)
+		}
+		return getTarget{magnet: arg}, nil
+	}
 	if len(arg) >= 4 && strings.EqualFold(arg[:4], "urn:") {
 		sha, err := protocol.ParseSHA1URN(arg)
 		if err == nil {

@@ -214,7 +214,7 @@ func TestEndpointsJSON(t *testing.T) {
 		{"GET", "/api/searches/s9/results", "", 404, `{"error":"no search s9"}`},
 		{"DELETE", "/api/searches/s1", "", 204, ``},
 		{"DELETE", "/api/searches/s9", "", 404, `{"error":"no search s9"}`},
-		{"POST", "/api/downloads", `{}`, 400, `{"error":"give a search_id and result number, or an urn"}`},
+		{"POST", "/api/downloads", `{}`, 400, `{"error":"give a search_id and result number, an urn, or a magnet"}`},
 		{"POST", "/api/downloads", `{"search_id":"s1","result":7}`, 404, `{"error":"no such result"}`},
 		{"POST", "/api/downloads", `{"search_id":"s1","result":1}`, 201, `{"id":"d1","urn":"urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB","name":"song.ogg","size":1234,"done":0,"state":"waiting","sources":2,"active_sources":0}`},
 		{"GET", "/api/downloads", "", 200, `[{"id":"d1","urn":"urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB","name":"song.ogg","size":1234,"done":1234,"state":"complete","sources":2,"active_sources":0}]`},

@@ -434,8 +434,8 @@ func (h *handler) startDownload(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.URN == "" && (req.SearchID == "" || req.Result < 1) {
-		writeError(w, http.StatusBadRequest, "give a search_id and result number, or an urn")
+	if req.URN == "" && req.Magnet == "" && (req.SearchID == "" || req.Result < 1) {
+		writeError(w, http.StatusBadRequest, "give a search_id and result number, an urn, or a magnet")
 		return
 	}
 	d, err := h.b.StartDownload(req)

@@ -187,6 +187,11 @@ type SharedFile struct {
 	Path  string `json:"path"`
 	Size  int64  `json:"size"`
 	URN   string `json:"urn,omitempty"` // empty until hashed
+	// TTH is the Tiger tree root (urn:tree:tiger/:...), once computed.
+	TTH string `json:"tth,omitempty"`
+	// Magnet is a magnet link for the file with us as its source, once
+	// hashed.
+	Magnet string `json:"magnet,omitempty"`
 }
 
 // SearchRequest is the body of POST /api/searches.
@@ -264,6 +269,9 @@ type DownloadRequest struct {
 	URN      string `json:"urn,omitempty"`
 	Name     string `json:"name,omitempty"` // for an URN without a known result
 	Size     uint64 `json:"size,omitempty"`
+	// Magnet, instead of the above: a magnet link; its sources are used at
+	// once and a search by urn finds more.
+	Magnet string `json:"magnet,omitempty"`
 }
 
 // Download states (docs/api.md lists them). Error says why for stalled,
