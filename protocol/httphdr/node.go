@@ -1,0 +1,36 @@
+package httphdr
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// ParseNode reads an X-Node value, also the older X-Listen-IP (PARQ 1.0)
+// and Listen-IP: the servent's Gnutella address as "ip:port", or
+// "[ipv6]:port" (gtkg writes its IPv6 address so in X-Node when it has no
+// IPv4 one). The port is required and not 0.
+func ParseNode(value string) (netip.AddrPort, error) {
+	if err := checkLen("X-Node", value); err != nil {
+		return netip.AddrPort{}, err
+	}
+	ap, ok := parseAddrPort(trimSpace(value), 0)
+	if !ok {
+		return netip.AddrPort{}, fmt.Errorf("%w: X-Node %s: want ip:port", ErrMalformed, quoteShort(value))
+	}
+	return ap, nil
+}
+
+// ParseNodeIPv6 reads an X-Node-IPv6 value, "[ipv6]:port", which gtkg
+// sends next to an IPv4 X-Node.
+func ParseNodeIPv6(value string) (netip.AddrPort, error) {
+	ap, err := ParseNode(value)
+	if err == nil && !ap.Addr().Is6() {
+		return netip.AddrPort{}, fmt.Errorf("%w: X-Node-IPv6 %s: not an IPv6 address", ErrMalformed, quoteShort(value))
+	}
+	return ap, err
+}
+
+// AppendNode writes "ip:port" or "[ipv6]:port" (gtkg host_addr_port_to_string).
+func AppendNode(dst []byte, ap netip.AddrPort) []byte {
+	return appendAddrPort(dst, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+}
