@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Bounds.
@@ -249,9 +250,21 @@ func splitItems(s, seps string, fn func(item string) bool) {
 	}
 }
 
+// quoteShort quotes s for an error line: at most about 64 bytes of quoted
+// text, whatever s holds (an invalid byte quotes as 4).
 func quoteShort(s string) string {
-	if len(s) > 64 {
-		return strconv.Quote(s[:64]) + "..."
+	const max = 64
+	if q := strconv.Quote(s); len(q) <= max+2 {
+		return q
 	}
-	return strconv.Quote(s)
+	n := min(len(s), max)
+	for {
+		for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		if q := strconv.Quote(s[:n]); len(q) <= max+2 {
+			return q + "..."
+		}
+		n = n * 3 / 4
+	}
 }

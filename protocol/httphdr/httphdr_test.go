@@ -284,6 +284,11 @@ func TestErrorsAreOneLine(t *testing.T) {
 	require.NotContains(t, err.Error(), "\n")
 	require.Less(t, len(err.Error()), 200)
 	require.True(t, errors.Is(err, ErrMalformed))
+
+	// Found by FuzzXNode: a byte that quotes as \xNN made the line 4 times
+	// longer than the 64 bytes kept.
+	_, err = ParseNode(strings.Repeat("\xb1", 1000))
+	require.Less(t, len(err.Error()), 120, err.Error())
 }
 
 func BenchmarkParseAlt(b *testing.B) {

@@ -87,18 +87,23 @@ func (e *Error) Error() string {
 // Unwrap makes errors.Is(err, protocol.ErrMalformed) true.
 func (e *Error) Unwrap() error { return protocol.ErrMalformed }
 
-// quoteShort quotes at most 64 bytes of s, escaping what a log line must not
-// hold.
+// quoteShort quotes s for an error line: at most about 64 bytes of quoted
+// text, whatever s holds (an invalid byte quotes as 4).
 func quoteShort(s string) string {
 	const max = 64
-	if len(s) <= max {
-		return strconv.Quote(s)
+	if q := strconv.Quote(s); len(q) <= max+2 {
+		return q
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	n := min(len(s), max)
+	for {
+		for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		if q := strconv.Quote(s[:n]); len(q) <= max+2 {
+			return q + "..."
+		}
+		n = n * 3 / 4
 	}
-	return strconv.Quote(s[:cut]) + "..."
 }
 
 type key int

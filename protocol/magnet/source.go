@@ -175,8 +175,10 @@ func parseHostPort(s string, allowName bool) (addr netip.Addr, name string, port
 			addr = a
 		} else if !allowName {
 			return addr, "", 0, "", reason("not an IP address")
-		} else if tok == "" || len(tok) > MaxHostLen {
+		} else if tok == "" {
 			return addr, "", 0, "", reason("expected a host")
+		} else if len(tok) > MaxHostLen {
+			return addr, "", 0, "", reason("host name longer than " + strconv.Itoa(MaxHostLen) + " bytes")
 		} else {
 			name = tok
 		}
