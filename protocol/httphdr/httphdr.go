@@ -254,8 +254,10 @@ func splitItems(s, seps string, fn func(item string) bool) {
 // text, whatever s holds (an invalid byte quotes as 4).
 func quoteShort(s string) string {
 	const max = 64
-	if q := strconv.Quote(s); len(q) <= max+2 {
-		return q
+	if len(s) <= max {
+		if q := strconv.Quote(s); len(q) <= max+2 {
+			return q
+		}
 	}
 	n := min(len(s), max)
 	for {

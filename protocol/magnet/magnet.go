@@ -91,8 +91,10 @@ func (e *Error) Unwrap() error { return protocol.ErrMalformed }
 // text, whatever s holds (an invalid byte quotes as 4).
 func quoteShort(s string) string {
 	const max = 64
-	if q := strconv.Quote(s); len(q) <= max+2 {
-		return q
+	if len(s) <= max {
+		if q := strconv.Quote(s); len(q) <= max+2 {
+			return q
+		}
 	}
 	n := min(len(s), max)
 	for {
