@@ -46,13 +46,13 @@ func (n *Node) initTransfer() error {
 		n.transfer.manager = &transfer.Manager{} // no data folder: no downloads
 	}
 	var browse *transfer.BrowseConfig
-	features := ""
+	features := "fwalt/0.1, queue/1.1" // we send X-Falt to who reads it, and queue (PARQ)
 	if !n.cfg.NoBrowse {
 		browse = &transfer.BrowseConfig{Hits: n.browseHits}
-		features = "browse/1.0"
+		features = "browse/1.0, " + features
 	}
 	n.transfer.uploader = transfer.NewUploader(transfer.UploaderConfig{
-		Files: n.lib, AltLocs: n.transfer.manager.AltLocs, Now: n.cfg.Now, Logger: n.log, ServerName: n.cfg.UserAgent,
+		Files: n.lib, AltLocs: n.transfer.manager.AltLocs, FaltLocs: n.transfer.manager.FaltLocs, Mesh: transfer.NewMesh(), Now: n.cfg.Now, Logger: n.log, ServerName: n.cfg.UserAgent,
 		Browse: browse, Features: features,
 		Limiter: n.limits.Get(bwlimit.Upload), MaxUploads: n.cfg.UploadSlots,
 		CallbackDial: n.cfg.Dial, ListenAddr: n.ContactAddr,

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/httphdr"
 )
 
 // TestDownloadXAltFlood: a source that answers every request with 503,
@@ -31,13 +32,13 @@ func TestDownloadXAltFlood(t *testing.T) {
 			}
 			br := bufio.NewReader(c)
 			if _, err := readRequest(br); err == nil {
-				var alts []netip.AddrPort
+				var alts []httphdr.Alt
 				for range maxAltLocs {
 					next++
-					alts = append(alts, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, byte(next >> 8), byte(next)}), 1))
+					alts = append(alts, httphdr.Alt{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, byte(next >> 8), byte(next)}), 1)})
 				}
 				fmt.Fprintf(c, "HTTP/1.1 503 Busy\r\nRetry-After: 0\r\nX-Alt: %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-					appendXAlt(nil, alts))
+					httphdr.AppendAlt(nil, alts))
 				i++
 			}
 			c.Close()

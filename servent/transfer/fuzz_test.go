@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/httphdr"
 )
 
 // Seeds: inline here, plus the recorded gtk-gnutella and GnutellaBun
@@ -67,7 +68,7 @@ func FuzzResponse(f *testing.F) {
 				t.Fatalf("content-range %q gave %+v/%d", resp.header.Get("Content-Range"), r, total)
 			}
 		}
-		if alts := parseXAlt(resp.header.Get("X-Alt"), maxAltLocs); len(alts) > maxAltLocs {
+		if alts, _ := httphdr.ParseAlt(resp.header.Get("X-Alt"), maxAltLocs); len(alts) > maxAltLocs {
 			t.Fatalf("%d alt-locs", len(alts))
 		}
 		if n := parseRetryAfter(resp.header.Get("Retry-After"), 60); n < 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -323,42 +322,6 @@ func parseContentRange(v string) (r byteRange, total int64, err error) {
 
 // maxAltLocs bounds what we take from one X-Alt header (and send in one).
 const maxAltLocs = 10
-
-// parseXAlt reads "ip[:port], ..." (port default 6346); unparsable entries
-// (push alt-locs with GUIDs, host names) are skipped.
-func parseXAlt(v string, limit int) []netip.AddrPort {
-	var out []netip.AddrPort
-	for p := range strings.SplitSeq(v, ",") {
-		if len(out) >= limit {
-			break
-		}
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
-		}
-		if ap, err := netip.ParseAddrPort(p); err == nil {
-			if ap.Port() != 0 && ap.Addr().Is4() {
-				out = append(out, ap)
-			}
-			continue
-		}
-		if a, err := netip.ParseAddr(p); err == nil && a.Is4() {
-			out = append(out, netip.AddrPortFrom(a, 6346))
-		}
-	}
-	return out
-}
-
-// appendXAlt appends the X-Alt value for addrs.
-func appendXAlt(dst []byte, addrs []netip.AddrPort) []byte {
-	for i, a := range addrs {
-		if i > 0 {
-			dst = append(dst, ", "...)
-		}
-		dst = a.AppendTo(dst)
-	}
-	return dst
-}
 
 // parseRetryAfter reads delta-seconds; absent or unparsable gives def.
 func parseRetryAfter(v string, def int) int {

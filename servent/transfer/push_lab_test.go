@@ -145,8 +145,8 @@ func TestLabDownloadViaGIV(t *testing.T) {
 			require.Equal(t, index, p.Index)
 			// Same request line, Range and urn as in the live run.
 			got := <-requests
-			// X-Queue (PARQ) came after the capture.
-			require.Equal(t, headLines(t, tx, "Host", "User-Agent", "X-Queue"), headLines(t, got, "Host", "User-Agent", "X-Queue"))
+			// X-Queue (PARQ) and X-Features (the mesh) came after the capture.
+			require.Equal(t, headLines(t, tx, "Host", "User-Agent", "X-Queue", "X-Features"), headLines(t, got, "Host", "User-Agent", "X-Queue", "X-Features"))
 			require.NoError(t, m.Close())
 		})
 	}

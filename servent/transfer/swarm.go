@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -943,9 +942,7 @@ func (d *download) requestRun(conn net.Conn, br *bufio.Reader, s *srcState, c, c
 		if err != nil {
 			return false, 0, fmt.Errorf("read response: %w", err)
 		}
-		if alts := resp.header.Get("X-Alt"); alts != "" {
-			d.addAlts(alts)
-		}
+		d.readMesh(resp.header)
 		if u := resp.header.Get("X-Gnutella-Content-URN"); u != "" {
 			if got, err := protocol.ParseSHA1URN(strings.TrimSpace(strings.SplitN(u, ",", 2)[0])); err == nil && got != d.sha1 {
 				return false, 0, fmt.Errorf("%w: urn %s", errBadSource, got)
@@ -1051,29 +1048,8 @@ func (d *download) appendRequest(b []byte, s *srcState, first, last int64) []byt
 	}
 	b = fmt.Appendf(b, "\r\nRange: bytes=%d-%d\r\nX-Gnutella-Content-URN: ", first, last)
 	b = d.sha1.AppendURN(b)
-	if alts := d.altsFor(s.src.key()); len(alts) > 0 {
-		b = append(b, "\r\nX-Alt: "...)
-		b = appendXAlt(b, alts)
-	}
+	b = d.appendMesh(b, s.src.key())
 	return append(b, "\r\n\r\n"...)
-}
-
-// altsFor lists up to 10 other direct, unbanned sources (download mesh:
-// the source may pass them on).
-func (d *download) altsFor(except string) []netip.AddrPort {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []netip.AddrPort
-	for _, k := range d.srcOrder {
-		s := d.sources[k]
-		if k == except || s.src.Push || s.dead || d.banned[k] || !s.src.Addr.IsValid() {
-			continue
-		}
-		if out = append(out, s.src.Addr); len(out) == maxAltLocs {
-			break
-		}
-	}
-	return out
 }
 
 // readFull reads len(p) body bytes, moving the deadline forward as bytes
@@ -1110,14 +1086,6 @@ func drain(br *bufio.Reader, n int64, keep bool) error {
 	}
 	_, err := io.CopyN(io.Discard, br, n)
 	return err
-}
-
-func (d *download) addAlts(v string) {
-	var srcs []Source
-	for _, a := range parseXAlt(v, maxAltLocs) {
-		srcs = append(srcs, Source{Addr: a})
-	}
-	d.addSources(srcs)
 }
 
 // snapshot returns the state file bytes.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/httphdr"
 	"github.com/servent/servent/servent/bwlimit"
 )
 
@@ -37,6 +38,12 @@ type UploaderConfig struct {
 	RetryAfter time.Duration
 	// AltLocs returns other hosts known to share sha1 (X-Alt, up to 10).
 	AltLocs func(sha1 protocol.SHA1) []netip.AddrPort
+	// Mesh, when set, learns sources from downloaders' X-Alt and X-Nalt
+	// and gives X-Alt and X-Falt to later requests for the file.
+	Mesh *Mesh
+	// FaltLocs returns firewalled hosts known to share sha1 with their
+	// push proxies (X-Falt, to requesters that read it).
+	FaltLocs func(sha1 protocol.SHA1) []httphdr.Falt
 	// RateLimit caps the upload bandwidth of all uploads together in
 	// bytes/s; 0 = unlimited (and the sendfile path). Limiter, when set,
 	// is used instead and may change at run time.
@@ -201,6 +208,7 @@ type upConn struct {
 	br      *bufio.Reader
 	ip      netip.Addr
 	first   bool // no response written yet: send X-Features
+	fwalt   bool // the requester reads X-Falt (fwalt in its X-Features)
 	hasSlot bool
 	buf     []byte
 }
@@ -328,6 +336,7 @@ func (c *upConn) serve(req *request) bool {
 			return c.writeStatus(404, "URN mismatch", keep) && keep
 		}
 	}
+	c.learnMesh(req, f)
 	rng, partial := byteRange{0, f.Size - 1}, false
 	if v := req.header.Get("Range"); v != "" {
 		r, ok, err := parseRange(v, f.Size)
@@ -589,24 +598,7 @@ func (c *upConn) fileHeaders(b []byte, f File) []byte {
 	b = append(b, "X-Gnutella-Content-URN: "...)
 	b = f.SHA1.AppendURN(b)
 	b = append(b, "\r\n"...)
-	if c.u.cfg.AltLocs == nil {
-		return b
-	}
-	var alts []netip.AddrPort
-	for _, a := range c.u.cfg.AltLocs(f.SHA1) {
-		if a.Addr().Unmap() == c.ip || !a.IsValid() {
-			continue // the client knows itself
-		}
-		if alts = append(alts, a); len(alts) == maxAltLocs {
-			break
-		}
-	}
-	if len(alts) > 0 {
-		b = append(b, "X-Alt: "...)
-		b = appendXAlt(b, alts)
-		b = append(b, "\r\n"...)
-	}
-	return b
+	return c.meshHeaders(b, f)
 }
 
 // writeStatus writes a response without a body; it returns false when the

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/httphdr"
 )
 
 // Copies of the captures in shared/interop (gtk-gnutella and GnutellaBun labs).
@@ -380,9 +381,11 @@ func TestXAltAndFeatures(t *testing.T) {
 	r1, err := readResponse(br)
 	require.NoError(t, err)
 	require.Equal(t, "fwalt/0.1", r1.header.Get("X-Features"))
-	require.Equal(t, "192.0.2.1:6346, 192.0.2.2:6347", r1.header.Get("X-Alt")) // not the client itself
+	require.Equal(t, "192.0.2.1, 192.0.2.2:6347", r1.header.Get("X-Alt")) // not the client itself; 6346 left out as gtk-gnutella writes it
 	r2, err := readResponse(br)
 	require.NoError(t, err)
 	require.False(t, r2.header.Has("X-Features"))
-	require.Equal(t, []netip.AddrPort{alts[1], alts[2]}, parseXAlt(r2.header.Get("X-Alt"), 10))
+	got, err := httphdr.ParseAlt(r2.header.Get("X-Alt"), 10)
+	require.NoError(t, err)
+	require.Equal(t, []httphdr.Alt{{Addr: alts[1]}, {Addr: alts[2]}}, got)
 }

@@ -1,0 +1,430 @@
+package transfer
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/httphdr"
+)
+
+// The download mesh (GNUTELLA-TRANSFERS.md 26, gtk-gnutella's dmesh.c):
+// what downloaders and uploaders tell each other about other sources of a
+// file. X-Alt names direct sources, X-Falt firewalled ones with their
+// push proxies, X-Nalt sources that failed. The uploader learns from the
+// downloaders' requests and answers every later request for the file with
+// what it knows; a retracted source is remembered as bad for a while so
+// that it does not come straight back.
+
+// Mesh bounds, per file and overall.
+const (
+	meshFiles      = 1024             // files remembered (least recently told about dropped first)
+	meshPerFile    = 32               // direct and firewalled sources each, per file
+	meshBadPerFile = 64               // retracted sources remembered, per file
+	meshLifetime   = time.Hour        // a source not heard of again is forgotten
+	meshBadFor     = 30 * time.Minute // a retracted source is refused this long
+)
+
+// Mesh remembers the other sources of files. Its methods take the time as
+// an argument; safe for concurrent use.
+type Mesh struct {
+	files *lru.Cache[protocol.SHA1, *meshFile]
+}
+
+type meshFile struct {
+	mu     sync.Mutex
+	direct []meshAlt
+	fw     []meshFalt
+	bad    map[netip.AddrPort]time.Time
+}
+
+type meshAlt struct {
+	alt  httphdr.Alt
+	seen time.Time
+}
+
+type meshFalt struct {
+	falt httphdr.Falt
+	seen time.Time
+}
+
+// NewMesh returns an empty Mesh.
+func NewMesh() *Mesh {
+	c, _ := lru.New[protocol.SHA1, *meshFile](meshFiles) // size > 0: no error
+	return &Mesh{files: c}
+}
+
+func (m *Mesh) file(sha protocol.SHA1, create bool) *meshFile {
+	if f, ok := m.files.Get(sha); ok {
+		return f
+	}
+	if !create {
+		return nil
+	}
+	f := &meshFile{bad: map[netip.AddrPort]time.Time{}}
+	if prev, ok, _ := m.files.PeekOrAdd(sha, f); ok {
+		return prev
+	}
+	return f
+}
+
+// meshable says whether addr may enter the mesh when a host at from told
+// us about it: a public address always; a private or loopback one only
+// from a host in the same kind of network (a LAN or a lab tells about
+// its own), never from the open network, as gtk-gnutella refuses bogons.
+func meshable(addr netip.AddrPort, from netip.Addr) bool {
+	a := addr.Addr().Unmap()
+	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || addr.Port() == 0 {
+		return false
+	}
+	local := func(x netip.Addr) bool { return x.IsPrivate() || x.IsLoopback() || x.IsLinkLocalUnicast() }
+	if !local(a) {
+		return true
+	}
+	return from.IsValid() && local(from.Unmap()) && a.IsLoopback() == from.Unmap().IsLoopback()
+}
+
+// Add records direct and firewalled sources of sha told by from.
+func (m *Mesh) Add(sha protocol.SHA1, from netip.Addr, alts []httphdr.Alt, falts []httphdr.Falt, now time.Time) {
+	if len(alts) == 0 && len(falts) == 0 {
+		return
+	}
+	f := m.file(sha, true)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.expire(now)
+	for _, a := range alts {
+		a.Addr = netip.AddrPortFrom(a.Addr.Addr().Unmap(), a.Addr.Port())
+		if !meshable(a.Addr, from) {
+			continue
+		}
+		if _, bad := f.bad[a.Addr]; bad {
+			continue
+		}
+		i := slices.IndexFunc(f.direct, func(x meshAlt) bool { return x.alt.Addr == a.Addr })
+		switch {
+		case i >= 0:
+			f.direct[i] = meshAlt{a, now}
+		case len(f.direct) < meshPerFile:
+			f.direct = append(f.direct, meshAlt{a, now})
+		default: // full: the stalest goes
+			f.direct[oldest(f.direct, func(x meshAlt) time.Time { return x.seen })] = meshAlt{a, now}
+		}
+	}
+	for _, fa := range falts {
+		if fa.GUID == ([16]byte{}) || len(fa.Proxies) == 0 {
+			continue // unreachable without a proxy
+		}
+		i := slices.IndexFunc(f.fw, func(x meshFalt) bool { return x.falt.GUID == fa.GUID })
+		fa.Proxies = slices.Clone(fa.Proxies)
+		switch {
+		case i >= 0:
+			f.fw[i] = meshFalt{fa, now}
+		case len(f.fw) < meshPerFile:
+			f.fw = append(f.fw, meshFalt{fa, now})
+		default:
+			f.fw[oldest(f.fw, func(x meshFalt) time.Time { return x.seen })] = meshFalt{fa, now}
+		}
+	}
+}
+
+// Remove retracts sources of sha (X-Nalt) and refuses them for a while.
+func (m *Mesh) Remove(sha protocol.SHA1, nalts []httphdr.Alt, now time.Time) {
+	if len(nalts) == 0 {
+		return
+	}
+	f := m.file(sha, true)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.expire(now)
+	for _, a := range nalts {
+		ap := netip.AddrPortFrom(a.Addr.Addr().Unmap(), a.Addr.Port())
+		f.direct = slices.DeleteFunc(f.direct, func(x meshAlt) bool { return x.alt.Addr == ap })
+		if len(f.bad) >= meshBadPerFile {
+			for k := range f.bad { // full: any one goes
+				delete(f.bad, k)
+				break
+			}
+		}
+		f.bad[ap] = now
+	}
+}
+
+// Alts lists up to n direct sources of sha, freshest first, leaving out
+// except (the host asking knows itself).
+func (m *Mesh) Alts(sha protocol.SHA1, except netip.Addr, n int, now time.Time) []httphdr.Alt {
+	f := m.file(sha, false)
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.expire(now)
+	sorted := slices.Clone(f.direct)
+	slices.SortFunc(sorted, func(a, b meshAlt) int { return b.seen.Compare(a.seen) })
+	var out []httphdr.Alt
+	for _, a := range sorted {
+		if len(out) == n {
+			break
+		}
+		if a.alt.Addr.Addr() != except {
+			out = append(out, a.alt)
+		}
+	}
+	return out
+}
+
+// Falts lists up to n firewalled sources of sha, freshest first.
+func (m *Mesh) Falts(sha protocol.SHA1, n int, now time.Time) []httphdr.Falt {
+	f := m.file(sha, false)
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.expire(now)
+	sorted := slices.Clone(f.fw)
+	slices.SortFunc(sorted, func(a, b meshFalt) int { return b.seen.Compare(a.seen) })
+	out := make([]httphdr.Falt, 0, min(n, len(sorted)))
+	for _, fa := range sorted[:min(n, len(sorted))] {
+		out = append(out, fa.falt)
+	}
+	return out
+}
+
+// Bad reports whether addr was retracted for sha lately.
+func (m *Mesh) Bad(sha protocol.SHA1, addr netip.AddrPort, now time.Time) bool {
+	f := m.file(sha, false)
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.expire(now)
+	_, bad := f.bad[netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())]
+	return bad
+}
+
+func (f *meshFile) expire(now time.Time) {
+	f.direct = slices.DeleteFunc(f.direct, func(x meshAlt) bool { return now.Sub(x.seen) > meshLifetime })
+	f.fw = slices.DeleteFunc(f.fw, func(x meshFalt) bool { return now.Sub(x.seen) > meshLifetime })
+	for k, t := range f.bad {
+		if now.Sub(t) > meshBadFor {
+			delete(f.bad, k)
+		}
+	}
+}
+
+func oldest[T any](s []T, seen func(T) time.Time) int {
+	j := 0
+	for i := range s {
+		if seen(s[i]).Before(seen(s[j])) {
+			j = i
+		}
+	}
+	return j
+}
+
+// learnMesh takes the sources a downloader tells about in its request:
+// X-Alt (and the old alternate-location forms) and X-Nalt. X-Falt in a
+// request is ignored, as gtk-gnutella does (interop 58).
+func (c *upConn) learnMesh(req *request, f File) {
+	c.fwalt = hasFeature(req.header.Get("X-Features"), "fwalt")
+	m := c.u.cfg.Mesh
+	if m == nil || f.SHA1.IsZero() {
+		return
+	}
+	now := c.u.cfg.Now()
+	if v := req.header.Get("X-Nalt"); v != "" {
+		nalts, _ := httphdr.ParseAlt(v, maxAltLocs)
+		m.Remove(f.SHA1, nalts, now)
+	}
+	var alts []httphdr.Alt
+	if v := req.header.Get("X-Alt"); v != "" {
+		alts, _ = httphdr.ParseAlt(v, maxAltLocs)
+	}
+	for _, name := range []string{"X-Gnutella-Alternate-Location", "Alt-Location", "Alternate-Location"} {
+		if v := req.header.Get(name); v != "" {
+			locs, _ := httphdr.ParseAltLocations(v, maxAltLocs)
+			for _, l := range locs {
+				if l.SHA1 == f.SHA1 {
+					alts = append(alts, httphdr.Alt{Addr: l.Addr})
+				}
+			}
+		}
+	}
+	m.Add(f.SHA1, c.ip, alts, nil, now)
+}
+
+// meshHeaders appends X-Alt (the downloads' direct sources and the mesh)
+// and, to a requester that reads them, X-Falt (firewalled sources).
+func (c *upConn) meshHeaders(b []byte, f File) []byte {
+	now := c.u.cfg.Now()
+	var alts []httphdr.Alt
+	seen := map[netip.AddrPort]bool{}
+	add := func(a httphdr.Alt) {
+		if len(alts) < maxAltLocs && a.Addr.IsValid() && a.Addr.Addr().Unmap() != c.ip && !seen[a.Addr] {
+			seen[a.Addr] = true
+			alts = append(alts, a)
+		}
+	}
+	if c.u.cfg.AltLocs != nil {
+		for _, a := range c.u.cfg.AltLocs(f.SHA1) {
+			if c.u.cfg.Mesh == nil || !c.u.cfg.Mesh.Bad(f.SHA1, a, now) {
+				add(httphdr.Alt{Addr: a})
+			}
+		}
+	}
+	if m := c.u.cfg.Mesh; m != nil {
+		for _, a := range m.Alts(f.SHA1, c.ip, maxAltLocs, now) {
+			add(a)
+		}
+	}
+	if len(alts) > 0 {
+		b = append(b, "X-Alt: "...)
+		b = httphdr.AppendAlt(b, alts)
+		b = append(b, "\r\n"...)
+	}
+	if !c.fwalt {
+		return b
+	}
+	var falts []httphdr.Falt
+	if c.u.cfg.FaltLocs != nil {
+		falts = c.u.cfg.FaltLocs(f.SHA1)
+	}
+	if m := c.u.cfg.Mesh; m != nil {
+		falts = append(falts, m.Falts(f.SHA1, maxAltLocs, now)...)
+	}
+	if len(falts) > 0 {
+		b = append(b, "X-Falt: "...)
+		b = httphdr.AppendFalt(b, falts[:min(len(falts), maxAltLocs)])
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+// FaltLocs lists the firewalled sources of sha1's download that have push
+// proxies (for the Uploader's X-Falt).
+func (m *Manager) FaltLocs(sha1 protocol.SHA1) []httphdr.Falt {
+	m.mu.Lock()
+	d, ok := m.downloads[sha1]
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []httphdr.Falt
+	for _, k := range d.srcOrder {
+		s := d.sources[k]
+		if !s.src.Push || s.dead || d.banned[k] || s.src.ServentGUID.IsZero() || len(s.src.Proxies) == 0 {
+			continue
+		}
+		f := httphdr.Falt{GUID: s.src.ServentGUID, Addr: s.src.Addr}
+		for _, p := range s.src.Proxies {
+			f.Proxies = append(f.Proxies, httphdr.Alt{Addr: p})
+		}
+		if out = append(out, f); len(out) == maxAltLocs {
+			break
+		}
+	}
+	return out
+}
+
+// hasFeature reports whether an X-Features value lists name ("name/x.y").
+func hasFeature(features, name string) bool {
+	for f := range strings.SplitSeq(features, ",") {
+		n, _, _ := strings.Cut(strings.TrimSpace(f), "/")
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// readMesh takes the sources a server tells about: X-Alt and X-Falt join
+// the download (known ones are not revived: only a fresh hit does that),
+// X-Nalt drops the ones it retracts unless they are serving us now.
+func (d *download) readMesh(h headers) {
+	var srcs []Source
+	if v := h.Get("X-Alt"); v != "" {
+		alts, _ := httphdr.ParseAlt(v, maxAltLocs)
+		for _, a := range alts {
+			srcs = append(srcs, Source{Addr: a.Addr})
+		}
+	}
+	if v := h.Get("X-Falt"); v != "" {
+		falts, _ := httphdr.ParseFalt(v, maxAltLocs)
+		for _, f := range falts {
+			src := Source{Push: true, ServentGUID: protocol.GUID(f.GUID), Addr: f.Addr}
+			for _, p := range f.Proxies {
+				src.Proxies = append(src.Proxies, p.Addr)
+			}
+			srcs = append(srcs, src)
+		}
+	}
+	var nalts []httphdr.Alt
+	if v := h.Get("X-Nalt"); v != "" {
+		nalts, _ = httphdr.ParseAlt(v, maxAltLocs)
+	}
+	if len(srcs) == 0 && len(nalts) == 0 {
+		return
+	}
+	d.mu.Lock()
+	n := 0
+	for _, s := range srcs {
+		if _, known := d.sources[s.key()]; !known && d.addSourceLocked(s) {
+			n++
+		}
+	}
+	for _, a := range nalts {
+		if s, ok := d.sources[Source{Addr: a.Addr}.key()]; ok && !s.running && !s.dead {
+			s.dead, s.why = true, "retracted by another source (X-Nalt)"
+		}
+	}
+	if n > 0 && d.state == StateStalled {
+		d.state, d.err = StateActive, ""
+	}
+	d.mu.Unlock()
+	if n > 0 {
+		d.poke()
+	}
+}
+
+// appendMesh appends to a request what we know of the file's other
+// sources: X-Alt (good direct sources), X-Nalt (sources that failed or
+// served a bad copy), and fwalt in X-Features (we read X-Falt).
+func (d *download) appendMesh(b []byte, except string) []byte {
+	d.mu.Lock()
+	var alts, nalts []httphdr.Alt
+	for _, k := range d.srcOrder {
+		s := d.sources[k]
+		if k == except || s.src.Push || !s.src.Addr.IsValid() {
+			continue
+		}
+		switch {
+		case s.dead || d.banned[k]:
+			if len(nalts) < maxAltLocs {
+				nalts = append(nalts, httphdr.Alt{Addr: s.src.Addr})
+			}
+		case len(alts) < maxAltLocs:
+			alts = append(alts, httphdr.Alt{Addr: s.src.Addr})
+		}
+	}
+	d.mu.Unlock()
+	b = append(b, "\r\nX-Features: fwalt/0.1"...)
+	if len(alts) > 0 {
+		b = append(b, "\r\nX-Alt: "...)
+		b = httphdr.AppendAlt(b, alts)
+	}
+	if len(nalts) > 0 {
+		b = append(b, "\r\nX-Nalt: "...)
+		b = httphdr.AppendNalt(b, nalts)
+	}
+	return b
+}
