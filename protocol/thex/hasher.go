@@ -1,6 +1,8 @@
 package thex
 
 import (
+	"sync"
+
 	"github.com/servent/servent/protocol/tiger"
 )
 
@@ -36,7 +38,20 @@ type Hasher struct {
 	level  int     // level of the kept row
 	kept   []Hash  // complete nodes at level, left to right
 	batch  []Hash
+
+	workers int // SetWorkers
 }
+
+// parallelMin is the smallest write whose leaves SetWorkers spreads over
+// goroutines: below it the hand-over costs more than it saves.
+const parallelMin = 64 * SegmentSize
+
+// SetWorkers makes Write hash the leaves of each write of at least 64 KiB
+// in n goroutines (1, the default, hashes in the caller). A file hasher
+// that runs SHA-1 in one goroutine and the tree in another on a two-core
+// machine gets the most out of both cores with n = 2: the leaves are 94%
+// of the tree's work and SHA-1 is faster than the tree.
+func (h *Hasher) SetWorkers(n int) { h.workers = max(n, 1) }
 
 // New returns an empty Hasher (the zero Hasher is ready too).
 func New() *Hasher { return new(Hasher) }
@@ -79,24 +94,34 @@ func (h *Hasher) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// hashLeaves writes the leaf hashes of the whole blocks of p into row.
+func hashLeaves(row []Hash, p []byte) {
+	k := len(row)
+	i := 0
+	for ; i+1 < k; i += 2 {
+		b := p[i*SegmentSize:]
+		row[i], row[i+1] = tiger.SumPrefixed2(0x00, b[:SegmentSize], b[SegmentSize:2*SegmentSize])
+	}
+	if i < k {
+		row[i] = LeafHash(p[i*SegmentSize : (i+1)*SegmentSize])
+	}
+}
+
 // addLeaves hashes the whole blocks of p and folds them in.
 func (h *Hasher) addLeaves(p []byte) {
-	if cap(h.batch) < leafBatch {
-		h.batch = make([]Hash, leafBatch)
-	}
-	for len(p) > 0 {
-		k := min(len(p)/SegmentSize, leafBatch)
-		row := h.batch[:k]
-		i := 0
-		for ; i+1 < k; i += 2 {
-			b := p[i*SegmentSize:]
-			row[i], row[i+1] = tiger.SumPrefixed2(0x00, b[:SegmentSize], b[SegmentSize:2*SegmentSize])
+	if h.workers > 1 && len(p) >= parallelMin {
+		h.addLeavesParallel(p)
+	} else {
+		if cap(h.batch) < leafBatch {
+			h.batch = make([]Hash, leafBatch)
 		}
-		if i < k {
-			row[i] = LeafHash(p[i*SegmentSize : (i+1)*SegmentSize])
+		for len(p) > 0 {
+			k := min(len(p)/SegmentSize, leafBatch)
+			row := h.batch[:k]
+			hashLeaves(row, p)
+			h.addRow(row)
+			p = p[k*SegmentSize:]
 		}
-		h.addRow(row)
-		p = p[k*SegmentSize:]
 	}
 	for len(h.kept) >= keepLimit {
 		h.kept = h.kept[:len(h.kept)/2*2]
@@ -104,6 +129,25 @@ func (h *Hasher) addLeaves(p []byte) {
 		h.kept = h.kept[:len(h.kept)/2]
 		h.level++
 	}
+}
+
+// addLeavesParallel hashes the leaves of p in h.workers goroutines, the
+// caller's among them, then folds them in.
+func (h *Hasher) addLeavesParallel(p []byte) {
+	k := len(p) / SegmentSize
+	if cap(h.batch) < k {
+		h.batch = make([]Hash, k)
+	}
+	row := h.batch[:k]
+	per := (k/h.workers + 1) &^ 1 // whole pairs
+	var wg sync.WaitGroup
+	for lo := per; lo < k; lo += per {
+		hi := min(lo+per, k)
+		wg.Go(func() { hashLeaves(row[lo:hi], p[lo*SegmentSize:]) })
+	}
+	hashLeaves(row[:min(per, k)], p)
+	wg.Wait()
+	h.addRow(row)
 }
 
 // addRow folds row, the hashes of the next len(row) leaves, into the tree.

@@ -636,3 +636,27 @@ func TestURN(t *testing.T) {
 		require.ErrorIs(t, err, ErrMalformed, s)
 	}
 }
+
+// TestWorkers: leaves hashed in several goroutines give the same root and
+// rows as in one.
+func TestWorkers(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	data := make([]byte, 5<<20+777)
+	for i := range data {
+		data[i] = byte(rnd.Uint32())
+	}
+	for _, workers := range []int{0, 2, 3, 8} {
+		for _, size := range []int{64 << 10, 65<<10 + 1, 1 << 20, 3<<20 + 5, len(data)} {
+			serial, par := New(), New()
+			par.SetWorkers(workers)
+			for p := data[:size]; len(p) > 0; {
+				k := min(len(p), 1+rnd.IntN(2<<20))
+				serial.Write(p[:k])
+				par.Write(p[:k])
+				p = p[k:]
+			}
+			require.Equal(t, serial.Root(), par.Root(), "workers %d size %d", workers, size)
+			require.Equal(t, serial.Tree(), par.Tree(), "workers %d size %d", workers, size)
+		}
+	}
+}
