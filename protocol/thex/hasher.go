@@ -1,6 +1,7 @@
 package thex
 
 import (
+	"hash"
 	"sync"
 
 	"github.com/servent/servent/protocol/tiger"
@@ -52,6 +53,8 @@ const parallelMin = 64 * SegmentSize
 // machine gets the most out of both cores with n = 2: the leaves are 94%
 // of the tree's work and SHA-1 is faster than the tree.
 func (h *Hasher) SetWorkers(n int) { h.workers = max(n, 1) }
+
+var _ hash.Hash = (*Hasher)(nil)
 
 // New returns an empty Hasher (the zero Hasher is ready too).
 func New() *Hasher { return new(Hasher) }

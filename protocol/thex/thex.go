@@ -100,8 +100,8 @@ var goodDepthLimits = [...]int64{
 // GoodDepth is the depth of the row gtk-gnutella keeps and serves for a
 // file of size bytes (tt_good_depth): 0 (root only) below 256 KiB, one
 // more for each doubling up to 64 MiB, then 9 below 256 MiB, 10 below
-// 1 GiB and MaxDepth from 1 GiB on. It can exceed FullDepth for small
-// files; the row is then the leaves (NodeCount).
+// 1 GiB and MaxDepth from 1 GiB on (never deeper than the leaves: a file
+// big enough for depth d has at least 2^(d+7) leaves).
 func GoodDepth(size int64) int {
 	for d, limit := range goodDepthLimits {
 		if size < limit {
