@@ -20,6 +20,7 @@ import (
 
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/protocol/httphdr"
+	"github.com/servent/servent/protocol/thex"
 	"github.com/servent/servent/servent/bwlimit"
 )
 
@@ -44,6 +45,9 @@ type UploaderConfig struct {
 	// FaltLocs returns firewalled hosts known to share sha1 with their
 	// push proxies (X-Falt, to requesters that read it).
 	FaltLocs func(sha1 protocol.SHA1) []httphdr.Falt
+	// Trees gives a shared file's Tiger tree (THEX), when computed: then
+	// responses carry X-Thex-URI and /uri-res/N2X serves the tree.
+	Trees func(sha1 protocol.SHA1) (*thex.Tree, bool)
 	// RateLimit caps the upload bandwidth of all uploads together in
 	// bytes/s; 0 = unlimited (and the sendfile path). Limiter, when set,
 	// is used instead and may change at run time.
@@ -209,6 +213,7 @@ type upConn struct {
 	ip      netip.Addr
 	first   bool // no response written yet: send X-Features
 	fwalt   bool // the requester reads X-Falt (fwalt in its X-Features)
+	thexOut bool // X-Thex-URI went out on this connection (sent again after a 503)
 	hasSlot bool
 	buf     []byte
 }
@@ -289,6 +294,7 @@ func (c *upConn) admit(req *request, f File, n int64, keep bool) (ok bool, queue
 		secs, ans.id, ans.pos, int(ans.lifetime/time.Second), ans.len, secs)
 	b = c.fileHeaders(b, f)
 	b = append(b, "Content-Length: 0\r\n\r\n"...)
+	c.thexOut = false // gtk-gnutella names the tree again after a 503
 	return false, "", c.write(b) && keep
 }
 
@@ -325,6 +331,9 @@ func (c *upConn) serve(req *request) bool {
 	}
 	if req.target == "/" {
 		return c.browse(req)
+	}
+	if isN2X(req.target) {
+		return c.serveTree(req)
 	}
 	f, code, reason := c.lookup(req.target)
 	if code != 200 {
@@ -598,6 +607,7 @@ func (c *upConn) fileHeaders(b []byte, f File) []byte {
 	b = append(b, "X-Gnutella-Content-URN: "...)
 	b = f.SHA1.AppendURN(b)
 	b = append(b, "\r\n"...)
+	b = c.appendThexURI(b, f)
 	return c.meshHeaders(b, f)
 }
 
