@@ -47,8 +47,8 @@ func TestServeTreeGTKG(t *testing.T) {
 	// Another root, an unknown file, a tree not computed yet.
 	for req, code := range map[string]int{
 		"GET /uri-res/N2X?urn:sha1:DK3OUPWMDN5PVLLZTYLJ7IJHGJN72POC;AAAAVLI5CZLO25BLCGKT5TI75RCYAISG5C5EKUI HTTP/1.1\r\nConnection: close\r\n\r\n": 404,
-		"GET /uri-res/N2X?urn:sha1:2PHZPWHZRM7JHJ5E2W2VBJ5ZXGIQW76Q HTTP/1.1\r\nConnection: close\r\n\r\n":                                          404,
-		"GET /uri-res/N2X?urn:sha1:nonsense HTTP/1.1\r\nConnection: close\r\n\r\n":                                                                   400,
+		"GET /uri-res/N2X?urn:sha1:2PHZPWHZRM7JHJ5E2W2VBJ5ZXGIQW76Q HTTP/1.1\r\nConnection: close\r\n\r\n":                                         404,
+		"GET /uri-res/N2X?urn:sha1:nonsense HTTP/1.1\r\nConnection: close\r\n\r\n":                                                                 400,
 	} {
 		resp, _ := splitResponse(t, exchange(t, "127.0.5.10", srv.addr, []byte(req)))
 		assert.Equal(t, code, resp.code, req)
