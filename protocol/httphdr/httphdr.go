@@ -234,19 +234,18 @@ func unhex(c byte) (byte, bool) {
 }
 
 // splitItems calls fn for each non-empty, trimmed item of s separated by
-// any byte of seps; fn returns false to stop.
+// any byte of seps (one or two bytes); fn returns false to stop.
 func splitItems(s, seps string, fn func(item string) bool) {
-	for s != "" {
-		i := strings.IndexAny(s, seps)
-		item := s
-		if i >= 0 {
-			item, s = s[:i], s[i+1:]
-		} else {
-			s = ""
+	a, b := seps[0], seps[len(seps)-1]
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != a && s[i] != b {
+			continue
 		}
-		if item = trimSpace(item); item != "" && !fn(item) {
+		if item := trimSpace(s[start:i]); item != "" && !fn(item) {
 			return
 		}
+		start = i + 1
 	}
 }
 

@@ -294,7 +294,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 func BenchmarkParseAlt(b *testing.B) {
 	for _, bc := range []struct{ name, value string }{
 		{"gtkg-3", "1.2.4.6:6348, 1.2.4.5, 1.2.3.5"},
-		{"tls-20", "tls=A5A5A, " + strings.Repeat("1.2.3.4:6347, ", 0) + altList(20)},
+		{"tls-20", "tls=A5A5A, " + altList(20)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
