@@ -109,6 +109,12 @@ type Info struct {
 	// QueuePosition is our best place in the line of a source that queued
 	// us (PARQ), 0 when none does.
 	QueuePosition int
+	// TTH is the Tiger tree root expected (zero when unknown); TreeChecked
+	// says chunks are checked against the tree as they arrive, Corrupt
+	// counts the bytes thrown away because they failed it (fetched again).
+	TTH         protocol.TTH
+	TreeChecked bool
+	Corrupt     int64
 }
 
 // MaxChunkCells bounds Info.ChunkMap.

@@ -25,6 +25,7 @@ type persisted struct {
 	Banned    []string       `json:"banned,omitempty"`
 	Attempts  int            `json:"attempts,omitempty"`
 	Failed    string         `json:"failed,omitempty"`
+	TTH       string         `json:"tth,omitempty"` // the Tiger tree root expected, base32
 }
 
 type persistedSrc struct {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/thex"
 )
 
 // download is one file being fetched. mu guards every field below it;
@@ -69,6 +70,15 @@ type download struct {
 	remove    bool               // cancel: delete partial and state
 	lastSave  time.Time
 
+	// The Tiger tree (thexdl.go): the root we expect, the tree once
+	// fetched, bytes thrown away as corrupt, strikes per source, and
+	// whether the hasher must start over (chunks it read were put back).
+	tth     protocol.TTH
+	tree    *thex.Tree
+	corrupt int64
+	strikes map[string]int
+	rehash  bool
+
 	// Blame bookkeeping after a whole-file mismatch (see verify).
 	suspect  string              // source tentatively banned this round
 	tried    map[string]bool     // suspects already tried
@@ -100,7 +110,11 @@ type srcState struct {
 	queue    QueueStatus // our place in the source's line (PARQ); zero when served
 	callback *givConn    // a QUEUE callback's connection for the place, until its worker takes it
 	served   int64       // bytes received from it
-	why      string      // why it was dropped or banned, for StateStalled's error
+	// Its X-Thex-URI (path and root), and whether we asked it for the tree.
+	thexPath  string
+	thexRoot  protocol.TTH
+	thexTried bool
+	why       string // why it was dropped or banned, for StateStalled's error
 }
 
 // maxSourcesPerFile bounds the sources one download keeps: X-Alt headers
@@ -126,7 +140,10 @@ func (m *Manager) newDownload(st *persisted) (*download, error) {
 		statePath: filepath.Join(dir, sha.Base32()+stateSuffix),
 		wake:      make(chan struct{}, 1), finished: make(chan struct{}), progress: make(chan struct{}, 1), h: sha1.New(),
 		sources: map[string]*srcState{}, banned: map[string]bool{}, state: StateActive,
-		attempts: st.Attempts, tried: map[string]bool{}, disputes: map[string]int{},
+		attempts: st.Attempts, tried: map[string]bool{}, disputes: map[string]int{}, strikes: map[string]int{},
+	}
+	if st.TTH != "" {
+		d.tth, _ = protocol.ParseTTHBase32(st.TTH)
 	}
 	d.chunks = make([]chunk, numChunks(st.Size, st.ChunkSize))
 	for _, k := range st.Banned {
@@ -182,7 +199,8 @@ func (d *download) restartable() bool {
 
 func (d *download) info() Info {
 	d.mu.Lock()
-	in := Info{SHA1: d.sha1, Name: d.name, Size: d.size, Done: d.doneB, State: d.state, Path: d.path, Err: d.err, Banned: len(d.banned)}
+	in := Info{SHA1: d.sha1, Name: d.name, Size: d.size, Done: d.doneB, State: d.state, Path: d.path, Err: d.err, Banned: len(d.banned),
+		TTH: d.tth, TreeChecked: d.tree != nil, Corrupt: d.corrupt}
 	in.ChunkMap, in.ChunkSources = d.chunkMap()
 	if in.State == StateDiskError {
 		in.Err += fmt.Sprintf(", next try in %s", max(time.Until(d.diskRetry), 0).Round(time.Second))
@@ -764,6 +782,9 @@ func (d *download) fetchLoop(ctx context.Context, s *srcState) error {
 			}
 			return err
 		}
+		if keep && d.wantTree(s) {
+			keep = d.fetchTree(conn, br, s) // as gtk-gnutella: right after a chunk, same connection
+		}
 		_ = conn.SetDeadline(time.Time{})
 		if !keep {
 			hangUp()
@@ -843,6 +864,11 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 		d.mu.Unlock()
 		return nil
 	}
+	if !d.checkChunkLocked(c, data) {
+		d.corrupt += int64(len(data))
+		d.mu.Unlock()
+		return errCorrupt(c)
+	}
 	// Writing under the lock keeps two end-game fetchers of one chunk
 	// from interleaving; a pwrite of one chunk into the page cache is short.
 	if _, err := d.m.cfg.FS.WriteAt(d.file, data, int64(c)*d.chunkSize); err != nil {
@@ -867,6 +893,7 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 	}
 	all := d.doneN == len(d.chunks)
 	d.mu.Unlock()
+	d.checkSpansAfter(c)
 	select {
 	case d.progress <- struct{}{}:
 	default:
@@ -943,6 +970,7 @@ func (d *download) requestRun(conn net.Conn, br *bufio.Reader, s *srcState, c, c
 			return false, 0, fmt.Errorf("read response: %w", err)
 		}
 		d.readMesh(resp.header)
+		d.noteThexURI(s, resp.header.Get("X-Thex-URI"))
 		if u := resp.header.Get("X-Gnutella-Content-URN"); u != "" {
 			if got, err := protocol.ParseSHA1URN(strings.TrimSpace(strings.SplitN(u, ",", 2)[0])); err == nil && got != d.sha1 {
 				return false, 0, fmt.Errorf("%w: urn %s", errBadSource, got)
@@ -1091,6 +1119,9 @@ func drain(br *bufio.Reader, n int64, keep bool) error {
 // snapshot returns the state file bytes.
 func (d *download) snapshotLocked() ([]byte, error) {
 	st := persisted{SHA1: d.sha1.Base32(), Name: d.name, Size: d.size, ChunkSize: d.chunkSize, Attempts: d.attempts}
+	if !d.tth.IsZero() {
+		st.TTH = d.tth.Base32()
+	}
 	st.Owners = make([]string, len(d.chunks))
 	for i, c := range d.chunks {
 		if c.done {
@@ -1201,6 +1232,11 @@ func (d *download) hashAhead(ctx context.Context) {
 	buf := make([]byte, 1<<20)
 	for {
 		d.mu.Lock()
+		if d.rehash { // chunks it read were put back: start over
+			d.rehash = false
+			d.h.Reset()
+			d.hashed = 0
+		}
 		f, size, end := d.file, d.size, d.hashed
 		for i := int(d.hashed / max(d.chunkSize, 1)); i < len(d.chunks) && d.chunks[i].done; i++ {
 			end = int64(i)*d.chunkSize + d.chunkLen(i)
@@ -1240,6 +1276,11 @@ func (d *download) verify(ctx context.Context) bool {
 	d.mu.Lock()
 	d.state = StateVerifying
 	f := d.file
+	if d.rehash {
+		d.rehash = false
+		d.h.Reset()
+		d.hashed = 0
+	}
 	d.mu.Unlock()
 	// The hasher has done [0, hashed); only the tail is left.
 	if _, err := io.CopyBuffer(d.h, io.NewSectionReader(f, d.hashed, d.size-d.hashed), make([]byte, 1<<20)); err != nil {
