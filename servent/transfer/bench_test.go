@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/thex"
 	"github.com/servent/servent/servent/bwlimit"
 )
 
@@ -266,4 +267,46 @@ func getWhole(b *testing.B, addr netip.AddrPort, size int64) {
 	n, err := io.Copy(io.Discard, br)
 	require.NoError(b, err)
 	require.Equal(b, size, n)
+}
+
+// BenchmarkDownloadTree is one source on loopback, the same file in the
+// same run, without and with the Tiger tree: with it the download fetches
+// the tree and checks every chunk as it arrives (Tiger over every byte
+// on top of the SHA-1).
+func BenchmarkDownloadTree(b *testing.B) {
+	size := benchSize(128 << 20)
+	f := bigFile(b, b.TempDir(), size)
+	fh, err := os.Open(f.Path)
+	require.NoError(b, err)
+	h := thex.New()
+	_, err = io.Copy(h, fh)
+	require.NoError(b, err)
+	fh.Close()
+	tree := h.Tree()
+	for i, name := range []string{"unchecked", "tree-checked"} {
+		b.Run(name, func(b *testing.B) {
+			cfg := UploaderConfig{Files: newMemFiles(f)}
+			if i == 1 {
+				cfg.Trees = func(protocol.SHA1) (*thex.Tree, bool) { return tree, true }
+			}
+			srv := startServer(b, fmt.Sprintf("127.0.0.%d", 66+i), NewUploader(cfg), nil)
+			m := openManager(b, newDirs(b), func(c *ManagerConfig) { c.ChunkSize = benchChunk() })
+			b.ReportAllocs()
+			b.SetBytes(size)
+			for b.Loop() {
+				_, err := m.Start(f.SHA1, f.Name, size, []Source{{Addr: srv.addr, Index: 1, Name: f.Name}})
+				require.NoError(b, err)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				in, err := m.Wait(ctx, f.SHA1)
+				cancel()
+				require.NoError(b, err)
+				require.Equal(b, StateComplete, in.State, in.Err)
+				require.Equal(b, i == 1, in.TreeChecked)
+				b.StopTimer()
+				require.NoError(b, os.Remove(in.Path))
+				require.NoError(b, m.Cancel(f.SHA1))
+				b.StartTimer()
+			}
+		})
+	}
 }
