@@ -111,6 +111,7 @@ func (n *Node) offerSources(hit *protocol.QueryHit) {
 		if !r.SHA1.IsZero() {
 			n.transfer.manager.AddSources(r.SHA1, transfer.Source{Addr: addr, Index: r.Index, Name: r.Name,
 				ServentGUID: hit.ServentGUID, Push: hit.Push, Proxies: hitProxies(hit)})
+			n.transfer.manager.SetTTH(r.SHA1, r.TTH)
 		}
 	}
 }

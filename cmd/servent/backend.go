@@ -420,6 +420,10 @@ func toAPIDownload(i transfer.Info) api.Download {
 		ID: i.SHA1.Base32(), URN: i.SHA1.URN(), Name: i.Name, Size: uint64(max(i.Size, 0)), Done: uint64(max(i.Done, 0)),
 		Sources: i.Sources, ActiveSources: i.Active, Path: i.Path, Error: i.Err,
 		ChunkMap: i.ChunkMap, ChunkSources: i.ChunkSources, QueuePosition: i.QueuePosition,
+		TreeChecked: i.TreeChecked, CorruptBytes: i.Corrupt,
+	}
+	if !i.TTH.IsZero() {
+		d.TTH = i.TTH.URN()
 	}
 	switch i.State {
 	case transfer.StateActive:

@@ -1063,6 +1063,9 @@ func downloadsCmd(c *cli.Context) error {
 		if d.QueuePosition > 0 && d.ActiveSources == 0 {
 			state += fmt.Sprintf(" (queued #%d)", d.QueuePosition)
 		}
+		if d.CorruptBytes > 0 {
+			state += fmt.Sprintf(" (%s failed the Tiger tree, fetched again)", humanBytes(uint64(d.CorruptBytes)))
+		}
 		if d.Error != "" {
 			state += ": " + safe(d.Error)
 		}

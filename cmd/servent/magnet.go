@@ -65,6 +65,9 @@ func (b nodeBackend) startMagnet(req api.DownloadRequest) (api.Download, error) 
 	if err != nil {
 		return api.Download{}, err
 	}
+	if m.HasTTH {
+		b.n.Downloads().SetTTH(m.SHA1, m.TTH)
+	}
 	return toAPIDownload(info), nil
 }
 

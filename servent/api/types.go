@@ -316,6 +316,12 @@ type Download struct {
 	// QueuePosition is our best place in a source's upload queue (PARQ),
 	// 0 when no source queued us.
 	QueuePosition int `json:"queue_position,omitempty"`
+	// TTH is the Tiger tree root expected (urn:tree:tiger/:...); TreeChecked
+	// says chunks are checked against the tree as they arrive, and
+	// CorruptBytes counts those thrown away for failing it (fetched again).
+	TTH          string `json:"tth,omitempty"`
+	TreeChecked  bool   `json:"tree_checked,omitempty"`
+	CorruptBytes int64  `json:"corrupt_bytes,omitempty"`
 }
 
 // Finished reports whether the download reached a final state.
