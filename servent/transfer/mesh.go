@@ -402,6 +402,13 @@ func (d *download) readMesh(h headers) {
 func (d *download) appendMesh(b []byte, except string) []byte {
 	d.mu.Lock()
 	var alts, nalts []httphdr.Alt
+	// Holding checked bytes, we are a source too (PFSP): gtk-gnutella's
+	// downloader lists itself the same way.
+	if slices.Contains(d.spanOK, true) && d.m.cfg.CallbackAddr != nil {
+		if self := d.m.cfg.CallbackAddr(); self.IsValid() {
+			alts = append(alts, httphdr.Alt{Addr: self})
+		}
+	}
 	for _, k := range d.srcOrder {
 		s := d.sources[k]
 		if k == except || s.src.Push || !s.src.Addr.IsValid() {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/httphdr"
 	"github.com/servent/servent/protocol/thex"
 )
 
@@ -73,11 +74,13 @@ type download struct {
 	// The Tiger tree (thexdl.go): the root we expect, the tree once
 	// fetched, bytes thrown away as corrupt, strikes per source, and
 	// whether the hasher must start over (chunks it read were put back).
-	tth     protocol.TTH
-	tree    *thex.Tree
-	corrupt int64
-	strikes map[string]int
-	rehash  bool
+	tth       protocol.TTH
+	tree      *thex.Tree
+	spanOK    []bool    // per bottom-row span: its bytes on disk passed the tree (shared by PFSP)
+	lastChunk time.Time // when a chunk last arrived (Last-Modified of the partial)
+	corrupt   int64
+	strikes   map[string]int
+	rehash    bool
 
 	// Blame bookkeeping after a whole-file mismatch (see verify).
 	suspect  string              // source tentatively banned this round
@@ -110,6 +113,10 @@ type srcState struct {
 	queue    QueueStatus // our place in the source's line (PARQ); zero when served
 	callback *givConn    // a QUEUE callback's connection for the place, until its worker takes it
 	served   int64       // bytes received from it
+	// A partial source's X-Available-Ranges (PFSP) and when it said so;
+	// nil for a source with the whole file.
+	avail   httphdr.Ranges
+	availAt time.Time
 	// Its X-Thex-URI (path and root), and whether we asked it for the tree.
 	thexPath  string
 	thexRoot  protocol.TTH
@@ -728,8 +735,13 @@ func (d *download) fetchLoop(ctx context.Context, s *srcState) error {
 	defer hangUp()
 	buf := make([]byte, d.chunkSize)
 	for {
-		c, cnt := d.pick(s.src.key(), s.maxRun)
+		c, cnt := d.pickFrom(s)
 		if c < 0 {
+			if d.partialSource(s) {
+				// It has nothing we need yet: ask again later, its
+				// ranges grow as it downloads.
+				return &busyError{retry: partialRetry}
+			}
 			return errNoWork
 		}
 		if conn == nil {
@@ -805,6 +817,12 @@ const maxRunBytes = 4 << 20
 // another source is still fetching. It returns the first chunk and the
 // count, or -1.
 func (d *download) pick(key string, maxRun int) (int, int) {
+	return d.pickWithin(key, maxRun, nil)
+}
+
+// pickWithin is pick for a source holding only has (PFSP; nil: all of
+// the file): whole chunks inside it.
+func (d *download) pickWithin(key string, maxRun int, has httphdr.Ranges) (int, int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.banned[key] {
@@ -813,10 +831,13 @@ func (d *download) pick(key string, maxRun int) (int, int) {
 	if maxRun <= 0 {
 		maxRun = int(max(1, maxRunBytes/d.chunkSize))
 	}
+	held := func(i int) bool {
+		return has == nil || has.Contains(int64(i)*d.chunkSize, int64(i)*d.chunkSize+d.chunkLen(i)-1)
+	}
 	for i := range d.chunks {
-		if c := &d.chunks[i]; !c.done && c.busy == 0 {
+		if c := &d.chunks[i]; !c.done && c.busy == 0 && held(i) {
 			n := 0
-			for j := i; j < len(d.chunks) && n < maxRun && !d.chunks[j].done && d.chunks[j].busy == 0; j++ {
+			for j := i; j < len(d.chunks) && n < maxRun && !d.chunks[j].done && d.chunks[j].busy == 0 && held(j); j++ {
 				d.chunks[j].busy, d.chunks[j].by = 1, key
 				n++
 			}
@@ -824,7 +845,7 @@ func (d *download) pick(key string, maxRun int) (int, int) {
 		}
 	}
 	for i := range d.chunks {
-		if c := &d.chunks[i]; !c.done && c.busy == 1 && c.by != key {
+		if c := &d.chunks[i]; !c.done && c.busy == 1 && c.by != key && held(i) {
 			c.busy++
 			return i, 1
 		}
@@ -882,6 +903,8 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 		}
 	}
 	ch.done, ch.owner = true, key
+	d.markChunkSpansLocked(c)
+	d.lastChunk = time.Now()
 	d.diskErrs = 0
 	d.doneN++
 	d.doneB += int64(len(data))
@@ -971,6 +994,7 @@ func (d *download) requestRun(conn net.Conn, br *bufio.Reader, s *srcState, c, c
 		}
 		d.readMesh(resp.header)
 		d.noteThexURI(s, resp.header.Get("X-Thex-URI"))
+		d.noteRanges(s, resp.header.Get("X-Available-Ranges"))
 		if u := resp.header.Get("X-Gnutella-Content-URN"); u != "" {
 			if got, err := protocol.ParseSHA1URN(strings.TrimSpace(strings.SplitN(u, ",", 2)[0])); err == nil && got != d.sha1 {
 				return false, 0, fmt.Errorf("%w: urn %s", errBadSource, got)
@@ -1034,6 +1058,12 @@ func (d *download) requestRun(conn net.Conn, br *bufio.Reader, s *srcState, c, c
 			}
 			return false, 0, fmt.Errorf("%w: %d %s", errGone, resp.code, resp.reason)
 		case 416:
+			if s.avail != nil { // a partial source without that range (yet)
+				if err := drain(br, bodyLen, keep); err != nil {
+					keep = false
+				}
+				return false, 0, &busyError{retry: time.Second} // now we know what it holds
+			}
 			return false, 0, fmt.Errorf("%w: 416 for %d-%d", errBadSource, first, last)
 		default:
 			return false, 0, fmt.Errorf("status %d %s", resp.code, resp.reason)
@@ -1324,6 +1354,12 @@ func (d *download) blame(f *os.File) bool {
 		digests[i] = chunkDigest{sum: sha1.Sum(b)}
 	}
 	d.mu.Lock()
+	if d.tree != nil {
+		// Chunks that passed the tree make a wrong file: the tree lied (its
+		// root came from a source). Stop trusting it, and stop sharing.
+		d.log.Warn("download: the file failed its SHA-1 though its chunks passed the Tiger tree; the tree is dropped")
+		d.tree, d.spanOK, d.tth = nil, nil, protocol.TTH{}
+	}
 	d.attempts++
 	if d.attempts > maxVerifyRounds {
 		d.mu.Unlock()

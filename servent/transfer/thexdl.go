@@ -141,6 +141,7 @@ func (d *download) useTree(t *thex.Tree, root protocol.TTH) {
 		return
 	}
 	d.tree, d.tth = t, root
+	d.spanOK = make([]bool, len(t.Bottom()))
 	d.mu.Unlock()
 	d.log.Debug("download: checking chunks against the Tiger tree", "depth", t.Depth, "span", t.SpanSize())
 	for j := range t.Bottom() {
@@ -181,6 +182,21 @@ func (d *download) checkChunkLocked(c int, data []byte) bool {
 		}
 	}
 	return true
+}
+
+// markChunkSpansLocked records the spans inside chunk c as checked, once
+// its bytes are on disk.
+func (d *download) markChunkSpansLocked(c int) {
+	if d.tree == nil {
+		return
+	}
+	start, end := int64(c)*d.chunkSize, int64(c)*d.chunkSize+d.chunkLen(c)
+	first, last := d.spansOf(c)
+	for j := first; j <= last; j++ {
+		if off, n := d.tree.Span(j); off >= start && off+n <= end {
+			d.spanOK[j] = true
+		}
+	}
 }
 
 // checkSpansAfter checks, from disk, the spans of chunk c that reach into
@@ -226,11 +242,14 @@ func (d *download) checkSpanFromDisk(j int) {
 	if _, err := f.ReadAt(buf, off); err != nil {
 		return // the final SHA-1 check reads it again and decides
 	}
-	if t.VerifySpan(j, buf) {
-		return
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if t.VerifySpan(j, buf) {
+		if d.tree == t {
+			d.spanOK[j] = true
+		}
+		return
+	}
 	owners := map[string]bool{}
 	for c := a; c <= b; c++ {
 		ch := &d.chunks[c]
@@ -239,6 +258,7 @@ func (d *download) checkSpanFromDisk(j int) {
 		}
 		owners[ch.owner] = true
 		ch.done = false
+		d.unmarkChunkSpansLocked(c)
 		d.doneN--
 		d.doneB -= d.chunkLen(c)
 		d.corrupt += d.chunkLen(c)
@@ -252,6 +272,14 @@ func (d *download) checkSpanFromDisk(j int) {
 	}
 	d.log.Info("download: a span failed the Tiger tree check, fetching it again", "span", j, "sources", len(owners))
 	d.pokeLocked()
+}
+
+// unmarkChunkSpansLocked forgets the checks of every span chunk c touches.
+func (d *download) unmarkChunkSpansLocked(c int) {
+	first, last := d.spansOf(c)
+	for j := first; j <= last; j++ {
+		d.spanOK[j] = false
+	}
 }
 
 // pokeLocked wakes run (the lock may be held: the send never blocks).

@@ -50,7 +50,11 @@ func (c *upConn) serveTree(req *request) bool {
 	}
 	f, found := c.u.cfg.Files.BySHA1(sha)
 	if !found || f.SHA1 != sha {
-		return c.writeStatus(404, "Not Found", keep) && keep
+		p, partial := c.partialFor("/uri-res/N2R?" + urn)
+		if !partial {
+			return c.writeStatus(404, "Not Found", keep) && keep
+		}
+		f = File{Name: p.Name, Size: p.Size, SHA1: p.SHA1, ModTime: p.ModTime}
 	}
 	var t *thex.Tree
 	if c.u.cfg.Trees != nil {

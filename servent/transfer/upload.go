@@ -45,6 +45,10 @@ type UploaderConfig struct {
 	// FaltLocs returns firewalled hosts known to share sha1 with their
 	// push proxies (X-Falt, to requesters that read it).
 	FaltLocs func(sha1 protocol.SHA1) []httphdr.Falt
+	// Partials gives what of a download in progress can be shared (PFSP):
+	// requests by SHA-1 for it are served from the ranges that passed the
+	// Tiger tree.
+	Partials func(sha1 protocol.SHA1) (Partial, bool)
 	// Trees gives a shared file's Tiger tree (THEX), when computed: then
 	// responses carry X-Thex-URI and /uri-res/N2X serves the tree.
 	Trees func(sha1 protocol.SHA1) (*thex.Tree, bool)
@@ -211,9 +215,10 @@ type upConn struct {
 	conn    net.Conn
 	br      *bufio.Reader
 	ip      netip.Addr
-	first   bool // no response written yet: send X-Features
-	fwalt   bool // the requester reads X-Falt (fwalt in its X-Features)
-	thexOut bool // X-Thex-URI went out on this connection (sent again after a 503)
+	first   bool     // no response written yet: send X-Features
+	fwalt   bool     // the requester reads X-Falt (fwalt in its X-Features)
+	thexOut bool     // X-Thex-URI went out on this connection (sent again after a 503)
+	partial *Partial // the request is for a file we are still downloading (X-Available on a 503)
 	hasSlot bool
 	buf     []byte
 }
@@ -284,6 +289,9 @@ func (c *upConn) admit(req *request, f File, n int64, keep bool) (ok bool, queue
 		b := c.startResponse(503, "Busy", false)
 		b = fmt.Appendf(b, "Retry-After: %d\r\n", int(max(ans.retry, c.u.cfg.RetryAfter)/time.Second))
 		b = c.fileHeaders(b, f)
+		if c.partial != nil {
+			b = availableHeader(b, *c.partial)
+		}
 		b = append(b, "Content-Length: 0\r\n\r\n"...)
 		c.write(b)
 		return false, "", false
@@ -293,6 +301,9 @@ func (c *upConn) admit(req *request, f File, n int64, keep bool) (ok bool, queue
 	b = fmt.Appendf(b, "Retry-After: %d\r\nX-Queued: ID=%s; position=%d; lifetime=%d; length=%d; ETA=%d\r\n",
 		secs, ans.id, ans.pos, int(ans.lifetime/time.Second), ans.len, secs)
 	b = c.fileHeaders(b, f)
+	if c.partial != nil {
+		b = availableHeader(b, *c.partial)
+	}
 	b = append(b, "Content-Length: 0\r\n\r\n"...)
 	c.thexOut = false // gtk-gnutella names the tree again after a 503
 	return false, "", c.write(b) && keep
@@ -336,6 +347,11 @@ func (c *upConn) serve(req *request) bool {
 		return c.serveTree(req)
 	}
 	f, code, reason := c.lookup(req.target)
+	if code == 404 {
+		if p, ok := c.partialFor(req.target); ok {
+			return c.servePartial(req, p)
+		}
+	}
 	if code != 200 {
 		// Error answers have an empty body, so the connection stays usable.
 		return c.writeStatus(code, reason, keep) && keep
