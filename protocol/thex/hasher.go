@@ -14,8 +14,9 @@ import (
 // level), and it stays under about 3000 nodes (72 KiB).
 const keepLimit = 1<<MaxDepth + 2
 
-// leafBatch is how many leaves Write hashes before folding them in.
-const leafBatch = 256
+// leafBatch is how many leaves Write hashes before folding them in: whole
+// threes for tiger.SumPrefixed3 and whole 256-leaf subtrees.
+const leafBatch = 3 * 256
 
 type entry struct {
 	level int
@@ -28,8 +29,8 @@ type entry struct {
 // root plus one row of at most a few thousand nodes for Tree: it never
 // holds all the leaves of a large file.
 //
-// Whole blocks of the written slices are hashed in place, two leaves at a
-// time (tiger.SumPrefixed2), and runs of leaves are folded into subtrees
+// Whole blocks of the written slices are hashed in place, three leaves at
+// a time (tiger.SumPrefixed3), and runs of leaves are folded into subtrees
 // two nodes at a time before they join the tree.
 type Hasher struct {
 	n      int64 // bytes written
@@ -48,9 +49,9 @@ type Hasher struct {
 // goroutines: below it the hand-over costs more than it saves.
 const parallelMin = 64 * SegmentSize
 
-// parallelTask is the number of leaves a worker takes at a time (even, so
-// that leaves go in pairs).
-const parallelTask = 32
+// parallelTask is the number of leaves a worker takes at a time (a
+// multiple of 3, so that leaves go in threes).
+const parallelTask = 33
 
 // SetWorkers makes Write hash the leaves of each write of at least 64 KiB
 // in n goroutines (1, the default, hashes in the caller). A file hasher
@@ -104,15 +105,20 @@ func (h *Hasher) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// hashLeaves writes the leaf hashes of the whole blocks of p into row.
+// hashLeaves writes the leaf hashes of the whole blocks of p into row,
+// three at a time (tiger.SumPrefixed3).
 func hashLeaves(row []Hash, p []byte) {
 	k := len(row)
 	i := 0
-	for ; i+1 < k; i += 2 {
-		b := p[i*SegmentSize:]
-		row[i], row[i+1] = tiger.SumPrefixed2(0x00, b[:SegmentSize], b[SegmentSize:2*SegmentSize])
+	for ; i+2 < k; i += 3 {
+		b := p[i*SegmentSize : (i+3)*SegmentSize]
+		row[i], row[i+1], row[i+2] = tiger.SumPrefixed3(0x00, b[:SegmentSize], b[SegmentSize:2*SegmentSize], b[2*SegmentSize:])
 	}
-	if i < k {
+	switch k - i {
+	case 2:
+		b := p[i*SegmentSize : (i+2)*SegmentSize]
+		row[i], row[i+1] = tiger.SumPrefixed2(0x00, b[:SegmentSize], b[SegmentSize:])
+	case 1:
 		row[i] = LeafHash(p[i*SegmentSize : (i+1)*SegmentSize])
 	}
 }

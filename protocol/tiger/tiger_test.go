@@ -104,6 +104,13 @@ func TestSumPrefixed(t *testing.T) {
 			h1, h2 = SumPrefixed2(prefix, data[:n], other[:m])
 			require.Equal(t, want, h1, "n=%d", n)
 			require.Equal(t, Sum(append([]byte{prefix}, other[:m]...)), h2, "m=%d", m)
+
+			third := data[len(data)-n:]
+			want3 := Sum(append([]byte{prefix}, third...))
+			g1, g2, g3 := SumPrefixed3(prefix, data[:n], other[:n], third)
+			require.Equal(t, [3][Size]byte{want, want2, want3}, [3][Size]byte{g1, g2, g3}, "n=%d", n)
+			g1, g2, g3 = SumPrefixed3(prefix, data[:n], other[:m], third)
+			require.Equal(t, [3][Size]byte{want, Sum(append([]byte{prefix}, other[:m]...)), want3}, [3][Size]byte{g1, g2, g3}, "n=%d m=%d", n, m)
 		}
 	}
 }
@@ -112,6 +119,7 @@ func TestAllocs(t *testing.T) {
 	data := make([]byte, 1024)
 	require.Zero(t, testing.AllocsPerRun(10, func() { Sum(data) }))
 	require.Zero(t, testing.AllocsPerRun(10, func() { SumPrefixed2(0, data, data) }))
+	require.Zero(t, testing.AllocsPerRun(10, func() { SumPrefixed3(0, data, data, data) }))
 	h := New()
 	out := make([]byte, 0, Size)
 	require.Zero(t, testing.AllocsPerRun(10, func() {
@@ -153,21 +161,36 @@ func BenchmarkLeaves1MiB(b *testing.B) {
 			}
 		}
 	})
+	b.Run("three", func(b *testing.B) {
+		b.SetBytes(int64(len(data) / 3 * 3))
+		b.ReportAllocs()
+		for b.Loop() {
+			for p := data; len(p) >= 3072; p = p[3072:] {
+				SumPrefixed3(0, p[:1024], p[1024:2048], p[2048:3072])
+			}
+		}
+	})
 }
 
-// TestBlock2: the two-block function in use (assembly on amd64) equals the
-// pure Go one and two single blocks, on random states and blocks.
+// TestBlock2: the two- and three-block functions in use (assembly on
+// amd64) equal the pure Go ones and single blocks, on random states and
+// blocks.
 func TestBlock2(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	for range 2000 {
-		var s, u [3]uint64
-		var p, q [BlockSize]byte
+		var s, u, v [3]uint64
+		var p, q, r [BlockSize]byte
 		for i := range s {
-			s[i], u[i] = rnd.Uint64(), rnd.Uint64()
+			s[i], u[i], v[i] = rnd.Uint64(), rnd.Uint64(), rnd.Uint64()
 		}
 		for i := range p {
-			p[i], q[i] = byte(rnd.Uint32()), byte(rnd.Uint32())
+			p[i], q[i], r[i] = byte(rnd.Uint32()), byte(rnd.Uint32()), byte(rnd.Uint32())
 		}
+		s4, u4, v4 := s, u, v
+		block3(&s4, &u4, &v4, &p, &q, &r)
+		v3 := v
+		blockGeneric(&v3, &r)
+		require.Equal(t, v3, v4)
 		s1, u1 := s, u
 		block2(&s1, &u1, &p, &q)
 		s2, u2 := s, u
@@ -179,5 +202,7 @@ func TestBlock2(t *testing.T) {
 		require.Equal(t, u3, u1)
 		require.Equal(t, s3, s2)
 		require.Equal(t, u3, u2)
+		require.Equal(t, s3, s4)
+		require.Equal(t, u3, u4)
 	}
 }
