@@ -108,7 +108,7 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 	if q.Criteria == "" && len(q.SHA1s) == 0 {
 		return
 	}
-	if files, _ := n.lib.Stats(); files == 0 {
+	if files, _ := n.lib.Stats(); files == 0 && (len(q.SHA1s) == 0 || !n.sharesPartials()) {
 		return // Search allocates even when nothing can match
 	}
 	ip, port := n.hitAddr(c)
@@ -135,7 +135,8 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 // most maxHitBatch results each, to send; a names us in them.
 func (n *Node) ourHits(q *protocol.Query, a netip.AddrPort, send func(*protocol.QueryHit)) {
 	files := n.lib.Search(q.Criteria, q.SHA1s, q.Flags.MaxHits())
-	if len(files) == 0 {
+	partials := n.partialResults(q, files)
+	if len(files) == 0 && len(partials) == 0 {
 		return
 	}
 	n.stats.core.QueriesAnswered.Add(1)
@@ -156,6 +157,16 @@ func (n *Node) ourHits(q *protocol.Query, a netip.AddrPort, send func(*protocol.
 			hit.Results[i] = protocol.Result{Index: f.Index, Size: uint64(f.Size), Name: f.Name, SHA1: f.SHA1}
 		}
 		files = files[k:]
+		if len(files) == 0 && len(hit.Results) < maxHitBatch {
+			hit.Results = append(hit.Results, partials...) // few: one per urn asked
+			partials = nil
+		}
+		send(&hit)
+	}
+	if len(partials) > 0 {
+		hit := protocol.QueryHit{Port: a.Port(), IP: a.Addr(), Speed: hitSpeed, Vendor: protocol.VendorSRVT,
+			Push: push, ServentGUID: n.guid, Results: partials}
+		hit.SetPushProxies(proxies)
 		send(&hit)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/thex"
 	"github.com/servent/servent/routing"
 	"github.com/servent/servent/servent/bwlimit"
 	"github.com/servent/servent/servent/transfer"
@@ -56,8 +57,14 @@ func (n *Node) initTransfer() error {
 		Browse: browse, Features: features,
 		Limiter: n.limits.Get(bwlimit.Upload), MaxUploads: n.cfg.UploadSlots,
 		CallbackDial: n.cfg.Dial, ListenAddr: n.ContactAddr,
+		Partials: n.transfer.manager.Partial, Trees: n.treeOf,
 	})
 	return nil
+}
+
+// treeOf is the Tiger tree of a file we share, whole or partial.
+func (n *Node) treeOf(sha protocol.SHA1) (*thex.Tree, bool) {
+	return n.transfer.manager.Tree(sha)
 }
 
 // startTransfer runs the uploader's QUEUE callbacks.
