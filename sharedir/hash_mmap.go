@@ -5,7 +5,6 @@ package sharedir
 import (
 	"context"
 	"fmt"
-	"hash"
 	"os"
 	"runtime/debug"
 	"syscall"
@@ -15,14 +14,16 @@ import (
 // tests).
 var mmapWindow int64 = 64 << 20
 
-// hashMapped feeds f to h from a read-only mapping, window by window: the
+// hashMapped feeds f to d from a read-only mapping, window by window: the
 // page cache is hashed in place, without the copy a read makes. A file
 // truncated meanwhile faults on access; SetPanicOnFault turns that into a
-// panic recovered here as an error (the runtime's advice for mapped files).
-func hashMapped(ctx context.Context, f *os.File, size int64, h hash.Hash) (n int64, err error) {
+// panic recovered as an error (the runtime's advice for mapped files), in
+// the tree's helper goroutine too; a window is unmapped only once the
+// helper is done with it.
+func hashMapped(ctx context.Context, f *os.File, size int64, d *digester) (n int64, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	for off := int64(0); off < size; off += mmapWindow {
-		k, err := hashWindow(ctx, f, off, min(mmapWindow, size-off), h)
+		k, err := hashWindow(ctx, f, off, min(mmapWindow, size-off), d)
 		n += k
 		if err != nil {
 			return n, err
@@ -31,7 +32,7 @@ func hashMapped(ctx context.Context, f *os.File, size int64, h hash.Hash) (n int
 	return n, nil
 }
 
-func hashWindow(ctx context.Context, f *os.File, off, size int64, h hash.Hash) (n int64, err error) {
+func hashWindow(ctx context.Context, f *os.File, off, size int64, d *digester) (n int64, err error) {
 	b, err := syscall.Mmap(int(f.Fd()), off, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
 		return 0, fmt.Errorf("mmap: %w", errNoMmap)
@@ -46,7 +47,9 @@ func hashWindow(ctx context.Context, f *os.File, off, size int64, h hash.Hash) (
 	const step = 4 << 20 // check for cancellation now and then
 	for len(b) > 0 {
 		k := min(step, len(b))
-		h.Write(b[:k])
+		if err := d.write(b[:k]); err != nil {
+			return n, err
+		}
 		b = b[k:]
 		n += int64(k)
 		if err := ctx.Err(); err != nil {

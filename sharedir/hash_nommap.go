@@ -4,8 +4,7 @@ package sharedir
 
 import (
 	"context"
-	"hash"
 	"os"
 )
 
-func hashMapped(context.Context, *os.File, int64, hash.Hash) (int64, error) { return 0, errNoMmap }
+func hashMapped(context.Context, *os.File, int64, *digester) (int64, error) { return 0, errNoMmap }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/thex"
 )
 
 // entry is one shared file. Everything but the fields marked "mu" is fixed
@@ -23,12 +24,17 @@ type entry struct {
 	// Guarded by Library.mu.
 	sha1     protocol.SHA1
 	hashed   bool
+	hasTree  bool
 	removed  bool
-	sameNext *entry // next entry with the same SHA-1 (copies of one file)
+	tth      protocol.TTH
+	row      []thex.Hash // bottom row at thex.GoodDepth; nil at depth 0 (tth alone)
+	sameNext *entry      // next entry with the same SHA-1 (copies of one file)
 
 	// Guarded by Library.qmu.
-	queued  bool
-	hashErr bool // unreadable: not retried until the file changes
+	queued     bool
+	hashErr    bool // unreadable: not retried until the file changes
+	treeQueued bool
+	treeErr    bool
 }
 
 // snapshot is an immutable keyword index over a set of files, swapped

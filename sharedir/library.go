@@ -44,6 +44,8 @@ type Config struct {
 
 	// Test hooks.
 	hashHook    func(path string) // called before each file is hashed
+	treeHook    func(path string) // called before a hashed file's tree is computed alone
+	noTree      bool              // hash SHA-1 only (the benchmarks' baseline)
 	watchDelay  time.Duration     // coalescing of file-watcher events
 	updateDelay time.Duration     // coalescing of index changes into a QRP rebuild
 }
@@ -56,6 +58,7 @@ type File struct {
 	Size    int64
 	ModTime time.Time
 	SHA1    protocol.SHA1 // zero until hashed
+	TTH     protocol.TTH  // Tiger tree root; zero until computed (see Library.Tree)
 }
 
 // Library is the shared folder: its files, their hashes, the keyword index
@@ -81,11 +84,15 @@ type Library struct {
 	mu     sync.RWMutex // entry hash fields and bySHA1
 	bySHA1 map[protocol.SHA1]*entry
 
-	qmu   sync.Mutex // hash queue
-	queue []*entry
-	busy  int
-	idle  chan struct{} // closed when the queue drains; nil while idle
-	work  chan struct{}
+	qmu      sync.Mutex // hash queue
+	queue    []*entry
+	busy     int
+	idle     chan struct{} // closed when the queue drains; nil while idle
+	work     chan struct{}
+	trees    []*entry                // hashed files waiting for their tree alone
+	treeBusy bool                    // a worker computes a tree alone
+	treeStop context.CancelCauseFunc // cancels it, to hash new files first
+	saveSoon chan struct{}           // a tree computed alone: save the cache
 
 	qrp        atomic.Pointer[protocol.QRPTable]
 	dirty      chan struct{}
@@ -131,6 +138,7 @@ func Open(cfg Config) (*Library, error) {
 		work:      make(chan struct{}, 1),
 		dirty:     make(chan struct{}, 1),
 		changed:   make(chan struct{}, 1),
+		saveSoon:  make(chan struct{}, 1),
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -201,6 +209,9 @@ func (l *Library) loadCache() {
 		if e.hashed {
 			e.urnCode = urnCode(e.sha1)
 		}
+		if r.tree {
+			e.setTree(r.tth, r.row)
+		}
 		e.name = filepath.Base(e.path)
 		e.canon = canonWords(e.name)
 		l.byRel[r.rel] = e
@@ -222,7 +233,8 @@ func (l *Library) saveCache() error {
 	st := cacheState{nextIndex: l.nextIndex, records: make([]cacheRecord, 0, len(l.byRel))}
 	l.mu.RLock()
 	for _, e := range l.byRel {
-		st.records = append(st.records, cacheRecord{rel: e.rel, index: e.index, size: e.size, mtime: e.mtime, hashed: e.hashed, sha1: e.sha1})
+		st.records = append(st.records, cacheRecord{rel: e.rel, index: e.index, size: e.size, mtime: e.mtime,
+			hashed: e.hashed, sha1: e.sha1, tree: e.hasTree, tth: e.tth, row: e.bottomRow()})
 	}
 	l.mu.RUnlock()
 	l.scanMu.Unlock()
@@ -403,6 +415,16 @@ func (l *Library) loop(ctx context.Context) {
 		case <-rescanT.C:
 			rescanArmed = false
 			rescan()
+		case <-l.saveSoon:
+			// Trees computed alone (after a cache of version 1) change
+			// nothing but the cache: save it when they are all done,
+			// and now and then meanwhile.
+			if !l.treeing() || time.Since(lastSave) > 30*time.Second {
+				if err := l.saveCache(); err != nil {
+					l.log.Warn("sharedir: cannot save hash cache", "err", err)
+				}
+				lastSave = time.Now()
+			}
 		case <-l.dirty:
 			// A long wait (urns trickling in) is cut short once the
 			// hashing ends or names change: the last urns go out now.
@@ -478,7 +500,11 @@ func (l *Library) WaitHashed(ctx context.Context) error {
 }
 
 func (l *Library) file(e *entry) File {
-	return File{Index: e.index, Path: e.path, Name: e.name, Size: e.size, ModTime: time.Unix(0, e.mtime), SHA1: e.sha1}
+	f := File{Index: e.index, Path: e.path, Name: e.name, Size: e.size, ModTime: time.Unix(0, e.mtime), SHA1: e.sha1}
+	if e.hasTree {
+		f.TTH = e.tth
+	}
+	return f
 }
 
 // Search returns up to max files (max <= 0: Config.MaxResults) matching

@@ -662,7 +662,14 @@ func TestHashMappedTruncated(t *testing.T) {
 	require.NoError(t, err)
 	defer fh.Close()
 	require.NoError(t, os.Truncate(p, 4096))
-	_, err = hashMapped(t.Context(), fh, 8<<20, sha1.New())
+	_, err = hashMapped(t.Context(), fh, 8<<20, &digester{sha: sha1.New()})
+	require.ErrorIs(t, err, errChanged)
+	// With the tree, the helper goroutine reads the mapping too.
+	hp := startHelper()
+	defer hp.stop()
+	_, err = hashMapped(t.Context(), fh, 8<<20, &digester{sha: sha1.New(), tree: newRowBuilder(new(hasher), 8<<20), par: hp})
+	require.ErrorIs(t, err, errChanged)
+	_, err = hashMapped(t.Context(), fh, 8<<20, &digester{tree: newRowBuilder(new(hasher), 8<<20)})
 	require.ErrorIs(t, err, errChanged)
 }
 

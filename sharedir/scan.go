@@ -174,6 +174,7 @@ func (l *Library) apply(files []found) {
 			e := l.newEntry(f, old.index)
 			l.mu.RLock()
 			e.sha1, e.hashed, e.urnCode = old.sha1, old.hashed, old.urnCode
+			e.hasTree, e.tth, e.row = old.hasTree, old.tth, old.row
 			l.mu.RUnlock()
 			next[f.rel] = e
 			added = append(added, e)
@@ -223,15 +224,19 @@ func (l *Library) apply(files []found) {
 	l.snap.Store(buildSnapshot(list))
 	l.log.Debug("sharedir: index updated", "files", len(list), "added", len(added), "removed", len(removed))
 
-	var todo []*entry
+	var todo, trees []*entry
 	l.mu.RLock()
 	for _, e := range list {
-		if !e.hashed {
+		switch {
+		case !e.hashed:
 			todo = append(todo, e)
+		case !e.hasTree:
+			trees = append(trees, e) // from a cache of version 1
 		}
 	}
 	l.mu.RUnlock()
 	l.enqueue(todo)
+	l.enqueueTrees(trees)
 	l.cacheDirty.Store(true)
 	l.wordsDirty.Store(true)
 	l.markDirty()
