@@ -120,6 +120,89 @@ func BenchmarkHashFolder(b *testing.B) {
 	})
 }
 
+// treeFileSize is the file of BenchmarkHashTree.
+const treeFileSize = 64 << 20
+
+// hashOne hashes the one file of dir through a fresh library with one
+// worker, with its Tiger tree or (noTree) SHA-1 alone, and returns the
+// time from Start to the end of the hashing.
+func hashOne(b *testing.B, dir string, noTree bool) time.Duration {
+	l, err := Open(Config{Dir: dir, HashWorkers: 1, RescanInterval: -1, noTree: noTree})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := l.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if err := l.WaitHashed(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	d := time.Since(t0)
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if f := l.Files(); len(f) != 1 || f[0].SHA1.IsZero() || f[0].TTH.IsZero() != noTree {
+		b.Fatalf("not hashed as asked (noTree %v): %+v", noTree, f)
+	}
+	return d
+}
+
+// BenchmarkHashTree compares hashing a 64 MiB file (page cache warm, one
+// worker) with SHA-1 alone (the noTree knob: the same code without the
+// tree) and with SHA-1 and the Tiger tree in the same read pass, on the
+// memory-mapping path and on the read path. "ratio" runs both in each
+// iteration and reports their speeds and sha1+tth over sha1 (aim: >= 0.5).
+func BenchmarkHashTree(b *testing.B) {
+	dir := b.TempDir()
+	data := make([]byte, treeFileSize)
+	rand.NewChaCha8([32]byte{2}).Read(data)
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	data = nil
+	for _, path := range []string{"mmap", "read"} {
+		run := func(name string, f func(b *testing.B)) {
+			b.Run(path+"/"+name, func(b *testing.B) {
+				if path == "read" {
+					defer func(m int64) { mmapMin = m }(mmapMin)
+					mmapMin = 1 << 62
+				}
+				hashOne(b, dir, true) // warm the page cache
+				b.ResetTimer()
+				f(b)
+			})
+		}
+		run("sha1", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(treeFileSize)
+			for b.Loop() {
+				hashOne(b, dir, true)
+			}
+		})
+		run("sha1+tth", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(treeFileSize)
+			for b.Loop() {
+				hashOne(b, dir, false)
+			}
+		})
+		run("ratio", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(2 * treeFileSize)
+			var alone, both time.Duration
+			for b.Loop() {
+				alone += hashOne(b, dir, true)
+				both += hashOne(b, dir, false)
+			}
+			mb := float64(treeFileSize) * float64(b.N) / 1e6
+			b.ReportMetric(mb/alone.Seconds(), "sha1-MB/s")
+			b.ReportMetric(mb/both.Seconds(), "sha1+tth-MB/s")
+			b.ReportMetric(alone.Seconds()/both.Seconds(), "ratio")
+		})
+	}
+}
+
 const benchNames = 100_000
 
 // syntheticFiles makes n file names from a Zipf-distributed vocabulary:
