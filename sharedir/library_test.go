@@ -24,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/thex"
 	"github.com/servent/servent/routing"
 )
 
@@ -546,6 +547,18 @@ func FuzzHashCache(f *testing.F) {
 	f.Add([]byte{})
 	big := encodeCache(cacheState{nextIndex: 2, records: []cacheRecord{{rel: "../../etc/passwd", index: 1, size: 1}}})
 	f.Add(big)
+	// Version 2 with trees (depth 0 and 2), and the same as version 1.
+	small, mid := mod251(5000), mod251(600000)
+	trees := cacheState{nextIndex: 9, records: []cacheRecord{
+		{rel: "small.bin", index: 3, size: 5000, mtime: 1, hashed: true, sha1: sha1.Sum(small),
+			tree: true, tth: protocol.TTH(thex.Sum(small)), row: []thex.Hash{thex.Sum(small)}},
+		{rel: "d/600000.bin", index: 8, size: 600000, mtime: 2, hashed: true, sha1: sha1.Sum(mid),
+			tree: true, tth: protocol.TTH(thex.Sum(mid)), row: freshTree(mid).Bottom()},
+		{rel: "hashed no tree", index: 4, size: 1 << 30, mtime: 3, hashed: true, sha1: protocol.SHA1{4}},
+		{rel: "z", index: 5, size: 1, mtime: 0},
+	}}
+	f.Add(encodeCache(trees))
+	f.Add(encodeCacheV1(trees))
 	check := func(t *testing.T, b []byte) {
 		st, err := decodeCache(b)
 		if err != nil {
@@ -555,6 +568,12 @@ func FuzzHashCache(f *testing.F) {
 			require.True(t, validRel([]byte(r.rel)))
 			require.NotZero(t, r.index)
 			require.Less(t, r.index, st.nextIndex)
+			if r.tree {
+				require.True(t, r.hashed)
+				require.Len(t, r.row, int(thex.NodeCount(r.size, thex.GoodDepth(r.size))))
+			} else {
+				require.Nil(t, r.row)
+			}
 		}
 		again, err := decodeCache(encodeCache(st))
 		require.NoError(t, err)
