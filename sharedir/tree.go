@@ -252,6 +252,7 @@ func (d *digester) write(p []byte) error {
 			r.part = len(tail)
 		}
 	})
+	j.p = nil
 	if err == nil {
 		err = helperErr
 	}
@@ -261,7 +262,6 @@ func (d *digester) write(p []byte) error {
 	for _, u := range j.out {
 		r.add(u)
 	}
-	j.p = nil
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -485,4 +486,36 @@ func TestTreeOfCopies(t *testing.T) {
 	tr, ok := l.Tree(sha1.Sum(data))
 	require.True(t, ok)
 	require.Equal(t, freshTree(data), tr)
+}
+
+// A stored row that does not fold to the stored root (a forged cache: the
+// CRC holds) is not served; the tree is computed again.
+func TestForgedTreeRecomputed(t *testing.T) {
+	dir, data := t.TempDir(), t.TempDir()
+	content := mod251(600000)
+	writeFile(t, dir, "f.bin", string(content))
+	l, err := Open(Config{Dir: dir, DataDir: data})
+	require.NoError(t, err)
+	start(t, l)
+	waitHashed(t, l)
+	require.NoError(t, l.Close())
+	path := filepath.Join(data, cacheFile)
+	st, err := readCache(path)
+	require.NoError(t, err)
+	require.Len(t, st.records[0].row, 3)
+	st.records[0].row[1][0] ^= 1
+	require.NoError(t, writeCache(path, st))
+
+	var ev events
+	l2 := open(t, Config{Dir: dir, DataDir: data, hashHook: ev.hash, treeHook: ev.tree, Logger: slog.New(slog.DiscardHandler)})
+	start(t, l2)
+	waitHashed(t, l2)
+	_, ok := l2.Tree(sha1.Sum(content))
+	require.False(t, ok, "forged row refused")
+	require.Eventually(t, func() bool {
+		_, ok := l2.Tree(sha1.Sum(content))
+		return ok
+	}, 10*time.Second, time.Millisecond)
+	checkTree(t, l2, "f.bin", content)
+	require.Equal(t, []string{"tree f.bin"}, ev.get())
 }
