@@ -1,7 +1,7 @@
 // Package thex is the Tiger tree hash (TTH) of THEX 02 and its wire forms:
 // the streaming tree hasher, the tree rows a servent serves and checks
-// downloads against, the DIME message of a THEX reply, and the urns that
-// name a root.
+// downloads against, and the DIME message of a THEX reply. A root is a
+// protocol.TTH, whose package writes and reads its urns.
 //
 // Gnutella servents name files by SHA-1, but only the tree lets a
 // downloader check each part of a file as it arrives from many sources
@@ -11,10 +11,10 @@
 package thex
 
 import (
-	"encoding/base32"
 	"errors"
 	"fmt"
 
+	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/protocol/tiger"
 )
 
@@ -31,17 +31,10 @@ const (
 // ErrMalformed is wrapped by every error about bytes from the wire.
 var ErrMalformed = errors.New("thex: malformed")
 
-// Hash is a tree node: a leaf, an inner node or the root.
-type Hash [HashSize]byte
-
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// Base32 is the 39-character upper-case base32 form used in urns and
-// X-Thex-URI.
-func (h Hash) Base32() string { return b32.EncodeToString(h[:]) }
-
-// String is the same as Base32.
-func (h Hash) String() string { return h.Base32() }
+// Hash is a tree node: a leaf, an inner node or the root. It is
+// protocol.TTH under another name: Base32 is the form of X-Thex-URI, and
+// protocol's TTH methods and parsers write and read the urns.
+type Hash = protocol.TTH
 
 // LeafHash is the hash of one block of at most SegmentSize bytes:
 // Tiger(0x00 || block).

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/protocol"
 )
 
 // pattern is the lab's test file: byte i = i mod 251.
@@ -31,15 +33,12 @@ func mustHex(t testing.TB, s string) Hash {
 
 func mustB32(t testing.TB, s string) Hash {
 	t.Helper()
-	h, err := ParseBase32(s)
+	h, err := protocol.ParseTTHBase32(s)
 	require.NoError(t, err)
 	return h
 }
 
-func sha1B32(b []byte) string {
-	s := sha1.Sum(b)
-	return b32.EncodeToString(s[:])
-}
+func sha1B32(b []byte) string { return protocol.SHA1(sha1.Sum(b)).Base32() }
 
 // naiveRows is the tree built row by row from all the leaves, the way the
 // spec reads: the reference the streaming Hasher is compared with.
@@ -587,53 +586,6 @@ func TestDecodeMessageChecks(t *testing.T) {
 	} {
 		_, _, err := DecodeMessage(body, 600000, root)
 		require.ErrorIs(t, err, ErrMalformed, name)
-	}
-}
-
-func TestURN(t *testing.T) {
-	root := mustB32(t, "MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWA")
-	require.Equal(t, "urn:tree:tiger:MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWA", root.URN())
-	require.Equal(t, "urn:ttroot:MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWA", root.TTRootURN())
-	for _, s := range []string{
-		"urn:tree:tiger:MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWA",
-		"URN:TREE:TIGER:mi5hxrobq7rk44eaxqaijjhnqy6xgypmymvfvwa",
-		"urn:tree:tiger/:MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWA",
-		"urn:ttroot:MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWA",
-		"Urn:TTRoot:Mi5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWA",
-	} {
-		h, err := ParseURN(s)
-		require.NoError(t, err, s)
-		require.Equal(t, root, h, s)
-	}
-	bp := "urn:bitprint:42JXVIAWXQDO3KA5HMRH7766QJOYQHHF.MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWA"
-	sha, r, err := ParseBitprint(bp)
-	require.NoError(t, err)
-	require.Equal(t, root, r)
-	require.Equal(t, sha1.Sum(pattern(5000)), sha)
-	require.Equal(t, bp, BitprintURN(sha, r))
-	_, _, err = ParseBitprint(strings.ToLower(bp))
-	require.NoError(t, err)
-
-	for _, s := range []string{
-		"", "urn:tree:tiger:", "urn:sha1:42JXVIAWXQDO3KA5HMRH7766QJOYQHHF",
-		"urn:tree:tiger:MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVW",   // 38
-		"urn:tree:tiger:MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWAA", // 40
-		"urn:tree:tiger:MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVW1",  // not base32
-		"urn:tree:tiger:MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWB",  // unused bits set
-		"urn:tree:tiger:MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVW=",
-		"urn:tree:tiger::I5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWA",
-	} {
-		_, err := ParseURN(s)
-		require.ErrorIs(t, err, ErrMalformed, s)
-	}
-	for _, s := range []string{
-		"", bp[:len(bp)-1], bp + "A", strings.Replace(bp, ".", ":", 1),
-		"urn:bitprint:42JXVIAWXQDO3KA5HMRH7766QJOYQHH1.MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWA",
-		"urn:bitprint:42JXVIAWXQDO3KA5HMRH7766QJOYQHHF.MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWB",
-		"urn:bitprimt:42JXVIAWXQDO3KA5HMRH7766QJOYQHHF.MI5HXROBQ7RK44EAXQAIJJHNQY6XGYPMYMVFVWA",
-	} {
-		_, _, err := ParseBitprint(s)
-		require.ErrorIs(t, err, ErrMalformed, s)
 	}
 }
 

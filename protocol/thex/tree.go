@@ -88,7 +88,7 @@ func ParseBreadthFirst(data []byte, size int64, depth int, root Hash) (*Tree, er
 		return nil, malformed("tree record of %d bytes is not a whole number of %d-byte nodes", len(data), HashSize)
 	}
 	if !bytes.Equal(data[:HashSize], root[:]) {
-		return nil, malformed("tree root %s, want %s", Hash(data[:HashSize]), root)
+		return nil, malformed("tree root %s, want %s", Hash(data[:HashSize]).Base32(), root.Base32())
 	}
 	if depth < 0 || depth > FullDepth(size) {
 		return nil, malformed("depth %d for a file of %d bytes", depth, size)
@@ -114,7 +114,7 @@ func ParseBreadthFirst(data []byte, size int64, depth int, root Hash) (*Tree, er
 		copy(row[i][:], data[(start+int64(i))*HashSize:])
 	}
 	if got := RootOf(row); got != root {
-		return nil, malformed("row at depth %d folds to %s, want %s", depth, got, root)
+		return nil, malformed("row at depth %d folds to %s, want %s", depth, got.Base32(), root.Base32())
 	}
 	return &Tree{Size: size, Depth: depth, Rows: Rows(row)}, nil
 }
