@@ -10,7 +10,6 @@
 package magnet
 
 import (
-	"encoding/base32"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -36,7 +35,7 @@ const (
 // Magnet is a parsed magnet URI.
 type Magnet struct {
 	SHA1   protocol.SHA1 // xt urn:sha1 or urn:bitprint, or an N2R source; zero when unknown
-	TTH    [24]byte      // Tiger tree root, when HasTTH
+	TTH    protocol.TTH  // Tiger tree root, when HasTTH
 	HasTTH bool          // xt urn:tree:tiger[/]: or urn:bitprint
 	Name   string        // dn, decoded (the first dn wins)
 	Size   int64         // xl; 0 when unknown (gtk-gnutella writes no xl then)
@@ -312,13 +311,13 @@ func mergeSHA1(m *Magnet, s protocol.SHA1) error {
 	return nil
 }
 
-func mergeTTH(m *Magnet, t [24]byte) error {
+func mergeTTH(m *Magnet, t protocol.TTH) error {
 	if !m.HasTTH {
 		m.TTH, m.HasTTH = t, true
 		return nil
 	}
 	if m.TTH != t {
-		return reason("conflicts with urn:tree:tiger:" + tthBase32(m.TTH))
+		return reason("conflicts with " + m.TTH.TreeURN())
 	}
 	return nil
 }
@@ -395,21 +394,13 @@ func (m Magnet) Append(dst []byte) []byte {
 func (m Magnet) appendURN(dst []byte) []byte {
 	switch {
 	case !m.SHA1.IsZero() && m.HasTTH:
-		dst = append(dst, "urn:bitprint:"...)
-		dst = base32.StdEncoding.AppendEncode(dst, m.SHA1[:])
-		dst = append(dst, '.')
-		return tthEncoding.AppendEncode(dst, m.TTH[:])
+		return append(dst, protocol.BitprintURN(m.SHA1, m.TTH)...)
 	case !m.SHA1.IsZero():
 		return m.SHA1.AppendURN(dst)
 	default:
-		dst = append(dst, "urn:tree:tiger:"...)
-		return tthEncoding.AppendEncode(dst, m.TTH[:])
+		return append(dst, m.TTH.TreeURN()...)
 	}
 }
-
-var tthEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-func tthBase32(t [24]byte) string { return tthEncoding.EncodeToString(t[:]) }
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)

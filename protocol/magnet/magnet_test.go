@@ -30,10 +30,10 @@ func mustSHA1(t testing.TB, b32 string) protocol.SHA1 {
 	return s
 }
 
-func mustTTH(t testing.TB, b32 string) [24]byte {
+func mustTTH(t testing.TB, b32 string) protocol.TTH {
 	t.Helper()
-	var tth [24]byte
-	require.True(t, decodeTTH(&tth, b32, false), b32)
+	tth, err := protocol.ParseTTHBase32(b32)
+	require.NoError(t, err, b32)
 	return tth
 }
 
@@ -84,7 +84,7 @@ func TestInterop64(t *testing.T) {
 	require.EqualValues(t, 1500000, m.Size)
 	require.Equal(t, dl["sha1"], m.SHA1.URN())
 	require.True(t, m.HasTTH)
-	require.Equal(t, dl["tth"], "urn:ttroot:"+tthBase32(m.TTH))
+	require.Equal(t, dl["tth"], m.TTH.TTRootURN())
 	require.Len(t, m.Sources, 1)
 	src := m.Sources[0]
 	require.Equal(t, netip.MustParseAddr("127.0.9.1"), src.Addr)
@@ -129,6 +129,7 @@ func TestParseForms(t *testing.T) {
 		{"sha1 lower case, key upper case", "MAGNET:?XT=URN:SHA1:" + strings.ToLower(labSHA1), Magnet{SHA1: sha}},
 		{"sha1 in hex (gtkg accepts it)", "magnet:?xt=urn:sha1:7abada9536ce46c2be775935181e12626caa96f7", Magnet{SHA1: sha}},
 		{"bitprint", "magnet:?xt=urn:bitprint:" + labSHA1 + "." + labTTH, Magnet{SHA1: sha, TTH: tth, HasTTH: true}},
+		{"bitprint in hex (gtkg accepts it)", "magnet:?xt=urn:bitprint:7abada9536ce46c2be775935181e12626caa96f7.d34e168217d174c2a2538f2207c66b0b4ebb06bad1b41bff", Magnet{SHA1: sha, TTH: tth, HasTTH: true}},
 		{"tree:tiger", "magnet:?xt=urn:tree:tiger:" + labTTH, Magnet{TTH: tth, HasTTH: true}},
 		{"tree:tiger/ (RAZA)", "magnet:?xt=urn:tree:tiger/:" + strings.ToLower(labTTH), Magnet{TTH: tth, HasTTH: true}},
 		{"tth then sha1 merge", "magnet:?xt=urn:tree:tiger:" + labTTH + "&xt=urn:sha1:" + labSHA1, Magnet{SHA1: sha, TTH: tth, HasTTH: true}},
@@ -203,6 +204,10 @@ func TestParseErrors(t *testing.T) {
 		{"magnet:?xt=urn:bitprint:" + labSHA1, `magnet: xt "urn:bitprint:` + labSHA1 + `": not a bitprint urn (urn:bitprint:<32 base32>.<39 base32>)`},
 		{"magnet:?xt=urn:tree:tiger/1024:" + labTTH, `magnet: xt "urn:tree:tiger/1024:` + labTTH + `": not a TTH urn (urn:tree:tiger:<39 base32>)`},
 		{"magnet:?xt=urn:tree:tiger:" + labTTH[:38] + "1", `magnet: xt "urn:tree:tiger:` + labTTH[:38] + `1": not a TTH urn (urn:tree:tiger:<39 base32>)`},
+		// One spelling per root: the unused low bits of the last character are zero.
+		{"magnet:?xt=urn:tree:tiger:" + labTTH[:38] + "Z", `magnet: xt "urn:tree:tiger:` + labTTH[:38] + `Z": not a TTH urn (urn:tree:tiger:<39 base32>)`},
+		{"magnet:?xt=urn:bitprint:" + labSHA1 + "." + labTTH[:38] + "Z", `magnet: xt "urn:bitprint:` + labSHA1 + "." + labTTH[:18] + `"...: not a bitprint urn (urn:bitprint:<32 base32>.<39 base32>)`},
+		{"magnet:?xt=urn:bitprint:7abada9536ce46c2be775935181e12626caa96f7." + labTTH, `magnet: xt "urn:bitprint:7abada9536ce46c2be775935181e12626caa96f7.` + labTTH[:10] + `"...: not a bitprint urn (urn:bitprint:<32 base32>.<39 base32>)`},
 		{"magnet:?dn=%zz", `magnet: dn "%zz": bad percent escape`},
 		{"magnet:?dn=a%00b", `magnet: dn "a%00b": bad percent escape`},
 		{"magnet:?dn=a%4", `magnet: dn "a%4": bad percent escape`},

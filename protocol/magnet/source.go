@@ -85,7 +85,7 @@ func (s Source) appendURL(dst []byte, m Magnet) []byte {
 
 type parsedSource struct {
 	Source
-	tth *[24]byte // from an N2R urn:bitprint
+	tth *protocol.TTH // from an N2R urn:bitprint
 }
 
 // parseSource reads an xs or as value. ok is false for a scheme other than
@@ -229,13 +229,14 @@ func parseIPv4(s string) (netip.Addr, bool) {
 
 type urnValue struct {
 	sha1    protocol.SHA1
-	tth     [24]byte
+	tth     protocol.TTH
 	hasSHA1 bool
 	hasTTH  bool
 }
 
 // parseURN reads urn:sha1:, urn:bitprint: and urn:tree:tiger[/]: urns, the
-// hashes in base32 or, as gtkg also accepts, hex. ok is false for other
+// hashes in base32 (one spelling per root, as protocol reads them) or, as
+// gtkg also accepts, hex (a bitprint's both halves). ok is false for other
 // namespaces.
 func parseURN(v string) (u urnValue, ok bool, err error) {
 	switch {
@@ -245,21 +246,17 @@ func parseURN(v string) (u urnValue, ok bool, err error) {
 		}
 		u.hasSHA1 = true
 	case hasPrefixFold(v, "urn:bitprint:"):
-		sha, tth, found := strings.Cut(v[len("urn:bitprint:"):], ".")
-		if !found || !decodeSHA1(&u.sha1, sha) || !decodeTTH(&u.tth, tth, len(sha) == 40) {
+		if !decodeBitprint(&u, v) {
 			return u, false, reason("not a bitprint urn (urn:bitprint:<32 base32>.<39 base32>)")
 		}
 		u.hasSHA1, u.hasTTH = true, true
 	case hasPrefixFold(v, "urn:tree:tiger"):
-		rest := v[len("urn:tree:tiger"):]
-		if !strings.HasPrefix(rest, ":") && !strings.HasPrefix(rest, "/:") {
+		// urn:tree:tiger: or urn:tree:tiger/: (not urn:tree:tiger/1024:)
+		tth, err := protocol.ParseTTHURN(v)
+		if err != nil {
 			return u, false, reason("not a TTH urn (urn:tree:tiger:<39 base32>)")
 		}
-		rest = rest[strings.IndexByte(rest, ':')+1:]
-		if !decodeTTH(&u.tth, rest, false) {
-			return u, false, reason("not a TTH urn (urn:tree:tiger:<39 base32>)")
-		}
-		u.hasTTH = true
+		u.tth, u.hasTTH = tth, true
 	default:
 		return u, false, nil
 	}
@@ -278,26 +275,16 @@ func decodeSHA1(dst *protocol.SHA1, s string) bool {
 	return ok && !dst.IsZero() // zero means "no SHA-1" in Magnet and Source
 }
 
-func decodeTTH(dst *[24]byte, s string, hex bool) bool {
-	if hex {
-		return len(s) == 48 && decodeHex(dst[:], s)
+// decodeBitprint reads v, an urn:bitprint: of <32 base32>.<39 base32> or
+// of <40 hex>.<48 hex>, into u.sha1 and u.tth.
+func decodeBitprint(u *urnValue, v string) bool {
+	sha, tth, found := strings.Cut(v[len("urn:bitprint:"):], ".")
+	if found && len(sha) == 40 {
+		return decodeSHA1(&u.sha1, sha) && len(tth) == 48 && decodeHex(u.tth[:], tth)
 	}
-	if len(s) != 39 {
-		return false
-	}
-	var up [39]byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
-			return false
-		}
-		up[i] = c
-	}
-	n, err := tthEncoding.Decode(dst[:], up[:])
-	return err == nil && n == len(dst)
+	s, t, err := protocol.ParseBitprintURN(v)
+	u.sha1, u.tth = s, t
+	return err == nil && !s.IsZero() // zero means "no SHA-1", as in decodeSHA1
 }
 
 func decodeHex(dst []byte, s string) bool {
