@@ -34,6 +34,12 @@ const (
 	queueMaxSent    = 144
 	queueMaxRefused = 2
 	queueCallGrace  = 60 * time.Second
+
+	// queueGuard: a client served a moment ago that asks for more of the
+	// same file goes ahead of the line, as gtk-gnutella keeps a client
+	// that just lost its slot ahead for 45 s: a download in several
+	// requests is not sent to the back between two of them.
+	queueGuard = 45 * time.Second
 )
 
 type parqEntry struct {
@@ -81,6 +87,12 @@ type parqQueue struct {
 	mu       sync.Mutex
 	entries  []*parqEntry             // arrival order
 	lastCall map[netip.Addr]time.Time // QUEUE sent per address, for queueHostDelay
+	served   map[servedKey]time.Time  // last served, per client and file (queueGuard)
+}
+
+type servedKey struct {
+	ip  netip.Addr
+	key string
 }
 
 func newParqQueue(size, perIP int, pollMin time.Duration) *parqQueue {
@@ -93,7 +105,7 @@ func newParqQueue(size, perIP int, pollMin time.Duration) *parqQueue {
 	if pollMin <= 0 {
 		pollMin = 30 * time.Second
 	}
-	return &parqQueue{size: size, perIP: perIP, pollMin: pollMin, lastCall: map[netip.Addr]time.Time{}}
+	return &parqQueue{size: size, perIP: perIP, pollMin: pollMin, lastCall: map[netip.Addr]time.Time{}, served: map[servedKey]time.Time{}}
 }
 
 // request decides about a request from ip for key, carrying the place ID
@@ -117,7 +129,12 @@ func (q *parqQueue) request(ip netip.Addr, key, id string, callback netip.AddrPo
 		called, e.calling, e.lapsed, e.refused = e.calling, false, false, 0
 	}
 	if i < 0 {
+		if at, ok := q.served[servedKey{ip, key}]; ok && slotFree && now.Sub(at) < queueGuard {
+			q.served[servedKey{ip, key}] = now
+			return parqAnswer{serve: true} // the rest of what it was being served
+		}
 		if slotFree && !q.eligibleBefore(len(q.entries), eligible) {
+			q.noteServed(ip, key, now)
 			return parqAnswer{serve: true} // nobody who could take it waits
 		}
 		held := 0
@@ -145,6 +162,7 @@ func (q *parqQueue) request(ip netip.Addr, key, id string, callback netip.AddrPo
 	}
 	if slotFree && !q.eligibleBefore(i, eligible) {
 		q.entries = append(q.entries[:i], q.entries[i+1:]...)
+		q.noteServed(ip, key, now)
 		return parqAnswer{serve: true, id: e.id, answered: called}
 	}
 	retry := min(q.pollMin+time.Duration(i)*queuePollStep, queuePollMax)
@@ -210,6 +228,23 @@ func (q *parqQueue) expire(now time.Time) {
 			delete(q.lastCall, ip)
 		}
 	}
+	for k, t := range q.served {
+		if now.Sub(t) >= queueGuard {
+			delete(q.served, k)
+		}
+	}
+}
+
+// noteServed remembers that ip is being served key (queueGuard), bounded
+// by the line's size.
+func (q *parqQueue) noteServed(ip netip.Addr, key string, now time.Time) {
+	if len(q.served) >= q.size {
+		for k := range q.served {
+			delete(q.served, k)
+			break
+		}
+	}
+	q.served[servedKey{ip, key}] = now
 }
 
 // calls lists the QUEUE callbacks to make now: to the first place that

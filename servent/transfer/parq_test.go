@@ -62,7 +62,12 @@ func TestParqQueue(t *testing.T) {
 	// slot: a newcomer takes it.
 	notThree := func(ip netip.Addr) bool { return ip != ipN(3) }
 	assert.True(t, q.request(ipN(9), "g", "", noCB, true, notThree, now).serve)
-	assert.False(t, q.request(ipN(9), "g", "", noCB, true, all, now).serve, "3 could take it")
+	assert.False(t, q.request(ipN(10), "g", "", noCB, true, all, now).serve, "3 could take it")
+	// 9, served a moment ago, asks for more of its file (a download in
+	// several requests): it goes ahead of the line, as gtk-gnutella's
+	// guard keeps it for 45 s; later it waits its turn.
+	assert.True(t, q.request(ipN(9), "g", "", noCB, true, all, now.Add(30*time.Second)).serve)
+	assert.False(t, q.request(ipN(9), "g", "", noCB, true, all, now.Add(30*time.Second+queueGuard)).serve)
 
 	// The line's size.
 	small := newParqQueue(2, 1, time.Second)

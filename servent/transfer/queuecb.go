@@ -26,6 +26,10 @@ const maxQueueLine = 256
 // when no slot frees meanwhile.
 const callbackInterval = 5 * time.Second
 
+// callbackGrace is how long a freed slot must stay free before the first
+// in line is called.
+const callbackGrace = time.Second
+
 // maxCallbacks bounds the QUEUE connections in flight.
 const maxCallbacks = 8
 
@@ -96,11 +100,19 @@ func (u *Uploader) RunCallbacks(ctx context.Context) {
 	sem := make(chan struct{}, maxCallbacks)
 	t := time.NewTicker(callbackInterval)
 	defer t.Stop()
+	grace := time.NewTimer(time.Hour)
+	grace.Stop()
+	defer grace.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-u.slotFreed:
+			// A keep-alive client frees its slot between two requests and
+			// takes it back at once: call only if it stays free.
+			grace.Reset(callbackGrace)
+			continue
+		case <-grace.C:
 		case <-t.C:
 		}
 		for _, call := range u.queue.calls(u.SlotFree(), u.canTakeSlot, u.cfg.Now()) {
