@@ -195,6 +195,9 @@ func (t *QRPTable) HasWord(w string) bool { return t.Present(t.slot(QRPHashCode(
 // tables of every size.
 func (t *QRPTable) HasHashCode(code uint32) bool { return t.Present(t.slot(code)) }
 
+// AddHashCode marks a hashed keyword or urn (QRPURNCode) present.
+func (t *QRPTable) AddHashCode(code uint32) { t.Set(t.slot(code)) }
+
 func (t *QRPTable) slot(code uint32) uint32 {
 	if t.bits == 0 {
 		return 0

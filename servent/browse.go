@@ -18,7 +18,7 @@ func (n *Node) browseHits() []protocol.QueryHit {
 	files := n.lib.Files()
 	results := make([]protocol.Result, 0, len(files))
 	for _, f := range files {
-		results = append(results, protocol.Result{Index: f.Index, Size: uint64(max(f.Size, 0)), Name: f.Name, SHA1: f.SHA1})
+		results = append(results, protocol.Result{Index: f.Index, Size: uint64(max(f.Size, 0)), Name: f.Name, SHA1: f.SHA1, TTH: f.TTH})
 	}
 	tmpl := protocol.QueryHit{Port: a.Port(), IP: a.Addr(), Speed: hitSpeed, Vendor: protocol.VendorSRVT,
 		Push: n.firewalled(), ServentGUID: n.guid}

@@ -131,7 +131,7 @@ func (n *Node) closeLink(c *conn, a *gnet.Action, payload []byte) error {
 
 // answerQuery answers a new query from c (the test hook sees it first).
 func (n *Node) answerQuery(c *conn, h protocol.Header, payload []byte) {
-	if c == nil || (n.hooks.onQuery == nil && n.libEmpty()) {
+	if c == nil || (n.hooks.onQuery == nil && n.libEmpty() && !n.sharesPartials()) {
 		return // decoding costs; an empty library answers nothing
 	}
 	if err := c.query.DecodeShared(payload); err != nil {

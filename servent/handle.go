@@ -108,7 +108,7 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 	if q.Criteria == "" && len(q.SHA1s) == 0 {
 		return
 	}
-	if files, _ := n.lib.Stats(); files == 0 && (len(q.SHA1s) == 0 || !n.sharesPartials()) {
+	if n.libEmpty() && (len(q.SHA1s) == 0 || !n.sharesPartials()) {
 		return // Search allocates even when nothing can match
 	}
 	ip, port := n.hitAddr(c)
@@ -154,7 +154,7 @@ func (n *Node) ourHits(q *protocol.Query, a netip.AddrPort, send func(*protocol.
 		}
 		hit.SetPushProxies(proxies)
 		for i, f := range files[:k] {
-			hit.Results[i] = protocol.Result{Index: f.Index, Size: uint64(f.Size), Name: f.Name, SHA1: f.SHA1}
+			hit.Results[i] = protocol.Result{Index: f.Index, Size: uint64(f.Size), Name: f.Name, SHA1: f.SHA1, TTH: f.TTH}
 		}
 		files = files[k:]
 		if len(files) == 0 && len(hit.Results) < maxHitBatch {

@@ -132,7 +132,7 @@ func (n *Node) greet(c *conn) {
 func (n *Node) sendQRP(c *conn) { sendTable(c, n.ourQRP()) }
 
 // libraryLoop resends our QRP table to our ultrapeers when the library
-// changes (as a leaf).
+// or the partials we share change (as a leaf).
 func (n *Node) libraryLoop() {
 	defer n.wg.Done()
 	for {
@@ -140,13 +140,14 @@ func (n *Node) libraryLoop() {
 		case <-n.ctx.Done():
 			return
 		case <-n.lib.Changed():
-			if n.ultrapeer.Load() {
-				n.upTableDirty.Store(true)
-				continue
-			}
-			for _, c := range n.snap.Load().ups {
-				n.sendQRP(c)
-			}
+		case <-n.transfer.partialsChanged:
+		}
+		if n.ultrapeer.Load() {
+			n.upTableDirty.Store(true)
+			continue
+		}
+		for _, c := range n.snap.Load().ups {
+			n.sendQRP(c)
 		}
 	}
 }

@@ -13,8 +13,20 @@ type testHooks struct {
 	guessAfter time.Duration                    // when a search continues over GUESS (guessAfter)
 }
 
-// ourQRP is the library's QRP table.
-func (n *Node) ourQRP() *protocol.QRPTable { return n.lib.QRPTable() }
+// ourQRP is the library's QRP table, with the urns of the downloads we
+// share in part (PFSP), so that queries for them reach us.
+func (n *Node) ourQRP() *protocol.QRPTable {
+	t := n.lib.QRPTable()
+	partials := n.transfer.manager.Partials()
+	if len(partials) == 0 || t == nil {
+		return t
+	}
+	t = t.Clone()
+	for _, p := range partials {
+		t.AddHashCode(protocol.QRPURNCode(p.SHA1))
+	}
+	return t
+}
 
 // sendTable sends t as QRP RESET + PATCHes on c.
 func sendTable(c *conn, t *protocol.QRPTable) {

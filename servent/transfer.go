@@ -26,9 +26,13 @@ type transferHooks struct {
 	pushConnects atomic.Int32
 	// proxiedPushes counts pushes a source's push proxy took (202/203).
 	proxiedPushes atomic.Uint64
+	// partialsChanged wakes libraryLoop: a download began or stopped being
+	// shared in part, the QRP table changes.
+	partialsChanged chan struct{}
 }
 
 func (n *Node) initTransfer() error {
+	n.transfer.partialsChanged = make(chan struct{}, 1)
 	if n.cfg.DataDir != "" {
 		dl := n.cfg.DownloadDir
 		if dl == "" {
@@ -38,6 +42,12 @@ func (n *Node) initTransfer() error {
 			DataDir: filepath.Join(n.cfg.DataDir, "downloads"), DownloadDir: dl,
 			Dial: n.cfg.Dial, SendPush: n.sendPush, UserAgent: n.cfg.UserAgent, Now: n.cfg.Now, Logger: n.log,
 			Limiter: n.limits.Get(bwlimit.Download), CallbackAddr: n.callbackAddr,
+			PartialsChanged: func() {
+				select {
+				case n.transfer.partialsChanged <- struct{}{}:
+				default:
+				}
+			},
 		})
 		if err != nil {
 			return fmt.Errorf("servent: downloads: %w", err)
@@ -64,6 +74,9 @@ func (n *Node) initTransfer() error {
 
 // treeOf is the Tiger tree of a file we share, whole or partial.
 func (n *Node) treeOf(sha protocol.SHA1) (*thex.Tree, bool) {
+	if t, ok := n.lib.Tree(sha); ok {
+		return t, true
+	}
 	return n.transfer.manager.Tree(sha)
 }
 

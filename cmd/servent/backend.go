@@ -129,7 +129,10 @@ func (b nodeBackend) Shares() []api.SharedFile {
 		sf := api.SharedFile{Index: f.Index, Name: f.Name, Path: f.Path, Size: f.Size}
 		if !f.SHA1.IsZero() {
 			sf.URN = f.SHA1.URN()
-			sf.Magnet = b.shareMagnet(f.SHA1, protocol.TTH{}, f.Name, f.Size)
+			sf.Magnet = b.shareMagnet(f.SHA1, f.TTH, f.Name, f.Size)
+			if !f.TTH.IsZero() {
+				sf.TTH = f.TTH.URN()
+			}
 		}
 		out = append(out, sf)
 	}

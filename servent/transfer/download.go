@@ -38,6 +38,10 @@ type ManagerConfig struct {
 	// as X-Node so that an uploader that queued us can call us back
 	// (QUEUE, handed to HandleQUEUE). nil or invalid: not sent.
 	CallbackAddr func() netip.AddrPort
+	// PartialsChanged, when set, is called (with no lock a caller could
+	// need) when a download starts or stops being shareable (PFSP), so
+	// that the node's QRP table names it. It must not block.
+	PartialsChanged func()
 	// ChunkSize is the unit of swarming, resume and blame; default 512 KiB.
 	ChunkSize int64
 	// MaxConnsPerFile bounds the sources fetched from at once; default 6.

@@ -223,9 +223,13 @@ func (d *download) partialSource(s *srcState) bool {
 func (d *download) pickFrom(s *srcState) (int, int) {
 	d.mu.Lock()
 	avail, fresh := s.avail, time.Since(s.availAt) < partialRetry
+	run := s.maxRun
+	if d.tree == nil && s.served == 0 {
+		run = 1 // one chunk first: its answer may name the tree, fetched before the rest
+	}
 	d.mu.Unlock()
 	if avail == nil || !fresh {
-		return d.pick(s.src.key(), s.maxRun)
+		return d.pick(s.src.key(), run)
 	}
-	return d.pickWithin(s.src.key(), s.maxRun, avail)
+	return d.pickWithin(s.src.key(), run, avail)
 }

@@ -78,6 +78,7 @@ type download struct {
 	tree      *thex.Tree
 	spanOK    []bool    // per bottom-row span: its bytes on disk passed the tree (shared by PFSP)
 	lastChunk time.Time // when a chunk last arrived (Last-Modified of the partial)
+	sharing   bool      // it held checked bytes once (PartialsChanged was called)
 	corrupt   int64
 	strikes   map[string]int
 	rehash    bool
@@ -1218,7 +1219,12 @@ func (d *download) finish() {
 		d.state = StateCancelled
 	}
 	st := d.state
+	shared := d.sharing
+	d.sharing = false
 	d.mu.Unlock()
+	if f := d.m.cfg.PartialsChanged; shared && f != nil {
+		f() // no longer a partial: the QRP table drops it
+	}
 	switch st {
 	case StateComplete, StateCancelled:
 		d.closeFile()

@@ -195,6 +195,18 @@ func (d *download) markChunkSpansLocked(c int) {
 	for j := first; j <= last; j++ {
 		if off, n := d.tree.Span(j); off >= start && off+n <= end {
 			d.spanOK[j] = true
+			d.sharingLocked()
+		}
+	}
+}
+
+// sharingLocked notes that the download holds checked bytes: the first
+// time, the node is told it has a partial to share.
+func (d *download) sharingLocked() {
+	if !d.sharing {
+		d.sharing = true
+		if f := d.m.cfg.PartialsChanged; f != nil {
+			f()
 		}
 	}
 }
@@ -247,6 +259,7 @@ func (d *download) checkSpanFromDisk(j int) {
 	if t.VerifySpan(j, buf) {
 		if d.tree == t {
 			d.spanOK[j] = true
+			d.sharingLocked()
 		}
 		return
 	}
