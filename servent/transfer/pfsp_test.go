@@ -85,3 +85,37 @@ func TestPartialSharing(t *testing.T) {
 	assert.False(t, ok)
 	assert.Equal(t, int64(1<<20), sourceServed(t, d, sha, xs.addr.String()), "the partial source served what it held")
 }
+
+// TestGTKGLabRequests replays what gtk-gnutella 1.2.3 sent our servent in
+// the lab: its tree request (N2X, after our X-Thex-URI) and its first
+// request to us as a partial source; the answers are the ones it took
+// ("TTH matches ... all 14 slices okay", and the partial's ranges).
+func TestGTKGLabRequests(t *testing.T) {
+	content := randomBytes(t, 3500000)
+	f := shareFile(t, t.TempDir(), 1, "thex lab file.bin", content)
+	sha, err := protocol.ParseSHA1URN("urn:sha1:3EMGCFUS55AMTWY5SKJH5JYALLBXHBFK")
+	require.NoError(t, err)
+	f.SHA1 = sha // the lab file's urn; the uploader never rehashes
+	tree := treeOf(content)
+	up := NewUploader(UploaderConfig{Files: newMemFiles(f), Trees: func(s protocol.SHA1) (*thex.Tree, bool) { return tree, s == sha }})
+	srv := startServer(t, "127.0.0.1", up, nil)
+	resp, body := splitResponse(t, exchange(t, "127.0.0.20", srv.addr, readInterop(t, "lab-gtkg-n2x-request.bin")))
+	require.Equal(t, 200, resp.code)
+	assert.Equal(t, "application/dime", resp.header.Get("Content-Type"))
+	got, _, err := thex.DecodeMessage(body, int64(len(content)), tree.Root())
+	require.NoError(t, err)
+	assert.Equal(t, 4, got.Depth, "3.5 MB: gtk-gnutella's good depth")
+
+	part, err := protocol.ParseSHA1URN("urn:sha1:X3K4WKZJWUCRTHG46CR2SVS65EPMB74C")
+	require.NoError(t, err)
+	big := shareFile(t, t.TempDir(), 2, "pfsp us to gtkg.bin", randomBytes(t, 6000000))
+	p := Partial{SHA1: part, Name: big.Name, Size: big.Size, path: big.Path,
+		Ranges: httphdr.NewRanges(big.Size, httphdr.Range{First: 0, Last: 1572863})}
+	pu := NewUploader(UploaderConfig{Files: newMemFiles(), Partials: func(s protocol.SHA1) (Partial, bool) { return p, s == part }})
+	psrv := startServer(t, "127.0.0.1", pu, nil)
+	resp, body = splitResponse(t, exchange(t, "127.0.0.20", psrv.addr, readInterop(t, "lab-gtkg-partial-request.bin")))
+	require.Equal(t, 206, resp.code)
+	assert.Equal(t, "bytes 0-1048575/6000000", resp.header.Get("Content-Range"))
+	assert.Equal(t, "bytes 0-1572863", resp.header.Get("X-Available-Ranges"), "gtk-gnutella's request keeps the connection")
+	assert.Len(t, body, 1048576)
+}
