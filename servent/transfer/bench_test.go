@@ -199,24 +199,32 @@ func BenchmarkDownload(b *testing.B) {
 				srv := startServer(b, fmt.Sprintf("127.0.0.%d", 60+i), up, nil)
 				srcs = append(srcs, Source{Addr: srv.addr, Index: 1, Name: f.Name})
 			}
-			d := newDirs(b)
-			m := openManager(b, d, func(c *ManagerConfig) { c.ChunkSize = benchChunk() })
-			b.ReportAllocs()
-			b.SetBytes(size)
-			for b.Loop() {
-				_, err := m.Start(f.SHA1, f.Name, size, srcs)
-				require.NoError(b, err)
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-				in, err := m.Wait(ctx, f.SHA1)
-				cancel()
-				require.NoError(b, err)
-				require.Equal(b, StateComplete, in.State, in.Err)
-				b.StopTimer()
-				require.NoError(b, os.Remove(in.Path))
-				require.NoError(b, m.Cancel(f.SHA1))
-				b.StartTimer()
-			}
+			benchDownloads(b, f, srcs, nil)
 		})
+	}
+}
+
+// benchDownloads downloads f from srcs b.N times (each file removed and
+// forgotten between), checking each finished Info with check.
+func benchDownloads(b *testing.B, f File, srcs []Source, check func(Info)) {
+	m := openManager(b, newDirs(b), func(c *ManagerConfig) { c.ChunkSize = benchChunk() })
+	b.ReportAllocs()
+	b.SetBytes(f.Size)
+	for b.Loop() {
+		_, err := m.Start(f.SHA1, f.Name, f.Size, srcs)
+		require.NoError(b, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		in, err := m.Wait(ctx, f.SHA1)
+		cancel()
+		require.NoError(b, err)
+		require.Equal(b, StateComplete, in.State, in.Err)
+		if check != nil {
+			check(in)
+		}
+		b.StopTimer()
+		require.NoError(b, os.Remove(in.Path))
+		require.NoError(b, m.Cancel(f.SHA1))
+		b.StartTimer()
 	}
 }
 
@@ -290,23 +298,9 @@ func BenchmarkDownloadTree(b *testing.B) {
 				cfg.Trees = func(protocol.SHA1) (*thex.Tree, bool) { return tree, true }
 			}
 			srv := startServer(b, fmt.Sprintf("127.0.0.%d", 66+i), NewUploader(cfg), nil)
-			m := openManager(b, newDirs(b), func(c *ManagerConfig) { c.ChunkSize = benchChunk() })
-			b.ReportAllocs()
-			b.SetBytes(size)
-			for b.Loop() {
-				_, err := m.Start(f.SHA1, f.Name, size, []Source{{Addr: srv.addr, Index: 1, Name: f.Name}})
-				require.NoError(b, err)
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-				in, err := m.Wait(ctx, f.SHA1)
-				cancel()
-				require.NoError(b, err)
-				require.Equal(b, StateComplete, in.State, in.Err)
+			benchDownloads(b, f, []Source{{Addr: srv.addr, Index: 1, Name: f.Name}}, func(in Info) {
 				require.Equal(b, i == 1, in.TreeChecked)
-				b.StopTimer()
-				require.NoError(b, os.Remove(in.Path))
-				require.NoError(b, m.Cancel(f.SHA1))
-				b.StartTimer()
-			}
+			})
 		})
 	}
 }

@@ -465,22 +465,13 @@ func (m *Manager) Wait(ctx context.Context, sha1 protocol.SHA1) (Info, error) {
 
 // AltLocs lists the direct sources known for sha1 (for the Uploader's
 // X-Alt), banned ones excluded.
-func (m *Manager) AltLocs(sha1 protocol.SHA1) []netip.AddrPort {
-	m.mu.Lock()
-	d, ok := m.downloads[sha1]
-	m.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []netip.AddrPort
-	for _, k := range d.srcOrder {
-		s := d.sources[k]
-		if !s.src.Push && !d.banned[k] && s.src.Addr.IsValid() && !s.dead {
-			out = append(out, s.src.Addr)
+func (m *Manager) AltLocs(sha1 protocol.SHA1) (out []netip.AddrPort) {
+	m.eachGoodSource(sha1, func(src *Source) bool {
+		if !src.Push && src.Addr.IsValid() {
+			out = append(out, src.Addr)
 		}
-	}
+		return true
+	})
 	return out
 }
 

@@ -38,19 +38,55 @@ type Mesh struct {
 
 type meshFile struct {
 	mu     sync.Mutex
-	direct []meshAlt
-	fw     []meshFalt
+	direct []heard[httphdr.Alt]
+	fw     []heard[httphdr.Falt]
 	bad    map[netip.AddrPort]time.Time
 }
 
-type meshAlt struct {
-	alt  httphdr.Alt
+// heard is a source and when we last heard of it.
+type heard[T any] struct {
+	v    T
 	seen time.Time
 }
 
-type meshFalt struct {
-	falt httphdr.Falt
-	seen time.Time
+// hear records v (the entry same finds, else a new one; when full the
+// stalest goes).
+func hear[T any](s []heard[T], v T, same func(T) bool, now time.Time) []heard[T] {
+	if i := slices.IndexFunc(s, func(x heard[T]) bool { return same(x.v) }); i >= 0 {
+		s[i] = heard[T]{v, now}
+		return s
+	}
+	if len(s) < meshPerFile {
+		return append(s, heard[T]{v, now})
+	}
+	j := 0
+	for i := range s {
+		if s[i].seen.Before(s[j].seen) {
+			j = i
+		}
+	}
+	s[j] = heard[T]{v, now}
+	return s
+}
+
+// freshest lists up to n of s that keep accepts, freshest first.
+func freshest[T any](s []heard[T], n int, keep func(T) bool) []T {
+	sorted := slices.Clone(s)
+	slices.SortFunc(sorted, func(a, b heard[T]) int { return b.seen.Compare(a.seen) })
+	var out []T
+	for _, h := range sorted {
+		if len(out) == n {
+			break
+		}
+		if keep(h.v) {
+			out = append(out, h.v)
+		}
+	}
+	return out
+}
+
+func forget[T any](s []heard[T], now time.Time) []heard[T] {
+	return slices.DeleteFunc(s, func(x heard[T]) bool { return now.Sub(x.seen) > meshLifetime })
 }
 
 // NewMesh returns an empty Mesh.
@@ -106,30 +142,14 @@ func (m *Mesh) Add(sha protocol.SHA1, from netip.Addr, alts []httphdr.Alt, falts
 		if _, bad := f.bad[a.Addr]; bad {
 			continue
 		}
-		i := slices.IndexFunc(f.direct, func(x meshAlt) bool { return x.alt.Addr == a.Addr })
-		switch {
-		case i >= 0:
-			f.direct[i] = meshAlt{a, now}
-		case len(f.direct) < meshPerFile:
-			f.direct = append(f.direct, meshAlt{a, now})
-		default: // full: the stalest goes
-			f.direct[oldest(f.direct, func(x meshAlt) time.Time { return x.seen })] = meshAlt{a, now}
-		}
+		f.direct = hear(f.direct, a, func(x httphdr.Alt) bool { return x.Addr == a.Addr }, now)
 	}
 	for _, fa := range falts {
 		if fa.GUID == ([16]byte{}) || len(fa.Proxies) == 0 {
 			continue // unreachable without a proxy
 		}
-		i := slices.IndexFunc(f.fw, func(x meshFalt) bool { return x.falt.GUID == fa.GUID })
 		fa.Proxies = slices.Clone(fa.Proxies)
-		switch {
-		case i >= 0:
-			f.fw[i] = meshFalt{fa, now}
-		case len(f.fw) < meshPerFile:
-			f.fw = append(f.fw, meshFalt{fa, now})
-		default:
-			f.fw[oldest(f.fw, func(x meshFalt) time.Time { return x.seen })] = meshFalt{fa, now}
-		}
+		f.fw = hear(f.fw, fa, func(x httphdr.Falt) bool { return x.GUID == fa.GUID }, now)
 	}
 }
 
@@ -144,7 +164,7 @@ func (m *Mesh) Remove(sha protocol.SHA1, nalts []httphdr.Alt, now time.Time) {
 	f.expire(now)
 	for _, a := range nalts {
 		ap := netip.AddrPortFrom(a.Addr.Addr().Unmap(), a.Addr.Port())
-		f.direct = slices.DeleteFunc(f.direct, func(x meshAlt) bool { return x.alt.Addr == ap })
+		f.direct = slices.DeleteFunc(f.direct, func(x heard[httphdr.Alt]) bool { return x.v.Addr == ap })
 		if len(f.bad) >= meshBadPerFile {
 			for k := range f.bad { // full: any one goes
 				delete(f.bad, k)
@@ -157,77 +177,49 @@ func (m *Mesh) Remove(sha protocol.SHA1, nalts []httphdr.Alt, now time.Time) {
 
 // Alts lists up to n direct sources of sha, freshest first, leaving out
 // except (the host asking knows itself).
-func (m *Mesh) Alts(sha protocol.SHA1, except netip.Addr, n int, now time.Time) []httphdr.Alt {
-	f := m.file(sha, false)
-	if f == nil {
-		return nil
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.expire(now)
-	sorted := slices.Clone(f.direct)
-	slices.SortFunc(sorted, func(a, b meshAlt) int { return b.seen.Compare(a.seen) })
-	var out []httphdr.Alt
-	for _, a := range sorted {
-		if len(out) == n {
-			break
-		}
-		if a.alt.Addr.Addr() != except {
-			out = append(out, a.alt)
-		}
-	}
+func (m *Mesh) Alts(sha protocol.SHA1, except netip.Addr, n int, now time.Time) (out []httphdr.Alt) {
+	m.with(sha, now, func(f *meshFile) {
+		out = freshest(f.direct, n, func(a httphdr.Alt) bool { return a.Addr.Addr() != except })
+	})
 	return out
 }
 
 // Falts lists up to n firewalled sources of sha, freshest first.
-func (m *Mesh) Falts(sha protocol.SHA1, n int, now time.Time) []httphdr.Falt {
-	f := m.file(sha, false)
-	if f == nil {
-		return nil
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.expire(now)
-	sorted := slices.Clone(f.fw)
-	slices.SortFunc(sorted, func(a, b meshFalt) int { return b.seen.Compare(a.seen) })
-	out := make([]httphdr.Falt, 0, min(n, len(sorted)))
-	for _, fa := range sorted[:min(n, len(sorted))] {
-		out = append(out, fa.falt)
-	}
+func (m *Mesh) Falts(sha protocol.SHA1, n int, now time.Time) (out []httphdr.Falt) {
+	m.with(sha, now, func(f *meshFile) {
+		out = freshest(f.fw, n, func(httphdr.Falt) bool { return true })
+	})
 	return out
 }
 
 // Bad reports whether addr was retracted for sha lately.
-func (m *Mesh) Bad(sha protocol.SHA1, addr netip.AddrPort, now time.Time) bool {
+func (m *Mesh) Bad(sha protocol.SHA1, addr netip.AddrPort, now time.Time) (bad bool) {
+	m.with(sha, now, func(f *meshFile) {
+		_, bad = f.bad[netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())]
+	})
+	return bad
+}
+
+// with runs fn on what the mesh holds for sha, if anything, up to date.
+func (m *Mesh) with(sha protocol.SHA1, now time.Time, fn func(f *meshFile)) {
 	f := m.file(sha, false)
 	if f == nil {
-		return false
+		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.expire(now)
-	_, bad := f.bad[netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())]
-	return bad
+	fn(f)
 }
 
 func (f *meshFile) expire(now time.Time) {
-	f.direct = slices.DeleteFunc(f.direct, func(x meshAlt) bool { return now.Sub(x.seen) > meshLifetime })
-	f.fw = slices.DeleteFunc(f.fw, func(x meshFalt) bool { return now.Sub(x.seen) > meshLifetime })
+	f.direct = forget(f.direct, now)
+	f.fw = forget(f.fw, now)
 	for k, t := range f.bad {
 		if now.Sub(t) > meshBadFor {
 			delete(f.bad, k)
 		}
 	}
-}
-
-func oldest[T any](s []T, seen func(T) time.Time) int {
-	j := 0
-	for i := range s {
-		if seen(s[i]).Before(seen(s[j])) {
-			j = i
-		}
-	}
-	return j
 }
 
 // learnMesh takes the sources a downloader tells about in its request:
@@ -310,30 +302,36 @@ func (c *upConn) meshHeaders(b []byte, f File) []byte {
 
 // FaltLocs lists the firewalled sources of sha1's download that have push
 // proxies (for the Uploader's X-Falt).
-func (m *Manager) FaltLocs(sha1 protocol.SHA1) []httphdr.Falt {
+func (m *Manager) FaltLocs(sha1 protocol.SHA1) (out []httphdr.Falt) {
+	m.eachGoodSource(sha1, func(src *Source) bool {
+		if src.Push && !src.ServentGUID.IsZero() && len(src.Proxies) > 0 {
+			f := httphdr.Falt{GUID: src.ServentGUID, Addr: src.Addr}
+			for _, p := range src.Proxies {
+				f.Proxies = append(f.Proxies, httphdr.Alt{Addr: p})
+			}
+			out = append(out, f)
+		}
+		return len(out) < maxAltLocs
+	})
+	return out
+}
+
+// eachGoodSource calls fn for the sources of sha1's download that are
+// neither dead nor banned, in the order they came, while fn says go on.
+func (m *Manager) eachGoodSource(sha1 protocol.SHA1, fn func(src *Source) bool) {
 	m.mu.Lock()
 	d, ok := m.downloads[sha1]
 	m.mu.Unlock()
 	if !ok {
-		return nil
+		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var out []httphdr.Falt
 	for _, k := range d.srcOrder {
-		s := d.sources[k]
-		if !s.src.Push || s.dead || d.banned[k] || s.src.ServentGUID.IsZero() || len(s.src.Proxies) == 0 {
-			continue
-		}
-		f := httphdr.Falt{GUID: s.src.ServentGUID, Addr: s.src.Addr}
-		for _, p := range s.src.Proxies {
-			f.Proxies = append(f.Proxies, httphdr.Alt{Addr: p})
-		}
-		if out = append(out, f); len(out) == maxAltLocs {
-			break
+		if s := d.sources[k]; !s.dead && !d.banned[k] && !fn(&s.src) {
+			return
 		}
 	}
-	return out
 }
 
 // hasFeature reports whether an X-Features value lists name ("name/x.y").

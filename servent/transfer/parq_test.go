@@ -143,15 +143,7 @@ func TestParqOurDownloaderAndUploader(t *testing.T) {
 	da, db := newDirs(t), newDirs(t)
 	a := openManager(t, da, from("127.0.0.72"))
 	b := openManager(t, db, from("127.0.0.73"))
-	_, err := a.Start(sha, "queued.bin", int64(len(content)), src)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return up.Active() == 1 }, 5*time.Second, time.Millisecond)
-	_, err = b.Start(sha, "queued.bin", int64(len(content)), src)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		in, _ := b.Get(sha)
-		return in.QueuePosition == 1
-	}, 5*time.Second, time.Millisecond, "B is first in line")
+	queueBehind(t, up, a, b, sha, int64(len(content)), src)
 	assert.Equal(t, 1, up.Queued())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -294,15 +286,7 @@ func TestParqQueueCallback(t *testing.T) {
 	var bAddr netip.AddrPort
 	b := openManager(t, db, from("127.0.0.76", func() netip.AddrPort { return bAddr }))
 	bAddr = startServer(t, "127.0.0.76", nil, b).addr
-	_, err := a.Start(sha, "queued.bin", int64(len(content)), src)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return up.Active() == 1 }, 5*time.Second, time.Millisecond)
-	_, err = b.Start(sha, "queued.bin", int64(len(content)), src)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		in, _ := b.Get(sha)
-		return in.QueuePosition == 1
-	}, 5*time.Second, time.Millisecond, "B is first in line")
+	queueBehind(t, up, a, b, sha, int64(len(content)), src)
 	// B's Retry-After is a minute; the test's deadline is 40 s.
 	inb, err := b.Wait(ctx, sha)
 	require.NoError(t, err, "B was served on the QUEUE callback")
@@ -331,4 +315,19 @@ func TestGTKGQueuedRequest(t *testing.T) {
 	id := q.request(gtkg, "f", "", node, false, nil, parqT0).id
 	assert.Equal(t, []queueCall{{id: id, addr: node}}, q.calls(true, nil, parqT0.Add(40*time.Second)))
 	assert.Equal(t, "QUEUE "+id+" 127.0.0.10:6346\r\n", string(AppendQUEUE(nil, id, netip.MustParseAddrPort("127.0.0.10:6346"))))
+}
+
+// queueBehind starts a's download, then b's once a holds the one slot,
+// and waits until b is first in line.
+func queueBehind(t *testing.T, up *Uploader, a, b *Manager, sha protocol.SHA1, size int64, src []Source) {
+	t.Helper()
+	_, err := a.Start(sha, "queued.bin", size, src)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return up.Active() == 1 }, 5*time.Second, time.Millisecond)
+	_, err = b.Start(sha, "queued.bin", size, src)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		in, _ := b.Get(sha)
+		return in.QueuePosition == 1
+	}, 5*time.Second, time.Millisecond, "B is first in line")
 }
