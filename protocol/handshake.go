@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 // Handshake header block limits GTKG enforces (GNUTELLA.md 2.1,
@@ -303,7 +305,7 @@ func parseStatusLine(line []byte) (*Handshake, error) {
 		return nil, fmt.Errorf("status line %q: %w", s, err)
 	}
 	codeText, reason, _ := strings.Cut(rest, " ")
-	if len(codeText) != 3 || !isDigits(codeText) {
+	if len(codeText) != 3 || !textwire.IsDigits(codeText) {
 		return nil, fmt.Errorf("status line %q: bad status code: %w", s, ErrNotGnutella)
 	}
 	code, _ := strconv.Atoi(codeText)
@@ -313,7 +315,7 @@ func parseStatusLine(line []byte) (*Handshake, error) {
 // checkVersion accepts "major.minor" >= 0.6.
 func checkVersion(v string) error {
 	major, minor, ok := strings.Cut(v, ".")
-	if !ok || !isDigits(major) || !isDigits(minor) || len(major) > 3 || len(minor) > 3 {
+	if !ok || !textwire.IsDigits(major) || !textwire.IsDigits(minor) || len(major) > 3 || len(minor) > 3 {
 		return ErrNotGnutella
 	}
 	ma, _ := strconv.Atoi(major)
@@ -322,18 +324,6 @@ func checkVersion(v string) error {
 		return ErrOldProtocol
 	}
 	return nil
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // headerParser applies GTKG's header_append() rules line by line. Names

@@ -3,6 +3,8 @@ package httphdr
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 // Alt is one X-Alt or X-Nalt entry: a source of the file (X-Alt) or one
@@ -29,7 +31,7 @@ func ParseAlt(value string, limit int) ([]Alt, error) {
 	var tls hexBitmap
 	first, pos := true, 0
 	splitItems(value, ",;", func(item string) bool {
-		if hasPrefixFold(item, "tls=") {
+		if textwire.HasPrefixFold(item, "tls=") {
 			if first {
 				if h := hexBitmap(item[len("tls="):]); h.valid() {
 					tls = h

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 // AltLocation is one URL of the old alternate-location headers
@@ -68,7 +69,7 @@ func urlEnd(s string) int {
 		case isSpace(c) || c == '"':
 			return i
 		case c == ',':
-			if rest := s[i+1:]; rest == "" || isSpace(rest[0]) || hasPrefixFold(rest, "http://") {
+			if rest := s[i+1:]; rest == "" || isSpace(rest[0]) || textwire.HasPrefixFold(rest, "http://") {
 				return i
 			}
 		}
@@ -108,38 +109,12 @@ func parseAltURL(u string) (AltLocation, bool) {
 	if err != nil || idx == 1<<32-1 {
 		return loc, false
 	}
-	name, ok = unescapeURL(name)
+	name, ok = textwire.Unescape(name, false)
 	if !ok || name == "" {
 		return loc, false
 	}
 	loc.Index, loc.Name = uint32(idx), name
 	return loc, true
-}
-
-// unescapeURL decodes %XX escapes as gtkg's url_unescape: %00, a bad or cut
-// escape make it unreadable.
-func unescapeURL(s string) (string, bool) {
-	if strings.IndexByte(s, '%') < 0 {
-		return s, true
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '%' {
-			if i+2 >= len(s) {
-				return "", false
-			}
-			h, ok1 := unhex(s[i+1])
-			l, ok2 := unhex(s[i+2])
-			if !ok1 || !ok2 || h == 0 && l == 0 {
-				return "", false
-			}
-			c = h<<4 | l
-			i += 2
-		}
-		b = append(b, c)
-	}
-	return string(b), true
 }
 
 // indexFold is strings.Index ignoring ASCII case, for an ASCII needle.

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 // Falt is one X-Falt entry: a firewalled source, reached by a push through
@@ -55,15 +57,15 @@ func parseFaltEntry(item string) (f Falt, ok bool) {
 	splitItems(item, ";", func(tok string) bool {
 		switch {
 		case !seenGUID:
-			if !decodeHex(f.GUID[:], tok) {
+			if !textwire.DecodeHex(f.GUID[:], tok) {
 				return false
 			}
 			seenGUID = true
 		case strings.IndexByte(tok, '/') >= 0:
-			if hasPrefixFold(tok, "fwt/") {
+			if textwire.HasPrefixFold(tok, "fwt/") {
 				f.FWT = true
 			}
-		case !seenPPTLS && hasPrefixFold(tok, "pptls="):
+		case !seenPPTLS && textwire.HasPrefixFold(tok, "pptls="):
 			seenPPTLS = true
 			if h := hexBitmap(tok[len("pptls="):]); h.valid() {
 				pptls = h
@@ -134,7 +136,7 @@ func AppendFalt(dst []byte, entries []Falt) []byte {
 		if n > 0 {
 			dst = append(dst, ", "...)
 		}
-		dst = appendHex(dst, f.GUID[:])
+		dst = textwire.AppendHex(dst, f.GUID[:])
 		if f.FWT {
 			dst = append(dst, ";fwt/1"...)
 		}
@@ -178,26 +180,3 @@ func AppendFalt(dst []byte, entries []Falt) []byte {
 
 // FormatFalt is AppendFalt as a string.
 func FormatFalt(entries []Falt) string { return string(AppendFalt(nil, entries)) }
-
-func decodeHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) {
-		return false
-	}
-	for i := range dst {
-		h, ok1 := unhex(s[2*i])
-		l, ok2 := unhex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = h<<4 | l
-	}
-	return true
-}
-
-func appendHex(dst, b []byte) []byte {
-	const digits = "0123456789abcdef" // gtkg base16_alphabet
-	for _, c := range b {
-		dst = append(dst, digits[c>>4], digits[c&15])
-	}
-	return dst
-}

@@ -13,9 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 // Bounds.
@@ -63,39 +63,10 @@ func trimSpace(s string) string {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-// parseIPv4 reads a dotted quad; like gtkg's string_to_ip_strict it takes
-// leading zeros as decimal ("010" is 10).
-func parseIPv4(s string) (netip.Addr, bool) {
-	var b [4]byte
-	for i := range 4 {
-		n, v := 0, 0
-		for n < len(s) && n < 3 && s[n] >= '0' && s[n] <= '9' {
-			v = v*10 + int(s[n]-'0')
-			n++
-		}
-		if n == 0 || v > 255 {
-			return netip.Addr{}, false
-		}
-		b[i] = byte(v)
-		s = s[n:]
-		if i < 3 {
-			if s == "" || s[0] != '.' {
-				return netip.Addr{}, false
-			}
-			s = s[1:]
-		}
-	}
-	return netip.AddrFrom4(b), s == ""
-}
-
 // parseIP reads a whole IPv4 or bare IPv6 address (no zone); an
 // IPv4-mapped IPv6 address reads as IPv4.
 func parseIP(s string) (netip.Addr, bool) {
-	if a, ok := parseIPv4(s); ok {
+	if a, ok := textwire.ParseIPv4(s); ok {
 		return a, true
 	}
 	if strings.IndexByte(s, ':') < 0 {
@@ -185,7 +156,7 @@ func (h hexBitmap) valid() bool {
 		return false
 	}
 	for i := 0; i < len(h); i++ {
-		if _, ok := unhex(h[i]); !ok {
+		if _, ok := textwire.Unhex(h[i]); !ok {
 			return false
 		}
 	}
@@ -196,7 +167,7 @@ func (h hexBitmap) bit(i int) bool {
 	if i < 0 || i/4 >= len(h) {
 		return false
 	}
-	v, _ := unhex(h[i/4])
+	v, _ := textwire.Unhex(h[i/4])
 	return v>>(3-i%4)&1 != 0
 }
 
@@ -221,18 +192,6 @@ func appendHexBitmap(dst []byte, n int, set func(int) bool) []byte {
 	return dst
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
 // splitItems calls fn for each non-empty, trimmed item of s separated by
 // any byte of seps (one or two bytes); fn returns false to stop.
 func splitItems(s, seps string, fn func(item string) bool) {
@@ -246,26 +205,5 @@ func splitItems(s, seps string, fn func(item string) bool) {
 			return
 		}
 		start = i + 1
-	}
-}
-
-// quoteShort quotes s for an error line: at most about 64 bytes of quoted
-// text, whatever s holds (an invalid byte quotes as 4).
-func quoteShort(s string) string {
-	const max = 64
-	if len(s) <= max {
-		if q := strconv.Quote(s); len(q) <= max+2 {
-			return q
-		}
-	}
-	n := min(len(s), max)
-	for {
-		for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		if q := strconv.Quote(s[:n]); len(q) <= max+2 {
-			return q + "..."
-		}
-		n = n * 3 / 4
 	}
 }

@@ -3,6 +3,8 @@ package httphdr
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 // ParseNode reads an X-Node value, also the older X-Listen-IP (PARQ 1.0)
@@ -15,7 +17,7 @@ func ParseNode(value string) (netip.AddrPort, error) {
 	}
 	ap, ok := parseAddrPort(trimSpace(value), 0)
 	if !ok {
-		return netip.AddrPort{}, fmt.Errorf("%w: X-Node %s: want ip:port", ErrMalformed, quoteShort(value))
+		return netip.AddrPort{}, fmt.Errorf("%w: X-Node %s: want ip:port", ErrMalformed, textwire.QuoteShort(value))
 	}
 	return ap, nil
 }
@@ -25,7 +27,7 @@ func ParseNode(value string) (netip.AddrPort, error) {
 func ParseNodeIPv6(value string) (netip.AddrPort, error) {
 	ap, err := ParseNode(value)
 	if err == nil && !ap.Addr().Is6() {
-		return netip.AddrPort{}, fmt.Errorf("%w: X-Node-IPv6 %s: not an IPv6 address", ErrMalformed, quoteShort(value))
+		return netip.AddrPort{}, fmt.Errorf("%w: X-Node-IPv6 %s: not an IPv6 address", ErrMalformed, textwire.QuoteShort(value))
 	}
 	return ap, err
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 // MaxRanges is the most ranges ParseAvailableRanges and NewRanges keep.
@@ -84,12 +86,12 @@ func ParseAvailableRanges(value string, size int64) (Ranges, error) {
 		return nil, fmt.Errorf("%w: X-Available-Ranges for a file of %d bytes", ErrMalformed, size)
 	}
 	v := trimSpace(value)
-	if !hasPrefixFold(v, "bytes") || len(v) > 5 && !isSpace(v[5]) && v[5] != '=' {
-		return nil, fmt.Errorf("%w: X-Available-Ranges %s: not in bytes", ErrMalformed, quoteShort(value))
+	if !textwire.HasPrefixFold(v, "bytes") || len(v) > 5 && !isSpace(v[5]) && v[5] != '=' {
+		return nil, fmt.Errorf("%w: X-Available-Ranges %s: not in bytes", ErrMalformed, textwire.QuoteShort(value))
 	}
 	rs := make([]Range, 0, min(1+strings.Count(v, ","), MaxValueLen/4))
 	splitItems(v, ",", func(item string) bool {
-		if hasPrefixFold(item, "bytes") {
+		if textwire.HasPrefixFold(item, "bytes") {
 			item = trimSpace(item[len("bytes"):])
 		}
 		item = trimSpace(strings.TrimPrefix(item, "="))
@@ -205,14 +207,14 @@ func ParseAvailable(value string) (int64, error) {
 		return 0, err
 	}
 	v := trimSpace(value)
-	if hasPrefixFold(v, "bytes") {
+	if textwire.HasPrefixFold(v, "bytes") {
 		if rest := v[len("bytes"):]; rest != "" && isSpace(rest[0]) {
 			if n, ok := parseOffset(trimSpace(rest)); ok {
 				return n, nil
 			}
 		}
 	}
-	return 0, fmt.Errorf("%w: X-Available %s: want \"bytes <n>\"", ErrMalformed, quoteShort(value))
+	return 0, fmt.Errorf("%w: X-Available %s: want \"bytes <n>\"", ErrMalformed, textwire.QuoteShort(value))
 }
 
 // AppendAvailable writes "bytes <n>".

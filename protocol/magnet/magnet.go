@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 // Bounds of what Parse accepts.
@@ -80,32 +81,11 @@ func (e *Error) Error() string {
 	if e.Key == "" {
 		return "magnet: " + e.Reason
 	}
-	return "magnet: " + e.Key + " " + quoteShort(e.Value) + ": " + e.Reason
+	return "magnet: " + e.Key + " " + textwire.QuoteShort(e.Value) + ": " + e.Reason
 }
 
 // Unwrap makes errors.Is(err, protocol.ErrMalformed) true.
 func (e *Error) Unwrap() error { return protocol.ErrMalformed }
-
-// quoteShort quotes s for an error line: at most about 64 bytes of quoted
-// text, whatever s holds (an invalid byte quotes as 4).
-func quoteShort(s string) string {
-	const max = 64
-	if len(s) <= max {
-		if q := strconv.Quote(s); len(q) <= max+2 {
-			return q
-		}
-	}
-	n := min(len(s), max)
-	for {
-		for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		if q := strconv.Quote(s[:n]); len(q) <= max+2 {
-			return q + "..."
-		}
-		n = n * 3 / 4
-	}
-}
 
 type key int
 
@@ -151,7 +131,7 @@ func Parse(s string) (Magnet, error) {
 	if len(s) > MaxLen {
 		return m, &Error{Reason: "longer than " + strconv.Itoa(MaxLen) + " bytes"}
 	}
-	if !hasPrefixFold(s, "magnet:") {
+	if !textwire.HasPrefixFold(s, "magnet:") {
 		return m, &Error{Reason: "not a magnet URI (no \"magnet:\" prefix)"}
 	}
 	rest := s[len("magnet:"):]
@@ -184,7 +164,7 @@ type parser struct {
 
 func (p *parser) value(m *Magnet, k key, raw string) error {
 	name := keyNames[k]
-	val, ok := unescape(raw)
+	val, ok := textwire.Unescape(raw, true)
 	if !ok {
 		return &Error{Key: name, Value: raw, Reason: "bad percent escape"}
 	}
@@ -226,7 +206,7 @@ func (p *parser) value(m *Magnet, k key, raw string) error {
 		m.GUID = val
 	case keyDHT, keyG2:
 		n, err := strconv.ParseUint(val, 10, 8)
-		if err != nil || !allDigits(val) {
+		if err != nil || !textwire.IsDigits(val) {
 			return bad("not a number from 0 to 255")
 		}
 		if k == keyDHT {
@@ -236,7 +216,7 @@ func (p *parser) value(m *Magnet, k key, raw string) error {
 		}
 	case keyXL:
 		n, err := strconv.ParseInt(val, 10, 64)
-		if err != nil || !allDigits(val) {
+		if err != nil || !textwire.IsDigits(val) {
 			return bad("not a length in bytes")
 		}
 		if m.Size != 0 && n != 0 && n != m.Size {
@@ -400,22 +380,6 @@ func (m Magnet) appendURN(dst []byte) []byte {
 	default:
 		return append(dst, m.TTH.TreeURN()...)
 	}
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func hasControl(s string) bool {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 const n2rPrefix = "/uri-res/N2R?" // case-sensitive in gtkg (magnet_parse_path)
@@ -33,14 +34,14 @@ func (s Source) FileIndex() (index uint32, name string, ok bool) {
 		return 0, "", false
 	}
 	digits, name, found := strings.Cut(rest, "/")
-	if !found || !allDigits(digits) {
+	if !found || !textwire.IsDigits(digits) {
 		return 0, "", false
 	}
 	n, err := strconv.ParseUint(digits, 10, 32)
 	if err != nil {
 		return 0, "", false
 	}
-	if dec, ok := unescapePath(name); ok {
+	if dec, ok := textwire.Unescape(name, false); ok {
 		name = dec
 	}
 	return uint32(n), name, true
@@ -53,7 +54,7 @@ func (s Source) FileIndex() (index uint32, name string, ok bool) {
 func (s Source) appendURL(dst []byte, m Magnet) []byte {
 	if s.Push {
 		dst = append(dst, "push://"...)
-		dst = appendHex(dst, s.GUID[:])
+		dst = textwire.AppendHex(dst, s.GUID[:])
 		for _, p := range s.Proxies {
 			dst = append(dst, ':')
 			dst = p.AppendTo(dst)
@@ -92,7 +93,7 @@ type parsedSource struct {
 // http:// and push:// (gtkg skips those too).
 func parseSource(v string) (src parsedSource, ok bool, err error) {
 	switch {
-	case hasPrefixFold(v, "http://"):
+	case textwire.HasPrefixFold(v, "http://"):
 		addr, host, port, rest, err := parseHostPort(v[len("http://"):], true)
 		if err != nil {
 			return src, false, err
@@ -100,9 +101,9 @@ func parseSource(v string) (src parsedSource, ok bool, err error) {
 		src.Addr, src.Host, src.Port = addr, host, port
 		err = src.parsePath(rest)
 		return src, err == nil, err
-	case hasPrefixFold(v, "push://"):
+	case textwire.HasPrefixFold(v, "push://"):
 		rest := v[len("push://"):]
-		if len(rest) < 32 || !decodeHex(src.GUID[:], rest[:32]) {
+		if len(rest) < 32 || !textwire.DecodeHex(src.GUID[:], rest[:32]) {
 			return src, false, reason("bad GUID in push source (want 32 hex digits)")
 		}
 		src.Push = true
@@ -171,7 +172,7 @@ func parseHostPort(s string, allowName bool) (addr netip.Addr, name string, port
 		}
 		tok := s[:n]
 		rest = s[n:]
-		if a, ok := parseIPv4(tok); ok {
+		if a, ok := textwire.ParseIPv4(tok); ok {
 			addr = a
 		} else if !allowName {
 			return addr, "", 0, "", reason("not an IP address")
@@ -202,31 +203,6 @@ func isHostChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-'
 }
 
-// parseIPv4 reads a dotted quad; like gtkg it takes leading zeros as
-// decimal ("010" is 10).
-func parseIPv4(s string) (netip.Addr, bool) {
-	var b [4]byte
-	for i := range 4 {
-		n, v := 0, 0
-		for n < len(s) && n < 3 && s[n] >= '0' && s[n] <= '9' {
-			v = v*10 + int(s[n]-'0')
-			n++
-		}
-		if n == 0 || v > 255 {
-			return netip.Addr{}, false
-		}
-		b[i] = byte(v)
-		s = s[n:]
-		if i < 3 {
-			if s == "" || s[0] != '.' {
-				return netip.Addr{}, false
-			}
-			s = s[1:]
-		}
-	}
-	return netip.AddrFrom4(b), s == ""
-}
-
 type urnValue struct {
 	sha1    protocol.SHA1
 	tth     protocol.TTH
@@ -240,17 +216,17 @@ type urnValue struct {
 // namespaces.
 func parseURN(v string) (u urnValue, ok bool, err error) {
 	switch {
-	case hasPrefixFold(v, "urn:sha1:"):
+	case textwire.HasPrefixFold(v, "urn:sha1:"):
 		if !decodeSHA1(&u.sha1, v[len("urn:sha1:"):]) {
 			return u, false, reason("not a SHA-1 urn")
 		}
 		u.hasSHA1 = true
-	case hasPrefixFold(v, "urn:bitprint:"):
+	case textwire.HasPrefixFold(v, "urn:bitprint:"):
 		if !decodeBitprint(&u, v) {
 			return u, false, reason("not a bitprint urn (urn:bitprint:<32 base32>.<39 base32>)")
 		}
 		u.hasSHA1, u.hasTTH = true, true
-	case hasPrefixFold(v, "urn:tree:tiger"):
+	case textwire.HasPrefixFold(v, "urn:tree:tiger"):
 		// urn:tree:tiger: or urn:tree:tiger/: (not urn:tree:tiger/1024:)
 		tth, err := protocol.ParseTTHURN(v)
 		if err != nil {
@@ -270,7 +246,7 @@ func decodeSHA1(dst *protocol.SHA1, s string) bool {
 		sha, err := protocol.ParseSHA1Base32(s)
 		*dst, ok = sha, err == nil
 	case 40:
-		ok = decodeHex(dst[:], s)
+		ok = textwire.DecodeHex(dst[:], s)
 	}
 	return ok && !dst.IsZero() // zero means "no SHA-1" in Magnet and Source
 }
@@ -280,44 +256,9 @@ func decodeSHA1(dst *protocol.SHA1, s string) bool {
 func decodeBitprint(u *urnValue, v string) bool {
 	sha, tth, found := strings.Cut(v[len("urn:bitprint:"):], ".")
 	if found && len(sha) == 40 {
-		return decodeSHA1(&u.sha1, sha) && len(tth) == 48 && decodeHex(u.tth[:], tth)
+		return decodeSHA1(&u.sha1, sha) && len(tth) == 48 && textwire.DecodeHex(u.tth[:], tth)
 	}
 	s, t, err := protocol.ParseBitprintURN(v)
 	u.sha1, u.tth = s, t
 	return err == nil && !s.IsZero() // zero means "no SHA-1", as in decodeSHA1
-}
-
-func decodeHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) {
-		return false
-	}
-	for i := range dst {
-		h, ok1 := unhex(s[2*i])
-		l, ok2 := unhex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = h<<4 | l
-	}
-	return true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
-func appendHex(dst, b []byte) []byte {
-	const digits = "0123456789abcdef" // gtkg base16_alphabet
-	for _, c := range b {
-		dst = append(dst, digits[c>>4], digits[c&15])
-	}
-	return dst
 }
