@@ -145,7 +145,8 @@ func TestUHCPingAnsweredWithIPP(t *testing.T) {
 	require.ElementsMatch(t, []netip.AddrPort{cached[0], cached[1], other.Addr()}, info.Hosts,
 		"cached ultrapeers and the connected one, not the requester, not a leaf, not us")
 	require.NotContains(t, info.Hosts, up.Addr())
-	require.Equal(t, uint64(1), up.udp.caches.stats.uhcAnswers.Load())
+	// Counted after the send: the Pong may arrive first.
+	require.Eventually(t, func() bool { return up.udp.caches.stats.uhcAnswers.Load() == 1 }, waitFor, tick)
 
 	leaf := startNode(t, ModeLeaf)
 	leaf.hosts.add(cached[0], true)
