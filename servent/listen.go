@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/servent/servent/servent/admit"
 	"github.com/servent/servent/servent/reach"
+	"github.com/servent/servent/servent/tlsid"
 	"github.com/servent/servent/servent/transfer"
 )
 
@@ -181,6 +183,27 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort, id admit.ID) {
 		return
 	}
 	_ = nc.SetDeadline(deadline)
+	if tlsid.IsClientHello(head) {
+		if n.tlsServer == nil {
+			_ = nc.Close() // TLS refused: gtk-gnutella closes too
+			return
+		}
+		// TLS on the same port (issue 16): the handshake under the same
+		// deadline, then the first bytes inside it decide as outside.
+		tc := tls.Server(&peekedConn{Conn: nc, r: br}, n.tlsServer)
+		if err := tc.HandshakeContext(n.ctx); err != nil {
+			n.countTimeout(err)
+			n.log.Debug("inbound TLS handshake failed", "peer", remote, "err", err)
+			_ = nc.Close()
+			return
+		}
+		nc, br = tc, bufio.NewReaderSize(tc, 16<<10)
+		if head, err = br.Peek(4); err != nil {
+			n.countTimeout(err)
+			_ = nc.Close()
+			return
+		}
+	}
 	switch string(head) {
 	case "GET ", "HEAD", "GIV ", "GNUT", "QUEU":
 		// Someone reached our listening socket: what an auto node needs
@@ -246,6 +269,15 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort, id admit.ID) {
 		_ = nc.Close()
 	}
 }
+
+// peekedConn reads through r, which holds the bytes peeked to tell TLS
+// from the rest.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // bufferHTTPHead reads until br holds a whole request head (through its
 // blank line), so that it arrives under the handshake deadline; a head

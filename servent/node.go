@@ -3,6 +3,7 @@ package servent
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/servent/servent/servent/gnet"
 	"github.com/servent/servent/servent/hitfilter"
 	"github.com/servent/servent/servent/natmap"
+	"github.com/servent/servent/servent/tlsid"
 	"github.com/servent/servent/servent/uhc"
 	"github.com/servent/servent/sharedir"
 
@@ -146,6 +148,8 @@ type Node struct {
 
 	transfer transferHooks
 	hooks    testHooks
+
+	tlsServer *tls.Config // TLS we accept on our port; nil: refused
 }
 
 // New makes a node; nothing runs until Start.
@@ -167,6 +171,13 @@ func New(cfg Config) (*Node, error) {
 		kick:     make(chan struct{}, 1),
 	}
 	n.ultrapeer.Store(cfg.Mode == ModeUltrapeer)
+	if !cfg.NoTLS {
+		cert, err := tlsid.Load(cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("servent: %w", err)
+		}
+		n.tlsServer = tlsid.Server(cert)
+	}
 	for c, v := range cfg.Caps {
 		n.limits.Get(bwlimit.Class(c)).Set(v)
 	}

@@ -1,0 +1,100 @@
+package servent
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/servent/tlsid"
+)
+
+func tlsDial(t *testing.T, n *Node) *tls.Conn {
+	t.Helper()
+	cert, err := tlsid.Load("")
+	require.NoError(t, err)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(nextIP())}, Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(&d, "tcp", n.Addr().String(), tlsid.Client(cert))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestTLSInbound: TLS on the Gnutella port, told from plain by its first
+// bytes: a Gnet handshake and a download over TLS (byte-identical), the
+// certificate kept in the data folder (0600); garbage after a TLS record
+// header, a handshake that stalls, and TLS to a servent that refuses it
+// are closed, and the servent goes on.
+func TestTLSInbound(t *testing.T) {
+	n := startNode(t, ModeUltrapeer, withFiles("over tls.txt"), func(c *Config) { c.HandshakeTimeout = time.Second })
+	require.NoError(t, n.lib.WaitHashed(t.Context()))
+	st, err := os.Stat(filepath.Join(n.cfg.DataDir, tlsid.KeyFile))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	// Gnet over TLS: a leaf connects.
+	c := tlsDial(t, n)
+	_, err = io.WriteString(c, "GNUTELLA CONNECT/0.6\r\nUser-Agent: tls-test\r\nX-Ultrapeer: False\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "GNUTELLA/0.6 200 OK\r\n", line)
+	for line != "\r\n" {
+		line, err = br.ReadString('\n')
+		require.NoError(t, err)
+	}
+	_, err = io.WriteString(c, "GNUTELLA/0.6 200 OK\r\n\r\n")
+	require.NoError(t, err)
+	waitPeers(t, n, 0, 1)
+
+	// HTTP over TLS: the file, byte for byte.
+	f := n.lib.Files()[0]
+	h := tlsDial(t, n)
+	_, err = io.WriteString(h, "GET /get/1/over%20tls.txt HTTP/1.1\r\nConnection: close\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(h), nil)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	want, err := os.ReadFile(f.Path)
+	require.NoError(t, err)
+	require.Equal(t, want, body)
+
+	// Garbage after a TLS record header; a handshake that stalls.
+	for _, first := range []string{"\x16\x03\x01\x00\x05garbage-not-a-client-hello", "\x16\x03\x01"} {
+		raw := dialFrom(t, addrOf(n)).conn
+		_, err = io.WriteString(raw, first)
+		require.NoError(t, err)
+		_ = raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = io.ReadAll(raw)
+		require.NoError(t, err, "closed by the servent (EOF), not by our deadline: %q", first)
+	}
+	// Still serving.
+	h2 := tlsDial(t, n)
+	_, err = io.WriteString(h2, "HEAD /get/1/over%20tls.txt HTTP/1.1\r\nConnection: close\r\n\r\n")
+	require.NoError(t, err)
+	resp, err = http.ReadResponse(bufio.NewReader(h2), &http.Request{Method: "HEAD"})
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+
+	// A servent with TLS off closes a TLS handshake without a word.
+	off := startNode(t, ModeUltrapeer, func(c *Config) { c.NoTLS = true })
+	raw := dialFrom(t, addrOf(off)).conn
+	_, err = io.WriteString(raw, "\x16\x03\x01\x00\x05hello")
+	require.NoError(t, err)
+	_ = raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(raw)
+	require.NoError(t, err)
+	require.Empty(t, b)
+	require.False(t, strings.Contains(string(b), "GNUTELLA"))
+}
