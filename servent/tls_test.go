@@ -98,3 +98,22 @@ func TestTLSInbound(t *testing.T) {
 	require.Empty(t, b)
 	require.False(t, strings.Contains(string(b), "GNUTELLA"))
 }
+
+// TestGTKGClientHello replays the ClientHello gtk-gnutella 1.2.3 (GnuTLS)
+// sent when told `node add tls:IP PORT` in the lab: our port answers it
+// with a ServerHello (a handshake record), not an alert. In the lab the
+// link then came up over TLS.
+func TestGTKGClientHello(t *testing.T) {
+	hello, err := os.ReadFile("testdata/lab-gtkg-tls-clienthello.bin")
+	require.NoError(t, err)
+	require.True(t, tlsid.IsClientHello(hello))
+	n := startNode(t, ModeUltrapeer)
+	raw := dialFrom(t, addrOf(n)).conn
+	_, err = raw.Write(hello)
+	require.NoError(t, err)
+	head := make([]byte, 5)
+	_, err = io.ReadFull(raw, head)
+	require.NoError(t, err)
+	require.Equal(t, byte(0x16), head[0], "a handshake record (ServerHello), not an alert (0x15)")
+	require.Equal(t, byte(0x03), head[1])
+}
