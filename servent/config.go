@@ -112,11 +112,12 @@ type Config struct {
 	// UploadSlots is the number of uploads served at once; 0: 4.
 	UploadSlots int
 
-	// NoTLS refuses TLS on our port (issue 16); by default a connection
-	// that starts with a TLS handshake is served over TLS like any other:
-	// Gnet, HTTP, GIV and QUEUE. The certificate is made at first run and
-	// kept in DataDir (servent/tlsid).
-	NoTLS bool
+	// TLS says when we speak TLS (issue 16, tls.go): by default a
+	// connection that starts with a TLS handshake is served over TLS like
+	// any other (Gnet, HTTP, GIV, QUEUE) and hosts that said they speak it
+	// are dialled over TLS. The certificate is made at first run and kept
+	// in DataDir (servent/tlsid).
+	TLS TLSMode
 
 	// dqTimeScale multiplies dynamic querying's timings (tests run
 	// them faster); 0: gtk-gnutella's.

@@ -28,6 +28,7 @@ type PeerInfo struct {
 	MsgsIn     uint64
 	MsgsOut    uint64
 	Compressed bool
+	TLS        bool // the link runs over TLS
 }
 
 // conn is one established Gnutella connection. The reader goroutine owns
@@ -37,6 +38,7 @@ type conn struct {
 	n        *Node
 	id       routing.ConnID
 	nc       net.Conn      // counting wrapper around the socket
+	tls      bool          // the socket runs TLS
 	br       *bufio.Reader // handshake reader; may hold the first descriptors
 	addr     netip.AddrPort
 	listen   netip.AddrPort // the peer's listening address, when known
@@ -113,6 +115,7 @@ func (c *conn) info() PeerInfo {
 		BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
 		MsgsIn: c.msgsIn.Load(), MsgsOut: c.msgsOut.Load(),
 		Compressed: c.deflateIn || c.deflateOut,
+		TLS:        c.tls,
 	}
 }
 

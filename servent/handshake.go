@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/protocol/httphdr"
 )
 
 // handshakeError is a refusal: our code and reason, or the peer's.
@@ -48,6 +49,7 @@ type peerHello struct {
 	// hint that it has enough ultrapeers): an auto node then stays leaf.
 	upNotNeeded bool
 	guess       bool // X-Guess: the ultrapeer serves GUESS queries
+	tls         bool // X-Features tls: it accepts TLS on its port
 }
 
 // ourHeaders is the header set we send in step 1 and step 2 (GNUTELLA.md
@@ -82,6 +84,9 @@ func (n *Node) ourHeaders(remote netip.Addr, up bool) protocol.Headers {
 	h.Add("Vendor-Message", "0.2")
 	h.Add("Bye-Packet", "0.1")
 	h.Add("X-Requeries", "False")
+	if n.tls.server != nil {
+		h.Add("X-Features", "tls/1.0") // as gtk-gnutella says it
+	}
 	return h
 }
 
@@ -95,6 +100,7 @@ func (n *Node) parseHello(h protocol.Headers) peerHello {
 		upQRP:    h.Has("X-Ultrapeer-Query-Routing"),
 	}
 	p.guess = p.up && h.Has(guessHeader)
+	p.tls = httphdr.HasFeature(h.Get("X-Features"), "tls")
 	p.upNotNeeded = p.up && h.Has("X-Ultrapeer-Needed") && !h.Bool("X-Ultrapeer-Needed")
 	if g, err := protocol.ParseGUID(strings.TrimSpace(h.Get("GUID"))); err == nil {
 		p.guid = g
@@ -187,6 +193,9 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 	}
 	hello := n.parseHello(req.Headers)
 	n.harvest(req.Headers)
+	if hello.tls && hello.listen.IsValid() {
+		n.tls.learn(hello.listen)
+	}
 	ip := remote.Addr()
 	up := n.ultrapeer.Load()
 	hello.weLeaf = !up
@@ -300,6 +309,9 @@ func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (
 		return nil, &handshakeError{Code: code, Reason: reason, ours: true, leaf: peerLeaf}
 	}
 	hello.listen = remote // we dialled its listening address
+	if hello.tls {
+		n.tls.learn(remote) // the next dial to it starts TLS
+	}
 	_ = nc.SetDeadline(time.Time{})
 	return n.newConn(nc, br, remote, true, hello, slot), nil
 }

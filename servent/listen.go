@@ -184,13 +184,13 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort, id admit.ID) {
 	}
 	_ = nc.SetDeadline(deadline)
 	if tlsid.IsClientHello(head) {
-		if n.tlsServer == nil {
+		if n.tls.server == nil {
 			_ = nc.Close() // TLS refused: gtk-gnutella closes too
 			return
 		}
 		// TLS on the same port (issue 16): the handshake under the same
 		// deadline, then the first bytes inside it decide as outside.
-		tc := tls.Server(&peekedConn{Conn: nc, r: br}, n.tlsServer)
+		tc := tls.Server(&peekedConn{Conn: nc, r: br}, n.tls.server)
 		if err := tc.HandshakeContext(n.ctx); err != nil {
 			n.countTimeout(err)
 			n.log.Debug("inbound TLS handshake failed", "peer", remote, "err", err)

@@ -291,7 +291,7 @@ func (n *Node) dial(key string, ap netip.AddrPort, user, force bool) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
-	nc, err := n.cfg.Dial(ctx, "tcp", ap.String())
+	nc, err := n.dialGnet(ctx, ap)
 	cancel()
 	if err != nil {
 		n.release(slot)

@@ -3,7 +3,6 @@ package servent
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +23,6 @@ import (
 	"github.com/servent/servent/servent/gnet"
 	"github.com/servent/servent/servent/hitfilter"
 	"github.com/servent/servent/servent/natmap"
-	"github.com/servent/servent/servent/tlsid"
 	"github.com/servent/servent/servent/uhc"
 	"github.com/servent/servent/sharedir"
 
@@ -149,7 +147,7 @@ type Node struct {
 	transfer transferHooks
 	hooks    testHooks
 
-	tlsServer *tls.Config // TLS we accept on our port; nil: refused
+	tls *tlsState // TLS we accept and dial (tls.go)
 }
 
 // New makes a node; nothing runs until Start.
@@ -171,13 +169,11 @@ func New(cfg Config) (*Node, error) {
 		kick:     make(chan struct{}, 1),
 	}
 	n.ultrapeer.Store(cfg.Mode == ModeUltrapeer)
-	if !cfg.NoTLS {
-		cert, err := tlsid.Load(cfg.DataDir)
-		if err != nil {
-			return nil, fmt.Errorf("servent: %w", err)
-		}
-		n.tlsServer = tlsid.Server(cert)
+	tlsSt, err := newTLSState(cfg.TLS, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("servent: %w", err)
 	}
+	n.tls = tlsSt
 	for c, v := range cfg.Caps {
 		n.limits.Get(bwlimit.Class(c)).Set(v)
 	}
@@ -696,7 +692,7 @@ func (n *Node) newConn(nc net.Conn, br *bufio.Reader, remote netip.AddrPort, out
 		deflateIn: h.deflateIn, deflateOut: h.deflateOut, byeOK: h.byeOK, vendorOK: h.vendorOK,
 		maxTTL: h.maxTTL, upQRP: h.upQRP, weLeaf: h.weLeaf, upNotNeeded: h.upNotNeeded, guess: h.guess,
 		q: newSendQueue(n.cfg.QueueBytes), closed: make(chan struct{}), writerOut: make(chan struct{}),
-		slot: slot,
+		slot: slot, tls: isTLS(nc),
 	}
 	c.br = br
 	c.nc = countingConn{Conn: nc, c: c}

@@ -88,7 +88,7 @@ func TestTLSInbound(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode)
 
 	// A servent with TLS off closes a TLS handshake without a word.
-	off := startNode(t, ModeUltrapeer, func(c *Config) { c.NoTLS = true })
+	off := startNode(t, ModeUltrapeer, func(c *Config) { c.TLS = TLSOff })
 	raw := dialFrom(t, addrOf(off)).conn
 	_, err = io.WriteString(raw, "\x16\x03\x01\x00\x05hello")
 	require.NoError(t, err)
@@ -116,4 +116,37 @@ func TestGTKGClientHello(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, byte(0x16), head[0], "a handshake record (ServerHello), not an alert (0x15)")
 	require.Equal(t, byte(0x03), head[1])
+}
+
+// TestTLSBetweenServents: a servent set to TLS on dials over TLS and the
+// link is TLS on both sides; one that prefers TLS learns from the first
+// (plain) handshake that its peer speaks it (X-Features: tls/1.0) and
+// dials TLS the next time; a servent with TLS off says nothing of TLS, is
+// dialled plain, and refuses a TLS-only dialler.
+func TestTLSBetweenServents(t *testing.T) {
+	b := startNode(t, ModeUltrapeer)
+	a := startNode(t, ModeUltrapeer, withPeers(addrOf(b)), func(c *Config) { c.TLS = TLSOn })
+	waitPeers(t, a, 1, 0)
+	waitPeers(t, b, 1, 0)
+	require.True(t, a.Peers()[0].TLS)
+	require.True(t, b.Peers()[0].TLS)
+
+	p := startNode(t, ModeUltrapeer, withPeers(addrOf(b)))
+	waitPeers(t, p, 1, 0)
+	require.False(t, p.Peers()[0].TLS, "not known yet: plain")
+	require.True(t, p.tls.wants(b.Addr()), "learnt from its X-Features")
+	require.NoError(t, p.DropPeer(addrOf(b)))
+	require.Eventually(t, func() bool { return len(p.Peers()) == 0 && len(b.Peers()) == 1 }, waitFor, tick,
+		"gone on both sides (else b refuses the new link as a duplicate)")
+	require.NoError(t, p.AddPeer(addrOf(b)))
+	require.Eventually(t, func() bool {
+		ps := p.Peers()
+		return len(ps) == 1 && ps[0].TLS
+	}, waitFor, tick, "dialled over TLS the next time: %+v, b: %+v", p.Peers(), b.Peers())
+
+	off := startNode(t, ModeUltrapeer, func(c *Config) { c.TLS = TLSOff })
+	q := startNode(t, ModeUltrapeer, withPeers(addrOf(off)))
+	waitPeers(t, q, 1, 0)
+	require.False(t, q.Peers()[0].TLS)
+	require.False(t, q.tls.wants(off.Addr()))
 }

@@ -77,7 +77,7 @@ func (b nodeBackend) Peers() []api.Peer {
 			Addr: p.Addr.String(), Mode: p.Mode, UserAgent: p.UserAgent, Outbound: p.Outbound,
 			Since: p.Since, UptimeSeconds: int64(time.Since(p.Since) / time.Second),
 			BytesIn: p.BytesIn, BytesOut: p.BytesOut, MsgsIn: p.MsgsIn, MsgsOut: p.MsgsOut,
-			Compressed: p.Compressed, State: api.PeerConnected,
+			Compressed: p.Compressed, TLS: p.TLS, State: api.PeerConnected,
 		})
 	}
 	// The user-named peers not connected, with why.

@@ -814,6 +814,9 @@ func peersCmd(c *cli.Context) error {
 		if p.Outbound {
 			dir = "outbound"
 		}
+		if p.TLS {
+			dir += " tls"
+		}
 		return fmt.Sprintf("%s\t%s\t%s\tup %s\tin %s\tout %s\t%s", p.Addr, p.Mode, dir,
 			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), truncate(safe(p.UserAgent), maxNameWidth))
 	})

@@ -33,6 +33,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "max-gnet-in", Usage: "cap Gnutella traffic in at `RATE`", EnvVars: []string{"SERVENT_MAX_GNET_IN"}},
 			&cli.StringFlag{Name: "max-gnet-out", Usage: "cap Gnutella traffic out at `RATE` (the least useful descriptors are dropped first)", EnvVars: []string{"SERVENT_MAX_GNET_OUT"}},
 			&cli.IntFlag{Name: "upload-slots", Value: 4, Usage: "`N` uploads at once (one per client address)", EnvVars: []string{"SERVENT_UPLOAD_SLOTS"}},
+			&cli.StringFlag{Name: "tls", Value: "prefer", Usage: "`prefer` accepts TLS and dials it to hosts that said they speak it (plain when it fails); on dials only TLS; off neither", EnvVars: []string{"SERVENT_TLS"}},
 			&cli.StringFlag{Name: "browse", Value: "on", Usage: "`on` lets other servents list the shared files (browse host), off answers 403", EnvVars: []string{"SERVENT_BROWSE"}},
 			&cli.StringFlag{Name: "mode", Value: "leaf", Usage: "`MODE`: leaf, ultrapeer or auto (starts as leaf, becomes ultrapeer once reachable and up 10 min)", EnvVars: []string{"SERVENT_MODE"}},
 			// No -v: that is `servent -v`, the version (see verboseUsageError).
@@ -96,6 +97,11 @@ func runConfig(c *cli.Context) (servent.Config, error) {
 		return cfg, usagef("--upload-slots %d: want 1 to 1000", n)
 	}
 	cfg.UploadSlots = c.Int("upload-slots")
+	mode, err := servent.ParseTLSMode(c.String("tls"))
+	if err != nil {
+		return cfg, usagef("--%v", err)
+	}
+	cfg.TLS = mode
 	switch c.String("browse") {
 	case "on":
 	case "off":
@@ -105,7 +111,7 @@ func runConfig(c *cli.Context) (servent.Config, error) {
 	}
 	cfg.NAT = c.String("nat")
 	share := c.String("share")
-	var err error
+
 	if share == "" {
 		share, err = defaultShareDir()
 	} else {

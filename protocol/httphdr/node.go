@@ -3,6 +3,7 @@ package httphdr
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/servent/servent/protocol/internal/textwire"
 )
@@ -35,4 +36,16 @@ func ParseNodeIPv6(value string) (netip.AddrPort, error) {
 // AppendNode writes "ip:port" or "[ipv6]:port" (gtkg host_addr_port_to_string).
 func AppendNode(dst []byte, ap netip.AddrPort) []byte {
 	return appendAddrPort(dst, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+}
+
+// HasFeature reports whether an X-Features value ("tls/1.0, browse/1.0,
+// ...", in Gnet handshakes and HTTP alike) lists name, in any case.
+func HasFeature(features, name string) bool {
+	for f := range strings.SplitSeq(features, ",") {
+		n, _, _ := strings.Cut(strings.TrimSpace(f), "/")
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }

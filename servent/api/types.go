@@ -169,6 +169,7 @@ type Peer struct {
 	MsgsIn        uint64    `json:"msgs_in"`
 	MsgsOut       uint64    `json:"msgs_out"`
 	Compressed    bool      `json:"compressed"`
+	TLS           bool      `json:"tls,omitempty"`          // the link runs over TLS
 	State         string    `json:"state"`                  // PeerConnected, PeerConnecting, PeerWaiting
 	LastError     string    `json:"last_error,omitempty"`   // a user-named peer's last failure, in words
 	LastErrorAt   time.Time `json:"last_error_at,omitzero"` // when it happened

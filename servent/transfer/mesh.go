@@ -3,7 +3,6 @@ package transfer
 import (
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -226,7 +225,7 @@ func (f *meshFile) expire(now time.Time) {
 // X-Alt (and the old alternate-location forms) and X-Nalt. X-Falt in a
 // request is ignored, as gtk-gnutella does (interop 58).
 func (c *upConn) learnMesh(req *request, f File) {
-	c.fwalt = hasFeature(req.header.Get("X-Features"), "fwalt")
+	c.fwalt = httphdr.HasFeature(req.header.Get("X-Features"), "fwalt")
 	m := c.u.cfg.Mesh
 	if m == nil || f.SHA1.IsZero() {
 		return
@@ -332,17 +331,6 @@ func (m *Manager) eachGoodSource(sha1 protocol.SHA1, fn func(src *Source) bool) 
 			return
 		}
 	}
-}
-
-// hasFeature reports whether an X-Features value lists name ("name/x.y").
-func hasFeature(features, name string) bool {
-	for f := range strings.SplitSeq(features, ",") {
-		n, _, _ := strings.Cut(strings.TrimSpace(f), "/")
-		if strings.EqualFold(n, name) {
-			return true
-		}
-	}
-	return false
 }
 
 // readMesh takes the sources a server tells about: X-Alt and X-Falt join

@@ -1,0 +1,118 @@
+package servent
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/servent/servent/servent/tlsid"
+)
+
+// TLSMode says when the servent speaks TLS (issue 16): TLSPrefer (the
+// default) accepts TLS and dials it to hosts known to speak it, falling
+// back to plain when it fails, as gtk-gnutella does; TLSOn dials only
+// TLS; TLSOff neither accepts nor dials it.
+type TLSMode int
+
+const (
+	TLSPrefer TLSMode = iota
+	TLSOn
+	TLSOff
+)
+
+// ParseTLSMode reads "prefer", "on" or "off".
+func ParseTLSMode(s string) (TLSMode, error) {
+	switch s {
+	case "prefer", "":
+		return TLSPrefer, nil
+	case "on":
+		return TLSOn, nil
+	case "off":
+		return TLSOff, nil
+	}
+	return 0, fmt.Errorf("tls %q: want on, off or prefer", s)
+}
+
+// maxTLSHosts bounds the hosts remembered as speaking TLS.
+const maxTLSHosts = 4096
+
+// tlsState is what the node knows of TLS: its configurations and the
+// hosts that said they speak it (X-Features tls in a handshake).
+type tlsState struct {
+	mode   TLSMode
+	server *tls.Config // nil when off
+	client *tls.Config
+	known  *lru.Cache[netip.AddrPort, struct{}]
+}
+
+func newTLSState(mode TLSMode, dataDir string) (*tlsState, error) {
+	st := &tlsState{mode: mode}
+	if mode == TLSOff {
+		return st, nil
+	}
+	cert, err := tlsid.Load(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	st.server, st.client = tlsid.Server(cert), tlsid.Client(cert)
+	st.known, _ = lru.New[netip.AddrPort, struct{}](maxTLSHosts) // size > 0: no error
+	return st, nil
+}
+
+// learn notes that the servent listening at ap speaks TLS.
+func (s *tlsState) learn(ap netip.AddrPort) {
+	if s.known != nil && ap.IsValid() {
+		s.known.Add(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), struct{}{})
+	}
+}
+
+// wants reports whether a dial to ap starts TLS.
+func (s *tlsState) wants(ap netip.AddrPort) bool {
+	switch s.mode {
+	case TLSOn:
+		return true
+	case TLSPrefer:
+		return s.known.Contains(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	}
+	return false
+}
+
+// dialGnet opens a connection to ap for a Gnet handshake: over TLS when
+// wanted, and in prefer mode again in plain when TLS fails (the host is
+// then forgotten as speaking TLS).
+func (n *Node) dialGnet(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
+	nc, err := n.cfg.Dial(ctx, "tcp", ap.String())
+	if err != nil || !n.tls.wants(ap) {
+		return nc, err
+	}
+	tc := tls.Client(nc, n.tls.client)
+	if err := tc.HandshakeContext(ctx); err == nil {
+		return tc, nil
+	} else if n.tls.mode == TLSOn {
+		nc.Close()
+		return nil, fmt.Errorf("tls: %w", err)
+	} else {
+		nc.Close()
+		n.tls.known.Remove(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		n.log.Debug("TLS failed, dialling plain", "peer", ap, "err", err)
+	}
+	return n.cfg.Dial(ctx, "tcp", ap.String())
+}
+
+// isTLS reports whether nc is a TLS connection.
+func isTLS(nc net.Conn) bool {
+	for {
+		switch c := nc.(type) {
+		case *tls.Conn:
+			return true
+		case interface{ Unwrap() net.Conn }:
+			nc = c.Unwrap()
+		default:
+			return false
+		}
+	}
+}
