@@ -98,6 +98,9 @@ func helloBlock(p peerHello) []byte {
 			h.Add(fl.name, "0.1")
 		}
 	}
+	if p.tls {
+		h.Add("X-Features", "tls/1.0")
+	}
 	if p.deflateOut {
 		h.Add("Accept-Encoding", "deflate")
 	}
