@@ -22,9 +22,11 @@ func (n *Node) browseHits() []protocol.QueryHit {
 	}
 	tmpl := protocol.QueryHit{Port: a.Port(), IP: a.Addr(), Speed: hitSpeed, Vendor: protocol.VendorSRVT,
 		Push: n.firewalled(), ServentGUID: n.guid}
+	var proxies []netip.AddrPort
 	if tmpl.Push {
-		tmpl.SetPushProxies(n.pushProxies())
+		proxies = n.pushProxies()
 	}
+	n.ourTrailer(&tmpl, proxies)
 	return transfer.BrowseHits(tmpl, results)
 }
 

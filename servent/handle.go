@@ -152,7 +152,7 @@ func (n *Node) ourHits(q *protocol.Query, a netip.AddrPort, send func(*protocol.
 			Push: push, ServentGUID: n.guid,
 			Results: make([]protocol.Result, k),
 		}
-		hit.SetPushProxies(proxies)
+		n.ourTrailer(&hit, proxies)
 		for i, f := range files[:k] {
 			hit.Results[i] = protocol.Result{Index: f.Index, Size: uint64(f.Size), Name: f.Name, SHA1: f.SHA1, TTH: f.TTH}
 		}
@@ -166,8 +166,18 @@ func (n *Node) ourHits(q *protocol.Query, a netip.AddrPort, send func(*protocol.
 	if len(partials) > 0 {
 		hit := protocol.QueryHit{Port: a.Port(), IP: a.Addr(), Speed: hitSpeed, Vendor: protocol.VendorSRVT,
 			Push: push, ServentGUID: n.guid, Results: partials}
-		hit.SetPushProxies(proxies)
+		n.ourTrailer(&hit, proxies)
 		send(&hit)
+	}
+}
+
+// ourTrailer fills what every hit of ours says of us in its trailer: the
+// push proxies when we are firewalled, and GGEP TLS when we accept TLS,
+// as gtk-gnutella's hits say it.
+func (n *Node) ourTrailer(hit *protocol.QueryHit, proxies []netip.AddrPort) {
+	hit.SetPushProxies(proxies)
+	if n.tls.server != nil {
+		hit.GGEP = append(hit.GGEP, protocol.Extension{ID: "TLS"})
 	}
 }
 
@@ -191,6 +201,9 @@ func (n *Node) ownPong(c *conn) *protocol.Pong {
 	if n.ultrapeer.Load() {
 		leaves, ups := n.freeSlots()
 		p.GGEP = append(p.GGEP, protocol.Extension{ID: "UP", Data: []byte{2, byte(min(leaves, 255)), byte(min(ups, 255))}})
+	}
+	if n.tls.server != nil {
+		p.GGEP = append(p.GGEP, protocol.Extension{ID: "TLS"}) // gtk-gnutella's order: VC, GUE, UP, ..., TLS
 	}
 	return p
 }

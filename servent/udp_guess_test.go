@@ -272,9 +272,9 @@ func TestGUESSInPongs(t *testing.T) {
 	c := leaf.snap.Load().ups[0]
 	assert.True(t, c.guess, "the ultrapeer announced X-Guess")
 	tcp := up.ownPong(up.snap.Load().leaves[0])
-	assert.Equal(t, []string{"VC", "GUE", "UP"}, ggepIDsOf(tcp.GGEP), "GTKG's order")
-	assert.Equal(t, []string{"VC", "GUE", "UP", "DU"}, ggepIDsOf(up.udpOwnPong().GGEP), "GTKG's order")
-	assert.Equal(t, []string{"VC", "DU"}, ggepIDsOf(leaf.udpOwnPong().GGEP))
+	assert.Equal(t, []string{"VC", "GUE", "UP", "TLS"}, ggepIDsOf(tcp.GGEP), "GTKG's order")
+	assert.Equal(t, []string{"VC", "GUE", "UP", "DU", "TLS"}, ggepIDsOf(up.udpOwnPong().GGEP), "GTKG's order")
+	assert.Equal(t, []string{"VC", "DU", "TLS"}, ggepIDsOf(leaf.udpOwnPong().GGEP))
 }
 
 // FuzzGUESSDatagram: any datagram, through the dispatcher to the GUESS

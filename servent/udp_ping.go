@@ -84,6 +84,7 @@ func (n *Node) udpPongParts(now time.Time) (*protocol.Pong, protocol.PongInfo) {
 		info.GUESS = protocol.GUESSVersion
 	}
 	info.HasDU, info.DailyUptime = true, uint32(min(max(now.Sub(n.started), 0), 24*time.Hour)/time.Second)
+	info.TLS = n.tls.server != nil
 	return p, info
 }
 
