@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/servent/servent/internal/bufconn"
 	"github.com/servent/servent/servent/admit"
 	"github.com/servent/servent/servent/reach"
 	"github.com/servent/servent/servent/tlsid"
@@ -190,7 +191,7 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort, id admit.ID) {
 		}
 		// TLS on the same port (issue 16): the handshake under the same
 		// deadline, then the first bytes inside it decide as outside.
-		tc := tls.Server(&peekedConn{Conn: nc, r: br}, n.tls.server)
+		tc := tls.Server(&bufconn.Conn{Conn: nc, R: br}, n.tls.server)
 		if err := tc.HandshakeContext(n.ctx); err != nil {
 			n.countTimeout(err)
 			n.log.Debug("inbound TLS handshake failed", "peer", remote, "err", err)
@@ -269,15 +270,6 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort, id admit.ID) {
 		_ = nc.Close()
 	}
 }
-
-// peekedConn reads through r, which holds the bytes peeked to tell TLS
-// from the rest.
-type peekedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *peekedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // bufferHTTPHead reads until br holds a whole request head (through its
 // blank line), so that it arrives under the handshake deadline; a head

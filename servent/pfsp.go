@@ -15,10 +15,9 @@ import (
 // (the file is fetched by urn) and GGEP PRU, the last-modified time (4
 // bytes big-endian) and the bytes available (variable length).
 
-// sharesPartials reports whether any download can be shared now.
-func (n *Node) sharesPartials() bool {
-	return len(n.transfer.manager.Partials()) > 0
-}
+// sharesPartials reports whether a download may be shared in part (the
+// gate for decoding queries with an empty library: a counter, no walk).
+func (n *Node) sharesPartials() bool { return n.transfer.manager.Sharing() }
 
 // partialResults are the partials q asks for by urn that files (the
 // library's answer) lacks.

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/servent/servent/internal/bufconn"
 	"github.com/servent/servent/protocol"
 )
 
@@ -323,14 +324,6 @@ func (m *Manager) PushDialer(src Source) func(ctx context.Context, network, addr
 		if err != nil {
 			return nil, err
 		}
-		return &readerConn{Conn: conn, r: br}, nil
+		return &bufconn.Conn{Conn: conn, R: br}, nil
 	}
 }
-
-// readerConn reads through r, which may hold bytes read past the GIV.
-type readerConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *readerConn) Read(b []byte) (int, error) { return c.r.Read(b) }

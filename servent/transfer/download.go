@@ -133,6 +133,7 @@ type Manager struct {
 	wg     sync.WaitGroup
 
 	received atomic.Uint64 // chunk bytes written, over every download
+	sharing  atomic.Int32  // downloads holding checked bytes (PFSP), for Sharing
 
 	mu        sync.Mutex
 	downloads map[protocol.SHA1]*download

@@ -8,6 +8,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/servent/servent/internal/netscope"
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/protocol/httphdr"
 )
@@ -108,34 +109,18 @@ func (m *Mesh) file(sha protocol.SHA1, create bool) *meshFile {
 	return f
 }
 
-// meshable says whether addr may enter the mesh when a host at from told
-// us about it: a public address always; a private or loopback one only
-// from a host in the same kind of network (a LAN or a lab tells about
-// its own), never from the open network, as gtk-gnutella refuses bogons.
-func meshable(addr netip.AddrPort, from netip.Addr) bool {
-	a := addr.Addr().Unmap()
-	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || addr.Port() == 0 {
-		return false
-	}
-	local := func(x netip.Addr) bool { return x.IsPrivate() || x.IsLoopback() || x.IsLinkLocalUnicast() }
-	if !local(a) {
-		return true
-	}
-	return from.IsValid() && local(from.Unmap()) && a.IsLoopback() == from.Unmap().IsLoopback()
-}
-
 // Add records direct and firewalled sources of sha told by from.
 func (m *Mesh) Add(sha protocol.SHA1, from netip.Addr, alts []httphdr.Alt, falts []httphdr.Falt, now time.Time) {
 	if len(alts) == 0 && len(falts) == 0 {
 		return
 	}
-	f := m.file(sha, true)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.expire(now)
+	m.with(sha, true, now, func(f *meshFile) { f.add(from, alts, falts, now) })
+}
+
+func (f *meshFile) add(from netip.Addr, alts []httphdr.Alt, falts []httphdr.Falt, now time.Time) {
 	for _, a := range alts {
 		a.Addr = netip.AddrPortFrom(a.Addr.Addr().Unmap(), a.Addr.Port())
-		if !meshable(a.Addr, from) {
+		if !netscope.Listable(a.Addr, from) { // no bogons; a LAN's or a lab's own hosts from them only
 			continue
 		}
 		if _, bad := f.bad[a.Addr]; bad {
@@ -157,10 +142,10 @@ func (m *Mesh) Remove(sha protocol.SHA1, nalts []httphdr.Alt, now time.Time) {
 	if len(nalts) == 0 {
 		return
 	}
-	f := m.file(sha, true)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.expire(now)
+	m.with(sha, true, now, func(f *meshFile) { f.remove(nalts, now) })
+}
+
+func (f *meshFile) remove(nalts []httphdr.Alt, now time.Time) {
 	for _, a := range nalts {
 		ap := netip.AddrPortFrom(a.Addr.Addr().Unmap(), a.Addr.Port())
 		f.direct = slices.DeleteFunc(f.direct, func(x heard[httphdr.Alt]) bool { return x.v.Addr == ap })
@@ -177,7 +162,7 @@ func (m *Mesh) Remove(sha protocol.SHA1, nalts []httphdr.Alt, now time.Time) {
 // Alts lists up to n direct sources of sha, freshest first, leaving out
 // except (the host asking knows itself).
 func (m *Mesh) Alts(sha protocol.SHA1, except netip.Addr, n int, now time.Time) (out []httphdr.Alt) {
-	m.with(sha, now, func(f *meshFile) {
+	m.with(sha, false, now, func(f *meshFile) {
 		out = freshest(f.direct, n, func(a httphdr.Alt) bool { return a.Addr.Addr() != except })
 	})
 	return out
@@ -185,7 +170,7 @@ func (m *Mesh) Alts(sha protocol.SHA1, except netip.Addr, n int, now time.Time) 
 
 // Falts lists up to n firewalled sources of sha, freshest first.
 func (m *Mesh) Falts(sha protocol.SHA1, n int, now time.Time) (out []httphdr.Falt) {
-	m.with(sha, now, func(f *meshFile) {
+	m.with(sha, false, now, func(f *meshFile) {
 		out = freshest(f.fw, n, func(httphdr.Falt) bool { return true })
 	})
 	return out
@@ -193,15 +178,16 @@ func (m *Mesh) Falts(sha protocol.SHA1, n int, now time.Time) (out []httphdr.Fal
 
 // Bad reports whether addr was retracted for sha lately.
 func (m *Mesh) Bad(sha protocol.SHA1, addr netip.AddrPort, now time.Time) (bad bool) {
-	m.with(sha, now, func(f *meshFile) {
+	m.with(sha, false, now, func(f *meshFile) {
 		_, bad = f.bad[netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())]
 	})
 	return bad
 }
 
-// with runs fn on what the mesh holds for sha, if anything, up to date.
-func (m *Mesh) with(sha protocol.SHA1, now time.Time, fn func(f *meshFile)) {
-	f := m.file(sha, false)
+// with runs fn on what the mesh holds for sha, up to date: nothing when
+// it holds nothing, unless create.
+func (m *Mesh) with(sha protocol.SHA1, create bool, now time.Time, fn func(f *meshFile)) {
+	f := m.file(sha, create)
 	if f == nil {
 		return
 	}

@@ -74,6 +74,10 @@ func (m *Manager) Tree(sha protocol.SHA1) (*thex.Tree, bool) {
 	return d.tree, d.tree != nil
 }
 
+// Sharing reports, cheaply, whether a download may have a partial to
+// share: the node asks it for every query when its library is empty.
+func (m *Manager) Sharing() bool { return m.sharing.Load() > 0 }
+
 // Partials lists the downloads that can be shared now.
 func (m *Manager) Partials() []Partial {
 	m.mu.Lock()

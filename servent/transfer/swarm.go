@@ -879,6 +879,10 @@ func (d *download) wakeIdleLocked() {
 func (d *download) complete(c int, s *srcState, data []byte) error {
 	key := s.src.key()
 	d.mu.Lock()
+	tree := d.tree
+	d.mu.Unlock()
+	good := d.checkChunk(tree, c, data)
+	d.mu.Lock()
 	ch := &d.chunks[c]
 	ch.busy-- // released here whatever happens next
 	s.served += int64(len(data))
@@ -886,7 +890,10 @@ func (d *download) complete(c int, s *srcState, data []byte) error {
 		d.mu.Unlock()
 		return nil
 	}
-	if !d.checkChunkLocked(c, data) {
+	if d.tree != tree { // the tree came meanwhile (once per download at most)
+		good = d.checkChunk(d.tree, c, data)
+	}
+	if !good {
 		d.corrupt += int64(len(data))
 		d.mu.Unlock()
 		return errCorrupt(c)
@@ -1220,6 +1227,9 @@ func (d *download) finish() {
 	}
 	st := d.state
 	shared := d.sharing
+	if shared {
+		d.m.sharing.Add(-1)
+	}
 	d.sharing = false
 	d.mu.Unlock()
 	if f := d.m.cfg.PartialsChanged; shared && f != nil {

@@ -150,8 +150,11 @@ func (d *download) useTree(t *thex.Tree, root protocol.TTH) {
 }
 
 // spansOf lists the bottom-row spans [first, last] that overlap chunk c.
-func (d *download) spansOf(c int) (first, last int) {
-	s := d.tree.SpanSize()
+func (d *download) spansOf(c int) (first, last int) { return d.spansIn(d.tree, c) }
+
+// spansIn is spansOf for tree t.
+func (d *download) spansIn(t *thex.Tree, c int) (first, last int) {
+	s := t.SpanSize()
 	off := int64(c) * d.chunkSize
 	return int(off / s), int((off + d.chunkLen(c) - 1) / s)
 }
@@ -162,22 +165,24 @@ func (d *download) chunksOf(j int) (first, last int) {
 	return int(off / d.chunkSize), int((off + n - 1) / d.chunkSize)
 }
 
-// checkChunk checks a chunk that just arrived against the tree, before it
-// is written. Spans inside it are checked from data; a span that reaches
-// into other chunks is left to checkSpanFromDisk once they are all in.
-// Called with d.mu held; false: data is corrupt.
-func (d *download) checkChunkLocked(c int, data []byte) bool {
-	if d.tree == nil {
+// checkChunk checks a chunk that just arrived against tree t (nil: no
+// tree yet), before it is written. Spans inside it are checked from data;
+// a span that reaches into other chunks is left to checkSpanFromDisk once
+// they are all in. It needs no lock (t is never changed): complete calls
+// it before taking d.mu, so Tiger over a chunk holds up no other fetcher.
+// false: data is corrupt.
+func (d *download) checkChunk(t *thex.Tree, c int, data []byte) bool {
+	if t == nil {
 		return true
 	}
 	start := int64(c) * d.chunkSize
-	first, last := d.spansOf(c)
+	first, last := d.spansIn(t, c)
 	for j := first; j <= last; j++ {
-		off, n := d.tree.Span(j)
+		off, n := t.Span(j)
 		if off < start || off+n > start+int64(len(data)) {
 			continue
 		}
-		if !d.tree.VerifySpan(j, data[off-start:off-start+n]) {
+		if !t.VerifySpan(j, data[off-start:off-start+n]) {
 			return false
 		}
 	}
@@ -205,6 +210,7 @@ func (d *download) markChunkSpansLocked(c int) {
 func (d *download) sharingLocked() {
 	if !d.sharing {
 		d.sharing = true
+		d.m.sharing.Add(1)
 		if f := d.m.cfg.PartialsChanged; f != nil {
 			f()
 		}
