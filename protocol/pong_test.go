@@ -46,6 +46,9 @@ func FuzzPong(f *testing.F) {
 			require.Less(t, len(b), PongLen)
 			return
 		}
+		if a := p.Addr().Addr(); a != p.IP {
+			require.True(t, a.Is6() && !a.Is4In6() && p.IP == IPv4None)
+		}
 		enc := p.Append(nil)
 		require.Equal(t, b[:PongLen], enc[:PongLen])
 		var again Pong

@@ -35,11 +35,15 @@ func FuzzPush(f *testing.F) {
 	f.Add(dhex(f, "53525654c0ffee11ff2233445566aa00 01000000 c6336407 cb18"))
 	f.Add(dhex(f, "53525654c0ffee11ff2233445566aa00 01000000 c6336407 cb18 c3 83 54 4c 53 40"))
 	f.Add(make([]byte, 25))
+	f.Add(dhex(f, "53525654c0ffee11ff2233445566aa00 01000000 7f000000 cb18 c3 81 36 50 20010db8000000000000000000000007"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p Push
 		if err := p.Decode(b); err != nil {
 			require.Less(t, len(b), PushLen)
 			return
+		}
+		if a := p.Addr().Addr(); a != p.IP {
+			require.True(t, a.Is6() && !a.Is4In6() && p.IP == IPv4None)
 		}
 		enc := p.Append(nil)
 		require.Equal(t, b[:PushLen], enc[:PushLen])

@@ -206,6 +206,9 @@ func FuzzQueryHit(f *testing.F) {
 			return
 		}
 		require.LessOrEqual(t, len(qh.Results), 255)
+		if a := qh.Addr().Addr(); a != qh.IP {
+			require.True(t, a.Is6() && !a.Is4In6() && qh.IP == IPv4None)
+		}
 		var s QueryHit
 		require.NoError(t, s.DecodeShared(b))
 		require.Equal(t, qh, s)

@@ -1,0 +1,104 @@
+package protocol
+
+import "net/netip"
+
+// IPv4None is what an IPv6-Ready servent writes in the IPv4 field of a
+// Pong, QueryHit or Push when it has no IPv4 address: 127.0.0.0, its real
+// address in GGEP "6" (gtk-gnutella's ipv6-ready.c, IPV4_NONE).
+var IPv4None = netip.AddrFrom4([4]byte{127, 0, 0, 0})
+
+// IPv6 is the address in GGEP "6" (or gtk-gnutella's deprecated
+// "GTKG.IPV6"): 16 bytes, a real IPv6 address. Anything else, an
+// IPv4-mapped or unspecified address included, gives the zero Addr.
+func (g GGEP) IPv6() netip.Addr {
+	for _, e := range g {
+		if (e.ID == "6" || e.ID == "GTKG.IPV6") && len(e.Data) == 16 {
+			a := netip.AddrFrom16([16]byte(e.Data))
+			if a.Is4In6() || a.IsUnspecified() || a.IsMulticast() {
+				return netip.Addr{}
+			}
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+// readyAddr is the address meant by an IPv4 field and its GGEP block: the
+// GGEP "6" address when the field says IPv4None, else the field.
+func readyAddr(ip netip.Addr, g GGEP) netip.Addr {
+	if ip == IPv4None {
+		if a := g.IPv6(); a.IsValid() {
+			return a
+		}
+	}
+	return ip
+}
+
+// setReady writes addr in the IPv4-field-and-GGEP form: an IPv4 address
+// goes in the field, an IPv6 one in GGEP "6" with IPv4None in the field.
+// also, an IPv6 address of the same host (dual stack), goes in "6" next to
+// an IPv4 field, as gtk-gnutella advertises its second address. It
+// returns the field value; g loses any "6" it had.
+func setReady(g *GGEP, addr, also netip.Addr) netip.Addr {
+	*g = deleteID(*g, "6")
+	addr = addr.Unmap()
+	v6 := also
+	field := addr
+	if addr.Is6() {
+		v6, field = addr, IPv4None
+	}
+	if v6.Is6() && !v6.Is4In6() && !v6.IsUnspecified() {
+		b := v6.WithZone("").As16()
+		*g = append(*g, Extension{ID: "6", Data: b[:]})
+	}
+	return field
+}
+
+func deleteID(g GGEP, id string) GGEP {
+	out := g[:0]
+	for _, e := range g {
+		if e.ID != id {
+			out = append(out, e)
+		}
+	}
+	clear(g[len(out):])
+	return out
+}
+
+// Addr is the host a Pong describes, IPv6-Ready: its GGEP "6" address
+// when the IPv4 field is IPv4None.
+func (m *Pong) Addr() netip.AddrPort { return netip.AddrPortFrom(readyAddr(m.IP, m.GGEP), m.Port) }
+
+// SetAddr sets the Pong's host to a (IPv4 or IPv6) with also, its IPv6
+// address besides an IPv4 one, in GGEP "6".
+func (m *Pong) SetAddr(a netip.AddrPort, also netip.Addr) {
+	m.IP, m.Port = setReady(&m.GGEP, a.Addr(), also), a.Port()
+}
+
+// Addr is the responder's address, IPv6-Ready: its trailer's GGEP "6"
+// address when the IPv4 field is IPv4None.
+func (m *QueryHit) Addr() netip.AddrPort {
+	return netip.AddrPortFrom(readyAddr(m.IP, m.GGEP), m.Port)
+}
+
+// IPv6 is the responder's IPv6 address, from its trailer (the address of
+// Addr when it has no IPv4, else its second address).
+func (m *QueryHit) IPv6() netip.Addr { return m.GGEP.IPv6() }
+
+// SetAddr sets the responder's address as Pong.SetAddr does.
+func (m *QueryHit) SetAddr(a netip.AddrPort, also netip.Addr) {
+	m.IP, m.Port = setReady(&m.GGEP, a.Addr(), also), a.Port()
+}
+
+// Addr is where the requester waits for the GIV, IPv6-Ready: its GGEP "6"
+// address when the IPv4 field is IPv4None.
+func (m *Push) Addr() netip.AddrPort { return netip.AddrPortFrom(readyAddr(m.IP, m.GGEP), m.Port) }
+
+// IPv6 is the requester's IPv6 address from GGEP "6": gtk-gnutella
+// connects there when it runs IPv6, even with an IPv4 field.
+func (m *Push) IPv6() netip.Addr { return m.GGEP.IPv6() }
+
+// SetAddr sets the requester's address as Pong.SetAddr does.
+func (m *Push) SetAddr(a netip.AddrPort, also netip.Addr) {
+	m.IP, m.Port = setReady(&m.GGEP, a.Addr(), also), a.Port()
+}
