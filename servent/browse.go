@@ -64,7 +64,7 @@ func (n *Node) BrowseHost(src transfer.Source) *Search {
 			err = transfer.Browse(n.ctx, n.transfer.manager.PushDialer(push), src.Addr.String(), n.cfg.UserAgent, take)
 		default:
 			// Dialled from our listening address, as every connection of ours.
-			err = transfer.Browse(n.ctx, n.cfg.Dial, src.Addr.String(), n.cfg.UserAgent, take)
+			err = transfer.Browse(n.ctx, n.dialTLS, src.Addr.String(), n.cfg.UserAgent, take)
 			var oe *net.OpError
 			if err != nil && errors.As(err, &oe) && oe.Op == "dial" && !src.ServentGUID.IsZero() && n.ctx.Err() == nil {
 				n.log.Debug("browse: cannot connect, trying a push", "addr", src.Addr, "err", err)

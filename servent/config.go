@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/servent/servent/servent/bwlimit"
@@ -29,8 +30,17 @@ const (
 // Config configures a Node. Start from DefaultConfig; zero fields get the
 // defaults in New.
 type Config struct {
-	Listen   string       // "0.0.0.0:6346"; ignored when Listener is set
+	// Listen is where we accept Gnutella and HTTP: "[::]:6346" takes both
+	// IP families on one socket; a comma list names one address per
+	// family ("192.0.2.1:6346,[2001:db8::1]:6346", one port). Ignored
+	// when Listener is set.
+	Listen   string
 	Listener net.Listener // optional (tests, simulation)
+	// Listener6 is a second listener beside Listener, in the other family
+	// and on the same port (tests: [::1] beside 127.0.0.x).
+	Listener6 net.Listener
+	// NoIPv6 keeps to IPv4: no IPv6 listening, hosts, dials or addresses.
+	NoIPv6 bool
 	// Dial opens outgoing connections; default: a net.Dialer bound to the
 	// listen IP when it is a specific address.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -144,7 +154,7 @@ type Config struct {
 // DefaultConfig returns the defaults; copy and modify it.
 func DefaultConfig() Config {
 	return Config{
-		Listen:           "0.0.0.0:6346",
+		Listen:           "[::]:6346",
 		Mode:             ModeLeaf,
 		UserAgent:        "servent/0.1.0",
 		HandshakeTimeout: 30 * time.Second,
@@ -172,10 +182,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("servent: nat %q: want auto, upnp, natpmp or off", c.NAT)
 	}
 	if c.Listener == nil && c.Listen != "" {
-		if _, err := netip.ParseAddrPort(c.Listen); err != nil {
-			if _, _, err2 := net.SplitHostPort(c.Listen); err2 != nil {
-				return fmt.Errorf("servent: listen %q: %w", c.Listen, err)
-			}
+		if _, err := c.listenAddrs(); err != nil {
+			return err
 		}
 	}
 	if c.MaxPeers < 0 || c.MaxLeaves < 0 {
@@ -197,6 +205,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.Listen == "" && c.Listener == nil {
 		c.Listen = d.Listen
+		if c.NoIPv6 {
+			c.Listen = "0.0.0.0:6346"
+		}
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -258,4 +269,59 @@ func (c *Config) fillDefaults() {
 			c.MaxConns = max(c.MaxPeers, c.upMaxPeers) + c.MaxLeaves + 32
 		}
 	}
+}
+
+// listenAddrs splits Listen: one or two addresses (one per family) on one
+// port; a host name is resolved by net.Listen.
+func (c *Config) listenAddrs() ([]string, error) {
+	var out []string
+	port := ""
+	families := map[bool]bool{}
+	for a := range strings.SplitSeq(c.Listen, ",") {
+		a = strings.TrimSpace(a)
+		host, p, err := net.SplitHostPort(a)
+		if err != nil {
+			return nil, fmt.Errorf("servent: listen %q: %w", a, err)
+		}
+		if port != "" && p != port {
+			return nil, fmt.Errorf("servent: listen %q: every address takes the same port", c.Listen)
+		}
+		port = p
+		if ip, err := netip.ParseAddr(host); err == nil {
+			v6 := ip.Unmap().Is6()
+			if c.NoIPv6 && v6 {
+				return nil, fmt.Errorf("servent: listen %q: an IPv6 address with IPv6 off", a)
+			}
+			if families[v6] || (v6 && ip.IsUnspecified() && len(out) > 0) {
+				return nil, fmt.Errorf("servent: listen %q: one address per IP family", c.Listen)
+			}
+			families[v6] = true
+		}
+		out = append(out, a)
+	}
+	if len(out) > 2 {
+		return nil, fmt.Errorf("servent: listen %q: one address per IP family", c.Listen)
+	}
+	return out, nil
+}
+
+// bindAddrs are the IPs we listen on, as far as known before listening.
+func (c *Config) bindAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, ln := range []net.Listener{c.Listener, c.Listener6} {
+		if ln != nil {
+			if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+				out = append(out, ta.AddrPort().Addr().Unmap())
+			}
+		}
+	}
+	if c.Listener == nil {
+		addrs, _ := c.listenAddrs()
+		for _, a := range addrs {
+			if ap, err := netip.ParseAddrPort(a); err == nil {
+				out = append(out, ap.Addr().Unmap())
+			}
+		}
+	}
+	return out
 }

@@ -28,7 +28,8 @@ type PeerInfo struct {
 	MsgsIn     uint64
 	MsgsOut    uint64
 	Compressed bool
-	TLS        bool // the link runs over TLS
+	TLS        bool   // the link runs over TLS
+	Family     string // "ipv4" or "ipv6"
 }
 
 // conn is one established Gnutella connection. The reader goroutine owns
@@ -116,6 +117,7 @@ func (c *conn) info() PeerInfo {
 		MsgsIn: c.msgsIn.Load(), MsgsOut: c.msgsOut.Load(),
 		Compressed: c.deflateIn || c.deflateOut,
 		TLS:        c.tls,
+		Family:     family(c.addr.Addr()),
 	}
 }
 

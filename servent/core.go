@@ -25,6 +25,7 @@ func (n *Node) newCore() *gnet.Router {
 		GUID:           n.guid,
 		Addr:           n.addr,
 		Ultrapeer:      n.ultrapeer.Load(),
+		NoIPv6:         n.cfg.NoIPv6,
 		MaxTTL:         n.cfg.MaxTTL,
 		DQTimeScale:    n.cfg.dqTimeScale,
 		NoFloodLimits:  n.cfg.noFloodLimits,
@@ -84,8 +85,14 @@ func (n *Node) act(c *conn, h protocol.Header, payload []byte, acts gnet.Actions
 		case gnet.Deliver:
 			n.deliverOwnHit(c, a.Msg)
 		case gnet.Pushed:
+			if a.TLS {
+				n.tls.learn(a.Addr)
+			}
 			n.pushed(a.Index, a.Addr)
 		case gnet.Host:
+			if a.TLS {
+				n.tls.learn(a.Addr)
+			}
 			n.hosts.add(a.Addr, a.Up)
 		case gnet.QRPComplete:
 			if p := link(a.Link); p != nil {

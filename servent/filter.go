@@ -121,6 +121,9 @@ func (n *Node) takeHit(s *Search, hit *protocol.QueryHit) int {
 		hit = &h
 	}
 	n.stats.resultsKept.Add(uint64(len(hit.Results)))
+	if !hit.Push && hit.GGEP.Has("TLS") {
+		n.tls.learn(hitSource(hit)) // its downloads go over TLS
+	}
 	if kept, ok := s.add(hit); ok {
 		n.coreKept(s.guid, kept)
 	}

@@ -176,6 +176,7 @@ func (n *Node) ourHits(q *protocol.Query, a netip.AddrPort, send func(*protocol.
 // as gtk-gnutella's hits say it.
 func (n *Node) ourTrailer(hit *protocol.QueryHit, proxies []netip.AddrPort) {
 	hit.SetPushProxies(proxies)
+	hit.SetAddr(netip.AddrPortFrom(hit.IP, hit.Port), n.advertised6()) // gtk-gnutella's order: PUSH, 6, TLS
 	if n.tls.server != nil {
 		hit.GGEP = append(hit.GGEP, protocol.Extension{ID: "TLS"})
 	}
@@ -195,7 +196,8 @@ func (n *Node) hitAddr(c *conn) (netip.Addr, uint16) {
 func (n *Node) ownPong(c *conn) *protocol.Pong {
 	ip, port := n.hitAddr(c)
 	files, kb := n.lib.Stats()
-	p := &protocol.Pong{Port: port, IP: ip, Files: uint32(files), KB: uint32(min(kb, 1<<32-1))}
+	p := &protocol.Pong{Files: uint32(files), KB: uint32(min(kb, 1<<32-1))}
+	p.SetAddr(netip.AddrPortFrom(ip, port), n.advertised6()) // "6" first, as gtk-gnutella
 	p.GGEP = append(p.GGEP, protocol.Extension{ID: "VC", Data: []byte{'S', 'R', 'V', 'T', ourVersion}})
 	p.GGEP = n.withGUE(p.GGEP)
 	if n.ultrapeer.Load() {

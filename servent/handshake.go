@@ -72,7 +72,7 @@ func (n *Node) ourHeaders(remote netip.Addr, up bool) protocol.Headers {
 	}
 	h.Add("X-Dynamic-Querying", "0.1")
 	h.Add("Accept-Encoding", "deflate")
-	if a := n.advertised(); a.IsValid() && !n.firewalled() {
+	if a := n.listenFor(remote); a.IsValid() && !n.firewalled() {
 		h.Add("Listen-IP", a.String())
 	}
 	if remote.IsValid() {
@@ -88,6 +88,17 @@ func (n *Node) ourHeaders(remote netip.Addr, up bool) protocol.Headers {
 		h.Add("X-Features", "tls/1.0") // as gtk-gnutella says it
 	}
 	return h
+}
+
+// listenFor is the address we tell a peer at remote to reach us at: our
+// address in its IP family when we have one, else the advertised one.
+func (n *Node) listenFor(remote netip.Addr) netip.AddrPort {
+	if remote.Unmap().Is6() && n.self != nil {
+		if a := n.self.V6(); a.IsValid() {
+			return a
+		}
+	}
+	return n.advertised()
 }
 
 // parseHello reads the capabilities out of a peer's header block.

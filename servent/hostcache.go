@@ -18,6 +18,7 @@ import (
 	"github.com/servent/servent/internal/atomicfile"
 	"github.com/servent/servent/internal/lines"
 	"github.com/servent/servent/protocol"
+	"github.com/servent/servent/servent/gnet"
 	"github.com/servent/servent/servent/uhc"
 )
 
@@ -100,6 +101,7 @@ type hostCache struct {
 	hosts map[netip.AddrPort]*hostEntry // guarded by mu
 	now   func() time.Time
 	self  func(netip.AddrPort) bool // our own addresses, never cached
+	ipv6  bool                      // IPv6 hosts are kept (set before use)
 	// caches are the host caches the user named, saved beside the hosts
 	// (uhc.CachesFile); nil: none kept.
 	caches *uhc.Client
@@ -107,17 +109,6 @@ type hostCache struct {
 
 func newHostCache(now func() time.Time) *hostCache {
 	return &hostCache{hosts: make(map[netip.AddrPort]*hostEntry), now: now}
-}
-
-// usable filters what may go into the cache: IPv4 unicast, port >= 1024 is
-// GTKG's rule for X-Try; we keep any non-zero port since tests use
-// kernel-chosen ports anyway.
-func usableHost(a netip.AddrPort) bool {
-	ip := a.Addr()
-	if !a.IsValid() || a.Port() == 0 || !ip.Is4() {
-		return false
-	}
-	return !ip.IsUnspecified() && !ip.IsMulticast() && ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 // add records a host seen now. ultrapeer upgrades an entry, never downgrades.
@@ -163,7 +154,7 @@ func (c *hostCache) parted(a netip.AddrPort, p parting, now time.Time) {
 // cacheable normalises a and says whether it may enter the cache.
 func (c *hostCache) cacheable(a netip.AddrPort) (netip.AddrPort, bool) {
 	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-	return a, usableHost(a) && (c.self == nil || !c.self(a))
+	return a, gnet.UsableHost(a, c.ipv6) && (c.self == nil || !c.self(a))
 }
 
 // entryLocked returns a's entry, made if new (evicting the worst entry
@@ -475,7 +466,7 @@ func (c *hostCache) addLineLocked(line string) {
 		return
 	}
 	a, err := netip.ParseAddrPort(fs[0])
-	if err != nil || !usableHost(a) {
+	if err != nil || !gnet.UsableHost(a, c.ipv6) {
 		return
 	}
 	seen, err1 := strconv.ParseInt(fs[2], 10, 64)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/servent/servent/servent/gnet"
 	"github.com/stretchr/testify/require"
 )
 
@@ -55,17 +56,19 @@ func FuzzHostCache(f *testing.F) {
 		"\t192.0.2.12:6346  2 0 1 \r\n192.0.2.13:6346 1 0\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		hc := newHostCache(time.Now)
+		hc.ipv6 = len(data)%2 == 0 // both ways
 		if err := hc.read(bytes.NewReader(data)); err != nil {
 			require.Greater(t, len(data), maxHostFile, "only a size cap is an error: %v", err)
 		}
 		got := hc.list()
 		require.LessOrEqual(t, len(got), hostCacheMax)
 		for _, h := range got {
-			require.True(t, usableHost(h.Addr), "%v", h.Addr)
+			require.True(t, gnet.UsableHost(h.Addr, hc.ipv6), "%v", h.Addr)
 			require.True(t, h.Failures >= 0 && h.Failures <= 20, "failures %d", h.Failures)
 		}
 
 		again := newHostCache(time.Now)
+		again.ipv6 = hc.ipv6
 		require.NoError(t, again.read(bytes.NewReader(hc.encode())))
 		byAddr := func(a, b HostInfo) int { return a.Addr.Compare(b.Addr) }
 		want, have := slices.SortedFunc(slices.Values(got), byAddr), slices.SortedFunc(slices.Values(again.list()), byAddr)

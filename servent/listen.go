@@ -21,11 +21,11 @@ import (
 
 // acceptLoop accepts until the listener closes, backing off on temporary
 // errors as net/http does.
-func (n *Node) acceptLoop() {
+func (n *Node) acceptLoop(ln net.Listener) {
 	defer n.wg.Done()
 	var delay time.Duration
 	for {
-		nc, err := n.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if n.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return

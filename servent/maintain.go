@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -386,15 +385,18 @@ func dialFailure(err error) string {
 }
 
 // resolvePeer turns a user-named HOST:PORT (an IPv4 or IPv6 address, "[::1]:6346",
-// or a host name) into an address to dial; a name with both kinds of address
-// gives its IPv4 one, the network's usual kind.
+// or a host name) into an address to dial; a name with both kinds of
+// address gives the one pickFamily picks.
 func (n *Node) resolvePeer(key string) (netip.AddrPort, error) {
 	host, port, err := splitPeer(key)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return netip.AddrPortFrom(ip.Unmap(), port), nil
+		if ip = ip.Unmap(); ip.Is6() && n.cfg.NoIPv6 {
+			return netip.AddrPort{}, fmt.Errorf("%s is an IPv6 address and IPv6 is off", host)
+		}
+		return netip.AddrPortFrom(ip, port), nil
 	}
 	// RFC 6761 6.4: names under .invalid never resolve; say so at once.
 	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "invalid" || strings.HasSuffix(h, ".invalid") {
@@ -413,11 +415,36 @@ func (n *Node) resolvePeer(key string) (netip.AddrPort, error) {
 	if len(ips) == 0 {
 		return netip.AddrPort{}, fmt.Errorf("cannot resolve %s: no address", host)
 	}
-	ip := ips[0]
-	if i := slices.IndexFunc(ips, func(a netip.Addr) bool { return a.Unmap().Is4() }); i >= 0 {
-		ip = ips[i]
+	last, failed := n.peerBook.lastTry(key)
+	ip, ok := pickFamily(ips, last.Addr(), failed, !n.cfg.NoIPv6)
+	if !ok {
+		return netip.AddrPort{}, fmt.Errorf("cannot resolve %s: no IPv4 address (IPv6 is off)", host)
 	}
-	return netip.AddrPortFrom(ip.Unmap(), port), nil
+	return netip.AddrPortFrom(ip, port), nil
+}
+
+// pickFamily chooses among a name's addresses: the family that worked
+// last time, the other one after a failure, IPv4 (the network's usual
+// kind) the first time; IPv6 only when ipv6.
+func pickFamily(ips []netip.Addr, last netip.Addr, lastFailed, ipv6 bool) (netip.Addr, bool) {
+	want4 := true
+	if last.IsValid() && ipv6 {
+		want4 = last.Unmap().Is4() != lastFailed
+	}
+	var other netip.Addr
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		if ip.Is6() && !ipv6 {
+			continue
+		}
+		if ip.Is4() == want4 {
+			return ip, true
+		}
+		if !other.IsValid() {
+			other = ip
+		}
+	}
+	return other, other.IsValid()
 }
 
 // splitPeer checks a user-named HOST:PORT; IPv6 addresses go in brackets.

@@ -118,6 +118,17 @@ func (p *namedPeers) resolved(addr string, ap netip.AddrPort) {
 	}
 }
 
+// lastTry is the address addr was last dialled at and whether that try
+// failed.
+func (p *namedPeers) lastTry(addr string) (netip.AddrPort, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e := p.findLocked(addr); e != nil {
+		return e.Resolved, e.fails > 0
+	}
+	return netip.AddrPort{}, false
+}
+
 // connected clears the error of a peer we just reached.
 func (p *namedPeers) connected(addr string) {
 	p.mu.Lock()

@@ -23,6 +23,7 @@ import (
 	"github.com/servent/servent/servent/gnet"
 	"github.com/servent/servent/servent/hitfilter"
 	"github.com/servent/servent/servent/natmap"
+	"github.com/servent/servent/servent/selfaddr"
 	"github.com/servent/servent/servent/uhc"
 	"github.com/servent/servent/sharedir"
 
@@ -43,12 +44,16 @@ type Status struct {
 	MsgsIn       uint64
 	MsgsOut      uint64
 	Listen       string
-	Inbound      InboundStats
-	Floods       uint64 // connections closed (and banned) for a flood
-	Banned       uint64 // addresses banned for misbehaviour
-	UDP          UDPStatus
-	Reach        Reachability
-	DQ           DQStatus
+	IPv4, IPv6   netip.AddrPort // our advertised address in each family, when known
+	// Links counts the established links by IP family ("ipv4", "ipv6")
+	// and, under "tls", those over TLS.
+	Links   map[string]int
+	Inbound InboundStats
+	Floods  uint64 // connections closed (and banned) for a flood
+	Banned  uint64 // addresses banned for misbehaviour
+	UDP     UDPStatus
+	Reach   Reachability
+	DQ      DQStatus
 }
 
 // DQStatus counts the dynamic queries this node ran as an ultrapeer (for
@@ -128,18 +133,18 @@ type Node struct {
 	searchMu sync.Mutex
 	searches []*Search // guarded by searchMu
 
-	remoteIP atomic.Pointer[netip.Addr] // our address as peers see it
-	ln       net.Listener
-	addr     netip.AddrPort
-	started  time.Time
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	closing  atomic.Bool
-	running  atomic.Bool // Start succeeded
-	closeMu  sync.Mutex
-	closed   bool
-	kick     chan struct{} // wakes connection maintenance
+	self    *selfaddr.Book // our addresses per IP family; set by Start
+	lns     []net.Listener
+	addr    netip.AddrPort
+	started time.Time
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closing atomic.Bool
+	running atomic.Bool // Start succeeded
+	closeMu sync.Mutex
+	closed  bool
+	kick    chan struct{} // wakes connection maintenance
 
 	udp udpSide
 	nat *natmap.Mapper // our port mapping on the router (nat.go); nil when off
@@ -179,27 +184,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.snap.Store(&connSnap{byID: map[routing.ConnID]*conn{}})
 	if n.cfg.Dial == nil {
-		d := &net.Dialer{Timeout: n.cfg.HandshakeTimeout}
-		var ip netip.Addr
-		if cfg.Listener != nil {
-			ip = addrPortOf(cfg.Listener.Addr()).Addr()
-		} else if ap, err := netip.ParseAddrPort(cfg.Listen); err == nil {
-			ip = ap.Addr().Unmap()
-		}
-		n.cfg.Dial = d.DialContext
-		if ip.IsValid() && !ip.IsUnspecified() {
-			// Dial from our listening IP so peers see one address for us
-			// (the per-IP rules of tests on 127.0.0.x depend on it), but
-			// not to the other IP family ("[::1]:6346" from 127.0.0.1).
-			bound := *d
-			bound.LocalAddr = &net.TCPAddr{IP: ip.AsSlice()}
-			n.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Unmap().Is4() != ip.Is4() {
-					return d.DialContext(ctx, network, addr)
-				}
-				return bound.DialContext(ctx, network, addr)
-			}
-		}
+		n.cfg.Dial = boundDialer(&net.Dialer{Timeout: n.cfg.HandshakeTimeout}, n.cfg.bindAddrs())
 	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -213,6 +198,7 @@ func New(cfg Config) (*Node, error) {
 	n.guid = g
 	n.hosts = newHostCache(cfg.Now)
 	n.hosts.self = n.isSelf
+	n.hosts.ipv6 = !cfg.NoIPv6
 	n.hosts.caches = uhc.NewClient(cfg.namedCaches())
 	n.udp.caches = newCacheSide()
 	if err := n.hosts.load(cfg.DataDir); err != nil {
@@ -267,33 +253,31 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.ctx != nil || n.closed {
 		return errors.New("servent: already started")
 	}
-	ln := n.cfg.Listener
-	if ln == nil {
-		var err error
-		ln, err = net.Listen("tcp", n.cfg.Listen)
-		if err != nil {
-			return fmt.Errorf("servent: listen: %w", err)
-		}
+	lns, err := n.listen()
+	if err != nil {
+		return err
 	}
-	n.ln = ln
-	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
-		n.addr = ta.AddrPort()
-		n.addr = netip.AddrPortFrom(n.addr.Addr().Unmap(), n.addr.Port())
-	} else if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
-		n.addr = ap
+	n.lns = lns
+	bound := make([]netip.AddrPort, 0, len(lns))
+	for _, ln := range lns {
+		bound = append(bound, addrPortOf(ln.Addr()))
 	}
+	n.addr = bound[0]
+	n.self = selfaddr.New(bound, !n.cfg.NoIPv6)
 	n.started = n.cfg.Now()
 	n.reach.begin(n.started)
 	n.ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := n.lib.Start(n.ctx); err != nil {
-		_ = ln.Close()
+		closeAll(lns)
 		return fmt.Errorf("servent: library: %w", err)
 	}
 	n.log.Info("listening", "addr", n.addr, "mode", n.modeName(), "guid", n.guid)
 	n.startNAT() // before anything that reads n.nat runs
 	n.startUDP()
-	n.wg.Add(3)
-	go n.acceptLoop()
+	n.wg.Add(2 + len(lns))
+	for _, ln := range lns {
+		go n.acceptLoop(ln)
+	}
 	go n.maintainLoop()
 	go n.libraryLoop()
 	n.startTransfer()
@@ -314,9 +298,7 @@ func (n *Node) Close() error {
 	n.closeMu.Unlock()
 	n.closing.Store(true)
 	var errs []error
-	if n.ln != nil {
-		_ = n.ln.Close()
-	}
+	closeAll(n.lns)
 	n.closeUDP()
 	n.closeNAT()
 	n.mu.Lock()
@@ -355,7 +337,104 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
-// Addr is the listening address.
+// boundDialer dials from our listening IP of the target's family, so peers
+// see one address for us (the per-IP rules of tests on 127.0.0.x depend on
+// it); a family we listen on by wildcard, or not at all, dials unbound.
+func boundDialer(d *net.Dialer, bind []netip.Addr) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	var v4, v6 *net.Dialer
+	for _, ip := range bind {
+		if ip.IsUnspecified() {
+			continue
+		}
+		b := *d
+		b.LocalAddr = &net.TCPAddr{IP: ip.AsSlice()}
+		if ip.Is4() {
+			v4 = &b
+		} else {
+			v6 = &b
+		}
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		use := d
+		if ap, err := netip.ParseAddrPort(addr); err == nil {
+			if ap.Addr().Unmap().Is4() && v4 != nil {
+				use = v4
+			} else if ap.Addr().Unmap().Is6() && v6 != nil {
+				use = v6
+			}
+		}
+		return use.DialContext(ctx, network, addr)
+	}
+}
+
+// listen opens the configured listeners: Listener (and Listener6), or
+// one per address of Listen.
+func (n *Node) listen() ([]net.Listener, error) {
+	if n.cfg.Listener != nil {
+		if n.cfg.Listener6 != nil {
+			return []net.Listener{n.cfg.Listener, n.cfg.Listener6}, nil
+		}
+		return []net.Listener{n.cfg.Listener}, nil
+	}
+	addrs, err := n.cfg.listenAddrs()
+	if err != nil {
+		return nil, err
+	}
+	network := "tcp"
+	if n.cfg.NoIPv6 {
+		network = "tcp4"
+	}
+	var lns []net.Listener
+	for _, a := range addrs {
+		ln, err := net.Listen(network, a)
+		if err != nil && isIPv6Wildcard(a) && len(addrs) == 1 {
+			// A machine without IPv6: the dual-stack default becomes IPv4.
+			port := a[strings.LastIndexByte(a, ':')+1:]
+			n.log.Info("no IPv6 here, listening on IPv4 only", "err", err)
+			ln, err = net.Listen("tcp4", "0.0.0.0:"+port)
+		}
+		if err != nil {
+			closeAll(lns)
+			return nil, fmt.Errorf("servent: listen: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func isIPv6Wildcard(a string) bool {
+	host, _, err := net.SplitHostPort(a)
+	ip, perr := netip.ParseAddr(host)
+	return err == nil && perr == nil && ip.Is6() && ip.IsUnspecified()
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+}
+
+// listenString lists the listening addresses.
+func (n *Node) listenString() string {
+	var b []byte
+	for i, ln := range n.lns {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = addrPortOf(ln.Addr()).AppendTo(b)
+	}
+	return string(b)
+}
+
+// family names ip's IP family as status and the API say it.
+func family(ip netip.Addr) string {
+	if ip.Unmap().Is4() {
+		return "ipv4"
+	}
+	return "ipv6"
+}
+
+// Addr is the (first) listening address.
 func (n *Node) Addr() netip.AddrPort { return n.addr }
 
 // GUID is the servent GUID.
@@ -378,11 +457,21 @@ func (n *Node) Status() Status {
 		Mode: n.modeName(), Started: n.started, Peers: len(s.ups), Leaves: len(s.leaves),
 		BytesIn: n.stats.bytesIn.Load(), BytesOut: n.stats.bytesOut.Load(),
 		MsgsIn: n.stats.msgsIn.Load(), MsgsOut: n.stats.msgsOut.Load(),
-		Listen: n.addr.String(),
+		Listen: n.listenString(), Links: map[string]int{},
+	}
+	if n.self != nil {
+		st.IPv4, st.IPv6 = n.self.V4(), n.self.V6()
+		if a := n.advertised(); a.Addr().Is4() {
+			st.IPv4 = a // the router's mapping
+		}
 	}
 	for _, c := range s.byID {
 		st.BytesIn += c.bytesIn.Load()
 		st.BytesOut += c.bytesOut.Load()
+		st.Links[family(c.addr.Addr())]++
+		if c.tls {
+			st.Links["tls"]++
+		}
 	}
 	files, kb := n.lib.Stats()
 	st.SharedFiles, st.SharedKB = files, kb
@@ -489,32 +578,38 @@ func (n *Node) DropPeer(addr string) error {
 	return nil
 }
 
-// advertised is the address we tell others: the listening address when it
-// is specific, else what peers said they see plus our port.
+// advertised is the address we tell others: the router's mapping, else
+// our IPv4 address (listening or as peers see it), else our IPv6 one.
 func (n *Node) advertised() netip.AddrPort {
 	if m := n.mapping(); m.TCP && m.External.IsValid() {
 		return m.External // the router's word on our address beats the rest
 	}
-	ip := n.addr.Addr()
-	if !ip.IsValid() || ip.IsUnspecified() {
-		if r := n.remoteIP.Load(); r != nil {
-			ip = *r
-		} else {
-			return netip.AddrPort{}
-		}
+	if n.self == nil {
+		return netip.AddrPort{}
 	}
-	return netip.AddrPortFrom(ip, n.addr.Port())
+	return n.self.Primary()
+}
+
+// advertised6 is our IPv6 address when it is not advertised itself: it
+// goes beside the IPv4 one in GGEP "6" (pongs, hits, pushes).
+func (n *Node) advertised6() netip.Addr {
+	if n.self == nil {
+		return netip.Addr{}
+	}
+	if a := n.advertised(); !a.Addr().Is4() {
+		return netip.Addr{}
+	}
+	return n.self.V6().Addr()
 }
 
 func (n *Node) learnRemoteIP(ip netip.Addr) {
-	if ip.Is4() && !ip.IsUnspecified() {
-		n.remoteIP.Store(&ip)
-		n.reach.addressSeen(ip, n.cfg.Now())
+	if n.self != nil && n.self.Learn(ip) && ip.Unmap().Is4() {
+		n.reach.addressSeen(ip.Unmap(), n.cfg.Now())
 	}
 }
 
 func (n *Node) isSelf(a netip.AddrPort) bool {
-	if a == n.addr {
+	if a == n.addr || (n.self != nil && n.self.Self(a)) {
 		return true
 	}
 	return a.Port() == n.addr.Port() && a == n.advertised()

@@ -47,10 +47,11 @@ func (n *Node) relayProxiedPush(r pushproxy.Request) pushproxy.Answer {
 		n.pushed(r.Index, r.Node)
 		return pushproxy.FoundUs
 	}
-	p := &protocol.Push{ServentGUID: r.GUID, Index: r.Index, IP: r.Node.Addr(), Port: r.Node.Port()}
+	p := &protocol.Push{ServentGUID: r.GUID, Index: r.Index}
 	if r.TLS {
 		p.GGEP = protocol.GGEP{{ID: "TLS"}}
 	}
+	p.SetAddr(r.Node, netip.Addr{})
 	// TTL max-1 and hops 1, as gtk-gnutella relays it (capture 57): the
 	// Push looks as if it came from a neighbour, which it stands for.
 	h := protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypePush, TTL: max(n.cfg.MaxTTL, 2) - 1, Hops: 1}

@@ -129,7 +129,7 @@ func (s *Search) countFiltered(v *hitfilter.Verdict, hit *protocol.QueryHit) {
 				name = strings.ToValidUTF8(name[:maxRejectedName], "")
 			}
 			s.reject = append(s.reject, RejectedResult{Reason: why.String(), Name: strings.Clone(name), Size: res.Size, SHA1: res.SHA1,
-				From: netip.AddrPortFrom(hit.IP.Unmap(), hit.Port), Vendor: vendorCode(hit.Vendor)})
+				From: hitSource(hit), Vendor: vendorCode(hit.Vendor)})
 		}
 	}
 }
@@ -194,7 +194,7 @@ func (s *Search) add(hit *protocol.QueryHit) (kept int, ok bool) {
 	}
 	s.hits++
 	s.kept += len(hit.Results)
-	addr := netip.AddrPortFrom(hit.IP.Unmap(), hit.Port)
+	addr := hitSource(hit)
 	proxies := hitProxies(hit)
 	for i := range hit.Results {
 		r := &hit.Results[i]
@@ -337,4 +337,11 @@ func (n *Node) deliverHit(h protocol.Header, hit *protocol.QueryHit) {
 	if s != nil {
 		n.takeHit(s, hit)
 	}
+}
+
+// hitSource is the responder's address in hit (IPv6-Ready: its GGEP "6"
+// when it has no IPv4).
+func hitSource(hit *protocol.QueryHit) netip.AddrPort {
+	a := hit.Addr()
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }

@@ -81,12 +81,19 @@ func (s *tlsState) wants(ap netip.AddrPort) bool {
 	return false
 }
 
-// dialGnet opens a connection to ap for a Gnet handshake: over TLS when
-// wanted, and in prefer mode again in plain when TLS fails (the host is
-// then forgotten as speaking TLS).
+// dialGnet opens a connection to ap for a Gnet handshake (dialTLS).
 func (n *Node) dialGnet(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
-	nc, err := n.cfg.Dial(ctx, "tcp", ap.String())
-	if err != nil || !n.tls.wants(ap) {
+	return n.dialTLS(ctx, "tcp", ap.String())
+}
+
+// dialTLS is the node's dialer for Gnet and HTTP (downloads, GIV, browse,
+// QUEUE calls): over TLS to a host known to speak it (always with --tls
+// on), and in prefer mode again in plain when TLS fails (the host is
+// then forgotten as speaking TLS).
+func (n *Node) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	nc, err := n.cfg.Dial(ctx, network, addr)
+	ap, perr := netip.ParseAddrPort(addr)
+	if err != nil || perr != nil || !n.tls.wants(ap) {
 		return nc, err
 	}
 	tc := tls.Client(nc, n.tls.client)
@@ -100,7 +107,7 @@ func (n *Node) dialGnet(ctx context.Context, ap netip.AddrPort) (net.Conn, error
 		n.tls.known.Remove(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 		n.log.Debug("TLS failed, dialling plain", "peer", ap, "err", err)
 	}
-	return n.cfg.Dial(ctx, "tcp", ap.String())
+	return n.cfg.Dial(ctx, network, addr)
 }
 
 // isTLS reports whether nc is a TLS connection.

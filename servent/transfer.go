@@ -40,7 +40,7 @@ func (n *Node) initTransfer() error {
 		}
 		m, err := transfer.Open(transfer.ManagerConfig{
 			DataDir: filepath.Join(n.cfg.DataDir, "downloads"), DownloadDir: dl,
-			Dial: n.cfg.Dial, SendPush: n.sendPush, UserAgent: n.cfg.UserAgent, Now: n.cfg.Now, Logger: n.log,
+			Dial: n.dialTLS, SendPush: n.sendPush, UserAgent: n.cfg.UserAgent, Now: n.cfg.Now, Logger: n.log,
 			Limiter: n.limits.Get(bwlimit.Download), CallbackAddr: n.callbackAddr,
 			PartialsChanged: func() {
 				select {
@@ -66,7 +66,7 @@ func (n *Node) initTransfer() error {
 		Files: n.lib, AltLocs: n.transfer.manager.AltLocs, FaltLocs: n.transfer.manager.FaltLocs, Mesh: transfer.NewMesh(), Now: n.cfg.Now, Logger: n.log, ServerName: n.cfg.UserAgent,
 		Browse: browse, Features: features,
 		Limiter: n.limits.Get(bwlimit.Upload), MaxUploads: n.cfg.UploadSlots,
-		CallbackDial: n.cfg.Dial, ListenAddr: n.ContactAddr,
+		CallbackDial: n.dialTLS, ListenAddr: n.ContactAddr,
 		Partials: n.transfer.manager.Partial, Trees: n.treeOf,
 	})
 	return nil
@@ -125,7 +125,7 @@ func (n *Node) closeTransfer() error { return n.transfer.manager.Close() }
 // the downloads of the same files: a stalled download resumes when a
 // search finds its file again.
 func (n *Node) offerSources(hit *protocol.QueryHit) {
-	addr := netip.AddrPortFrom(hit.IP.Unmap(), hit.Port)
+	addr := hitSource(hit)
 	for i := range hit.Results {
 		r := &hit.Results[i]
 		if !r.SHA1.IsZero() {
@@ -211,7 +211,7 @@ func (n *Node) pushed(index uint32, addr netip.AddrPort) {
 		dial := func(ctx context.Context, network, a string) (net.Conn, error) {
 			dctx, cancel := context.WithTimeout(ctx, pushDialTimeout)
 			defer cancel()
-			return n.cfg.Dial(dctx, network, a)
+			return n.dialTLS(dctx, network, a)
 		}
 		if err := transfer.ServeGIV(n.ctx, dial, addr.String(), index, n.guid, name, n.transfer.uploader); err != nil {
 			n.log.Debug("push: connect back failed", "addr", addr, "err", err)
@@ -229,7 +229,7 @@ var errNoPushRoute = errors.New("servent: no route to the pushed servent")
 // every ultrapeer when we are a leaf and have no route.
 func (n *Node) sendPush(src transfer.Source) error {
 	self := n.ContactAddr()
-	if !self.Addr().Is4() || self.Addr().IsUnspecified() {
+	if !self.IsValid() || self.Addr().IsUnspecified() {
 		return errors.New("servent: push: our address is unknown")
 	}
 	if len(src.Proxies) == 0 {
@@ -248,7 +248,15 @@ func (n *Node) sendPush(src transfer.Source) error {
 
 // routePush sends a Push for src over Gnutella.
 func (n *Node) routePush(src transfer.Source, self netip.AddrPort) error {
-	p := &protocol.Push{ServentGUID: src.ServentGUID, Index: src.Index, IP: self.Addr(), Port: self.Port()}
+	p := &protocol.Push{ServentGUID: src.ServentGUID, Index: src.Index}
+	if n.tls.server != nil {
+		p.GGEP = append(p.GGEP, protocol.Extension{ID: "TLS"}) // gtk-gnutella's order: TLS, 6
+	}
+	also := netip.Addr{}
+	if self == n.advertised() {
+		also = n.advertised6()
+	}
+	p.SetAddr(self, also)
 	h := protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypePush, TTL: routing.PushTTL(0, n.cfg.MaxTTL)}
 	b := protocol.AppendMessage(nil, h, p)
 	n.routes.Add(h.GUID, protocol.TypePush, routing.Local)

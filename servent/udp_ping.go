@@ -85,6 +85,11 @@ func (n *Node) udpPongParts(now time.Time) (*protocol.Pong, protocol.PongInfo) {
 	}
 	info.HasDU, info.DailyUptime = true, uint32(min(max(now.Sub(n.started), 0), 24*time.Hour)/time.Second)
 	info.TLS = n.tls.server != nil
+	if a.Addr().Is6() { // IPv6-Ready: no IPv4 of ours, the address in "6"
+		p.IP, info.IPv6 = protocol.IPv4None, a.Addr()
+	} else {
+		info.IPv6 = n.advertised6()
+	}
 	return p, info
 }
 
@@ -135,7 +140,8 @@ func (n *Node) udpPong(from netip.AddrPort, d protocol.Datagram, now time.Time) 
 	}
 	// The cache is a Gnutella host itself: its Pong names its listening
 	// address, else the datagram's source is the best we know.
-	self := netip.AddrPortFrom(p.IP.Unmap(), p.Port)
+	self := p.Addr()
+	self = netip.AddrPortFrom(self.Addr().Unmap(), self.Port())
 	if self.Addr() != from.Addr().Unmap() {
 		self = from
 	}

@@ -41,6 +41,7 @@ func (b nodeBackend) Status() api.Status {
 		SharedFiles: st.SharedFiles, SharedKB: st.SharedKB, SharedHashed: st.SharedHashed,
 		BytesIn: st.BytesIn, BytesOut: st.BytesOut, MsgsIn: st.MsgsIn, MsgsOut: st.MsgsOut,
 		Searches:       len(b.n.Searches()),
+		Links:          st.Links,
 		InboundEvicted: st.Inbound.Evicted,
 		InboundRefused: st.Inbound.RefusedNetCap + st.Inbound.RefusedFull + st.Inbound.RefusedBanned + st.Inbound.RefusedHandshake,
 		Floods:         st.Floods, Banned: st.Banned,
@@ -52,6 +53,12 @@ func (b nodeBackend) Status() api.Status {
 			NotAccepted: st.UDP.NotAccepted + st.UDP.Unhandled,
 			SendBudget:  st.UDP.SendBudget,
 		},
+	}
+	if st.IPv4.IsValid() {
+		s.IPv4 = st.IPv4.String()
+	}
+	if st.IPv6.IsValid() {
+		s.IPv6 = st.IPv6.String()
 	}
 	s.Reachable = api.Reachable{TCP: reachProof(st.Reach.TCP), UDPSolicited: reachProof(st.Reach.UDPSolicited), UDPUnsolicited: reachProof(st.Reach.UDPUnsolicited)}
 	s.Reachability = reachability(b.n.Reachability())
@@ -77,7 +84,7 @@ func (b nodeBackend) Peers() []api.Peer {
 			Addr: p.Addr.String(), Mode: p.Mode, UserAgent: p.UserAgent, Outbound: p.Outbound,
 			Since: p.Since, UptimeSeconds: int64(time.Since(p.Since) / time.Second),
 			BytesIn: p.BytesIn, BytesOut: p.BytesOut, MsgsIn: p.MsgsIn, MsgsOut: p.MsgsOut,
-			Compressed: p.Compressed, TLS: p.TLS, State: api.PeerConnected,
+			Compressed: p.Compressed, TLS: p.TLS, Family: p.Family, State: api.PeerConnected,
 		})
 	}
 	// The user-named peers not connected, with why.

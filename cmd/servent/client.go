@@ -677,9 +677,15 @@ func statusCmd(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "servent %s, %s, up %s, listening on %s\n", safe(st.Version), safe(st.Mode), humanDuration(time.Duration(st.UptimeSeconds)*time.Second), safe(st.Listen))
+	if st.IPv4 != "" || st.IPv6 != "" {
+		fmt.Fprintf(w, "address:   %s\n", strings.Join(slices.DeleteFunc([]string{safe(st.IPv4), safe(st.IPv6)}, func(s string) bool { return s == "" }), ", "))
+	}
 	fmt.Fprintf(w, "peers:     %d", st.Peers)
 	if st.Leaves > 0 || st.Mode == "ultrapeer" {
 		fmt.Fprintf(w, " (+%d leaves)", st.Leaves)
+	}
+	if links := linksText(st.Links); links != "" {
+		fmt.Fprintf(w, "; links %s", links)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "shared:    %d files, %s\n", st.SharedFiles, humanBytes(st.SharedKB*1024))
@@ -696,6 +702,20 @@ func statusCmd(c *cli.Context) error {
 	printReach(w, st.Reachable)
 	printReachability(w, st.Reachability)
 	return nil
+}
+
+// linksText is "2 ipv4, 1 ipv6, 1 over tls" ("" without links).
+func linksText(l map[string]int) string {
+	var parts []string
+	for _, k := range []string{"ipv4", "ipv6"} {
+		if l[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", l[k], k))
+		}
+	}
+	if l["tls"] > 0 {
+		parts = append(parts, fmt.Sprintf("%d over tls", l["tls"]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // dqLine sums up the dynamic queries an ultrapeer ran ("" when none).
@@ -813,6 +833,9 @@ func peersCmd(c *cli.Context) error {
 		dir := "inbound"
 		if p.Outbound {
 			dir = "outbound"
+		}
+		if p.Family != "" {
+			dir += " " + p.Family
 		}
 		if p.TLS {
 			dir += " tls"

@@ -22,7 +22,8 @@ func runCommand() *cli.Command {
 		Name:  "run",
 		Usage: "run the servent: join the mesh, share a folder, answer searches",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "listen", Value: "0.0.0.0:6346", Usage: "`ADDR:PORT` for Gnutella and HTTP", EnvVars: []string{"SERVENT_LISTEN"}},
+			&cli.StringFlag{Name: "listen", Value: "[::]:6346", Usage: "`ADDR:PORT` for Gnutella and HTTP ([::] takes IPv4 and IPv6; or one address per family: 192.0.2.1:6346,[2001:db8::1]:6346)", EnvVars: []string{"SERVENT_LISTEN"}},
+			&cli.StringFlag{Name: "ipv6", Value: "on", Usage: "`on` listens, dials and advertises IPv6 beside IPv4; off keeps to IPv4", EnvVars: []string{"SERVENT_IPV6"}},
 			&cli.StringFlag{Name: "share", Usage: "shared `DIR` (default: ~/Servent/Shared)", EnvVars: []string{"SERVENT_SHARE"}},
 			dataFlag(),
 			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST:PORT` to connect to (repeatable)", EnvVars: []string{"SERVENT_PEER"}},
@@ -77,6 +78,16 @@ func runAction(c *cli.Context) error {
 func runConfig(c *cli.Context) (servent.Config, error) {
 	cfg := servent.DefaultConfig()
 	cfg.Listen = c.String("listen")
+	switch c.String("ipv6") {
+	case "on":
+	case "off":
+		cfg.NoIPv6 = true
+		if !c.IsSet("listen") {
+			cfg.Listen = "0.0.0.0:6346"
+		}
+	default:
+		return cfg, usagef("--ipv6 %q: want on or off", c.String("ipv6"))
+	}
 	cfg.Mode = servent.Mode(c.String("mode"))
 	switch cfg.Mode {
 	case servent.ModeLeaf, servent.ModeUltrapeer, servent.ModeAuto:

@@ -42,23 +42,29 @@ func (e *kindError) Unwrap() error { return e.kind }
 
 // Status is GET /api/status.
 type Status struct {
-	Version       string    `json:"version"`
-	GUID          string    `json:"guid"`
-	Mode          string    `json:"mode"`
-	Listen        string    `json:"listen"`
-	Started       time.Time `json:"started"`
-	UptimeSeconds int64     `json:"uptime_seconds"`
-	Peers         int       `json:"peers"`
-	Leaves        int       `json:"leaves"`
-	SharedFiles   int       `json:"shared_files"`
-	SharedHashed  int       `json:"shared_hashed"` // of SharedFiles, hashed (searchable by urn)
-	SharedKB      uint64    `json:"shared_kb"`
-	BytesIn       uint64    `json:"bytes_in"`
-	BytesOut      uint64    `json:"bytes_out"`
-	MsgsIn        uint64    `json:"msgs_in"`
-	MsgsOut       uint64    `json:"msgs_out"`
-	Searches      int       `json:"searches"`
-	Downloads     int       `json:"downloads"`
+	Version string `json:"version"`
+	GUID    string `json:"guid"`
+	Mode    string `json:"mode"`
+	Listen  string `json:"listen"`
+	// IPv4 and IPv6 are our addresses as we advertise them, when known;
+	// Links counts the established links by family ("ipv4", "ipv6") and
+	// those over TLS ("tls").
+	IPv4          string         `json:"ipv4,omitempty"`
+	IPv6          string         `json:"ipv6,omitempty"`
+	Links         map[string]int `json:"links,omitempty"`
+	Started       time.Time      `json:"started"`
+	UptimeSeconds int64          `json:"uptime_seconds"`
+	Peers         int            `json:"peers"`
+	Leaves        int            `json:"leaves"`
+	SharedFiles   int            `json:"shared_files"`
+	SharedHashed  int            `json:"shared_hashed"` // of SharedFiles, hashed (searchable by urn)
+	SharedKB      uint64         `json:"shared_kb"`
+	BytesIn       uint64         `json:"bytes_in"`
+	BytesOut      uint64         `json:"bytes_out"`
+	MsgsIn        uint64         `json:"msgs_in"`
+	MsgsOut       uint64         `json:"msgs_out"`
+	Searches      int            `json:"searches"`
+	Downloads     int            `json:"downloads"`
 	// Inbound sockets closed while handshaking to make room, and refused
 	// (address group at its cap, all slots established, banned, or a Gnet
 	// handshake answered with an error code); neighbours cut for a flood;
@@ -170,6 +176,7 @@ type Peer struct {
 	MsgsOut       uint64    `json:"msgs_out"`
 	Compressed    bool      `json:"compressed"`
 	TLS           bool      `json:"tls,omitempty"`          // the link runs over TLS
+	Family        string    `json:"family,omitempty"`       // "ipv4" or "ipv6" (connected peers)
 	State         string    `json:"state"`                  // PeerConnected, PeerConnecting, PeerWaiting
 	LastError     string    `json:"last_error,omitempty"`   // a user-named peer's last failure, in words
 	LastErrorAt   time.Time `json:"last_error_at,omitzero"` // when it happened

@@ -64,6 +64,7 @@ type Action struct {
 	Addr      netip.AddrPort           // Pushed, Host
 	Index     uint32                   // Pushed
 	Up        bool                     // Host
+	TLS       bool                     // Pushed, Host: it accepts TLS (GGEP TLS)
 	QRT       *routing.QueryRouteTable // QRPComplete
 }
 

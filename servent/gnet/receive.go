@@ -279,7 +279,7 @@ func (r *Router) handlePush(s *scratch, dst Actions, l *link, h protocol.Header,
 		if p.Index == 0x7FFFFFFD {
 			return r.drop(dst, l, ReasonPushF2F)
 		}
-		return append(dst, Action{Kind: Pushed, Link: l.id, Index: p.Index, Addr: netip.AddrPortFrom(p.IP, p.Port)})
+		return append(dst, Action{Kind: Pushed, Link: l.id, Index: p.Index, Addr: p.Addr(), TLS: p.GGEP.Has("TLS")})
 	}
 	to, ok := r.pushes.Lookup(p.ServentGUID)
 	if !ok || to == routing.Local {
@@ -367,14 +367,15 @@ func (r *Router) handlePong(s *scratch, dst Actions, l *link, h protocol.Header,
 	if err := p.Decode(payload); err != nil {
 		return r.bad(dst, l, ReasonMalformed)
 	}
-	addr := netip.AddrPortFrom(p.IP.Unmap(), p.Port)
+	addr := p.Addr()
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	up := p.GGEP.Has("UP")
 	if h.Hops == 0 {
 		up = up || l.info.Ultrapeer
 	}
-	if usableHost(addr) && !r.isSelf(addr) {
+	if r.usableHost(addr) && !r.isSelf(addr) {
 		r.addPong(addr, payload, h.Hops, l.id, up, now)
-		dst = append(dst, Action{Kind: Host, Link: l.id, Addr: addr, Up: up})
+		dst = append(dst, Action{Kind: Host, Link: l.id, Addr: addr, Up: up, TLS: p.GGEP.Has("TLS")})
 	}
 	if h.Hops == 0 {
 		return dst
@@ -498,12 +499,21 @@ func (r *Router) handleVendor(s *scratch, dst Actions, l *link, h protocol.Heade
 }
 
 // usableHost is servent's usableHost (hostcache.go).
-func usableHost(a netip.AddrPort) bool {
+func (r *Router) usableHost(a netip.AddrPort) bool {
+	return UsableHost(a, !r.cfg.NoIPv6)
+}
+
+// UsableHost says whether a may enter a host cache: a unicast address (an
+// IPv6 one only with ipv6, and none that needs a zone) and a port.
+// gtk-gnutella also wants a port >= 1024 in X-Try; we keep any non-zero
+// port since tests use kernel-chosen ports anyway.
+func UsableHost(a netip.AddrPort, ipv6 bool) bool {
 	ip := a.Addr()
-	if !a.IsValid() || a.Port() == 0 || !ip.Is4() {
+	if !a.IsValid() || a.Port() == 0 || ip.Zone() != "" || (!ip.Is4() && !ipv6) || ip.Is4In6() {
 		return false
 	}
-	return !ip.IsUnspecified() && !ip.IsMulticast() && ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	return !ip.IsUnspecified() && !ip.IsMulticast() && !ip.IsLinkLocalUnicast() &&
+		ip != netip.AddrFrom4([4]byte{255, 255, 255, 255}) && ip != protocol.IPv4None
 }
 
 // Bad counts a descriptor the shell found malformed (a vendor message it

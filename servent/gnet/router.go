@@ -49,6 +49,7 @@ type Config struct {
 	Addr       netip.AddrPort // the address in our hits and pongs
 	Ultrapeer  bool
 	Firewalled bool
+	NoIPv6     bool  // pongs naming IPv6 hosts are not taken
 	MaxTTL     uint8 // 0: routing.DefaultMaxTTL
 	// DQTimeScale multiplies every dynamic-query timing (tests run them
 	// faster); 0: 1.

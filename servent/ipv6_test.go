@@ -1,0 +1,182 @@
+package servent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/protocol"
+)
+
+// listen6 listens on [::1] (a kernel-chosen port unless port is set); no
+// IPv6 loopback here skips the test.
+func listen6(t *testing.T, port uint16) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp6", netip.AddrPortFrom(netip.IPv6Loopback(), port).String())
+	if err != nil && port == 0 {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	require.NoError(t, err)
+	return ln
+}
+
+// withIPv6Only makes the node listen on [::1] only.
+func withIPv6Only(t *testing.T) nodeOpt {
+	ln := listen6(t, 0)
+	return func(c *Config) {
+		_ = c.Listener.Close()
+		c.Listener = ln
+	}
+}
+
+// withDualStack adds a [::1] listener on the port of the node's IPv4 one
+// (a port taken on ::1 moves both to a new one).
+func withDualStack(t *testing.T) nodeOpt {
+	return func(c *Config) {
+		for range 20 {
+			port := addrPortOf(c.Listener.Addr()).Port()
+			ln6, err := net.Listen("tcp6", netip.AddrPortFrom(netip.IPv6Loopback(), port).String())
+			if err == nil {
+				c.Listener6 = ln6
+				return
+			}
+			if !errors.Is(err, syscall.EADDRINUSE) {
+				t.Skipf("no IPv6 loopback: %v", err)
+			}
+			ip := addrPortOf(c.Listener.Addr()).Addr()
+			_ = c.Listener.Close()
+			ln, err := net.Listen("tcp4", netip.AddrPortFrom(ip, 0).String())
+			require.NoError(t, err)
+			c.Listener = ln
+		}
+		t.Fatal("no port free on both 127.0.0.x and ::1")
+	}
+}
+
+func shareFile(t *testing.T, n *Node, name string, content []byte) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(filepath.Join(n.cfg.ShareDir, name), content, 0o644))
+	require.NoError(t, n.lib.Rescan())
+	require.NoError(t, n.lib.WaitHashed(t.Context()))
+}
+
+// searchOne searches from n and waits for one result named name.
+func searchOne(t *testing.T, n *Node, words, name string) SearchResult {
+	t.Helper()
+	s := n.Search(words, nil)
+	require.Eventually(t, func() bool {
+		for _, r := range s.Results() {
+			if r.Name == name {
+				return true
+			}
+		}
+		return false
+	}, waitFor, tick, "%s finds %q: %+v", n.Addr(), name, s.Results())
+	for _, r := range s.Results() {
+		if r.Name == name {
+			return r
+		}
+	}
+	panic("unreachable")
+}
+
+// download fetches r from its sources with n and returns the file.
+func download(t *testing.T, n *Node, r SearchResult) []byte {
+	t.Helper()
+	_, err := n.Downloads().Start(r.SHA1, r.Name, int64(r.Size), r.Sources)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+	defer cancel()
+	in, err := n.Downloads().Wait(ctx, r.SHA1)
+	require.NoError(t, err)
+	got, err := os.ReadFile(in.Path)
+	require.NoError(t, err)
+	return got
+}
+
+// TestIPv6Servents: two servents over [::1] only: handshake, search,
+// download, and a push (the firewalled one connects back to [::1]).
+func TestIPv6Servents(t *testing.T) {
+	a := startNode(t, ModeUltrapeer, withIPv6Only(t), withFiles("six direct.txt"))
+	require.True(t, a.Addr().Addr().Is6())
+	b := startNode(t, ModeLeaf, withIPv6Only(t), withPeers(addrOf(a)), withFiles("six pushed.txt"),
+		func(c *Config) { c.Firewalled = true })
+	waitPeers(t, a, 0, 1)
+	waitPeers(t, b, 1, 0)
+	require.Equal(t, "ipv6", a.Peers()[0].Family)
+	require.Equal(t, map[string]int{"ipv6": 1}, b.Status().Links)
+	require.Equal(t, b.Addr(), b.advertised(), "b's own [::1] address")
+	require.Eventually(t, func() bool {
+		for _, c := range a.snap.Load().leaves {
+			return c.qrt.Load() != nil
+		}
+		return false
+	}, waitFor, tick, "b's QRP table")
+
+	r := searchOne(t, b, "six", "six direct.txt")
+	require.Equal(t, a.Addr(), r.Sources[0].Addr, "the hit names a's IPv6 address")
+	require.Equal(t, []byte("content of six direct.txt"), download(t, b, r))
+
+	r = searchOne(t, a, "six", "six pushed.txt")
+	require.True(t, r.Sources[0].Push)
+	require.Equal(t, []byte("content of six pushed.txt"), download(t, a, r), "b connected back to a's [::1] with GIV")
+}
+
+// TestMixedFamilies: A listens on IPv6 only, C on IPv4 only, B on both
+// and links them. A query crosses B from one family to the other and each
+// hit carries its responder's own address: A's IPv6 one (127.0.0.0 and
+// GGEP "6" on the wire) and C's IPv4 one; downloads go to those.
+func TestMixedFamilies(t *testing.T) {
+	b := startNode(t, ModeUltrapeer, withDualStack(t))
+	b6 := netip.AddrPortFrom(netip.IPv6Loopback(), b.Addr().Port())
+	a := startNode(t, ModeUltrapeer, withIPv6Only(t), withPeers(b6.String()))
+	c := startNode(t, ModeUltrapeer, withPeers(addrOf(b)))
+	waitPeers(t, b, 2, 0)
+	require.Equal(t, map[string]int{"ipv4": 1, "ipv6": 1}, b.Status().Links)
+	require.Equal(t, b.Addr(), b.Status().IPv4)
+	require.Equal(t, b6, b.Status().IPv6)
+
+	// B's pong says both of its addresses (gtk-gnutella's order: "6" first).
+	pong := b.ownPong(b.snap.Load().ups[0])
+	require.Equal(t, b.Addr().Addr(), pong.IP)
+	require.Equal(t, "6", pong.GGEP[0].ID)
+	require.Equal(t, netip.IPv6Loopback(), pong.GGEP.IPv6())
+
+	fromA := []byte("a file on the IPv6 side")
+	shareFile(t, a, "crossing six.txt", fromA)
+	fromC := []byte("a file on the IPv4 side")
+	shareFile(t, c, "crossing four.txt", fromC)
+
+	r := searchOne(t, c, "crossing", "crossing six.txt")
+	require.Equal(t, a.Addr(), r.Sources[0].Addr, "A's IPv6 address reached C through B")
+	require.Equal(t, fromA, download(t, c, r), "C dials IPv6 for it")
+
+	r = searchOne(t, a, "crossing", "crossing four.txt")
+	require.Equal(t, c.Addr(), r.Sources[0].Addr)
+	require.True(t, r.Sources[0].Addr.Addr().Is4())
+	require.Equal(t, fromC, download(t, a, r))
+}
+
+// TestIPv6Hits: our hit from an IPv6-only servent is gtk-gnutella's
+// IPv6-Ready form: 127.0.0.0 in the IPv4 field and the address in the
+// trailer's GGEP "6".
+func TestIPv6Hits(t *testing.T) {
+	a := startNode(t, ModeUltrapeer, withIPv6Only(t), withFiles("ready.txt"))
+	var got []protocol.QueryHit
+	a.ourHits(&protocol.Query{Criteria: "ready"}, a.advertised(), func(h *protocol.QueryHit) {
+		got = append(got, *h)
+	})
+	require.Len(t, got, 1)
+	wire := got[0].Append(nil)
+	require.Equal(t, []byte{127, 0, 0, 0}, wire[3:7])
+	var back protocol.QueryHit
+	require.NoError(t, back.Decode(wire))
+	require.Equal(t, a.Addr(), back.Addr())
+}
