@@ -7,7 +7,8 @@
 //
 // HTTP is parsed by hand on the raw connection (no net/http server) so that
 // request sizes are bounded like gtk-gnutella's and large bodies go out by
-// sendfile from the *os.File to the *net.TCPConn.
+// sendfile from the *os.File to the *net.TCPConn (over TLS, which encrypts
+// in userspace, through a 256 KiB buffer).
 //
 // # What the node does
 //
@@ -22,7 +23,9 @@
 //
 // The conn given to ServeConn should expose ReadFrom of the *net.TCPConn
 // (pass the TCPConn itself, with br holding the peeked bytes) or bodies go
-// through a userspace copy instead of sendfile.
+// through a userspace copy, 256 KiB at a time, instead of sendfile. A
+// request that came over TLS is served on the *tls.Conn, so: it has no
+// ReadFrom and cannot sendfile.
 //
 // Downloads:
 //
