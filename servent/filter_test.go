@@ -96,3 +96,17 @@ func TestHostileRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "missing.txt")
 }
+
+// TestTLSFromHit: a hit's GGEP TLS marks its (direct) responder as
+// speaking TLS; a firewalled one's address is not dialled, so not marked.
+func TestTLSFromHit(t *testing.T) {
+	n := startNode(t, ModeLeaf)
+	s := n.Search("tls", nil)
+	hit := protocol.QueryHit{IP: netipAddr("192.0.2.44"), Port: 6346, Vendor: protocol.VendorSRVT,
+		Results: []protocol.Result{{Name: "tls.txt", Size: 3}}, GGEP: protocol.GGEP{{ID: "TLS"}}}
+	n.takeHit(s, &hit)
+	require.True(t, n.tls.wants(netip.MustParseAddrPort("192.0.2.44:6346")))
+	hit.IP, hit.Push = netipAddr("192.0.2.45"), true
+	n.takeHit(s, &hit)
+	require.False(t, n.tls.wants(netip.MustParseAddrPort("192.0.2.45:6346")))
+}

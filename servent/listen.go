@@ -74,6 +74,7 @@ type InboundStats struct {
 	RefusedBanned     uint64
 	RefusedHandshake  uint64 // Gnet handshakes we answered with an error code
 	HandshakeTimeouts uint64 // closed by the first-byte or handshake deadline
+	TLS               uint64 // came over TLS (Gnet, HTTP, GIV)
 }
 
 func (n *Node) inboundStats() InboundStats {
@@ -84,6 +85,7 @@ func (n *Node) inboundStats() InboundStats {
 	st.Admitted, st.Evicted, st.RefusedNetCap, st.RefusedFull = ts.Admitted, ts.Evicted, ts.RefusedNetCap, ts.RefusedFull
 	st.RefusedBanned, st.RefusedHandshake = n.stats.refusedBanned.Load(), n.stats.refused.Load()
 	st.HandshakeTimeouts = n.stats.hsTimeouts.Load()
+	st.TLS = n.stats.tlsInbound.Load()
 	return st
 }
 
@@ -198,6 +200,7 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort, id admit.ID) {
 			_ = nc.Close()
 			return
 		}
+		n.stats.tlsInbound.Add(1)
 		nc, br = tc, bufio.NewReaderSize(tc, 16<<10)
 		if head, err = br.Peek(4); err != nil {
 			n.countTimeout(err)

@@ -75,6 +75,7 @@ type nodeStats struct {
 	dropped                         atomic.Uint64
 	refused, banned, queueOverflows atomic.Uint64
 	refusedBanned, hsTimeouts       atomic.Uint64 // inbound sockets (listen.go)
+	tlsInbound                      atomic.Uint64 // inbound TLS handshakes completed
 	floods                          atomic.Uint64 // connections cut for a flood (core.go)
 	inByType, outByType             [256]atomic.Uint64
 

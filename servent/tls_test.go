@@ -150,3 +150,25 @@ func TestTLSBetweenServents(t *testing.T) {
 	require.False(t, q.Peers()[0].TLS)
 	require.False(t, q.tls.wants(off.Addr()))
 }
+
+// TestTLSDownloadBetweenServents: a's pongs and hits (GGEP TLS) tell a
+// searcher that never spoke to a that it speaks TLS, and the download goes
+// over TLS, byte-identical; a searcher with TLS off downloads the same
+// file in plain.
+func TestTLSDownloadBetweenServents(t *testing.T) {
+	a := startNode(t, ModeUltrapeer, withFiles("tls download.txt"))
+	u := startNode(t, ModeUltrapeer, withPeers(addrOf(a)))
+	b := startNode(t, ModeLeaf, withPeers(addrOf(u)))
+	off := startNode(t, ModeLeaf, withPeers(addrOf(u)), func(c *Config) { c.TLS = TLSOff })
+	waitPeers(t, u, 1, 2)
+
+	r := searchOne(t, b, "download", "tls download.txt")
+	require.True(t, b.tls.wants(a.Addr()), "learnt from a's pong or hit (GGEP TLS), relayed by u")
+	before := a.Status().Inbound.TLS
+	require.Equal(t, []byte("content of tls download.txt"), download(t, b, r))
+	require.Equal(t, before+1, a.Status().Inbound.TLS, "the download came over TLS")
+
+	r = searchOne(t, off, "download", "tls download.txt")
+	require.Equal(t, []byte("content of tls download.txt"), download(t, off, r))
+	require.Equal(t, before+1, a.Status().Inbound.TLS, "TLS off: plain")
+}

@@ -704,6 +704,10 @@ func statusCmd(c *cli.Context) error {
 	return nil
 }
 
+// maxAgentWidth cuts a peer's user agent so its line stays within 160
+// columns.
+const maxAgentWidth = 64
+
 // linksText is "2 ipv4, 1 ipv6, 1 over tls" ("" without links).
 func linksText(l map[string]int) string {
 	var parts []string
@@ -841,7 +845,7 @@ func peersCmd(c *cli.Context) error {
 			dir += " tls"
 		}
 		return fmt.Sprintf("%s\t%s\t%s\tup %s\tin %s\tout %s\t%s", p.Addr, p.Mode, dir,
-			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), truncate(safe(p.UserAgent), maxNameWidth))
+			humanDuration(time.Duration(p.UptimeSeconds)*time.Second), humanBytes(p.BytesIn), humanBytes(p.BytesOut), truncate(safe(p.UserAgent), maxAgentWidth))
 	})
 }
 

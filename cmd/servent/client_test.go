@@ -53,7 +53,8 @@ const (
 
 func newFake() *apitest.Fake {
 	return &apitest.Fake{
-		StatusV: api.Status{Version: "0.1.0-test", Mode: "leaf", Listen: "0.0.0.0:6346", UptimeSeconds: 3725,
+		StatusV: api.Status{Version: "0.1.0-test", Mode: "leaf", Listen: "[::]:6346", UptimeSeconds: 3725,
+			IPv4: "203.0.113.5:6346", IPv6: "[2001:db8::5]:6346", Links: map[string]int{"ipv4": 1, "ipv6": 1, "tls": 1},
 			UDP: api.UDP{Enabled: true, Addr: "0.0.0.0:6346", Received: 40, BytesIn: 3072, Sent: 38, BytesOut: 2950, Malformed: 1, NotAccepted: 2},
 			Reachable: api.Reachable{
 				TCP:          api.ReachProof{Reachable: true, LastProof: &reachAt, From: "198.51.100.7:6346", Source: "connect_back"},
@@ -63,8 +64,8 @@ func newFake() *apitest.Fake {
 				Reason: "TCP: TCP connect-back from 198.51.100.7:6346 at 13:58:10; UDP: no datagram from a host we did not ask yet"},
 			Peers: 2, SharedFiles: 3, SharedKB: 2048, BytesIn: 1536, BytesOut: 3 << 20, MsgsIn: 12, MsgsOut: 34},
 		PeersV: []api.Peer{
-			{Addr: "127.0.0.2:6346", Mode: "ultrapeer", UserAgent: "gtk-gnutella/1.2.3", Outbound: true, UptimeSeconds: 65, BytesIn: 2048, BytesOut: 100},
-			{Addr: "[::1]:6346", Mode: "ultrapeer", UserAgent: "servent/0.1", UptimeSeconds: 7200, BytesIn: 0, BytesOut: 5 << 20},
+			{Addr: "127.0.0.2:6346", Mode: "ultrapeer", UserAgent: "gtk-gnutella/1.2.3", Outbound: true, UptimeSeconds: 65, BytesIn: 2048, BytesOut: 100, Family: "ipv4", TLS: true},
+			{Addr: "[::1]:6346", Mode: "ultrapeer", UserAgent: "servent/0.1", UptimeSeconds: 7200, BytesIn: 0, BytesOut: 5 << 20, Family: "ipv6"},
 		},
 		SharesV: []api.SharedFile{{Index: 1, Name: "a.txt", Path: "/s/a.txt", Size: 5, URN: urn1}, {Index: 2, Name: "b.bin", Path: "/s/b.bin", Size: 3 << 20}},
 		HostsV:  []api.Host{{Addr: "127.0.0.3:6346", Ultrapeer: true, LastSeen: time.Now().Add(-time.Minute), Failures: 1}},
@@ -230,8 +231,9 @@ func TestStatus(t *testing.T) {
 	dir := startDaemon(t, newFake())
 	out, _, err := runCLI(t, "status", "--data", dir)
 	require.NoError(t, err)
-	require.Equal(t, `servent 0.1.0-test, leaf, up 1h02m, listening on 0.0.0.0:6346
-peers:     2
+	require.Equal(t, `servent 0.1.0-test, leaf, up 1h02m, listening on [::]:6346
+address:   203.0.113.5:6346, [2001:db8::5]:6346
+peers:     2; links 1 ipv4, 1 ipv6, 1 over tls
 shared:    3 files, 2.0 MiB
 traffic:   in 1.5 KiB (12 messages), out 3.0 MiB (34 messages)
 searches:  0, downloads: 0
@@ -345,8 +347,8 @@ func TestPeers(t *testing.T) {
 	dir := startDaemon(t, f)
 	out, _, err := runCLI(t, "peers", "--data", dir)
 	require.NoError(t, err)
-	require.Equal(t, `127.0.0.2:6346  ultrapeer  outbound  up 1m05s  in 2.0 KiB  out 100 B    gtk-gnutella/1.2.3
-[::1]:6346      ultrapeer  inbound   up 2h00m  in 0 B      out 5.0 MiB  servent/0.1
+	require.Equal(t, `127.0.0.2:6346  ultrapeer  outbound ipv4 tls  up 1m05s  in 2.0 KiB  out 100 B    gtk-gnutella/1.2.3
+[::1]:6346      ultrapeer  inbound ipv6       up 2h00m  in 0 B      out 5.0 MiB  servent/0.1
 `, out)
 
 	out, _, err = runCLI(t, "peers", "add", "--detach", "--data", dir, "10.0.0.1:6346")

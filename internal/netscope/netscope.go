@@ -4,14 +4,14 @@ package netscope
 
 import "net/netip"
 
-// Listable reports whether host may be handed to requester: in a
+// Listable reports whether host (IPv4 or IPv6) may be handed to requester: in a
 // host-cache answer, or as the X-Node a push proxy makes its leaf connect
 // to. gtk-gnutella takes only routable hosts (host_is_valid()); a host of
 // a private or loopback network is taken only from a requester of that
 // same kind of network (a lab, a LAN), never from one on the Internet.
 func Listable(host netip.AddrPort, requester netip.Addr) bool {
 	h, r := host.Addr().Unmap(), requester.Unmap()
-	if !host.IsValid() || host.Port() == 0 || !h.Is4() {
+	if !host.IsValid() || host.Port() == 0 || h.Zone() != "" {
 		return false
 	}
 	switch s := scope(h); s {
@@ -43,6 +43,7 @@ var (
 		netip.MustParsePrefix("198.51.100.0/24"),
 		netip.MustParsePrefix("203.0.113.0/24"),
 		netip.MustParsePrefix("240.0.0.0/4"),
+		netip.MustParsePrefix("2001:db8::/32"), // IPv6 documentation
 	}
 )
 

@@ -26,7 +26,14 @@ func TestListable(t *testing.T) {
 		{"224.0.0.1:6346", global, false},
 		{"255.255.255.255:6346", global, false},
 		{"8.8.8.8:0", global, false},
-		{"[2001:db8::1]:6346", global, false}, // IPP is IPv4 only
+		{"[2001:db8::1]:6346", global, false}, // documentation
+		{"[2606:4700::1111]:6346", global, true},
+		{"[::1]:6346", global, false},
+		{"[::1]:6346", netip.IPv6Loopback(), true},
+		{"[fd00::5]:6346", netip.MustParseAddr("fd00::9"), true},
+		{"[fd00::5]:6346", global, false},
+		{"[fe80::1]:6346", netip.MustParseAddr("fe80::2"), false},
+		{"[ff02::1]:6346", global, false},
 	} {
 		require.Equal(t, c.want, Listable(netip.MustParseAddrPort(c.host), c.req), "%s to %s", c.host, c.req)
 	}
