@@ -47,14 +47,24 @@ func (n *Node) udpPing(from netip.AddrPort, d protocol.Datagram, now time.Time) 
 // hosts its IPP lists.
 func (n *Node) udpAnswer(from netip.AddrPort, req protocol.PingRequest, now time.Time) (*protocol.Pong, int) {
 	p, info := n.udpPongParts(now)
-	if req.UHC && req.SCP&protocol.SCPNoIPv4 == 0 && n.servesCaches() {
-		info.Hosts = n.uhcHosts(from)
+	if req.UHC && n.servesCaches() {
+		// IPv4 hosts in IPP unless the pinger has no IPv4; IPv6 ones in
+		// IPP6 when it asks for them (SCP flags 04 and 08, gtk-gnutella's
+		// pcache.c).
+		six := req.SCP&protocol.SCPIPv6 != 0 && !n.cfg.NoIPv6
+		for _, h := range n.uhcHosts(from, six) {
+			if h.Addr().Is4() && req.SCP&protocol.SCPNoIPv4 == 0 {
+				info.Hosts = append(info.Hosts, h)
+			} else if h.Addr().Is6() {
+				info.Hosts6 = append(info.Hosts6, h)
+			}
+		}
 	}
 	if req.EchoIP {
 		info.Echoed = from
 	}
 	p.GGEP = info.AppendGGEP(p.GGEP)
-	return p, len(info.Hosts)
+	return p, len(info.Hosts) + len(info.Hosts6)
 }
 
 // udpOwnPong describes us to a UDP peer.
@@ -94,7 +104,7 @@ func (n *Node) udpPongParts(now time.Time) (*protocol.Pong, protocol.PongInfo) {
 }
 
 // uhcHosts picks the IPP hosts of a host-cache answer to requester.
-func (n *Node) uhcHosts(requester netip.AddrPort) []netip.AddrPort {
+func (n *Node) uhcHosts(requester netip.AddrPort, ipv6 bool) []netip.AddrPort {
 	var neighbours []netip.AddrPort
 	for _, c := range n.snap.Load().ups {
 		if c.listen.IsValid() {
@@ -105,6 +115,7 @@ func (n *Node) uhcHosts(requester netip.AddrPort) []netip.AddrPort {
 		Cached:     n.hosts.freshUltrapeers(2 * uhc.MaxHosts),
 		Neighbours: neighbours,
 		Requester:  requester,
+		IPv6:       ipv6,
 		Self:       []netip.AddrPort{n.addr, n.advertised(), n.UDPAddr()},
 	})
 }

@@ -136,6 +136,8 @@ func TestUHCPingAnsweredWithIPP(t *testing.T) {
 		up.hosts.add(h, true)
 	}
 	up.hosts.add(netip.MustParseAddrPort("127.0.200.3:7003"), false) // a leaf: not listed
+	six := netip.MustParseAddrPort("[::1]:7004")
+	up.hosts.add(six, true) // IPv6: only to who asks for IPP6
 
 	scp := protocol.PingRequest{UHC: true, SCP: protocol.SCPUltrapeers}.GGEP()
 	muid := p.pingWith(up, scp)
@@ -145,8 +147,15 @@ func TestUHCPingAnsweredWithIPP(t *testing.T) {
 	require.ElementsMatch(t, []netip.AddrPort{cached[0], cached[1], other.Addr()}, info.Hosts,
 		"cached ultrapeers and the connected one, not the requester, not a leaf, not us")
 	require.NotContains(t, info.Hosts, up.Addr())
+	require.Empty(t, info.Hosts6)
 	// Counted after the send: the Pong may arrive first.
 	require.Eventually(t, func() bool { return up.udp.caches.stats.uhcAnswers.Load() == 1 }, waitFor, tick)
+
+	p6 := newUDPPeer(t)
+	muid = p6.pingWith(up, protocol.PingRequest{UHC: true, SCP: protocol.SCPUltrapeers | protocol.SCPIPv6}.GGEP())
+	_, _, info = p6.recvPong(muid)
+	require.Equal(t, []netip.AddrPort{six}, info.Hosts6, "SCP 04 asks IPv6 hosts too, in IPP6")
+	require.Len(t, info.Hosts, 4, "and the IPv4 ones (the first requester's address among them now)")
 
 	leaf := startNode(t, ModeLeaf)
 	leaf.hosts.add(cached[0], true)

@@ -122,6 +122,8 @@ type PickInput struct {
 	Self []netip.AddrPort
 	// Max hosts to list (<= 0: MaxHosts).
 	Max int
+	// IPv6 lists IPv6 hosts too (the requester asked for IPP6).
+	IPv6 bool
 }
 
 // Pick chooses the hosts of a UHC answer as gtk-gnutella's
@@ -138,7 +140,7 @@ func Pick(in PickInput) []netip.AddrPort {
 	req := in.Requester.Addr().Unmap()
 	ok := func(h netip.AddrPort, out []netip.AddrPort) bool {
 		h = unmap(h)
-		return netscope.Listable(h, req) && h.Addr() != req && !slices.Contains(in.Self, h) &&
+		return (in.IPv6 || h.Addr().Is4()) && netscope.Listable(h, req) && h.Addr() != req && !slices.Contains(in.Self, h) &&
 			!slices.Contains(out, h)
 	}
 	out := make([]netip.AddrPort, 0, limit)
