@@ -128,11 +128,18 @@ func (n *Node) pingCache(p uhc.Probe) error {
 
 // uhcPingGGEP is the GGEP of our UHC Ping, as GTKG's build_ping_msg():
 // SCP with its flag byte (01, ultrapeers wanted, when we are one; else
-// 00, hosts with leaf slots), then VC so the cache knows our vendor.
+// hosts with leaf slots; 02 we speak TLS; 04 IPv6 hosts too), then VC so
+// the cache knows our vendor.
 func (n *Node) uhcPingGGEP() protocol.GGEP {
 	var flags protocol.SCPFlags
 	if n.ultrapeer.Load() {
 		flags = protocol.SCPUltrapeers
+	}
+	if n.tls.server != nil {
+		flags |= protocol.SCPTLS
+	}
+	if !n.cfg.NoIPv6 {
+		flags |= protocol.SCPIPv6 // gtk-gnutella's settings_running_ipv6()
 	}
 	return protocol.GGEP{
 		{ID: "SCP", Data: []byte{byte(flags)}},

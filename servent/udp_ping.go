@@ -158,5 +158,6 @@ func (n *Node) udpPong(from netip.AddrPort, d protocol.Datagram, now time.Time) 
 	}
 	n.hosts.add(self, info.Ultrapeer)
 	n.learnHosts(info.Hosts[:min(len(info.Hosts), maxIPPTaken)])
+	n.learnHosts(info.Hosts6[:min(len(info.Hosts6), maxIPPTaken)])
 	n.log.Debug("host cache answered", "cache", name, "hosts", len(info.Hosts))
 }

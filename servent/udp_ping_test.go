@@ -465,7 +465,8 @@ func TestUHCClientReadsGTKGAnswer(t *testing.T) {
 	require.Equal(t, []string{"SCP", "VC"}, ggepIDs(ping.GGEP), "GTKG's build_ping_msg() order")
 	req := protocol.ParsePingRequest(ping.GGEP)
 	require.True(t, req.UHC)
-	require.Equal(t, protocol.SCPFlags(0), req.SCP, "a leaf wants hosts with leaf slots")
+	require.Zero(t, req.SCP&protocol.SCPUltrapeers, "a leaf wants hosts with leaf slots")
+	require.Equal(t, protocol.SCPTLS|protocol.SCPIPv6, req.SCP, "we speak TLS and want IPv6 hosts too")
 
 	var u4 []byte
 	for _, b := range readDatagramFile(t, "31-uhc-scp-ipp.udp-rx.bin") {
