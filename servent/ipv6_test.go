@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -179,4 +180,57 @@ func TestIPv6Hits(t *testing.T) {
 	var back protocol.QueryHit
 	require.NoError(t, back.Decode(wire))
 	require.Equal(t, a.Addr(), back.Addr())
+}
+
+// TestPickFamily: a name with both kinds of address is dialled in the
+// family that worked last, the other after a failure, IPv4 the first
+// time, never IPv6 with IPv6 off.
+func TestPickFamily(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
+	both := []netip.Addr{v6, v4}
+	for _, c := range []struct {
+		last   netip.Addr
+		failed bool
+		ipv6   bool
+		want   netip.Addr
+	}{
+		{netip.Addr{}, false, true, v4},
+		{v6, false, true, v6},
+		{v6, true, true, v4},
+		{v4, true, true, v6},
+		{v4, false, true, v4},
+		{v6, false, false, v4},
+	} {
+		got, ok := pickFamily(both, c.last, c.failed, c.ipv6)
+		require.True(t, ok)
+		require.Equal(t, c.want, got, "%+v", c)
+	}
+	_, ok := pickFamily([]netip.Addr{v6}, netip.Addr{}, false, false)
+	require.False(t, ok, "only IPv6, and IPv6 off")
+	got, _ := pickFamily([]netip.Addr{v6}, netip.Addr{}, false, true)
+	require.Equal(t, v6, got, "only IPv6: that one")
+}
+
+// TestIPv6Off: --ipv6 off takes no IPv6 host from pongs or the user, and
+// will not listen on an IPv6 address.
+func TestIPv6Off(t *testing.T) {
+	n := startNode(t, ModeUltrapeer, func(c *Config) { c.NoIPv6 = true })
+	n.hosts.add(netip.MustParseAddrPort("[2001:db8::9]:6346"), true)
+	require.Empty(t, n.hosts.list())
+	require.NoError(t, n.AddPeer("[::1]:6346"))
+	require.Eventually(t, func() bool {
+		ps := n.NamedPeers()
+		return len(ps) == 1 && strings.Contains(ps[0].LastError, "IPv6 is off")
+	}, waitFor, tick, "said in words: %+v", n.NamedPeers())
+
+	cfg := DefaultConfig()
+	cfg.NoIPv6, cfg.Listen = true, "[::1]:0"
+	require.ErrorContains(t, cfg.Validate(), "IPv6 off")
+	cfg = DefaultConfig()
+	cfg.Listen = "127.0.0.1:0,[::1]:1"
+	require.ErrorContains(t, cfg.Validate(), "same port")
+	cfg.Listen = "127.0.0.1:0,127.0.0.2:0"
+	require.ErrorContains(t, cfg.Validate(), "one address per IP family")
+	cfg.Listen = "127.0.0.1:0,[::1]:0"
+	require.NoError(t, cfg.Validate())
 }
