@@ -176,8 +176,8 @@ const (
 	// and a tls.Conn.Write (two 16 KiB records) per 32 KiB, and a new
 	// 32 KiB buffer per segment; 256 KiB makes each Write emit 16
 	// records, with 8 times fewer reads and calls. The gain is a few
-	// per cent: AES-GCM and one write(2) per record, which no buffer
-	// changes, are most of the cost.
+	// per cent (BenchmarkUploadTLS, docs/benchmarks.md): AES-GCM and one
+	// write(2) per record, which no buffer changes, are most of the cost.
 	copyBufSize = 256 << 10
 )
 
