@@ -316,6 +316,8 @@ func ggepID(b []byte) string {
 		return "IP"
 	case "IPP6":
 		return "IPP6"
+	case "I6":
+		return "I6"
 	case "IPP_TLS":
 		return "IPP_TLS"
 	case "DHTIPP":

@@ -102,3 +102,37 @@ func (m *Push) IPv6() netip.Addr { return m.GGEP.IPv6() }
 func (m *Push) SetAddr(a netip.AddrPort, also netip.Addr) {
 	m.IP, m.Port = setReady(&m.GGEP, a.Addr(), also), a.Port()
 }
+
+// HitFamilies is what a query's GGEP "I6" asks of the hits' addresses
+// (gtk-gnutella's search.c): absent, IPv4 only; empty, IPv6 too; one
+// non-zero byte, IPv6 only (the querier has no IPv4).
+type HitFamilies uint8
+
+const (
+	HitsIPv4     HitFamilies = iota // no "I6"
+	HitsIPv6Too                     // "I6" empty
+	HitsIPv6Only                    // "I6" = 01
+)
+
+// HitFamilies reads the query's "I6".
+func (q *Query) HitFamilies() HitFamilies {
+	d, ok := q.GGEP.Get("I6")
+	switch {
+	case !ok:
+		return HitsIPv4
+	case len(d) > 0 && d[0] != 0:
+		return HitsIPv6Only
+	}
+	return HitsIPv6Too
+}
+
+// SetHitFamilies writes the query's "I6" (none for HitsIPv4).
+func (q *Query) SetHitFamilies(f HitFamilies) {
+	q.GGEP = deleteID(q.GGEP, "I6")
+	switch f {
+	case HitsIPv6Too:
+		q.GGEP = append(q.GGEP, Extension{ID: "I6"})
+	case HitsIPv6Only:
+		q.GGEP = append(q.GGEP, Extension{ID: "I6", Data: []byte{1}})
+	}
+}

@@ -57,3 +57,18 @@ func TestIPv6Ready(t *testing.T) {
 	odd.GGEP = GGEP{{ID: "GTKG.IPV6", Data: old[:]}}
 	require.Equal(t, v6, odd.Addr().Addr(), "gtk-gnutella's deprecated key is read")
 }
+
+// TestHitFamilies: gtk-gnutella's "I6" in queries, absent, empty or 01.
+func TestHitFamilies(t *testing.T) {
+	for _, f := range []HitFamilies{HitsIPv4, HitsIPv6Too, HitsIPv6Only} {
+		q := Query{Flags: FlagMark, Criteria: "six", GGEP: GGEP{{ID: "SO"}}}
+		q.SetHitFamilies(f)
+		q.SetHitFamilies(f) // never twice
+		var got Query
+		require.NoError(t, got.Decode(q.Append(nil)))
+		require.Equal(t, f, got.HitFamilies())
+		require.True(t, got.GGEP.Has("SO"))
+	}
+	q := Query{GGEP: GGEP{{ID: "I6", Data: []byte{0}}}}
+	require.Equal(t, HitsIPv6Too, q.HitFamilies(), "a zero byte is not IPv6 only")
+}

@@ -140,11 +140,13 @@ func FuzzQuery(f *testing.F) {
 	f.Add(dhex(f, "8800 616c70686120626574610 0 c3 81 48 55 01 22 59 63 63 b3 de 40 b0 6f 98 1f b8 5d 82 31 2e 8c 0e d5 11"))
 	f.Add(dhex(f, "0080 5c 00 75726e3a736861313a435033463648534e32465247324832374b4157575432564f544654595133334e00"))
 	f.Add([]byte{0x80, 0x00, 0x00, 0xc3, 0x92})
+	f.Add(dhex(f, "8800 736978 00 c3 82 49 36 41 01")) // "six" with I6 = 01 (IPv6 only)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var q Query
 		if err := q.Decode(b); err != nil {
 			return
 		}
+		require.LessOrEqual(t, q.HitFamilies(), HitsIPv6Only)
 		var s Query
 		require.NoError(t, s.DecodeShared(b))
 		require.Equal(t, q, s)

@@ -112,6 +112,15 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 		return // Search allocates even when nothing can match
 	}
 	ip, port := n.hitAddr(c)
+	if q.HitFamilies() == protocol.HitsIPv6Only {
+		// The querier has no IPv4: our IPv6 address, or no answer (as
+		// gtk-gnutella, which ignores such a query when it has no IPv6).
+		if a := n.ipv6Self(); a.IsValid() {
+			ip, port = a.Addr(), a.Port()
+		} else {
+			return
+		}
+	}
 	hdr := protocol.Header{GUID: h.GUID, Type: protocol.TypeQueryHit, TTL: routing.HitTTL(h.Hops)}
 	var held []protocol.QueryHit // OOB: the hits wait for the querier's LIME/11
 	// As GTKG (hops > 1 after its increment on receipt): OOB only for a
@@ -180,6 +189,14 @@ func (n *Node) ourTrailer(hit *protocol.QueryHit, proxies []netip.AddrPort) {
 	if n.tls.server != nil {
 		hit.GGEP = append(hit.GGEP, protocol.Extension{ID: "TLS"})
 	}
+}
+
+// ipv6Self is our IPv6 address, when we have one.
+func (n *Node) ipv6Self() netip.AddrPort {
+	if n.self == nil {
+		return netip.AddrPort{}
+	}
+	return n.self.V6()
 }
 
 // hitAddr is the address we put in hits and pongs sent on c.

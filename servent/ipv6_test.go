@@ -131,9 +131,10 @@ func TestIPv6Servents(t *testing.T) {
 }
 
 // TestMixedFamilies: A listens on IPv6 only, C on IPv4 only, B on both
-// and links them. A query crosses B from one family to the other and each
-// hit carries its responder's own address: A's IPv6 one (127.0.0.0 and
-// GGEP "6" on the wire) and C's IPv4 one; downloads go to those.
+// and links them. C's query crosses B from IPv4 to IPv6 and A's hit
+// carries A's IPv6 address (127.0.0.0 and GGEP "6" on the wire), which C
+// downloads from; A's query asks IPv6 hits only and B's names B's IPv6
+// address.
 func TestMixedFamilies(t *testing.T) {
 	b := startNode(t, ModeUltrapeer, withDualStack(t))
 	b6 := netip.AddrPortFrom(netip.IPv6Loopback(), b.Addr().Port())
@@ -152,17 +153,22 @@ func TestMixedFamilies(t *testing.T) {
 
 	fromA := []byte("a file on the IPv6 side")
 	shareFile(t, a, "crossing six.txt", fromA)
-	fromC := []byte("a file on the IPv4 side")
-	shareFile(t, c, "crossing four.txt", fromC)
+	shareFile(t, c, "crossing four.txt", []byte("a file on the IPv4 side"))
 
 	r := searchOne(t, c, "crossing", "crossing six.txt")
 	require.Equal(t, a.Addr(), r.Sources[0].Addr, "A's IPv6 address reached C through B")
 	require.Equal(t, fromA, download(t, c, r), "C dials IPv6 for it")
 
-	r = searchOne(t, a, "crossing", "crossing four.txt")
-	require.Equal(t, c.Addr(), r.Sources[0].Addr)
-	require.True(t, r.Sources[0].Addr.Addr().Is4())
-	require.Equal(t, fromC, download(t, a, r))
+	// A has no IPv4: its queries say "I6" 01 (IPv6 only), as gtk-gnutella's
+	// do, so B answers with its IPv6 address rather than its first one,
+	// and C, which has none, does not answer.
+	shareFile(t, b, "crossing both.txt", []byte("on both sides"))
+	r = searchOne(t, a, "crossing", "crossing both.txt")
+	require.Equal(t, b6, r.Sources[0].Addr, "B's IPv6 address for a querier without IPv4")
+	require.Equal(t, []byte("on both sides"), download(t, a, r))
+	require.Equal(t, protocol.HitsIPv6Only, a.hitFamilies())
+	require.Equal(t, protocol.HitsIPv6Too, b.hitFamilies())
+	require.Equal(t, protocol.HitsIPv4, c.hitFamilies())
 }
 
 // TestIPv6Hits: our hit from an IPv6-only servent is gtk-gnutella's

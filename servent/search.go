@@ -296,6 +296,7 @@ func (n *Node) Search(criteria string, sha1s []protocol.SHA1) *Search {
 		// GGEP SO: ask for secure OOB (LIME/12 v3, a token in the hits).
 		q.GGEP = protocol.GGEP{{ID: "SO"}}
 	}
+	q.SetHitFamilies(n.hitFamilies())
 	n.coreSearch(g, q)
 	n.guessLater(s)
 	return s
@@ -337,6 +338,23 @@ func (n *Node) deliverHit(h protocol.Header, hit *protocol.QueryHit) {
 	if s != nil {
 		n.takeHit(s, hit)
 	}
+}
+
+// hitFamilies is what our queries ask of the hits' addresses (GGEP
+// "I6", as gtk-gnutella's): IPv6 too when we listen on both families,
+// IPv6 only when we have no IPv4.
+func (n *Node) hitFamilies() protocol.HitFamilies {
+	if n.self == nil || n.cfg.NoIPv6 {
+		return protocol.HitsIPv4
+	}
+	v4, v6 := n.self.Listening(netip.IPv4Unspecified()), n.self.Listening(netip.IPv6Unspecified())
+	switch {
+	case v4 && v6:
+		return protocol.HitsIPv6Too
+	case v6:
+		return protocol.HitsIPv6Only
+	}
+	return protocol.HitsIPv4
 }
 
 // hitSource is the responder's address in hit (IPv6-Ready: its GGEP "6"

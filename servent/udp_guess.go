@@ -247,7 +247,7 @@ func (n *Node) guessToLeaves(to netip.AddrPort, guid protocol.GUID, q *protocol.
 	lq := *q
 	lq.GGEP = nil
 	for _, e := range q.GGEP {
-		if e.ID != "QK" && e.ID != "SCP" {
+		if e.ID != "QK" && e.ID != "SCP" { // I6 stays: the leaves answer it
 			lq.GGEP = append(lq.GGEP, e)
 		}
 	}
@@ -377,6 +377,7 @@ func (n *Node) startGuess(s *Search, target int) {
 		q: protocol.Query{Flags: flags, Criteria: s.Criteria, SHA1s: s.sha1s},
 		s: guess.NewSearch(guess.SearchConfig{Target: target}, g.qkeys, pool, n.UDPAddr()),
 	}
+	r.q.SetHitFamilies(n.hitFamilies())
 	g.runs[r.guid] = r
 	n.guessDo(r, r.s.Start(now))
 }
