@@ -133,3 +133,40 @@ func TestDownloadOverTLS(t *testing.T) {
 	require.Equal(t, uint64(len(content)), up.BytesSent())
 	require.Equal(t, int64(copyBufSize), largest.Load(), "TLS bodies not written through the large buffer")
 }
+
+// TestSlowTLSClient: a client that reads steadily but slowly over TLS
+// gets the whole body. A timed-out write breaks a *tls.Conn for good, so
+// the uploader never lets a write time out while the client moves: each
+// write is one buffer with the whole stall limit (before, the deadline of
+// a quarter of the limit cut such a client off after 32 KiB).
+func TestSlowTLSClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a paced reader for a few seconds")
+	}
+	content := randomBytes(t, 8<<20) // more than the socket buffers hold
+	f := shareFile(t, t.TempDir(), 1, "slow.bin", content)
+	up := NewUploader(UploaderConfig{Files: newMemFiles(f), StallTimeout: 2 * time.Second})
+	srvCfg, cliCfg := testTLS(t)
+	srv := startTLSServer(t, srvCfg, up, nil)
+	c, err := dialTLS(t.Context(), cliCfg, "tcp", srv.addr.String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET /get/1/slow.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReaderSize(c, 64<<10)
+	_, err = readResponse(br)
+	require.NoError(t, err)
+	var got bytes.Buffer
+	buf := make([]byte, 64<<10)
+	for got.Len() < len(content) {
+		n, err := io.ReadFull(br, buf[:min(len(buf), len(content)-got.Len())])
+		got.Write(buf[:n])
+		if err != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // the client's pace: about 3 MB/s, a 4 MiB piece takes over a second
+	}
+	require.True(t, bytes.Equal(content, got.Bytes()), "got %d of %d bytes", got.Len(), len(content))
+	require.Eventually(t, func() bool { return up.Served() == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Zero(t, up.Failed())
+}

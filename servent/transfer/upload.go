@@ -476,19 +476,24 @@ func (c *upConn) sendBody(fh *os.File, pos, n int64) error {
 	if _, err := fh.Seek(pos, io.SeekStart); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
-	w := stallWatch{limit: u.cfg.StallTimeout, last: time.Now()}
+	_, plain := c.conn.(io.ReaderFrom)
+	// A *tls.Conn is broken by a write that times out: there every write
+	// gets the whole stall limit, and a timeout ends the upload.
+	w := stallWatch{limit: u.cfg.StallTimeout, last: time.Now(), brittle: !plain}
 	if u.limiter.Unlimited() {
 		// nil: io.CopyBuffer is io.Copy, ReadFrom and sendfile. Else
 		// buf is used: an *io.LimitedReader has no WriteTo and the
 		// conn no ReadFrom, so nothing bypasses it.
 		var buf []byte
-		if _, ok := c.conn.(io.ReaderFrom); !ok {
+		seg := int64(sendSegment)
+		if !plain {
 			p := copyBufs.Get().(*[]byte)
 			defer copyBufs.Put(p)
 			buf = *p
+			seg = int64(len(buf)) // a deadline per buffer: one write call
 		}
 		for n > 0 {
-			seg := min(n, sendSegment)
+			seg := min(n, seg)
 			_ = c.conn.SetWriteDeadline(w.deadline(time.Now()))
 			m, err := io.CopyBuffer(c.conn, &io.LimitedReader{R: fh, N: seg}, buf)
 			u.sent.Add(uint64(m))
@@ -535,14 +540,22 @@ func (c *upConn) sendBody(fh *os.File, pos, n int64) error {
 
 // stallWatch tells a slow client from a stalled one. A write gets a
 // deadline of a fraction of limit; when it expires having moved bytes the
-// write is resumed, and only limit without any progress ends it.
+// write is resumed, and only limit without any progress ends it. On a
+// brittle conn (TLS: a timed-out write leaves it unusable) a write gets
+// the whole limit and its timeout is the end.
 type stallWatch struct {
-	limit time.Duration
-	last  time.Time // the last write that moved bytes
+	limit   time.Duration
+	last    time.Time // the last write that moved bytes
+	brittle bool
 }
 
 // deadline is the write deadline for a write starting at now.
-func (w *stallWatch) deadline(now time.Time) time.Time { return now.Add(w.limit / stallTicks) }
+func (w *stallWatch) deadline(now time.Time) time.Time {
+	if w.brittle {
+		return now.Add(w.limit)
+	}
+	return now.Add(w.limit / stallTicks)
+}
 
 // after takes the outcome of a write that ended at now having written m
 // bytes: nil to go on (done, or timed out within the stall limit), else
@@ -554,7 +567,7 @@ func (w *stallWatch) after(now time.Time, m int64, err error) error {
 	if err == nil {
 		return nil
 	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || w.brittle {
 		return err
 	}
 	if stalled := now.Sub(w.last); stalled >= w.limit {

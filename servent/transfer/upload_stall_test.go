@@ -172,3 +172,13 @@ func TestStallWatch(t *testing.T) {
 	require.NoError(t, w.after(t0.Add(39*time.Second), 0, nil), "done")
 	require.ErrorIs(t, w.after(t0.Add(40*time.Second), 5, io.ErrClosedPipe), io.ErrClosedPipe)
 }
+
+// TestStallWatchBrittle: on a TLS conn a write gets the whole limit and
+// its timeout ends the upload, progress or not.
+func TestStallWatchBrittle(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := stallWatch{limit: 30 * time.Second, last: t0, brittle: true}
+	require.Equal(t, t0.Add(30*time.Second), w.deadline(t0))
+	require.NoError(t, w.after(t0.Add(time.Second), 100, nil))
+	require.ErrorIs(t, w.after(t0.Add(31*time.Second), 1, os.ErrDeadlineExceeded), os.ErrDeadlineExceeded)
+}
