@@ -50,6 +50,20 @@ type peerHello struct {
 	upNotNeeded bool
 	guess       bool // X-Guess: the ultrapeer serves GUESS queries
 	tls         bool // X-Features tls: it accepts TLS on its port
+	// listens are the listening addresses it named, one per family at
+	// most; listen is the first, or the one of the connection's family.
+	listens []netip.AddrPort
+}
+
+// listenFrom picks, among the addresses the peer said it listens on, the
+// one of remote's family (gtk-gnutella says "Node: v4, [v6]").
+func (p *peerHello) listenFrom(remote netip.Addr) {
+	for _, a := range p.listens {
+		if a.Addr().Is4() == remote.Unmap().Is4() {
+			p.listen = a
+			return
+		}
+	}
 }
 
 // ourHeaders is the header set we send in step 1 and step 2 (GNUTELLA.md
@@ -118,8 +132,9 @@ func (n *Node) parseHello(h protocol.Headers) peerHello {
 	}
 	for _, name := range []string{"Listen-IP", "X-Listen-IP", "Node", "X-Node", "X-My-Address"} {
 		if v := h.Get(name); v != "" {
+			// gtk-gnutella lists both of its addresses: "Node: a:p, [b]:p".
 			if hosts := protocol.ParseTryHosts(v); len(hosts) > 0 {
-				p.listen = hosts[0]
+				p.listen, p.listens = hosts[0], hosts[:min(len(hosts), 2)]
 				break
 			}
 		}
@@ -203,9 +218,12 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 		return nil, errors.New("not a connect request")
 	}
 	hello := n.parseHello(req.Headers)
+	hello.listenFrom(remote.Addr())
 	n.harvest(req.Headers)
-	if hello.tls && hello.listen.IsValid() {
-		n.tls.learn(hello.listen)
+	if hello.tls {
+		for _, a := range hello.listens {
+			n.tls.learn(a)
+		}
 	}
 	ip := remote.Addr()
 	up := n.ultrapeer.Load()

@@ -30,6 +30,7 @@ func FuzzParseHello(f *testing.F) {
 	f.Add([]byte("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: TRUE\r\nX-Ultrapeer-Needed: false\r\nX-Max-TTL: 15\r\n" +
 		"Listen-IP: 0.0.0.0:6346, 192.0.2.9:7000\r\nGUID:  B95E310229469F0CB2EE0B09D317FA1A \r\n\r\n"))
 	f.Add([]byte("GNUTELLA/0.6 200 OK\r\nX-Max-TTL: 16\r\nX-Node: [fe80::1%eth0]:6346\r\nAccept-Encoding: gzip ,DEFLATE\r\n\r\n"))
+	f.Add([]byte("GNUTELLA CONNECT/0.6\r\nNode: 192.0.2.4:6346, [2001:db8::4]:6346\r\nX-Ultrapeer: True\r\n\r\n")) // gtk-gnutella, dual stack
 	var n *Node // parseHello reads nothing of the node
 	f.Fuzz(func(t *testing.T, in []byte) {
 		hs, err := protocol.ReadHandshake(bufio.NewReader(bytes.NewReader(in)))
@@ -45,10 +46,14 @@ func FuzzParseHello(f *testing.F) {
 		if !p.guid.IsZero() {
 			require.True(t, strings.EqualFold(strings.TrimSpace(hs.Headers.Get("GUID")), p.guid.String()))
 		}
+		require.LessOrEqual(t, len(p.listens), 2)
+		for _, l := range p.listens {
+			a := l.Addr()
+			require.GreaterOrEqual(t, l.Port(), uint16(1024))
+			require.False(t, a.IsUnspecified() || a.Is4In6() || a.Zone() != "", "listen %v", l)
+		}
 		if p.listen.IsValid() {
-			a := p.listen.Addr()
-			require.GreaterOrEqual(t, p.listen.Port(), uint16(1024))
-			require.False(t, a.IsUnspecified() || a.Is4In6() || a.Zone() != "", "listen %v", p.listen)
+			require.Equal(t, p.listens[0], p.listen)
 		}
 		require.False(t, p.weLeaf, "our role is not the peer's to say")
 
@@ -77,8 +82,8 @@ func helloBlock(p peerHello) []byte {
 	if !p.guid.IsZero() {
 		h.Add("GUID", p.guid.String())
 	}
-	if p.listen.IsValid() {
-		h.Add("Listen-IP", p.listen.String())
+	if len(p.listens) > 0 {
+		h.Add("Listen-IP", protocol.FormatTryHosts(p.listens))
 	}
 	if p.maxTTL > 0 {
 		h.Add("X-Max-TTL", strconv.Itoa(int(p.maxTTL)))

@@ -240,3 +240,17 @@ func TestIPv6Off(t *testing.T) {
 	cfg.Listen = "127.0.0.1:0,[::1]:0"
 	require.NoError(t, cfg.Validate())
 }
+
+// TestHelloBothAddresses: gtk-gnutella says both of its addresses in
+// "Node:"; the one of the connection's family is the peer's.
+func TestHelloBothAddresses(t *testing.T) {
+	var h protocol.Headers
+	h.Add("Node", "192.0.2.4:6346, [2001:db8::4]:6347")
+	var n *Node
+	p := n.parseHello(h)
+	require.Equal(t, netip.MustParseAddrPort("192.0.2.4:6346"), p.listen)
+	p.listenFrom(netip.MustParseAddr("2001:db8::99"))
+	require.Equal(t, netip.MustParseAddrPort("[2001:db8::4]:6347"), p.listen)
+	p.listenFrom(netip.MustParseAddr("::ffff:198.51.100.1"))
+	require.Equal(t, netip.MustParseAddrPort("192.0.2.4:6346"), p.listen)
+}
