@@ -46,6 +46,9 @@ func setReady(g *GGEP, addr, also netip.Addr) netip.Addr {
 	field := addr
 	if addr.Is6() {
 		v6, field = addr, IPv4None
+		if addr.IsUnspecified() {
+			field = netip.IPv4Unspecified() // no address known: as before IPv6
+		}
 	}
 	if v6.Is6() && !v6.Is4In6() && !v6.IsUnspecified() {
 		b := v6.WithZone("").As16()

@@ -125,7 +125,7 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 	var held []protocol.QueryHit // OOB: the hits wait for the querier's LIME/11
 	// As GTKG (hops > 1 after its increment on receipt): OOB only for a
 	// querier beyond our neighbour.
-	oobQuery := q.Flags.Has(protocol.FlagOOB) && h.Hops >= 1 && n.canReceiveUDP()
+	oobQuery := q.Flags.Has(protocol.FlagOOB) && h.Hops >= 1 && n.udpReceives()
 	n.ourHits(q, netip.AddrPortFrom(ip, port), func(hit *protocol.QueryHit) {
 		if oobQuery {
 			held = append(held, *hit)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -253,4 +254,41 @@ func TestHelloBothAddresses(t *testing.T) {
 	require.Equal(t, netip.MustParseAddrPort("[2001:db8::4]:6347"), p.listen)
 	p.listenFrom(netip.MustParseAddr("::ffff:198.51.100.1"))
 	require.Equal(t, netip.MustParseAddrPort("192.0.2.4:6346"), p.listen)
+}
+
+// TestOOBToIPv6Querier: an OOB query from a servent without IPv4 names
+// 127.0.0.0 in its MUID and its address in GGEP "6" (gtk-gnutella's
+// IPv6-Ready queries); our LIME/12 goes to that IPv6 address.
+func TestOOBToIPv6Querier(t *testing.T) {
+	// leaf - mid - up, so that up sees the query beyond its neighbour;
+	// mid is on both families (every IPv6 peer here is ::1, one link each).
+	mid := startNode(t, ModeUltrapeer, withDualStack(t), withOOB)
+	mid6 := netip.AddrPortFrom(netip.IPv6Loopback(), mid.Addr().Port())
+	up := startNode(t, ModeUltrapeer, withIPv6Only(t), withOOB, withFiles("rare oob six.txt"), withPeers(mid6.String()))
+	leaf := startNode(t, ModeLeaf, withPeers(addrOf(mid)), withOOB)
+	waitPeers(t, mid, 1, 1)
+	pc, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	require.NoError(t, err)
+	defer pc.Close()
+	port := pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+
+	g, ok := protocol.WithOOBAddr(protocol.NewGUID(), netip.AddrPortFrom(protocol.IPv4None, port))
+	require.True(t, ok)
+	six := netip.IPv6Loopback().As16()
+	q := &protocol.Query{Flags: protocol.FlagMark | protocol.FlagGGEPH | protocol.FlagOOB, Criteria: "rare oob six",
+		GGEP: protocol.GGEP{{ID: "SO"}, {ID: "6", Data: six[:]}, {ID: "I6", Data: []byte{1}}}}
+	for _, c := range leaf.snap.Load().ups {
+		c.send(protocol.AppendMessage(nil, protocol.Header{GUID: g, Type: protocol.TypeQuery, TTL: 2}, q), true)
+	}
+	buf := make([]byte, protocol.MaxDatagramLen)
+	require.NoError(t, pc.SetReadDeadline(time.Now().Add(waitFor)))
+	k, from, err := pc.ReadFromUDPAddrPort(buf)
+	require.NoError(t, err)
+	require.Equal(t, up.UDPAddr(), from)
+	d, err := protocol.DecodeDatagram(buf[:k], false)
+	require.NoError(t, err)
+	require.Equal(t, g, d.Header.GUID)
+	var v protocol.Vendor
+	require.NoError(t, v.Decode(d.Payload))
+	require.Equal(t, uint16(protocol.SelOOBReplyNumber), v.Selector, "LIME/12 to the querier's IPv6 address")
 }

@@ -45,13 +45,20 @@ func (n *Node) oobState() *oobSide {
 	return n.udp.oob.s
 }
 
-// canReceiveUDP says whether our OOB queries may ask for hits over UDP:
-// UDP runs, is not forced off by Config.Firewalled, and the verdict does
-// not find UDP firewalled (unknown is given the benefit of the doubt, as
-// gtk-gnutella does before its first UDP check).
+// udpReceives says whether datagrams reach us: UDP runs, is not forced
+// off by Config.Firewalled, and the verdict does not find UDP firewalled
+// (unknown is given the benefit of the doubt, as gtk-gnutella does before
+// its first UDP check). Enough to answer OOB: the querier's LIME/11
+// comes back to the socket we sent from, in either family.
+func (n *Node) udpReceives() bool {
+	return n.udp.sock != nil && !n.cfg.noOOB && !n.cfg.Firewalled && n.udpNotFirewalled()
+}
+
+// canReceiveUDP says whether our OOB queries (ours, or our leaves' we
+// proxy) may ask for hits over UDP: udpReceives, and an IPv4 address for
+// the MUID.
 func (n *Node) canReceiveUDP() bool {
-	return n.udp.sock != nil && !n.cfg.noOOB && !n.cfg.Firewalled &&
-		n.UDPAddr().Addr().Unmap().Is4() && n.udpNotFirewalled()
+	return n.udpReceives() && n.oobReturnAddr().Addr().Is4()
 }
 
 // oobQueryGUID returns the MUID and flags of a new search of ours: with
@@ -81,18 +88,27 @@ func (n *Node) oobReturnAddr() netip.AddrPort {
 	if a := n.advertised(); a.IsValid() && a.Addr().Unmap().Is4() {
 		return a
 	}
-	return n.UDPAddr()
+	if a := n.UDPAddr(); a.Addr().Is4() && !a.Addr().IsUnspecified() {
+		return a
+	}
+	return netip.AddrPort{} // none known yet: "[::]" is no address
 }
 
 // oobAnswer holds hits for an OOB query and sends LIME/12 to the querier;
 // false: answer over TCP as before (not OOB, no UDP, an address we cannot
 // send to), as gtk-gnutella falls back.
 func (n *Node) oobAnswer(h protocol.Header, q *protocol.Query, hits []protocol.QueryHit) bool {
-	if !q.Flags.Has(protocol.FlagOOB) || !n.canReceiveUDP() {
+	if !q.Flags.Has(protocol.FlagOOB) || !n.udpReceives() {
 		return false // we could not receive the querier's LIME/11
 	}
 	to := protocol.OOBAddr(h.GUID)
-	if to.Port() == 0 || !to.Addr().IsValid() || to.Addr().IsUnspecified() || to.Addr().IsMulticast() {
+	if v6 := q.GGEP.IPv6(); v6.IsValid() && !n.cfg.NoIPv6 &&
+		(to.Addr() == protocol.IPv4None || q.HitFamilies() == protocol.HitsIPv6Only) {
+		// IPv6-Ready: an IPv6 querier's OOB address is its GGEP "6", the
+		// port still in the MUID (gtk-gnutella's search.c).
+		to = netip.AddrPortFrom(v6, to.Port())
+	}
+	if to.Port() == 0 || !to.Addr().IsValid() || to.Addr().IsUnspecified() || to.Addr().IsMulticast() || to.Addr() == protocol.IPv4None {
 		return false
 	}
 	_, secure := q.GGEP.Get("SO")
