@@ -50,6 +50,9 @@ type peerHello struct {
 	upNotNeeded bool
 	guess       bool // X-Guess: the ultrapeer serves GUESS queries
 	tls         bool // X-Features tls: it accepts TLS on its port
+	// ipv6: X-Features IP/6.x, it takes IPv6 addresses; ipv6Only: IP/6.4,
+	// it has no IPv4 (gtk-gnutella's IPv6-Ready).
+	ipv6, ipv6Only bool
 	// listens are the listening addresses it named, one per family at
 	// most; listen is the first, or the one of the connection's family.
 	listens []netip.AddrPort
@@ -98,8 +101,18 @@ func (n *Node) ourHeaders(remote netip.Addr, up bool) protocol.Headers {
 	h.Add("Vendor-Message", "0.2")
 	h.Add("Bye-Packet", "0.1")
 	h.Add("X-Requeries", "False")
+	var features []string
 	if n.tls.server != nil {
-		h.Add("X-Features", "tls/1.0") // as gtk-gnutella says it
+		features = append(features, "tls/1.0") // as gtk-gnutella says it
+	}
+	switch n.hitFamilies() { // gtk-gnutella's IPv6-Ready: IP/6.0 both, IP/6.4 no IPv4
+	case protocol.HitsIPv6Too:
+		features = append(features, "IP/6.0")
+	case protocol.HitsIPv6Only:
+		features = append(features, "IP/6.4")
+	}
+	if len(features) > 0 {
+		h.Add("X-Features", strings.Join(features, ", "))
 	}
 	return h
 }
@@ -126,6 +139,9 @@ func (n *Node) parseHello(h protocol.Headers) peerHello {
 	}
 	p.guess = p.up && h.Has(guessHeader)
 	p.tls = httphdr.HasFeature(h.Get("X-Features"), "tls")
+	if major, minor, ok := httphdr.Feature(h.Get("X-Features"), "IP"); ok && major == 6 {
+		p.ipv6, p.ipv6Only = true, minor == 4
+	}
 	p.upNotNeeded = p.up && h.Has("X-Ultrapeer-Needed") && !h.Bool("X-Ultrapeer-Needed")
 	if g, err := protocol.ParseGUID(strings.TrimSpace(h.Get("GUID"))); err == nil {
 		p.guid = g
@@ -180,8 +196,9 @@ func writeHandshake(c net.Conn, hs *protocol.Handshake) error {
 }
 
 // refuse answers a request with an error block (GTKG send_error(): always
-// User-Agent and Remote-IP, X-Ultrapeer except 4xx, X-Try-Ultrapeers on 503).
-func (n *Node) refuse(c net.Conn, remote netip.Addr, code int, reason string) {
+// User-Agent and Remote-IP, X-Ultrapeer except 4xx, X-Try-Ultrapeers on
+// 503, in the families hello says it takes).
+func (n *Node) refuse(c net.Conn, remote netip.Addr, hello peerHello, code int, reason string) {
 	resp := &protocol.Handshake{Code: code, Reason: reason}
 	resp.Headers.Add("User-Agent", n.cfg.UserAgent)
 	if remote.IsValid() {
@@ -191,15 +208,23 @@ func (n *Node) refuse(c net.Conn, remote netip.Addr, code int, reason string) {
 		resp.Headers.Add("X-Ultrapeer", boolHeader(n.ultrapeer.Load()))
 	}
 	if code == 503 || code == 409 {
-		if try := n.tryHosts(); try != "" {
+		if try := n.tryHosts(hello); try != "" {
 			resp.Headers.Add("X-Try-Ultrapeers", try)
 		}
 	}
 	_ = writeHandshake(c, resp)
 }
 
-func (n *Node) tryHosts() string {
-	return protocol.FormatTryHosts(n.hosts.tryHosts(hostCacheFresh, nil))
+// tryHosts is our X-Try-Ultrapeers for a peer that said hello: IPv6 hosts
+// only to one that takes them (X-Features IP/6), IPv4 ones only to one
+// that has IPv4, as gtk-gnutella filters them.
+func (n *Node) tryHosts(hello peerHello) string {
+	return protocol.FormatTryHosts(n.hosts.tryHosts(hostCacheFresh, func(a netip.AddrPort) bool {
+		if a.Addr().Is4() {
+			return hello.ipv6Only
+		}
+		return !hello.ipv6
+	}))
 }
 
 // accept runs the acceptor side once "GNUTELLA CONNECT/" was peeked, under
@@ -210,7 +235,7 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 	req, err := protocol.ReadHandshake(br)
 	if err != nil {
 		if errors.Is(err, protocol.ErrTooLarge) {
-			n.refuse(nc, remote.Addr(), 413, "Header too large")
+			n.refuse(nc, remote.Addr(), peerHello{}, 413, "Header too large")
 		}
 		return nil, fmt.Errorf("read request: %w", err)
 	}
@@ -249,7 +274,7 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 	}
 	if code != 200 {
 		n.stats.refused.Add(1)
-		n.refuse(nc, ip, code, reason)
+		n.refuse(nc, ip, hello, code, reason)
 		return nil, &handshakeError{Code: code, Reason: reason, ours: true}
 	}
 	ok := false
@@ -266,7 +291,7 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 	if req.Headers.Has("Accept") {
 		resp.Headers.Add("Content-Type", "application/x-gnutella-packets")
 	}
-	if try := n.tryHosts(); try != "" {
+	if try := n.tryHosts(hello); try != "" {
 		resp.Headers.Add("X-Try-Ultrapeers", try)
 	}
 	if hello.deflateOut {

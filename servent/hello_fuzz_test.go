@@ -57,6 +57,7 @@ func FuzzParseHello(f *testing.F) {
 			require.Equal(t, p.listens[0], p.listen)
 		}
 		require.False(t, p.weLeaf, "our role is not the peer's to say")
+		require.False(t, p.ipv6Only && !p.ipv6)
 
 		// What was learnt, written back as a peer would send it, reads the same.
 		again, err := protocol.ReadHandshake(bufio.NewReader(bytes.NewReader(helloBlock(p))))
@@ -104,8 +105,17 @@ func helloBlock(p peerHello) []byte {
 			h.Add(fl.name, "0.1")
 		}
 	}
+	var features []string
 	if p.tls {
-		h.Add("X-Features", "tls/1.0")
+		features = append(features, "tls/1.0")
+	}
+	if p.ipv6Only {
+		features = append(features, "IP/6.4")
+	} else if p.ipv6 {
+		features = append(features, "IP/6.0")
+	}
+	if len(features) > 0 {
+		h.Add("X-Features", strings.Join(features, ", "))
 	}
 	if p.deflateOut {
 		h.Add("Accept-Encoding", "deflate")

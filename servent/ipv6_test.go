@@ -292,3 +292,26 @@ func TestOOBToIPv6Querier(t *testing.T) {
 	require.NoError(t, v.Decode(d.Payload))
 	require.Equal(t, uint16(protocol.SelOOBReplyNumber), v.Selector, "LIME/12 to the querier's IPv6 address")
 }
+
+// TestTryHostsByFamily: X-Try-Ultrapeers carries IPv6 hosts only to a peer
+// that said X-Features IP/6.x, and no IPv4 host to one that said IP/6.4;
+// we say IP/6.0 on both families and IP/6.4 on IPv6 only, as gtk-gnutella.
+func TestTryHostsByFamily(t *testing.T) {
+	n := startNode(t, ModeUltrapeer, withDualStack(t))
+	v4, v6 := netip.MustParseAddrPort("127.0.200.7:7000"), netip.MustParseAddrPort("[fd00::7]:7000")
+	n.hosts.add(v4, true)
+	n.hosts.add(v6, true)
+	var h protocol.Headers
+	h.Add("X-Features", "tls/1.0, sflag/0.1, HSEP/0.2")
+	require.Equal(t, v4.String(), n.tryHosts(n.parseHello(h)))
+	h.Set("X-Features", "tls/1.0, sflag/0.1, IP/6.0, HSEP/0.2")
+	require.ElementsMatch(t, []netip.AddrPort{v4, v6}, protocol.ParseTryHosts(n.tryHosts(n.parseHello(h))))
+	h.Set("X-Features", "tls/1.0, sflag/0.1, IP/6.4, HSEP/0.2")
+	require.Equal(t, v6.String(), n.tryHosts(n.parseHello(h)))
+
+	require.Contains(t, n.ourHeaders(netip.Addr{}, true).Get("X-Features"), "IP/6.0")
+	six := startNode(t, ModeUltrapeer, withIPv6Only(t))
+	require.Contains(t, six.ourHeaders(netip.Addr{}, true).Get("X-Features"), "IP/6.4")
+	four := startNode(t, ModeUltrapeer)
+	require.NotContains(t, four.ourHeaders(netip.Addr{}, true).Get("X-Features"), "IP/")
+}

@@ -251,3 +251,30 @@ func FuzzAltLocations(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFeature: X-Features is read without panic; a feature found is one
+// the value names, its version within 16 bits.
+func FuzzFeature(f *testing.F) {
+	f.Add("tls/1.0, sflag/0.1, IP/6.4, HSEP/0.2", "IP") // gtk-gnutella on IPv6 only
+	f.Add("browse/1.0, fwalt/0.1, IP/6.0", "ip")
+	f.Add("IP/x.y,,IP", "IP")
+	f.Fuzz(func(t *testing.T, features, name string) {
+		major, minor, ok := Feature(features, name)
+		require.True(t, major >= 0 && major < 1<<16 && minor >= 0 && minor < 1<<16)
+		require.Equal(t, ok, HasFeature(features, name))
+		if !ok {
+			require.Zero(t, major+minor)
+		}
+	})
+}
+
+func TestFeature(t *testing.T) {
+	major, minor, ok := Feature("tls/1.0, sflag/0.1, IP/6.4, HSEP/0.2", "ip")
+	require.True(t, ok)
+	require.Equal(t, [2]int{6, 4}, [2]int{major, minor})
+	_, _, ok = Feature("tls/1.0", "IP")
+	require.False(t, ok)
+	major, minor, ok = Feature("IP", "IP")
+	require.True(t, ok)
+	require.Zero(t, major+minor)
+}

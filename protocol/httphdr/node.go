@@ -3,6 +3,7 @@ package httphdr
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/servent/servent/protocol/internal/textwire"
@@ -41,11 +42,26 @@ func AppendNode(dst []byte, ap netip.AddrPort) []byte {
 // HasFeature reports whether an X-Features value ("tls/1.0, browse/1.0,
 // ...", in Gnet handshakes and HTTP alike) lists name, in any case.
 func HasFeature(features, name string) bool {
+	_, _, ok := Feature(features, name)
+	return ok
+}
+
+// Feature finds name in an X-Features value ("tls/1.0, IP/6.4") and reads
+// its version; a version that is not "major.minor" in digits gives 0, 0
+// (the feature is still there).
+func Feature(features, name string) (major, minor int, ok bool) {
 	for f := range strings.SplitSeq(features, ",") {
-		n, _, _ := strings.Cut(strings.TrimSpace(f), "/")
-		if strings.EqualFold(n, name) {
-			return true
+		n, v, _ := strings.Cut(strings.TrimSpace(f), "/")
+		if !strings.EqualFold(n, name) {
+			continue
 		}
+		a, b, _ := strings.Cut(v, ".")
+		ma, err1 := strconv.ParseUint(a, 10, 16)
+		mi, err2 := strconv.ParseUint(b, 10, 16)
+		if err1 != nil || err2 != nil {
+			return 0, 0, true
+		}
+		return int(ma), int(mi), true
 	}
-	return false
+	return 0, 0, false
 }
