@@ -214,12 +214,16 @@ func (n *Node) ownPong(c *conn) *protocol.Pong {
 	ip, port := n.hitAddr(c)
 	files, kb := n.lib.Stats()
 	p := &protocol.Pong{Files: uint32(files), KB: uint32(min(kb, 1<<32-1))}
-	p.SetAddr(netip.AddrPortFrom(ip, port), n.advertised6()) // "6" first, as gtk-gnutella
+	p.SetAddr(netip.AddrPortFrom(ip, port), netip.Addr{}) // without IPv4: "6" first, as gtk-gnutella
 	p.GGEP = append(p.GGEP, protocol.Extension{ID: "VC", Data: []byte{'S', 'R', 'V', 'T', ourVersion}})
 	p.GGEP = n.withGUE(p.GGEP)
 	if n.ultrapeer.Load() {
 		leaves, ups := n.freeSlots()
 		p.GGEP = append(p.GGEP, protocol.Extension{ID: "UP", Data: []byte{2, byte(min(leaves, 255)), byte(min(ups, 255))}})
+	}
+	if also := n.advertised6(); also.IsValid() && p.IP.Is4() && p.IP != protocol.IPv4None {
+		b := also.As16() // our second address: after UP, before TLS (gtk-gnutella's dual-stack pongs)
+		p.GGEP = append(p.GGEP, protocol.Extension{ID: "6", Data: b[:]})
 	}
 	if n.tls.server != nil {
 		p.GGEP = append(p.GGEP, protocol.Extension{ID: "TLS"}) // gtk-gnutella's order: VC, GUE, UP, ..., TLS

@@ -146,11 +146,16 @@ func TestMixedFamilies(t *testing.T) {
 	require.Equal(t, b.Addr(), b.Status().IPv4)
 	require.Equal(t, b6, b.Status().IPv6)
 
-	// B's pong says both of its addresses (gtk-gnutella's order: "6" first).
+	// B's pong says both of its addresses, "6" after UP and before TLS as
+	// gtk-gnutella's dual-stack pongs; A's, without IPv4, "6" first.
 	pong := b.ownPong(b.snap.Load().ups[0])
 	require.Equal(t, b.Addr().Addr(), pong.IP)
-	require.Equal(t, "6", pong.GGEP[0].ID)
+	require.Equal(t, []string{"VC", "GUE", "UP", "6", "TLS"}, ggepIDs(pong.GGEP))
 	require.Equal(t, netip.IPv6Loopback(), pong.GGEP.IPv6())
+	pong = a.ownPong(a.snap.Load().ups[0])
+	require.Equal(t, protocol.IPv4None, pong.IP)
+	require.Equal(t, "6", pong.GGEP[0].ID)
+	require.Equal(t, a.Addr(), pong.Addr())
 
 	fromA := []byte("a file on the IPv6 side")
 	shareFile(t, a, "crossing six.txt", fromA)
