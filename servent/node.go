@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"time"
 
@@ -388,7 +389,7 @@ func (n *Node) listen() ([]net.Listener, error) {
 	var lns []net.Listener
 	for _, a := range addrs {
 		ln, err := net.Listen(network, a)
-		if err != nil && isIPv6Wildcard(a) && len(addrs) == 1 {
+		if err != nil && isIPv6Wildcard(a) && len(addrs) == 1 && noIPv6Here(err) {
 			// A machine without IPv6: the dual-stack default becomes IPv4.
 			port := a[strings.LastIndexByte(a, ':')+1:]
 			n.log.Info("no IPv6 here, listening on IPv4 only", "err", err)
@@ -401,6 +402,12 @@ func (n *Node) listen() ([]net.Listener, error) {
 		lns = append(lns, ln)
 	}
 	return lns, nil
+}
+
+// noIPv6Here: the error of a listen on "[::]" says the machine has no
+// IPv6 (not that the port is taken).
+func noIPv6Here(err error) bool {
+	return errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EPROTONOSUPPORT)
 }
 
 func isIPv6Wildcard(a string) bool {
