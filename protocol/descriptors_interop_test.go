@@ -434,6 +434,21 @@ func addInteropSeeds(f *testing.F, typ *PayloadType) {
 			}
 		}
 	}
+	// gtk-gnutella's IPv6 descriptors (ipv6_lab_test.go), one per file.
+	six, _ := filepath.Glob(filepath.Join("testdata", "ipv6-lab", "*.bin"))
+	for _, file := range six {
+		b, err := os.ReadFile(file)
+		if err != nil || len(b) < HeaderLen {
+			continue
+		}
+		if h, err := ParseHeader(b); err == nil && (typ == nil || h.Type == *typ) {
+			if typ == nil {
+				f.Add(b)
+			} else {
+				f.Add(b[HeaderLen:])
+			}
+		}
+	}
 }
 
 func typePtr(t PayloadType) *PayloadType { return &t }

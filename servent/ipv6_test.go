@@ -1,6 +1,7 @@
 package servent
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net"
@@ -319,4 +320,34 @@ func TestTryHostsByFamily(t *testing.T) {
 	require.Contains(t, six.ourHeaders(netip.Addr{}, true).Get("X-Features"), "IP/6.4")
 	four := startNode(t, ModeUltrapeer)
 	require.NotContains(t, four.ourHeaders(netip.Addr{}, true).Get("X-Features"), "IP/")
+}
+
+// gtkgHello reads the dialler's first block from a lab handshake text.
+func gtkgHello(t *testing.T, name string) protocol.Headers {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "ipv6-lab", name))
+	require.NoError(t, err)
+	_, block, ok := strings.Cut(string(b), "# ---- dialer -> acceptor (c2s):\n")
+	require.True(t, ok)
+	hs, err := protocol.ReadHandshake(bufio.NewReader(strings.NewReader(block))) // the wire's CRLFs
+	require.NoError(t, err)
+	return hs.Headers
+}
+
+// TestGTKGIPv6Hello replays gtk-gnutella's handshakes over IPv6 (lab,
+// dialling a plain servent at [fd00::9]:6346): IPv6 only, "Node:
+// [fd00::1]:6346" and IP/6.4; on both families one Node header with both
+// addresses and IP/6.0.
+func TestGTKGIPv6Hello(t *testing.T) {
+	var n *Node
+	p := n.parseHello(gtkgHello(t, "gtkg6-handshake-ipv6only-gtkg-dials-plainpeer.txt"))
+	require.Equal(t, netip.MustParseAddrPort("[fd00::1]:6346"), p.listen)
+	require.True(t, p.ipv6 && p.ipv6Only && p.tls)
+
+	p = n.parseHello(gtkgHello(t, "gtkg6-handshake-dualstack-gtkg-dials-plainpeer.txt"))
+	require.Len(t, p.listens, 2)
+	require.True(t, p.ipv6)
+	require.False(t, p.ipv6Only)
+	p.listenFrom(netip.MustParseAddr("fd00::1"))
+	require.True(t, p.listen.Addr().Is6(), "the link is IPv6: its IPv6 address")
 }
