@@ -105,16 +105,26 @@ func (n *Node) ourHeaders(remote netip.Addr, up bool) protocol.Headers {
 	if n.tls.server != nil {
 		features = append(features, "tls/1.0") // as gtk-gnutella says it
 	}
-	switch n.hitFamilies() { // gtk-gnutella's IPv6-Ready: IP/6.0 both, IP/6.4 no IPv4
-	case protocol.HitsIPv6Too:
-		features = append(features, "IP/6.0")
-	case protocol.HitsIPv6Only:
-		features = append(features, "IP/6.4")
+	if f := n.ipFeature(); f != "" {
+		features = append(features, f)
 	}
 	if len(features) > 0 {
 		h.Add("X-Features", strings.Join(features, ", "))
 	}
 	return h
+}
+
+// ipFeature is our X-Features IP/6.x, as gtk-gnutella's IPv6-Ready says
+// it in handshakes and HTTP: IP/6.0 on both families, IP/6.4 without
+// IPv4, nothing on IPv4 only.
+func (n *Node) ipFeature() string {
+	switch n.hitFamilies() {
+	case protocol.HitsIPv6Too:
+		return "IP/6.0"
+	case protocol.HitsIPv6Only:
+		return "IP/6.4"
+	}
+	return ""
 }
 
 // listenFor is the address we tell a peer at remote to reach us at: our

@@ -342,12 +342,20 @@ func (n *Node) deliverHit(h protocol.Header, hit *protocol.QueryHit) {
 
 // hitFamilies is what our queries ask of the hits' addresses (GGEP
 // "I6", as gtk-gnutella's): IPv6 too when we listen on both families,
-// IPv6 only when we have no IPv4.
+// IPv6 only when we have no IPv4. It is also our X-Features IP/6.x.
 func (n *Node) hitFamilies() protocol.HitFamilies {
-	if n.self == nil || n.cfg.NoIPv6 {
+	if n.cfg.NoIPv6 {
 		return protocol.HitsIPv4
 	}
-	v4, v6 := n.self.Listening(netip.IPv4Unspecified()), n.self.Listening(netip.IPv6Unspecified())
+	var v4, v6 bool
+	if n.self != nil {
+		v4, v6 = n.self.Listening(netip.IPv4Unspecified()), n.self.Listening(netip.IPv6Unspecified())
+	} else { // before Start: what the configuration asks for
+		for _, ip := range n.cfg.bindAddrs() {
+			v4 = v4 || ip.Is4() || ip.IsUnspecified()
+			v6 = v6 || ip.Is6()
+		}
+	}
 	switch {
 	case v4 && v6:
 		return protocol.HitsIPv6Too

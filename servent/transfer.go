@@ -41,7 +41,8 @@ func (n *Node) initTransfer() error {
 		m, err := transfer.Open(transfer.ManagerConfig{
 			DataDir: filepath.Join(n.cfg.DataDir, "downloads"), DownloadDir: dl,
 			Dial: n.dialTLS, SendPush: n.sendPush, UserAgent: n.cfg.UserAgent, Now: n.cfg.Now, Logger: n.log,
-			Limiter: n.limits.Get(bwlimit.Download), CallbackAddr: n.callbackAddr,
+			Features: n.ipFeature(),
+			Limiter:  n.limits.Get(bwlimit.Download), CallbackAddr: n.callbackAddr,
 			PartialsChanged: func() {
 				select {
 				case n.transfer.partialsChanged <- struct{}{}:
@@ -58,6 +59,9 @@ func (n *Node) initTransfer() error {
 	}
 	var browse *transfer.BrowseConfig
 	features := "fwalt/0.1, queue/1.1" // we send X-Falt to who reads it, and queue (PARQ)
+	if f := n.ipFeature(); f != "" {
+		features += ", " + f // the IPv6 alt-locs it may send us
+	}
 	if !n.cfg.NoBrowse {
 		browse = &transfer.BrowseConfig{Hits: n.browseHits}
 		features = "browse/1.0, " + features

@@ -21,6 +21,9 @@ import (
 
 // ManagerConfig configures a download Manager. Zero values take defaults.
 type ManagerConfig struct {
+	// Features are more X-Features for our requests, after fwalt/0.1
+	// (the node's IP/6.0 or IP/6.4: the uploader may send IPv6 sources).
+	Features string
 	// Limiter caps what all downloads read together (nil: no cap).
 	Limiter *bwlimit.Limiter
 	// DataDir holds the queue (one state file per download) and the partial

@@ -207,11 +207,22 @@ func (f *meshFile) expire(now time.Time) {
 	}
 }
 
+// readFeatures reads what a request's X-Features says of the sources it
+// takes: fwalt (X-Falt), and IP/6.x (IPv6 sources; IP/6.4 only those), as
+// gtk-gnutella's uploads.c reads it; without it, IPv4 sources only.
+func (c *upConn) readFeatures(req *request) {
+	features := req.header.Get("X-Features")
+	c.fwalt = httphdr.HasFeature(features, "fwalt")
+	c.alt4, c.alt6 = true, false
+	if major, minor, ok := httphdr.Feature(features, "IP"); ok && major == 6 {
+		c.alt4, c.alt6 = minor != 4, true
+	}
+}
+
 // learnMesh takes the sources a downloader tells about in its request:
 // X-Alt (and the old alternate-location forms) and X-Nalt. X-Falt in a
 // request is ignored, as gtk-gnutella does (interop 58).
 func (c *upConn) learnMesh(req *request, f File) {
-	c.fwalt = httphdr.HasFeature(req.header.Get("X-Features"), "fwalt")
 	m := c.u.cfg.Mesh
 	if m == nil || f.SHA1.IsZero() {
 		return
@@ -245,6 +256,9 @@ func (c *upConn) meshHeaders(b []byte, f File) []byte {
 	var alts []httphdr.Alt
 	seen := map[netip.AddrPort]bool{}
 	add := func(a httphdr.Alt) {
+		if is4 := a.Addr.Addr().Unmap().Is4(); (is4 && !c.alt4) || (!is4 && !c.alt6) {
+			return
+		}
 		if len(alts) < maxAltLocs && a.Addr.IsValid() && a.Addr.Addr().Unmap() != c.ip && !seen[a.Addr] {
 			seen[a.Addr] = true
 			alts = append(alts, a)
@@ -397,6 +411,10 @@ func (d *download) appendMesh(b []byte, except string) []byte {
 	}
 	d.mu.Unlock()
 	b = append(b, "\r\nX-Features: fwalt/0.1"...)
+	if f := d.m.cfg.Features; f != "" {
+		b = append(b, ", "...)
+		b = append(b, f...)
+	}
 	if len(alts) > 0 {
 		b = append(b, "\r\nX-Alt: "...)
 		b = httphdr.AppendAlt(b, alts)

@@ -167,3 +167,30 @@ func TestDownloaderMesh(t *testing.T) {
 	}, 10*time.Second, time.Millisecond)
 	require.NoError(t, m.Close())
 }
+
+// TestMeshByFamily: X-Alt names IPv6 sources only to a downloader whose
+// X-Features says IP/6.x, and no IPv4 source to one that says IP/6.4, as
+// gtk-gnutella's uploads choose (uploads.c).
+func TestMeshByFamily(t *testing.T) {
+	f := shareFile(t, t.TempDir(), 1, "both families.bin", make([]byte, 4096))
+	mesh := NewMesh()
+	v4, v6 := netip.MustParseAddrPort("1.2.4.40:6346"), netip.MustParseAddrPort("[2606:4700::40]:6346")
+	mesh.Add(f.SHA1, netip.MustParseAddr("1.2.4.1"), []httphdr.Alt{{Addr: v4}, {Addr: v6}}, nil, time.Now())
+	up := NewUploader(UploaderConfig{Files: newMemFiles(f), Mesh: mesh})
+	srv := startServer(t, "127.0.0.1", up, nil)
+	for _, c := range []struct {
+		features string
+		want     []string
+	}{
+		{"fwalt/0.1", []string{v4.String()}},
+		{"fwalt/0.1, IP/6.0", []string{v4.String(), v6.String()}},
+		{"tls/1.0, IP/6.4", []string{v6.String()}},
+	} {
+		req := "GET /uri-res/N2R?" + f.SHA1.URN() + " HTTP/1.1\r\nX-Features: " + c.features + "\r\nConnection: close\r\n\r\n"
+		resp, _ := splitResponse(t, exchange(t, "127.0.15.9", srv.addr, []byte(req)))
+		require.Equal(t, 200, resp.code)
+		alts, err := httphdr.ParseAlt(resp.header.Get("X-Alt"), 10)
+		require.NoError(t, err)
+		assert.ElementsMatch(t, c.want, addrsOf(alts), c.features)
+	}
+}

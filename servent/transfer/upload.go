@@ -228,17 +228,20 @@ func (u *Uploader) ServeConn(ctx context.Context, conn net.Conn, br *bufio.Reade
 
 // upConn is one upload connection; owned by its ServeConn goroutine.
 type upConn struct {
-	u       *Uploader
-	ctx     context.Context
-	conn    net.Conn
-	br      *bufio.Reader
-	ip      netip.Addr
-	first   bool     // no response written yet: send X-Features
-	fwalt   bool     // the requester reads X-Falt (fwalt in its X-Features)
-	thexOut bool     // X-Thex-URI went out on this connection (sent again after a 503)
-	partial *Partial // the request is for a file we are still downloading (X-Available on a 503)
-	hasSlot bool
-	buf     []byte
+	u     *Uploader
+	ctx   context.Context
+	conn  net.Conn
+	br    *bufio.Reader
+	ip    netip.Addr
+	first bool // no response written yet: send X-Features
+	fwalt bool // the requester reads X-Falt (fwalt in its X-Features)
+	// alt4, alt6: the families of the X-Alt sources it takes (IP/6.x in
+	// its X-Features); set per request.
+	alt4, alt6 bool
+	thexOut    bool     // X-Thex-URI went out on this connection (sent again after a 503)
+	partial    *Partial // the request is for a file we are still downloading (X-Available on a 503)
+	hasSlot    bool
+	buf        []byte
 }
 
 func (c *upConn) acquireSlot() bool {
@@ -347,6 +350,7 @@ func (u *Uploader) Queued() int { return u.queue.Len() }
 
 // serve answers one request; false means close the connection.
 func (c *upConn) serve(req *request) bool {
+	c.readFeatures(req)
 	keep := req.keepAlive()
 	head := req.method == "HEAD"
 	if req.method != "GET" && !head {
