@@ -201,6 +201,7 @@ func TestBrowserUI(t *testing.T) {
 
 		tab("peers"),
 		text("#peer-list tbody", up.node.Addr().String()),
+		text("#peer-list tbody", "outbound ipv4"),
 		shot("peers"),
 	))
 

@@ -290,7 +290,7 @@ $("#rescan").addEventListener("click", async () => {
 // Peers and the host cache.
 function onPeers(list) {
   $("#peer-list tbody").replaceChildren(...list.map((p) => row([
-    p.addr, p.mode, p.outbound ? "outbound" : "inbound", p.state, p.state === "connected" ? duration(p.uptime_seconds) : "",
+    p.addr, p.mode, [p.outbound ? "outbound" : "inbound", p.family, p.tls ? "tls" : ""].filter(Boolean).join(" "), p.state, p.state === "connected" ? duration(p.uptime_seconds) : "",
     bytes(p.bytes_in), bytes(p.bytes_out), p.user_agent + (p.last_error ? ` (${p.last_error})` : ""),
     button("Drop", async () => {
       try { await api("DELETE", `/api/peers/${encodeURIComponent(p.addr)}`); } catch (e) { say(`Drop: ${e.message}`, true); }
