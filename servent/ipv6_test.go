@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -350,4 +351,30 @@ func TestGTKGIPv6Hello(t *testing.T) {
 	require.False(t, p.ipv6Only)
 	p.listenFrom(netip.MustParseAddr("fd00::1"))
 	require.True(t, p.listen.Addr().Is6(), "the link is IPv6: its IPv6 address")
+}
+
+// TestListenList: Listen names one address per family; with port 0 both
+// get the port the kernel chose for the first.
+func TestListenList(t *testing.T) {
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		ln.Close()
+	}
+	cfg := testConfig(t, ModeUltrapeer)
+	_ = cfg.Listener.Close()
+	cfg.Listener = nil
+	cfg.Listen = nextIP() + ":0,[::1]:0"
+	n, err := New(cfg)
+	require.NoError(t, err)
+	err = n.Start(t.Context())
+	if errors.Is(err, syscall.EADDRINUSE) {
+		t.Skipf("the port chosen on IPv4 is taken on ::1: %v", err)
+	}
+	require.NoError(t, err)
+	defer n.Close()
+	port := n.Addr().Port()
+	require.Equal(t, netip.AddrPortFrom(netip.IPv6Loopback(), port), n.Status().IPv6)
+	require.Equal(t, n.Addr(), n.Status().IPv4)
+	require.Equal(t, n.Addr().String()+", [::1]:"+strconv.Itoa(int(port)), n.Status().Listen)
 }

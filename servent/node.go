@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -387,7 +388,11 @@ func (n *Node) listen() ([]net.Listener, error) {
 		network = "tcp4"
 	}
 	var lns []net.Listener
-	for _, a := range addrs {
+	for i, a := range addrs {
+		if host, port, _ := net.SplitHostPort(a); i > 0 && port == "0" {
+			// Port 0: the kernel's choice for the first, the same for the other.
+			a = net.JoinHostPort(host, strconv.Itoa(int(addrPortOf(lns[0].Addr()).Port())))
+		}
 		ln, err := net.Listen(network, a)
 		if err != nil && isIPv6Wildcard(a) && len(addrs) == 1 && noIPv6Here(err) {
 			// A machine without IPv6: the dual-stack default becomes IPv4.
