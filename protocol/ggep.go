@@ -302,6 +302,8 @@ func ggepID(b []byte) string {
 		return "BH"
 	case "PUSH":
 		return "PUSH"
+	case "PUSH6":
+		return "PUSH6"
 	case "HNAME":
 		return "HNAME"
 	case "GTKGV":

@@ -10,37 +10,52 @@ import (
 const MaxPushProxies = 8
 
 // PushProxies reads the push proxies a firewalled servent lists in its
-// hit's trailer GGEP "PUSH" (GNUTELLA-TRANSFERS.md 25.1): IPv4 BE + port
-// LE each. Entries with port 0 or an unspecified address are left out, and
-// at most MaxPushProxies are kept; a malformed PUSH gives none.
+// hit's trailer: GGEP "PUSH" (GNUTELLA-TRANSFERS.md 25.1), IPv4 BE + port
+// LE each, then "PUSH6", IPv6 + port LE each (gtk-gnutella writes it to a
+// querier whose "I6" takes IPv6). Entries with port 0, an unspecified
+// address or an IPv4-mapped one in PUSH6 are left out, and at most MaxPushProxies are kept; a malformed
+// extension gives none of its entries.
 func (m *QueryHit) PushProxies() []netip.AddrPort {
+	var hosts []netip.AddrPort
 	for _, e := range m.GGEP {
-		if e.ID != "PUSH" {
+		var got []netip.AddrPort
+		var err error
+		switch e.ID {
+		case "PUSH":
+			got, err = ParseIPP(e.Data[:min(len(e.Data), MaxPushProxies*ippLen)])
+		case "PUSH6":
+			got, err = ParseIPP6(e.Data[:min(len(e.Data), MaxPushProxies*ipp6Len)])
+		default:
 			continue
 		}
-		hosts, err := ParseIPP(e.Data[:min(len(e.Data), MaxPushProxies*ippLen)])
 		if err != nil {
-			return nil
+			continue
 		}
-		hosts = slices.DeleteFunc(hosts, func(h netip.AddrPort) bool {
-			return h.Port() == 0 || h.Addr().IsUnspecified()
-		})
-		if len(hosts) == 0 {
-			return nil
+		for _, h := range got {
+			if len(hosts) < MaxPushProxies && h.Port() != 0 && !h.Addr().IsUnspecified() && !h.Addr().Is4In6() {
+				hosts = append(hosts, h)
+			}
 		}
-		return hosts
 	}
-	return nil
+	return hosts
 }
 
-// SetPushProxies replaces the trailer's GGEP "PUSH" with proxies (IPv4
-// only, at most MaxPushProxies); none removes it.
-func (m *QueryHit) SetPushProxies(proxies []netip.AddrPort) {
-	m.GGEP = slices.DeleteFunc(m.GGEP, func(e Extension) bool { return e.ID == "PUSH" })
+// SetPushProxies replaces the trailer's GGEP "PUSH" and "PUSH6" with
+// proxies (at most MaxPushProxies): the IPv4 ones in PUSH, the IPv6 ones
+// in PUSH6 when ipv6 (the querier takes IPv6, as gtk-gnutella decides);
+// none removes them.
+func (m *QueryHit) SetPushProxies(proxies []netip.AddrPort, ipv6 bool) {
+	m.GGEP = slices.DeleteFunc(m.GGEP, func(e Extension) bool { return e.ID == "PUSH" || e.ID == "PUSH6" })
 	if len(proxies) > MaxPushProxies {
 		proxies = proxies[:MaxPushProxies]
 	}
 	if data := AppendIPP(nil, proxies); len(data) > 0 {
 		m.GGEP = append(m.GGEP, Extension{ID: "PUSH", Data: data})
+	}
+	if !ipv6 {
+		return
+	}
+	if data := AppendIPP6(nil, proxies); len(data) > 0 {
+		m.GGEP = append(m.GGEP, Extension{ID: "PUSH6", Data: data})
 	}
 }

@@ -26,7 +26,7 @@ func (n *Node) browseHits() []protocol.QueryHit {
 	if tmpl.Push {
 		proxies = n.pushProxies()
 	}
-	n.ourTrailer(&tmpl, proxies)
+	n.ourTrailer(&tmpl, proxies, false)
 	return transfer.BrowseHits(tmpl, results)
 }
 

@@ -161,7 +161,7 @@ func (n *Node) ourHits(q *protocol.Query, a netip.AddrPort, send func(*protocol.
 			Push: push, ServentGUID: n.guid,
 			Results: make([]protocol.Result, k),
 		}
-		n.ourTrailer(&hit, proxies)
+		n.ourTrailer(&hit, proxies, q.HitFamilies() != protocol.HitsIPv4)
 		for i, f := range files[:k] {
 			hit.Results[i] = protocol.Result{Index: f.Index, Size: uint64(f.Size), Name: f.Name, SHA1: f.SHA1, TTH: f.TTH}
 		}
@@ -175,7 +175,7 @@ func (n *Node) ourHits(q *protocol.Query, a netip.AddrPort, send func(*protocol.
 	if len(partials) > 0 {
 		hit := protocol.QueryHit{Port: a.Port(), IP: a.Addr(), Speed: hitSpeed, Vendor: protocol.VendorSRVT,
 			Push: push, ServentGUID: n.guid, Results: partials}
-		n.ourTrailer(&hit, proxies)
+		n.ourTrailer(&hit, proxies, q.HitFamilies() != protocol.HitsIPv4)
 		send(&hit)
 	}
 }
@@ -183,8 +183,10 @@ func (n *Node) ourHits(q *protocol.Query, a netip.AddrPort, send func(*protocol.
 // ourTrailer fills what every hit of ours says of us in its trailer: the
 // push proxies when we are firewalled, and GGEP TLS when we accept TLS,
 // as gtk-gnutella's hits say it.
-func (n *Node) ourTrailer(hit *protocol.QueryHit, proxies []netip.AddrPort) {
-	hit.SetPushProxies(proxies)
+// ipv6 says the querier takes IPv6 (its "I6"): then IPv6 proxies go in
+// PUSH6.
+func (n *Node) ourTrailer(hit *protocol.QueryHit, proxies []netip.AddrPort, ipv6 bool) {
+	hit.SetPushProxies(proxies, ipv6)
 	hit.SetAddr(netip.AddrPortFrom(hit.IP, hit.Port), n.advertised6()) // gtk-gnutella's order: PUSH, 6, TLS
 	if n.tls.server != nil {
 		hit.GGEP = append(hit.GGEP, protocol.Extension{ID: "TLS"})

@@ -116,7 +116,7 @@ func TestResultsCarryProxies(t *testing.T) {
 	proxies := []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:6346"), netip.MustParseAddrPort("192.0.2.2:6347")}
 	hit := protocol.QueryHit{IP: netip.MustParseAddr("10.0.0.1"), Port: 6346, Push: true, ServentGUID: protocol.GUID{1},
 		Results: []protocol.Result{{Index: 1, Name: "proxied file.txt", SHA1: protocol.SHA1{1}}}}
-	hit.SetPushProxies(proxies)
+	hit.SetPushProxies(proxies, false)
 	s.add(&hit)
 	open := hit
 	open.Push, open.ServentGUID, open.IP = false, protocol.GUID{2}, netip.MustParseAddr("192.0.2.3")

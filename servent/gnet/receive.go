@@ -211,7 +211,7 @@ func (r *Router) answer(dst Actions, l *link, h protocol.Header, q *protocol.Que
 			Push: fw, ServentGUID: r.cfg.GUID, Results: res[:k:k],
 		}
 		if fw {
-			hit.SetPushProxies(proxies)
+			hit.SetPushProxies(proxies, false)
 		}
 		res = res[k:]
 		dst = append(dst, Action{Kind: Send, Link: l.id, Msg: protocol.AppendMessage(nil, hdr, &hit), Priority: Own})
