@@ -172,3 +172,37 @@ func TestTLSDownloadBetweenServents(t *testing.T) {
 	require.Equal(t, []byte("content of tls download.txt"), download(t, off, r))
 	require.Equal(t, before+1, a.Status().Inbound.TLS, "TLS off: plain")
 }
+
+// TestTLSDialStalls: a host that takes the TCP connection and never
+// answers our ClientHello costs one handshake deadline, and the peer list
+// says so in words.
+func TestTLSDialStalls(t *testing.T) {
+	ln, err := net.Listen("tcp", nextIP()+":0")
+	require.NoError(t, err)
+	held := make(chan net.Conn, 64) // the backoff allows a few dials at most
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // never read, never answered
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		close(held)
+		for c := range held {
+			c.Close()
+		}
+	})
+	n := startNode(t, ModeUltrapeer, func(c *Config) { c.TLS = TLSOn; c.HandshakeTimeout = time.Second })
+	require.NoError(t, n.AddPeer(ln.Addr().String()))
+	require.Eventually(t, func() bool {
+		ps := n.NamedPeers()
+		return len(ps) == 1 && strings.Contains(ps[0].LastError, "timed out")
+	}, waitFor, tick, "%+v", n.NamedPeers())
+}
