@@ -2,6 +2,7 @@ package servent
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/servent/servent/internal/bufconn"
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/protocol/httphdr"
 )
@@ -307,6 +309,13 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 	if hello.deflateOut {
 		resp.Headers.Add("Content-Encoding", "deflate")
 	}
+	// gtk-gnutella offers to turn a plain link into TLS (Upgrade: TLS/1.0):
+	// we agree, and switch once its ack says Connection: Upgrade.
+	upgrade := n.tls.server != nil && !isTLS(nc) && hasToken(req.Headers.Get("Upgrade"), "TLS/1.0")
+	if upgrade {
+		resp.Headers.Add("Upgrade", "TLS/1.0")
+		resp.Headers.Add("Connection", "Upgrade")
+	}
 	if err := writeHandshake(nc, resp); err != nil {
 		return nil, fmt.Errorf("write response: %w", err)
 	}
@@ -316,6 +325,14 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 	}
 	if ack.Connect || ack.Code != 200 {
 		return nil, &handshakeError{Code: ack.Code, Reason: ack.Reason}
+	}
+	if upgrade && hasToken(ack.Headers.Get("Connection"), "upgrade") {
+		tc := tls.Server(&bufconn.Conn{Conn: nc, R: br}, n.tls.server)
+		if err := tc.HandshakeContext(n.ctx); err != nil { // under the handshake deadline
+			return nil, fmt.Errorf("tls upgrade: %w", err)
+		}
+		n.stats.tlsInbound.Add(1)
+		nc, br = tc, bufio.NewReaderSize(tc, 16<<10)
 	}
 	hello.deflateIn = hasToken(ack.Headers.Get("Content-Encoding"), "deflate")
 	_ = nc.SetDeadline(time.Time{})
@@ -328,6 +345,12 @@ func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (
 	_ = nc.SetDeadline(n.cfg.Now().Add(n.cfg.HandshakeTimeout))
 	up := n.ultrapeer.Load()
 	req := &protocol.Handshake{Connect: true, Headers: n.ourHeaders(remote.Addr(), up)}
+	// On a plain link we offer gtk-gnutella's in-band switch to TLS
+	// (--tls prefer); it happens when the answer agrees.
+	offer := n.tls.mode == TLSPrefer && n.tls.server != nil && !isTLS(nc)
+	if offer {
+		req.Headers.Add("Upgrade", "TLS/1.0")
+	}
 	if err := writeHandshake(nc, req); err != nil {
 		return nil, fmt.Errorf("write request: %w", err)
 	}
@@ -366,11 +389,23 @@ func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (
 	if code == 200 && hello.deflateOut {
 		ack.Headers.Add("Content-Encoding", "deflate")
 	}
+	switchTLS := code == 200 && offer && hasToken(resp.Headers.Get("Upgrade"), "TLS/1.0") &&
+		hasToken(resp.Headers.Get("Connection"), "upgrade")
+	if switchTLS {
+		ack.Headers.Add("Connection", "Upgrade")
+	}
 	if err := writeHandshake(nc, ack); err != nil {
 		return nil, fmt.Errorf("write ack: %w", err)
 	}
 	if code != 200 {
 		return nil, &handshakeError{Code: code, Reason: reason, ours: true, leaf: peerLeaf}
+	}
+	if switchTLS {
+		tc := tls.Client(&bufconn.Conn{Conn: nc, R: br}, n.tls.client)
+		if err := tc.HandshakeContext(n.ctx); err != nil { // under the handshake deadline
+			return nil, fmt.Errorf("tls upgrade: %w", err)
+		}
+		nc, br = tc, bufio.NewReaderSize(tc, 16<<10)
 	}
 	hello.listen = remote // we dialled its listening address
 	if hello.tls {

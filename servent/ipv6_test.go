@@ -115,7 +115,7 @@ func TestIPv6Servents(t *testing.T) {
 	waitPeers(t, a, 0, 1)
 	waitPeers(t, b, 1, 0)
 	require.Equal(t, "ipv6", a.Peers()[0].Family)
-	require.Equal(t, map[string]int{"ipv6": 1}, b.Status().Links)
+	require.Equal(t, map[string]int{"ipv6": 1, "tls": 1}, b.Status().Links, "switched to TLS in the handshake")
 	require.Equal(t, b.Addr(), b.advertised(), "b's own [::1] address")
 	require.Eventually(t, func() bool {
 		for _, c := range a.snap.Load().leaves {
@@ -144,7 +144,7 @@ func TestMixedFamilies(t *testing.T) {
 	a := startNode(t, ModeUltrapeer, withIPv6Only(t), withPeers(b6.String()))
 	c := startNode(t, ModeUltrapeer, withPeers(addrOf(b)))
 	waitPeers(t, b, 2, 0)
-	require.Equal(t, map[string]int{"ipv4": 1, "ipv6": 1}, b.Status().Links)
+	require.Equal(t, map[string]int{"ipv4": 1, "ipv6": 1, "tls": 2}, b.Status().Links)
 	require.Equal(t, b.Addr(), b.Status().IPv4)
 	require.Equal(t, b6, b.Status().IPv6)
 

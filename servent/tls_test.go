@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/servent/tlsid"
 )
 
@@ -119,10 +120,12 @@ func TestGTKGClientHello(t *testing.T) {
 }
 
 // TestTLSBetweenServents: a servent set to TLS on dials over TLS and the
-// link is TLS on both sides; one that prefers TLS learns from the first
-// (plain) handshake that its peer speaks it (X-Features: tls/1.0) and
-// dials TLS the next time; a servent with TLS off says nothing of TLS, is
-// dialled plain, and refuses a TLS-only dialler.
+// link is TLS on both sides; one that prefers TLS dials plain a peer not
+// known to speak it, and both switch to TLS within the handshake
+// (gtk-gnutella's Upgrade: TLS/1.0); it learns from that handshake that its
+// peer speaks TLS (X-Features: tls/1.0) and dials TLS from the first byte
+// the next time; a servent with TLS off says nothing of TLS, is dialled
+// plain, and refuses a TLS-only dialler.
 func TestTLSBetweenServents(t *testing.T) {
 	b := startNode(t, ModeUltrapeer)
 	a := startNode(t, ModeUltrapeer, withPeers(addrOf(b)), func(c *Config) { c.TLS = TLSOn })
@@ -131,9 +134,13 @@ func TestTLSBetweenServents(t *testing.T) {
 	require.True(t, a.Peers()[0].TLS)
 	require.True(t, b.Peers()[0].TLS)
 
+	// Not known to speak TLS: dialled plain, and switched in the handshake
+	// (Upgrade: TLS/1.0, gtk-gnutella's way).
+	before := b.Status().Inbound.TLS
 	p := startNode(t, ModeUltrapeer, withPeers(addrOf(b)))
 	waitPeers(t, p, 1, 0)
-	require.False(t, p.Peers()[0].TLS, "not known yet: plain")
+	require.True(t, p.Peers()[0].TLS, "upgraded")
+	require.Eventually(t, func() bool { return b.Status().Inbound.TLS == before+1 }, waitFor, tick)
 	require.True(t, p.tls.wants(b.Addr()), "learnt from its X-Features")
 	require.NoError(t, p.DropPeer(addrOf(b)))
 	require.Eventually(t, func() bool { return len(p.Peers()) == 0 && len(b.Peers()) == 1 }, waitFor, tick,
@@ -205,4 +212,44 @@ func TestTLSDialStalls(t *testing.T) {
 		ps := n.NamedPeers()
 		return len(ps) == 1 && strings.Contains(ps[0].LastError, "timed out")
 	}, waitFor, tick, "%+v", n.NamedPeers())
+}
+
+// TestGTKGUpgradeToTLS replays gtk-gnutella's handshake as it dials a
+// servent it does not know to speak TLS (lab capture: "Upgrade: TLS/1.0"
+// in its request): we agree (Upgrade, Connection: Upgrade), its ack says
+// Connection: Upgrade, and the link goes on over TLS, as between two
+// gtk-gnutellas.
+func TestGTKGUpgradeToTLS(t *testing.T) {
+	n := startNode(t, ModeUltrapeer)
+	req := gtkgHello(t, "gtkg6-handshake-ipv6only-gtkg-dials-plainpeer.txt")
+	require.Equal(t, "TLS/1.0", req.Get("Upgrade"))
+	req.Set("Node", "") // its [fd00::1] would be dialled back in vain
+	p := dialFrom(t, addrOf(n))
+	require.NoError(t, writeHandshake(p.conn, &protocol.Handshake{Connect: true, Headers: req}))
+	resp, err := protocol.ReadHandshake(p.br)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.Code)
+	require.Equal(t, "TLS/1.0", resp.Headers.Get("Upgrade"))
+	require.Equal(t, "Upgrade", resp.Headers.Get("Connection"))
+	_, err = io.WriteString(p.conn, "GNUTELLA/0.6 200 OK\r\nConnection: Upgrade\r\n\r\n")
+	require.NoError(t, err)
+	cert, err := tlsid.Load("")
+	require.NoError(t, err)
+	tc := tls.Client(p.conn, tlsid.Client(cert))
+	require.NoError(t, tc.Handshake())
+	waitPeers(t, n, 1, 0)
+	require.True(t, n.Peers()[0].TLS)
+
+	// A ping over TLS gets our pong over TLS.
+	ping := protocol.AppendMessage(nil, protocol.Header{GUID: protocol.NewGUID(), Type: protocol.TypePing, TTL: 1}, &protocol.Ping{})
+	_, err = tc.Write(ping)
+	require.NoError(t, err)
+	d := protocol.NewDecoder(bufio.NewReader(tc))
+	for {
+		h, _, err := d.Next()
+		require.NoError(t, err)
+		if h.Type == protocol.TypePong {
+			break
+		}
+	}
 }

@@ -201,7 +201,7 @@ func TestBrowserUI(t *testing.T) {
 
 		tab("peers"),
 		text("#peer-list tbody", up.node.Addr().String()),
-		text("#peer-list tbody", "outbound ipv4"),
+		text("#peer-list tbody", "outbound ipv4 tls"),
 		shot("peers"),
 	))
 

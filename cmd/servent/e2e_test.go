@@ -74,7 +74,7 @@ func TestTwoServents(t *testing.T) {
 
 	out, _, err = runCLI(t, "peers", "--data", leaf.data)
 	require.NoError(t, err)
-	require.Regexp(t, `^`+strings.ReplaceAll(up.node.Addr().String(), ".", `\.`)+`\s+ultrapeer\s+outbound ipv4\s+up \d+s`, out)
+	require.Regexp(t, `^`+strings.ReplaceAll(up.node.Addr().String(), ".", `\.`)+`\s+ultrapeer\s+outbound ipv4 tls\s+up \d+s`, out)
 
 	out, _, err = runCLI(t, "search", "--data", leaf.data, "--count", "1", "--wait", "10s", "--json", "software", "song")
 	require.NoError(t, err)
