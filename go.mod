@@ -2,6 +2,11 @@ module github.com/servent/servent
 
 go 1.26.8
 
+// gtk-gnutella makes its TLS certificate at start with a random serial
+// number, negative about half the time; Go refuses to parse those unless
+// told (x509negativeserial), and every TLS link to it would fail.
+godebug x509negativeserial=1
+
 require (
 	github.com/chromedp/cdproto v0.160.1
 	github.com/chromedp/chromedp v0.23.1

@@ -309,9 +309,11 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 	if hello.deflateOut {
 		resp.Headers.Add("Content-Encoding", "deflate")
 	}
-	// gtk-gnutella offers to turn a plain link into TLS (Upgrade: TLS/1.0):
-	// we agree, and switch once its ack says Connection: Upgrade.
-	upgrade := n.tls.server != nil && !isTLS(nc) && hasToken(req.Headers.Get("Upgrade"), "TLS/1.0")
+	// A dialler may offer to turn the plain link into TLS (Upgrade:
+	// TLS/1.0, gtk-gnutella's way): we agree, and switch once its ack says
+	// Connection: Upgrade.
+	upgrade := n.tls.server != nil && !isTLS(nc) && hasToken(req.Headers.Get("Upgrade"), "TLS/1.0") &&
+		upgradesTLS(hello.agent)
 	if upgrade {
 		resp.Headers.Add("Upgrade", "TLS/1.0")
 		resp.Headers.Add("Connection", "Upgrade")
@@ -390,7 +392,7 @@ func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (
 		ack.Headers.Add("Content-Encoding", "deflate")
 	}
 	switchTLS := code == 200 && offer && hasToken(resp.Headers.Get("Upgrade"), "TLS/1.0") &&
-		hasToken(resp.Headers.Get("Connection"), "upgrade")
+		hasToken(resp.Headers.Get("Connection"), "upgrade") && upgradesTLS(hello.agent)
 	if switchTLS {
 		ack.Headers.Add("Connection", "Upgrade")
 	}
@@ -414,6 +416,15 @@ func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (
 	_ = nc.SetDeadline(time.Time{})
 	return n.newConn(nc, br, remote, true, hello, slot), nil
 }
+
+// upgradesTLS says whether a switch to TLS within the handshake works with
+// the servent agent. Not with gtk-gnutella 1.2.3, in the lab, either way:
+// a peer that answers its TLS handshake as fast as we do makes it finish
+// within one call, which it takes for a failure ("synchronous TLS upgrade
+// deemed impossible"), and it drops the link. It learns that we speak TLS
+// from our handshake, pongs and hits, and dials TLS from the first byte
+// the next time, as we do.
+func upgradesTLS(agent string) bool { return !strings.HasPrefix(agent, "gtk-gnutella/") }
 
 // boolHeader spells booleans as GTKG does.
 func boolHeader(b bool) string {

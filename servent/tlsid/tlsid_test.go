@@ -2,6 +2,8 @@ package tlsid
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"net"
 	"os"
 	"path/filepath"
@@ -102,4 +104,19 @@ func FuzzLoad(f *testing.F) {
 		require.NoError(t, rerr)
 		require.Equal(t, cert, after, "never replaced")
 	})
+}
+
+// TestGTKGNegativeSerial: the certificate gtk-gnutella 1.2.3 made in the
+// lab has a negative serial number (it does about half the time); we must
+// parse it, or every TLS link to that gtk-gnutella fails (go.mod's
+// godebug x509negativeserial=1).
+func TestGTKGNegativeSerial(t *testing.T) {
+	b, err := os.ReadFile("testdata/gtkg-cert-negative-serial.pem")
+	require.NoError(t, err)
+	blk, _ := pem.Decode(b)
+	require.NotNil(t, blk)
+	c, err := x509.ParseCertificate(blk.Bytes)
+	require.NoError(t, err)
+	require.Negative(t, c.SerialNumber.Sign())
+	require.Equal(t, "gtk-gnutella/1.2.3", c.Subject.CommonName)
 }
