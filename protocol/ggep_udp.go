@@ -217,9 +217,8 @@ func ParsePongInfo(g GGEP) (PongInfo, error) {
 // writes them: 6, VC, GUE, UP, LOC, DU, TLS, DHT, IPP, IPP_TLS, IPP6,
 // DHTIPP, IP, QK. Absent keys are left out; IPP6 is deflated as GTKG does.
 func (p *PongInfo) AppendGGEP(g GGEP) GGEP {
-	if p.IPv6.Is6() && !p.IPv6.Is4In6() {
-		a := p.IPv6.As16()
-		g = append(g, Extension{ID: "6", Data: a[:]})
+	if e, ok := IPv6Extension(p.IPv6); ok {
+		g = append(g, e)
 	}
 	if p.HasVC {
 		g = append(g, Extension{ID: "VC", Data: append(p.Vendor[:4:4], p.VendorVersion)})

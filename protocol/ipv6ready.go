@@ -24,14 +24,15 @@ func (g GGEP) IPv6() netip.Addr {
 }
 
 // readyAddr is the address meant by an IPv4 field and its GGEP block: the
-// GGEP "6" address when the field says IPv4None, else the field.
+// GGEP "6" address when the field says IPv4None, else the field (an
+// IPv4-mapped field read as IPv4).
 func readyAddr(ip netip.Addr, g GGEP) netip.Addr {
 	if ip == IPv4None {
 		if a := g.IPv6(); a.IsValid() {
 			return a
 		}
 	}
-	return ip
+	return ip.Unmap()
 }
 
 // setReady writes addr in the IPv4-field-and-GGEP form: an IPv4 address
@@ -50,11 +51,20 @@ func setReady(g *GGEP, addr, also netip.Addr) netip.Addr {
 			field = netip.IPv4Unspecified() // no address known: as before IPv6
 		}
 	}
-	if v6.Is6() && !v6.Is4In6() && !v6.IsUnspecified() {
-		b := v6.WithZone("").As16()
-		*g = append(*g, Extension{ID: "6", Data: b[:]})
+	if e, ok := IPv6Extension(v6); ok && !v6.IsUnspecified() {
+		*g = append(*g, e)
 	}
 	return field
+}
+
+// IPv6Extension is GGEP "6" holding a, an IPv6 address; false for an
+// IPv4 or IPv4-mapped one.
+func IPv6Extension(a netip.Addr) (Extension, bool) {
+	if !a.Is6() || a.Is4In6() {
+		return Extension{}, false
+	}
+	b := a.WithZone("").As16()
+	return Extension{ID: "6", Data: b[:]}, true
 }
 
 func deleteID(g GGEP, id string) GGEP {

@@ -122,7 +122,7 @@ func (n *Node) takeHit(s *Search, hit *protocol.QueryHit) int {
 	}
 	n.stats.resultsKept.Add(uint64(len(hit.Results)))
 	if !hit.Push && hit.GGEP.Has("TLS") {
-		n.tls.learn(hitSource(hit)) // its downloads go over TLS
+		n.tls.learn(hit.Addr()) // its downloads go over TLS
 	}
 	if kept, ok := s.add(hit); ok {
 		n.coreKept(s.guid, kept)

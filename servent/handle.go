@@ -115,7 +115,7 @@ func (n *Node) answer(c *conn, h protocol.Header, q *protocol.Query) {
 	if q.HitFamilies() == protocol.HitsIPv6Only {
 		// The querier has no IPv4: our IPv6 address, or no answer (as
 		// gtk-gnutella, which ignores such a query when it has no IPv6).
-		if a := n.ipv6Self(); a.IsValid() {
+		if a := n.self.V6(); a.IsValid() {
 			ip, port = a.Addr(), a.Port()
 		} else {
 			return
@@ -193,14 +193,6 @@ func (n *Node) ourTrailer(hit *protocol.QueryHit, proxies []netip.AddrPort, ipv6
 	}
 }
 
-// ipv6Self is our IPv6 address, when we have one.
-func (n *Node) ipv6Self() netip.AddrPort {
-	if n.self == nil {
-		return netip.AddrPort{}
-	}
-	return n.self.V6()
-}
-
 // hitAddr is the address we put in hits and pongs sent on c.
 func (n *Node) hitAddr(c *conn) (netip.Addr, uint16) {
 	a := n.advertised()
@@ -223,9 +215,8 @@ func (n *Node) ownPong(c *conn) *protocol.Pong {
 		leaves, ups := n.freeSlots()
 		p.GGEP = append(p.GGEP, protocol.Extension{ID: "UP", Data: []byte{2, byte(min(leaves, 255)), byte(min(ups, 255))}})
 	}
-	if also := n.advertised6(); also.IsValid() && p.IP.Is4() && p.IP != protocol.IPv4None {
-		b := also.As16() // our second address: after UP, before TLS (gtk-gnutella's dual-stack pongs)
-		p.GGEP = append(p.GGEP, protocol.Extension{ID: "6", Data: b[:]})
+	if e, ok := protocol.IPv6Extension(n.advertised6()); ok && p.IP.Is4() && p.IP != protocol.IPv4None {
+		p.GGEP = append(p.GGEP, e) // our second address: after UP, before TLS (gtk-gnutella's dual-stack pongs)
 	}
 	if n.tls.server != nil {
 		p.GGEP = append(p.GGEP, protocol.Extension{ID: "TLS"}) // gtk-gnutella's order: VC, GUE, UP, ..., TLS

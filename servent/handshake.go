@@ -2,7 +2,6 @@ package servent
 
 import (
 	"bufio"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/servent/servent/internal/bufconn"
 	"github.com/servent/servent/protocol"
 	"github.com/servent/servent/protocol/httphdr"
 )
@@ -132,10 +130,8 @@ func (n *Node) ipFeature() string {
 // listenFor is the address we tell a peer at remote to reach us at: our
 // address in its IP family when we have one, else the advertised one.
 func (n *Node) listenFor(remote netip.Addr) netip.AddrPort {
-	if remote.Unmap().Is6() && n.self != nil {
-		if a := n.self.V6(); a.IsValid() {
-			return a
-		}
+	if a := n.self.V6(); remote.Unmap().Is6() && a.IsValid() {
+		return a
 	}
 	return n.advertised()
 }
@@ -329,12 +325,9 @@ func (n *Node) accept(nc net.Conn, br *bufio.Reader, remote netip.AddrPort) (*co
 		return nil, &handshakeError{Code: ack.Code, Reason: ack.Reason}
 	}
 	if upgrade && hasToken(ack.Headers.Get("Connection"), "upgrade") {
-		tc := tls.Server(&bufconn.Conn{Conn: nc, R: br}, n.tls.server)
-		if err := tc.HandshakeContext(n.ctx); err != nil { // under the handshake deadline
+		if nc, br, err = n.startTLS(nc, br, true); err != nil {
 			return nil, fmt.Errorf("tls upgrade: %w", err)
 		}
-		n.stats.tlsInbound.Add(1)
-		nc, br = tc, bufio.NewReaderSize(tc, 16<<10)
 	}
 	hello.deflateIn = hasToken(ack.Headers.Get("Content-Encoding"), "deflate")
 	_ = nc.SetDeadline(time.Time{})
@@ -403,11 +396,9 @@ func (n *Node) initiate(nc net.Conn, remote netip.AddrPort, slot *reservation) (
 		return nil, &handshakeError{Code: code, Reason: reason, ours: true, leaf: peerLeaf}
 	}
 	if switchTLS {
-		tc := tls.Client(&bufconn.Conn{Conn: nc, R: br}, n.tls.client)
-		if err := tc.HandshakeContext(n.ctx); err != nil { // under the handshake deadline
+		if nc, br, err = n.startTLS(nc, br, false); err != nil {
 			return nil, fmt.Errorf("tls upgrade: %w", err)
 		}
-		nc, br = tc, bufio.NewReaderSize(tc, 16<<10)
 	}
 	hello.listen = remote // we dialled its listening address
 	if hello.tls {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/servent/servent/internal/bufconn"
 	"github.com/servent/servent/servent/admit"
 	"github.com/servent/servent/servent/reach"
 	"github.com/servent/servent/servent/tlsid"
@@ -193,15 +191,14 @@ func (n *Node) serveInbound(nc net.Conn, remote netip.AddrPort, id admit.ID) {
 		}
 		// TLS on the same port (issue 16): the handshake under the same
 		// deadline, then the first bytes inside it decide as outside.
-		tc := tls.Server(&bufconn.Conn{Conn: nc, R: br}, n.tls.server)
-		if err := tc.HandshakeContext(n.ctx); err != nil {
+		tc, tbr, err := n.startTLS(nc, br, true)
+		if err != nil {
 			n.countTimeout(err)
 			n.log.Debug("inbound TLS handshake failed", "peer", remote, "err", err)
 			_ = nc.Close()
 			return
 		}
-		n.stats.tlsInbound.Add(1)
-		nc, br = tc, bufio.NewReaderSize(tc, 16<<10)
+		nc, br = tc, tbr
 		if head, err = br.Peek(4); err != nil {
 			n.countTimeout(err)
 			_ = nc.Close()

@@ -290,7 +290,7 @@ func (n *Node) dial(key string, ap netip.AddrPort, user, force bool) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
-	nc, err := n.dialGnet(ctx, ap)
+	nc, err := n.dialTLS(ctx, "tcp", ap.String())
 	cancel()
 	if err != nil {
 		n.release(slot)

@@ -472,11 +472,9 @@ func (n *Node) Status() Status {
 		MsgsIn: n.stats.msgsIn.Load(), MsgsOut: n.stats.msgsOut.Load(),
 		Listen: n.listenString(), Links: map[string]int{},
 	}
-	if n.self != nil {
-		st.IPv4, st.IPv6 = n.self.V4(), n.self.V6()
-		if a := n.advertised(); a.Addr().Is4() {
-			st.IPv4 = a // the router's mapping
-		}
+	st.IPv4, st.IPv6 = n.self.V4(), n.self.V6()
+	if a := n.advertised(); a.Addr().Is4() {
+		st.IPv4 = a // the router's mapping
 	}
 	for _, c := range s.byID {
 		st.BytesIn += c.bytesIn.Load()
@@ -597,18 +595,12 @@ func (n *Node) advertised() netip.AddrPort {
 	if m := n.mapping(); m.TCP && m.External.IsValid() {
 		return m.External // the router's word on our address beats the rest
 	}
-	if n.self == nil {
-		return netip.AddrPort{}
-	}
 	return n.self.Primary()
 }
 
 // advertised6 is our IPv6 address when it is not advertised itself: it
 // goes beside the IPv4 one in GGEP "6" (pongs, hits, pushes).
 func (n *Node) advertised6() netip.Addr {
-	if n.self == nil {
-		return netip.Addr{}
-	}
 	if a := n.advertised(); !a.Addr().Is4() {
 		return netip.Addr{}
 	}
@@ -616,16 +608,13 @@ func (n *Node) advertised6() netip.Addr {
 }
 
 func (n *Node) learnRemoteIP(ip netip.Addr) {
-	if n.self != nil && n.self.Learn(ip) && ip.Unmap().Is4() {
+	if n.self.Learn(ip) && ip.Unmap().Is4() {
 		n.reach.addressSeen(ip.Unmap(), n.cfg.Now())
 	}
 }
 
 func (n *Node) isSelf(a netip.AddrPort) bool {
-	if a == n.addr || (n.self != nil && n.self.Self(a)) {
-		return true
-	}
-	return a.Port() == n.addr.Port() && a == n.advertised()
+	return n.self.Self(a) || (a.Port() == n.addr.Port() && a == n.advertised())
 }
 
 // banned reports whether ip is refused for now.

@@ -129,7 +129,7 @@ func (s *Search) countFiltered(v *hitfilter.Verdict, hit *protocol.QueryHit) {
 				name = strings.ToValidUTF8(name[:maxRejectedName], "")
 			}
 			s.reject = append(s.reject, RejectedResult{Reason: why.String(), Name: strings.Clone(name), Size: res.Size, SHA1: res.SHA1,
-				From: hitSource(hit), Vendor: vendorCode(hit.Vendor)})
+				From: hit.Addr(), Vendor: vendorCode(hit.Vendor)})
 		}
 	}
 }
@@ -194,7 +194,7 @@ func (s *Search) add(hit *protocol.QueryHit) (kept int, ok bool) {
 	}
 	s.hits++
 	s.kept += len(hit.Results)
-	addr := hitSource(hit)
+	addr := hit.Addr()
 	proxies := hitProxies(hit)
 	for i := range hit.Results {
 		r := &hit.Results[i]
@@ -363,11 +363,4 @@ func (n *Node) hitFamilies() protocol.HitFamilies {
 		return protocol.HitsIPv6Only
 	}
 	return protocol.HitsIPv4
-}
-
-// hitSource is the responder's address in hit (IPv6-Ready: its GGEP "6"
-// when it has no IPv4).
-func hitSource(hit *protocol.QueryHit) netip.AddrPort {
-	a := hit.Addr()
-	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }

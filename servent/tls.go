@@ -1,6 +1,7 @@
 package servent
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/servent/servent/internal/bufconn"
 	"github.com/servent/servent/servent/tlsid"
 )
 
@@ -63,10 +65,15 @@ func newTLSState(mode TLSMode, dataDir string) (*tlsState, error) {
 	return st, nil
 }
 
+// tlsKey is how known holds an address (an IPv4-mapped one as IPv4).
+func tlsKey(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
 // learn notes that the servent listening at ap speaks TLS.
 func (s *tlsState) learn(ap netip.AddrPort) {
 	if s.known != nil && ap.IsValid() {
-		s.known.Add(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), struct{}{})
+		s.known.Add(tlsKey(ap), struct{}{})
 	}
 }
 
@@ -76,14 +83,9 @@ func (s *tlsState) wants(ap netip.AddrPort) bool {
 	case TLSOn:
 		return true
 	case TLSPrefer:
-		return s.known.Contains(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		return s.known.Contains(tlsKey(ap))
 	}
 	return false
-}
-
-// dialGnet opens a connection to ap for a Gnet handshake (dialTLS).
-func (n *Node) dialGnet(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
-	return n.dialTLS(ctx, "tcp", ap.String())
 }
 
 // dialTLS is the node's dialer for Gnet and HTTP (downloads, GIV, browse,
@@ -104,10 +106,29 @@ func (n *Node) dialTLS(ctx context.Context, network, addr string) (net.Conn, err
 		return nil, fmt.Errorf("tls: %w", err)
 	} else {
 		nc.Close()
-		n.tls.known.Remove(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		n.tls.known.Remove(tlsKey(ap))
 		n.log.Debug("TLS failed, dialling plain", "peer", ap, "err", err)
 	}
 	return n.cfg.Dial(ctx, network, addr)
+}
+
+// startTLS runs a TLS handshake on nc, read through br's read-ahead, as
+// server (a connection that began with a ClientHello, or an agreed switch)
+// or as client, under the deadline already on nc. The reader it returns
+// reads the TLS stream.
+func (n *Node) startTLS(nc net.Conn, br *bufio.Reader, server bool) (net.Conn, *bufio.Reader, error) {
+	under := &bufconn.Conn{Conn: nc, R: br}
+	tc := tls.Client(under, n.tls.client)
+	if server {
+		tc = tls.Server(under, n.tls.server)
+	}
+	if err := tc.HandshakeContext(n.ctx); err != nil {
+		return nil, nil, err
+	}
+	if server {
+		n.stats.tlsInbound.Add(1)
+	}
+	return tc, bufio.NewReaderSize(tc, 16<<10), nil
 }
 
 // isTLS reports whether nc is a TLS connection.

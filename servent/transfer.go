@@ -129,7 +129,7 @@ func (n *Node) closeTransfer() error { return n.transfer.manager.Close() }
 // the downloads of the same files: a stalled download resumes when a
 // search finds its file again.
 func (n *Node) offerSources(hit *protocol.QueryHit) {
-	addr := hitSource(hit)
+	addr := hit.Addr()
 	for i := range hit.Results {
 		r := &hit.Results[i]
 		if !r.SHA1.IsZero() {

@@ -152,7 +152,6 @@ func (n *Node) udpPong(from netip.AddrPort, d protocol.Datagram, now time.Time) 
 	// The cache is a Gnutella host itself: its Pong names its listening
 	// address, else the datagram's source is the best we know.
 	self := p.Addr()
-	self = netip.AddrPortFrom(self.Addr().Unmap(), self.Port())
 	if self.Addr() != from.Addr().Unmap() {
 		self = from
 	}

@@ -368,7 +368,6 @@ func (r *Router) handlePong(s *scratch, dst Actions, l *link, h protocol.Header,
 		return r.bad(dst, l, ReasonMalformed)
 	}
 	addr := p.Addr()
-	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	up := p.GGEP.Has("UP")
 	if h.Hops == 0 {
 		up = up || l.info.Ultrapeer

@@ -128,7 +128,7 @@ func (v *Verdict) Kept() int {
 // spam marks the servent and its address for KarmaFor.
 func (f *Filter) Check(q Query, hit *protocol.QueryHit, now time.Time) Verdict {
 	v := Verdict{Results: make([]Reason, len(hit.Results))}
-	addr := hit.Addr().Addr().Unmap()
+	addr := hit.Addr().Addr()
 	switch {
 	case f.Hostiles.Hostile(addr):
 		v.Hit = Hostile

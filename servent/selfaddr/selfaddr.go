@@ -11,7 +11,8 @@ import (
 	"sync"
 )
 
-// Book is safe for concurrent use.
+// Book is safe for concurrent use. A nil Book (a servent not listening
+// yet) knows no address and listens nowhere.
 type Book struct {
 	port   uint16
 	listen []netip.AddrPort // what we listen on, unmapped
@@ -61,10 +62,18 @@ func New(listen []netip.AddrPort, ipv6 bool) *Book {
 }
 
 // Port is the listening port.
-func (b *Book) Port() uint16 { return b.port }
+func (b *Book) Port() uint16 {
+	if b == nil {
+		return 0
+	}
+	return b.port
+}
 
 // Listening says whether we accept connections in ip's family.
 func (b *Book) Listening(ip netip.Addr) bool {
+	if b == nil {
+		return false
+	}
 	if ip.Unmap().Is4() {
 		return b.v4.listening
 	}
@@ -76,7 +85,7 @@ func (b *Book) Listening(ip netip.Addr) bool {
 // zone) are no address of ours to tell anyone.
 func (b *Book) Learn(ip netip.Addr) bool {
 	ip = ip.Unmap().WithZone("")
-	if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsLinkLocalUnicast() {
+	if b == nil || !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsLinkLocalUnicast() {
 		return false
 	}
 	b.mu.Lock()
@@ -98,6 +107,9 @@ func (b *Book) Learn(ip netip.Addr) bool {
 // V4 is our IPv4 address and port: the listening address when specific,
 // else what peers see; zero when unknown or not listening on IPv4.
 func (b *Book) V4() netip.AddrPort {
+	if b == nil {
+		return netip.AddrPort{}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.addr(b.v4, b.seen4)
@@ -105,6 +117,9 @@ func (b *Book) V4() netip.AddrPort {
 
 // V6 is our IPv6 address and port, as V4.
 func (b *Book) V6() netip.AddrPort {
+	if b == nil {
+		return netip.AddrPort{}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.addr(b.v6, b.seen6)
@@ -155,6 +170,9 @@ func (b *Book) For(ip netip.Addr) netip.AddrPort {
 // Self says whether a is one of our addresses: a listening address, or a
 // known address of ours with our port.
 func (b *Book) Self(a netip.AddrPort) bool {
+	if b == nil {
+		return false
+	}
 	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 	for _, l := range b.listen {
 		if a == l {

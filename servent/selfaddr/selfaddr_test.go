@@ -52,3 +52,15 @@ func TestSpecificListeners(t *testing.T) {
 	require.False(t, v6only.Listening(ip("127.0.0.1")))
 	require.Equal(t, ap("[::1]:7001"), v6only.For(ip("127.0.0.1")), "no IPv4 of ours: the IPv6 one")
 }
+
+// TestNilBook: before the servent listens it has no book, and no address.
+func TestNilBook(t *testing.T) {
+	var b *Book
+	require.False(t, b.Primary().IsValid())
+	require.False(t, b.Also().IsValid())
+	require.False(t, b.For(ip("::1")).IsValid())
+	require.False(t, b.Learn(ip("192.0.2.1")))
+	require.False(t, b.Listening(ip("192.0.2.1")))
+	require.False(t, b.Self(ap("192.0.2.1:6346")))
+	require.Zero(t, b.Port())
+}
