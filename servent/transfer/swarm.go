@@ -1226,15 +1226,8 @@ func (d *download) finish() {
 		d.state = StateCancelled
 	}
 	st := d.state
-	shared := d.sharing
-	if shared {
-		d.m.sharing.Add(-1)
-	}
-	d.sharing = false
+	d.unshareLocked() // no longer a partial: the QRP table drops it
 	d.mu.Unlock()
-	if f := d.m.cfg.PartialsChanged; shared && f != nil {
-		f() // no longer a partial: the QRP table drops it
-	}
 	switch st {
 	case StateComplete, StateCancelled:
 		d.closeFile()
@@ -1375,6 +1368,7 @@ func (d *download) blame(f *os.File) bool {
 		// root came from a source). Stop trusting it, and stop sharing.
 		d.log.Warn("download: the file failed its SHA-1 though its chunks passed the Tiger tree; the tree is dropped")
 		d.tree, d.spanOK, d.tth = nil, nil, protocol.TTH{}
+		d.unshareLocked()
 	}
 	d.attempts++
 	if d.attempts > maxVerifyRounds {

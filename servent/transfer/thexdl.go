@@ -160,8 +160,11 @@ func (d *download) spansIn(t *thex.Tree, c int) (first, last int) {
 }
 
 // chunksOf lists the chunks [first, last] that a span overlaps.
-func (d *download) chunksOf(j int) (first, last int) {
-	off, n := d.tree.Span(j)
+func (d *download) chunksOf(j int) (first, last int) { return d.chunksIn(d.tree, j) }
+
+// chunksIn is chunksOf for tree t.
+func (d *download) chunksIn(t *thex.Tree, j int) (first, last int) {
+	off, n := t.Span(j)
 	return int(off / d.chunkSize), int((off + n - 1) / d.chunkSize)
 }
 
@@ -217,6 +220,18 @@ func (d *download) sharingLocked() {
 	}
 }
 
+// unshareLocked ends what sharingLocked began: the node is told the
+// download is no partial to share any more.
+func (d *download) unshareLocked() {
+	if d.sharing {
+		d.sharing = false
+		d.m.sharing.Add(-1)
+		if f := d.m.cfg.PartialsChanged; f != nil {
+			f()
+		}
+	}
+}
+
 // checkSpansAfter checks, from disk, the spans of chunk c that reach into
 // other chunks, once all of their chunks are in.
 func (d *download) checkSpansAfter(c int) {
@@ -244,7 +259,11 @@ func (d *download) checkSpansAfter(c int) {
 func (d *download) checkSpanFromDisk(j int) {
 	d.mu.Lock()
 	t, f := d.tree, d.file
-	a, b := d.chunksOf(j)
+	if t == nil { // dropped (blame) since the caller looked
+		d.mu.Unlock()
+		return
+	}
+	a, b := d.chunksIn(t, j)
 	for c := a; c <= b; c++ {
 		if !d.chunks[c].done {
 			d.mu.Unlock()
@@ -264,11 +283,12 @@ func (d *download) checkSpanFromDisk(j int) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.tree != t {
+		return // dropped while we read: it judges nothing now
+	}
 	if h.Len() == n && h.Root() == t.Bottom()[j] {
-		if d.tree == t {
-			d.spanOK[j] = true
-			d.sharingLocked()
-		}
+		d.spanOK[j] = true
+		d.sharingLocked()
 		return
 	}
 	owners := map[string]bool{}
@@ -292,7 +312,7 @@ func (d *download) checkSpanFromDisk(j int) {
 		}
 	}
 	d.log.Info("download: a span failed the Tiger tree check, fetching it again", "span", j, "sources", len(owners))
-	d.pokeLocked()
+	d.poke() // never blocks: fine under the lock
 }
 
 // unmarkChunkSpansLocked forgets the checks of every span chunk c touches.
@@ -300,14 +320,6 @@ func (d *download) unmarkChunkSpansLocked(c int) {
 	first, last := d.spansOf(c)
 	for j := first; j <= last; j++ {
 		d.spanOK[j] = false
-	}
-}
-
-// pokeLocked wakes run (the lock may be held: the send never blocks).
-func (d *download) pokeLocked() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
 	}
 }
 
