@@ -404,12 +404,17 @@ func (m *Manager) List() []Info {
 // BytesReceived counts the chunk bytes written, over every download.
 func (m *Manager) BytesReceived() uint64 { return m.received.Load() }
 
+// download is sha1's download, nil when there is none.
+func (m *Manager) download(sha1 protocol.SHA1) *download {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.downloads[sha1]
+}
+
 // Get returns one download.
 func (m *Manager) Get(sha1 protocol.SHA1) (Info, bool) {
-	m.mu.Lock()
-	d, ok := m.downloads[sha1]
-	m.mu.Unlock()
-	if !ok {
+	d := m.download(sha1)
+	if d == nil {
 		return Info{}, false
 	}
 	in := d.info()

@@ -318,10 +318,8 @@ func (m *Manager) FaltLocs(sha1 protocol.SHA1) (out []httphdr.Falt) {
 // eachGoodSource calls fn for the sources of sha1's download that are
 // neither dead nor banned, in the order they came, while fn says go on.
 func (m *Manager) eachGoodSource(sha1 protocol.SHA1, fn func(src *Source) bool) {
-	m.mu.Lock()
-	d, ok := m.downloads[sha1]
-	m.mu.Unlock()
-	if !ok {
+	d := m.download(sha1)
+	if d == nil {
 		return
 	}
 	d.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,9 +34,7 @@ type Partial struct {
 // Partial returns what of sha's download can be shared: false when there
 // is no such download running or no byte of it passed the tree yet.
 func (m *Manager) Partial(sha protocol.SHA1) (Partial, bool) {
-	m.mu.Lock()
-	d := m.downloads[sha]
-	m.mu.Unlock()
+	d := m.download(sha)
 	if d == nil {
 		return Partial{}, false
 	}
@@ -63,9 +60,7 @@ func (m *Manager) Partial(sha protocol.SHA1) (Partial, bool) {
 // Tree is the Tiger tree a download of sha checks its chunks with, once
 // it has one (a partial is served with it).
 func (m *Manager) Tree(sha protocol.SHA1) (*thex.Tree, bool) {
-	m.mu.Lock()
-	d := m.downloads[sha]
-	m.mu.Unlock()
+	d := m.download(sha)
 	if d == nil {
 		return nil, false
 	}
@@ -174,8 +169,7 @@ func appendRanges(b []byte, p Partial, keep bool) []byte {
 
 // availableHeader is X-Available for a 503 to a partial's requester.
 func availableHeader(b []byte, p Partial) []byte {
-	b = append(b, "X-Available: bytes "...)
-	b = strconv.AppendInt(b, p.Ranges.Total(), 10)
+	b = httphdr.AppendAvailable(append(b, "X-Available: "...), p.Ranges.Total())
 	return append(b, "\r\n"...)
 }
 

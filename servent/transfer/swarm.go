@@ -283,6 +283,16 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// takeRehashLocked starts the whole-file hasher over when chunks it read
+// were put back since (rehash).
+func (d *download) takeRehashLocked() {
+	if d.rehash {
+		d.rehash = false
+		d.h.Reset()
+		d.hashed = 0
+	}
+}
+
 func (d *download) poke() {
 	select {
 	case d.wake <- struct{}{}:
@@ -1271,11 +1281,7 @@ func (d *download) hashAhead(ctx context.Context) {
 	buf := make([]byte, 1<<20)
 	for {
 		d.mu.Lock()
-		if d.rehash { // chunks it read were put back: start over
-			d.rehash = false
-			d.h.Reset()
-			d.hashed = 0
-		}
+		d.takeRehashLocked()
 		f, size, end := d.file, d.size, d.hashed
 		for i := int(d.hashed / max(d.chunkSize, 1)); i < len(d.chunks) && d.chunks[i].done; i++ {
 			end = int64(i)*d.chunkSize + d.chunkLen(i)
@@ -1315,11 +1321,7 @@ func (d *download) verify(ctx context.Context) bool {
 	d.mu.Lock()
 	d.state = StateVerifying
 	f := d.file
-	if d.rehash {
-		d.rehash = false
-		d.h.Reset()
-		d.hashed = 0
-	}
+	d.takeRehashLocked()
 	d.mu.Unlock()
 	// The hasher has done [0, hashed); only the tail is left.
 	if _, err := io.CopyBuffer(d.h, io.NewSectionReader(f, d.hashed, d.size-d.hashed), make([]byte, 1<<20)); err != nil {

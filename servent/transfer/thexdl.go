@@ -40,9 +40,7 @@ func (m *Manager) SetTTH(sha protocol.SHA1, root protocol.TTH) {
 	if root.IsZero() {
 		return
 	}
-	m.mu.Lock()
-	d := m.downloads[sha]
-	m.mu.Unlock()
+	d := m.download(sha)
 	if d == nil {
 		return
 	}
