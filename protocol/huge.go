@@ -4,6 +4,8 @@ import (
 	"encoding/base32"
 	"fmt"
 	"strings"
+
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 // HUGE 0.94 urns (GNUTELLA.md section 6).
@@ -39,9 +41,9 @@ func (s SHA1) AppendURN(dst []byte) []byte {
 func ParseSHA1URN(s string) (SHA1, error) {
 	var digits string
 	switch {
-	case hasPrefixFold(s, sha1URNPrefix):
+	case textwire.HasPrefixFold(s, sha1URNPrefix):
 		digits = s[len(sha1URNPrefix):]
-	case hasPrefixFold(s, bitprintURNPrefix):
+	case textwire.HasPrefixFold(s, bitprintURNPrefix):
 		digits = s[len(bitprintURNPrefix):]
 		if dot := strings.IndexByte(digits, '.'); dot >= 0 {
 			digits = digits[:dot]
@@ -71,8 +73,4 @@ func ParseSHA1Base32(digits string) (SHA1, error) {
 		return SHA1{}, fmt.Errorf("%w: bad sha1 base32 %q", ErrMalformed, digits)
 	}
 	return out, nil
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }

@@ -1,6 +1,9 @@
 package protocol
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+)
 
 // IPv4None is what an IPv6-Ready servent writes in the IPv4 field of a
 // Pong, QueryHit or Push when it has no IPv4 address: 127.0.0.0, its real
@@ -41,7 +44,7 @@ func readyAddr(ip netip.Addr, g GGEP) netip.Addr {
 // an IPv4 field, as gtk-gnutella advertises its second address. It
 // returns the field value; g loses any "6" it had.
 func setReady(g *GGEP, addr, also netip.Addr) netip.Addr {
-	*g = deleteID(*g, "6")
+	*g = slices.DeleteFunc(*g, func(e Extension) bool { return e.ID == "6" })
 	addr = addr.Unmap()
 	v6 := also
 	field := addr
@@ -65,17 +68,6 @@ func IPv6Extension(a netip.Addr) (Extension, bool) {
 	}
 	b := a.WithZone("").As16()
 	return Extension{ID: "6", Data: b[:]}, true
-}
-
-func deleteID(g GGEP, id string) GGEP {
-	out := g[:0]
-	for _, e := range g {
-		if e.ID != id {
-			out = append(out, e)
-		}
-	}
-	clear(g[len(out):])
-	return out
 }
 
 // Addr is the host a Pong describes, IPv6-Ready: its GGEP "6" address
@@ -141,7 +133,7 @@ func (q *Query) HitFamilies() HitFamilies {
 
 // SetHitFamilies writes the query's "I6" (none for HitsIPv4).
 func (q *Query) SetHitFamilies(f HitFamilies) {
-	q.GGEP = deleteID(q.GGEP, "I6")
+	q.GGEP = slices.DeleteFunc(q.GGEP, func(e Extension) bool { return e.ID == "I6" })
 	switch f {
 	case HitsIPv6Too:
 		q.GGEP = append(q.GGEP, Extension{ID: "I6"})

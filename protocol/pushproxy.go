@@ -18,21 +18,24 @@ const MaxPushProxies = 8
 func (m *QueryHit) PushProxies() []netip.AddrPort {
 	var hosts []netip.AddrPort
 	for _, e := range m.GGEP {
-		var got []netip.AddrPort
-		var err error
+		size := ippLen
 		switch e.ID {
 		case "PUSH":
-			got, err = ParseIPP(e.Data[:min(len(e.Data), MaxPushProxies*ippLen)])
 		case "PUSH6":
-			got, err = ParseIPP6(e.Data[:min(len(e.Data), MaxPushProxies*ipp6Len)])
+			size = ipp6Len
 		default:
 			continue
 		}
-		if err != nil {
+		d := e.Data[:min(len(e.Data), MaxPushProxies*size)]
+		if len(d)%size != 0 {
 			continue
 		}
-		for _, h := range got {
-			if len(hosts) < MaxPushProxies && h.Port() != 0 && !h.Addr().IsUnspecified() && !h.Addr().Is4In6() {
+		for ; len(d) > 0 && len(hosts) < MaxPushProxies; d = d[size:] {
+			h, _ := parseEchoedAddr(d[:size]) // 6 or 18 bytes: no error
+			if h.Port() != 0 && !h.Addr().IsUnspecified() && !h.Addr().Is4In6() {
+				if hosts == nil {
+					hosts = make([]netip.AddrPort, 0, MaxPushProxies)
+				}
 				hosts = append(hosts, h)
 			}
 		}

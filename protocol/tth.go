@@ -4,6 +4,8 @@ import (
 	"encoding/base32"
 	"fmt"
 	"strings"
+
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 // TTH is a Tiger tree root (THEX, GNUTELLA-TRANSFERS.md 23): 24 bytes,
@@ -80,11 +82,11 @@ func ParseTTHBase32(digits string) (TTH, error) {
 // "urn:ttroot:<39>" or the second half of "urn:bitprint:<32>.<39>".
 func ParseTTHURN(s string) (TTH, error) {
 	for _, p := range []string{tigerURNPrefix, tigerURNPrefix2, ttrootURNPrefix} {
-		if hasPrefixFold(s, p) {
+		if textwire.HasPrefixFold(s, p) {
 			return ParseTTHBase32(s[len(p):])
 		}
 	}
-	if hasPrefixFold(s, bitprintURNPrefix) {
+	if textwire.HasPrefixFold(s, bitprintURNPrefix) {
 		_, t, err := ParseBitprintURN(s)
 		return t, err
 	}
@@ -94,7 +96,7 @@ func ParseTTHURN(s string) (TTH, error) {
 // ParseBitprintURN reads "urn:bitprint:<32 base32 sha1>.<39 base32 tth>",
 // exactly 85 characters, prefix and digits in any case.
 func ParseBitprintURN(s string) (SHA1, TTH, error) {
-	if !hasPrefixFold(s, bitprintURNPrefix) {
+	if !textwire.HasPrefixFold(s, bitprintURNPrefix) {
 		return SHA1{}, TTH{}, fmt.Errorf("%w: not a bitprint urn: %.60q", ErrMalformed, s)
 	}
 	if len(s) != bitprintURNLen || s[len(bitprintURNPrefix)+sha1Base32Len] != '.' {

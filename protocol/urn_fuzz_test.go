@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/servent/servent/protocol/internal/textwire"
 )
 
 // FuzzParseSHA1URN: an urn from a query hit, an X-Alt line, a state file
@@ -34,7 +36,7 @@ func FuzzParseSHA1URN(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, sha, again)
 		require.Equal(t, strings.ToUpper(sha.Base32()), sha.Base32())
-		if hasPrefixFold(s, sha1URNPrefix) {
+		if textwire.HasPrefixFold(s, sha1URNPrefix) {
 			require.True(t, strings.EqualFold(s, sha.URN()), "%q read as %s", s, sha.URN())
 		}
 	})

@@ -1,6 +1,7 @@
 package httphdr
 
 import (
+	"encoding/hex"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -136,7 +137,7 @@ func AppendFalt(dst []byte, entries []Falt) []byte {
 		if n > 0 {
 			dst = append(dst, ", "...)
 		}
-		dst = textwire.AppendHex(dst, f.GUID[:])
+		dst = hex.AppendEncode(dst, f.GUID[:])
 		if f.FWT {
 			dst = append(dst, ";fwt/1"...)
 		}

@@ -1,6 +1,7 @@
 package magnet
 
 import (
+	"encoding/hex"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -54,7 +55,7 @@ func (s Source) FileIndex() (index uint32, name string, ok bool) {
 func (s Source) appendURL(dst []byte, m Magnet) []byte {
 	if s.Push {
 		dst = append(dst, "push://"...)
-		dst = textwire.AppendHex(dst, s.GUID[:])
+		dst = hex.AppendEncode(dst, s.GUID[:])
 		for _, p := range s.Proxies {
 			dst = append(dst, ':')
 			dst = p.AppendTo(dst)

@@ -77,11 +77,8 @@ func LeafCount(size int64) int64 {
 // FullDepth is the depth of the leaves: how often the leaf count halves
 // (rounding up) to reach the root (gtk-gnutella's tt_full_depth).
 func FullDepth(size int64) int {
-	d := 0
-	for n := LeafCount(size); n > 1; n = (n + 1) / 2 {
-		d++
-	}
-	return d
+	_, k := halve(size, 0)
+	return k
 }
 
 // goodDepthLimits[d] is the first size served at a depth beyond d.
@@ -104,14 +101,19 @@ func GoodDepth(size int64) int {
 	return MaxDepth
 }
 
-// halvings is how many times the leaf count halves (rounding up) before
-// it fits in the 2^depth nodes of a row: the height of that row's nodes
-// above the leaves.
-func halvings(size int64, depth int) int {
-	k := 0
-	for n := LeafCount(size); depth < 62 && n > int64(1)<<depth; n = (n + 1) / 2 {
+// halve halves the leaf count (rounding up) until it fits in the 2^depth
+// nodes of a row: n is that row's node count, k how many halvings it took
+// (the height of its nodes above the leaves).
+func halve(size int64, depth int) (n int64, k int) {
+	for n = LeafCount(size); depth < 62 && n > int64(1)<<depth; n = (n + 1) / 2 {
 		k++
 	}
+	return n, k
+}
+
+// halvings is k of halve: the height of the row's nodes above the leaves.
+func halvings(size int64, depth int) int {
+	_, k := halve(size, depth)
 	return k
 }
 
@@ -119,10 +121,7 @@ func halvings(size int64, depth int) int {
 // bytes (tt_node_count_at_depth): the leaf count halved, rounding up,
 // until it is at most 2^depth.
 func NodeCount(size int64, depth int) int64 {
-	n := LeafCount(size)
-	for depth < 62 && n > int64(1)<<depth {
-		n = (n + 1) / 2
-	}
+	n, _ := halve(size, depth)
 	return n
 }
 

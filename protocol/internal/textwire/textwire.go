@@ -106,15 +106,6 @@ func DecodeHex(dst []byte, s string) bool {
 	return true
 }
 
-// AppendHex writes b in lower-case hex (gtkg's base16_alphabet).
-func AppendHex(dst, b []byte) []byte {
-	const digits = "0123456789abcdef"
-	for _, c := range b {
-		dst = append(dst, digits[c>>4], digits[c&15])
-	}
-	return dst
-}
-
 // Unescape decodes %XX escapes as gtkg's url_unescape, and with plus first
 // reads '+' as a space (its plus_to_space): %00, a bad or cut escape make
 // the whole value unreadable. A value with nothing to decode is returned
