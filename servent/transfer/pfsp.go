@@ -175,15 +175,20 @@ func availableHeader(b []byte, p Partial) []byte {
 
 // partialFor finds the partial an N2R target names, if we share one.
 func (c *upConn) partialFor(target string) (Partial, bool) {
-	if c.u.cfg.Partials == nil {
-		return Partial{}, false
-	}
-	svc, urn, ok := strings.Cut(strings.TrimPrefix(target, "/uri-res/"), "?")
-	if !ok || !strings.HasPrefix(target, "/uri-res/") || !strings.EqualFold(svc, "N2R") {
+	svc, urn, ok := uriRes(target)
+	if !ok || !strings.EqualFold(svc, "N2R") {
 		return Partial{}, false // only by SHA-1, as gtk-gnutella
 	}
 	sha, err := protocol.ParseSHA1URN(urn)
 	if err != nil {
+		return Partial{}, false
+	}
+	return c.sharedPartial(sha)
+}
+
+// sharedPartial is the partial of sha we share, if any.
+func (c *upConn) sharedPartial(sha protocol.SHA1) (Partial, bool) {
+	if c.u.cfg.Partials == nil {
 		return Partial{}, false
 	}
 	return c.u.cfg.Partials(sha)

@@ -16,10 +16,19 @@ import (
 // thex.GoodDepth, with Content-Length, never compressed. A tree is small
 // (at most 4095 nodes): it needs no upload slot.
 
+// uriRes splits a "/uri-res/<service>?<urn>" target.
+func uriRes(target string) (svc, urn string, ok bool) {
+	rest, ok := strings.CutPrefix(target, "/uri-res/")
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, "?")
+}
+
 // isN2X reports whether target asks for a tree.
 func isN2X(target string) bool {
-	svc, _, ok := strings.Cut(strings.TrimPrefix(target, "/uri-res/"), "?")
-	return ok && strings.HasPrefix(target, "/uri-res/") && strings.EqualFold(svc, "N2X")
+	svc, _, ok := uriRes(target)
+	return ok && strings.EqualFold(svc, "N2X")
 }
 
 // appendThexURI appends X-Thex-URI when f's tree is known.
@@ -50,7 +59,7 @@ func (c *upConn) serveTree(req *request) bool {
 	}
 	f, found := c.u.cfg.Files.BySHA1(sha)
 	if !found || f.SHA1 != sha {
-		p, partial := c.partialFor("/uri-res/N2R?" + urn)
+		p, partial := c.sharedPartial(sha)
 		if !partial {
 			return c.writeStatus(404, "Not Found", keep) && keep
 		}

@@ -624,7 +624,7 @@ func (c *upConn) lookup(target string) (File, int, string) {
 		}
 		return f, 200, ""
 	case strings.HasPrefix(target, "/uri-res/"):
-		svc, urn, ok := strings.Cut(target[len("/uri-res/"):], "?")
+		svc, urn, ok := uriRes(target)
 		if !ok || !strings.EqualFold(svc, "N2R") {
 			return File{}, 404, "Not Found"
 		}
